@@ -1,0 +1,11 @@
+//! The backend plugin contract: the [`Backend`] trait and its capabilities (defined as a
+//! port in `keyward-core` and re-exported here), the registry that builds configured
+//! instances by kind, and the conformance suite every backend kind must pass.
+
+pub mod conformance;
+mod registry;
+
+pub use keyward_core::ports::backend::{
+    AadFn, Backend, BackendError, BoxFuture, Capabilities, DynBackend, Sealed, VersionHandle,
+};
+pub use registry::{BackendFactory, BuildContext, ConfigError, Registry};

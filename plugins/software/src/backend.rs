@@ -1,0 +1,191 @@
+//! AES-256-GCM in process. Version material is a random 32-byte key wrapped under the root key.
+//! Each message gets its own key, nonce and commitment from HKDF-SHA256 over a random salt, so
+//! nonces never repeat under one key and a blob cannot decrypt validly under two keys.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use keyward_core::model::ids::KeyId;
+use keyward_core::model::key::{KeySpec, Protection};
+use keyward_core::ports::backend::{AadFn, Backend, BackendError, Capabilities, Sealed, VersionHandle};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::root_key::RootKey;
+
+/// Algorithm id 1: AES-256-GCM, per-message key, nonce and commitment from HKDF-SHA256.
+pub const ALG_AES256_GCM_HKDF: u8 = 1;
+const SALT_LEN: usize = 32;
+const COMMIT_LEN: usize = 32;
+const MATERIAL_FORMAT: u8 = 1;
+const NONCE_LEN: usize = 12;
+const WRAPPED_LEN: usize = 1 + 8 + NONCE_LEN + 32 + 16;
+const MESSAGE_INFO: &[u8] = b"keyward/v1/aes-256-gcm/hkdf-sha256/commit";
+
+/// The software backend.
+#[derive(Debug)]
+pub struct SoftwareBackend {
+    root: RootKey,
+    capabilities: Capabilities,
+}
+
+impl SoftwareBackend {
+    /// A backend wrapping material under `root`.
+    pub fn new(root: RootKey) -> Self {
+        Self {
+            root,
+            capabilities: Capabilities {
+                specs: vec![KeySpec::Aes256],
+                max_plaintext: 64 * 1024,
+                protection: Protection::Software,
+                material_leaves: true,
+            },
+        }
+    }
+
+    fn material_aad(key_id: KeyId, version: u32) -> Vec<u8> {
+        let mut aad = b"keyward/software/material/v1".to_vec();
+        aad.extend_from_slice(key_id.0.as_bytes());
+        aad.extend_from_slice(&version.to_be_bytes());
+        aad
+    }
+
+    fn wrap(&self, key_id: KeyId, version: u32, key: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce)?;
+        let cipher = Aes256Gcm::new(self.root.bytes().into());
+        let aad = Self::material_aad(key_id, version);
+        let ct = cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: key, aad: &aad })
+            .map_err(|_| BackendError::Internal("wrapping failed".into()))?;
+        let mut out = Zeroizing::new(Vec::with_capacity(WRAPPED_LEN));
+        out.push(MATERIAL_FORMAT);
+        out.extend_from_slice(&self.root.id());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn unwrap(&self, key: VersionHandle<'_>) -> Result<Zeroizing<[u8; 32]>, BackendError> {
+        let m = key.material;
+        if m.len() != WRAPPED_LEN || m[0] != MATERIAL_FORMAT {
+            return Err(BackendError::InvalidMaterial("unrecognised wrapped material".into()));
+        }
+        if m[1..9] != self.root.id() {
+            return Err(BackendError::InvalidMaterial("material is wrapped under another root key".into()));
+        }
+        let nonce: [u8; NONCE_LEN] = m[9..9 + NONCE_LEN].try_into().map_err(|_| BackendError::InvalidMaterial("nonce".into()))?;
+        let cipher = Aes256Gcm::new(self.root.bytes().into());
+        let aad = Self::material_aad(key.key_id, key.version);
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(&Nonce::from(nonce), Payload { msg: &m[9 + NONCE_LEN..], aad: &aad })
+                .map_err(|_| BackendError::InvalidMaterial("material does not unwrap for this key version".into()))?,
+        );
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&plain);
+        Ok(out)
+    }
+}
+
+/// Per-message key, nonce and commitment.
+struct MessageKeys {
+    key: Zeroizing<[u8; 32]>,
+    nonce: [u8; NONCE_LEN],
+    commitment: [u8; COMMIT_LEN],
+}
+
+fn derive(version_key: &[u8; 32], salt: &[u8]) -> Result<MessageKeys, BackendError> {
+    let hk = Hkdf::<Sha256>::new(Some(salt), version_key);
+    let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN + COMMIT_LEN]);
+    hk.expand(MESSAGE_INFO, okm.as_mut_slice()).map_err(|_| BackendError::Internal("hkdf expand".into()))?;
+    let mut keys = MessageKeys { key: Zeroizing::new([0u8; 32]), nonce: [0; NONCE_LEN], commitment: [0; COMMIT_LEN] };
+    keys.key.copy_from_slice(&okm[..32]);
+    keys.nonce.copy_from_slice(&okm[32..32 + NONCE_LEN]);
+    keys.commitment.copy_from_slice(&okm[32 + NONCE_LEN..]);
+    Ok(keys)
+}
+
+fn fill_random(buf: &mut [u8]) -> Result<(), BackendError> {
+    getrandom::fill(buf).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))
+}
+
+impl Backend for SoftwareBackend {
+    fn kind(&self) -> &'static str {
+        crate::KIND
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        match spec {
+            KeySpec::Aes256 => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                fill_random(key.as_mut_slice())?;
+                self.wrap(key_id, version, &key)
+            }
+        }
+    }
+
+    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+        let version_key = self.unwrap(key)?;
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let mk = derive(&version_key, &salt)?;
+        let mut params = Vec::with_capacity(SALT_LEN + COMMIT_LEN);
+        params.extend_from_slice(&salt);
+        params.extend_from_slice(&mk.commitment);
+        let aad = aad(ALG_AES256_GCM_HKDF, &params);
+        let cipher = Aes256Gcm::new((&*mk.key).into());
+        let ciphertext = cipher
+            .encrypt(&Nonce::from(mk.nonce), Payload { msg: plaintext, aad: &aad })
+            .map_err(|_| BackendError::Internal("encryption failed".into()))?;
+        Ok(Sealed { algorithm: ALG_AES256_GCM_HKDF, params, ciphertext })
+    }
+
+    async fn decrypt(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: u8,
+        params: &[u8],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        if algorithm != ALG_AES256_GCM_HKDF {
+            return Err(BackendError::DecryptFailed(format!("unknown algorithm {algorithm}")));
+        }
+        if params.len() != SALT_LEN + COMMIT_LEN {
+            return Err(BackendError::DecryptFailed("bad params length".into()));
+        }
+        let (salt, commitment) = params.split_at(SALT_LEN);
+        let version_key = self.unwrap(key)?;
+        let mk = derive(&version_key, salt)?;
+        if !bool::from(mk.commitment.ct_eq(commitment)) {
+            return Err(BackendError::DecryptFailed("key commitment mismatch".into()));
+        }
+        let cipher = Aes256Gcm::new((&*mk.key).into());
+        cipher
+            .decrypt(&Nonce::from(mk.nonce), Payload { msg: ciphertext, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| BackendError::DecryptFailed("authentication tag mismatch".into()))
+    }
+
+    async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        fill_random(&mut out)?;
+        Ok(out)
+    }
+
+    async fn destroy(&self, _key: VersionHandle<'_>) -> Result<(), BackendError> {
+        // The material lives only in the store, which marks it destroyed.
+        Ok(())
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        let mut probe = [0u8; 1];
+        fill_random(&mut probe)
+    }
+}

@@ -1,0 +1,156 @@
+//! The domain error: one enum, each variant with a stable code that clients and operators grep for.
+
+use std::fmt;
+
+/// Stable, machine-readable error codes. The HTTP layer maps each to one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// No valid credentials were presented.
+    Unauthenticated,
+    /// Authenticated, but no policy allows the request (or a forbid denies it).
+    AccessDenied,
+    /// The named key, alias or version does not exist.
+    NotFound,
+    /// The key is disabled or destroyed and refuses cryptographic use.
+    KeyDisabled,
+    /// The key is scheduled for deletion and refuses cryptographic use.
+    KeyPendingDeletion,
+    /// The key's backend cannot serve it right now.
+    KeyUnavailable,
+    /// A ciphertext blob did not decrypt: one code for every cause.
+    InvalidCiphertext,
+    /// The request is malformed or a value is out of range.
+    InvalidRequest,
+    /// A payload exceeds the operation's limit.
+    PayloadTooLarge,
+    /// The key or backend cannot perform this operation.
+    UnsupportedOperation,
+    /// The request conflicts with the current state (duplicate alias, concurrent change).
+    Conflict,
+    /// The audit trail cannot record, so the operation did not run (fail closed).
+    AuditUnavailable,
+    /// A backend is down or timed out.
+    BackendUnavailable,
+    /// The service is shedding load.
+    RateLimited,
+    /// An unexpected failure; details are in the server log, never in the response.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as written in problem+json bodies and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "Unauthenticated",
+            Self::AccessDenied => "AccessDenied",
+            Self::NotFound => "NotFound",
+            Self::KeyDisabled => "KeyDisabled",
+            Self::KeyPendingDeletion => "KeyPendingDeletion",
+            Self::KeyUnavailable => "KeyUnavailable",
+            Self::InvalidCiphertext => "InvalidCiphertext",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::UnsupportedOperation => "UnsupportedOperation",
+            Self::Conflict => "Conflict",
+            Self::AuditUnavailable => "AuditUnavailable",
+            Self::BackendUnavailable => "BackendUnavailable",
+            Self::RateLimited => "RateLimited",
+            Self::Internal => "Internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain error: a stable code, a message safe to show the caller, and (for the audit
+/// trail and the server log only) a private reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    reason: Option<String>,
+}
+
+impl Error {
+    /// An error whose message may be shown to the caller.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), reason: None }
+    }
+
+    /// Attaches a private reason: kept in the audit record and log, never sent to the caller.
+    #[must_use]
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The caller-safe message. Generic for 5xx codes.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The private reason, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// `InvalidRequest` with a caller-safe message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `NotFound` for the named thing.
+    pub fn not_found(what: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// `Conflict` with a caller-safe message.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// `InvalidCiphertext`: the caller sees one message whatever the cause; the cause is the reason.
+    pub fn invalid_ciphertext(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidCiphertext, "the ciphertext blob could not be decrypted")
+            .with_reason(reason)
+    }
+
+    /// `Internal`: the caller sees a generic message; the detail goes to the log and audit.
+    pub fn internal(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, "internal error").with_reason(reason)
+    }
+
+    /// `Unauthenticated` with a generic message (the reason stays private).
+    pub fn unauthenticated(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, "missing or invalid bearer token").with_reason(reason)
+    }
+
+    /// `AccessDenied` for an operation.
+    pub fn access_denied(action: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::AccessDenied, format!("not allowed to perform `{action}`"))
+    }
+
+    /// `AuditUnavailable`: the trail cannot record, so nothing ran or was released.
+    pub fn audit_unavailable(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::AuditUnavailable, "the audit trail is unavailable; the request was not carried out")
+            .with_reason(reason)
+    }
+
+    /// `BackendUnavailable`: a backend failed or timed out.
+    pub fn backend_unavailable(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BackendUnavailable, "the key backend is unavailable").with_reason(reason)
+    }
+}
+
+/// Result with the domain error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

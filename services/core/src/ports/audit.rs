@@ -1,0 +1,67 @@
+//! The audit port: one record per request, committed before the response is released.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::ids::KeyId;
+
+/// One audit record. Never holds plaintext, key material or tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// When the request arrived.
+    pub time: DateTime<Utc>,
+    /// The request's id (also in `x-request-id`).
+    pub request_id: String,
+    /// The W3C trace id.
+    pub trace_id: String,
+    /// The principal's uid, or `anonymous` when authentication failed.
+    pub principal: String,
+    /// The operation.
+    pub action: String,
+    /// The resource's entity uid, when one was resolved.
+    pub resource: Option<String>,
+    /// The key, when the operation used one.
+    pub key_id: Option<KeyId>,
+    /// The key version, when one was used.
+    pub key_version: Option<u32>,
+    /// `Allow`, `Deny`, or none when no decision was reached.
+    pub decision: Option<bool>,
+    /// The policies that determined the decision.
+    pub determining_policies: Vec<String>,
+    /// The policy set version that decided.
+    pub policy_version: Option<String>,
+    /// `Success` or the error code.
+    pub outcome: String,
+    /// The private reason of a failure (never shown to the caller).
+    pub reason: Option<String>,
+    /// The caller's encryption context (non-secret by design).
+    pub encryption_context: BTreeMap<String, String>,
+    /// The caller's address.
+    pub source_ip: Option<String>,
+    /// The caller's user agent.
+    pub user_agent: Option<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Time spent, in microseconds.
+    pub duration_us: u64,
+}
+
+/// Why the audit trail could not record.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("audit trail unavailable: {0}")]
+pub struct AuditError(pub String);
+
+/// Durable audit storage behind a writer.
+#[async_trait::async_trait]
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Returns once the record is durably committed, or an error if it cannot be.
+    async fn record(&self, record: AuditRecord) -> Result<(), AuditError>;
+}
+
+/// Where a writer commits batches of records.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync + std::fmt::Debug {
+    /// Commits all records in one transaction, or none.
+    async fn append(&self, records: &[AuditRecord]) -> Result<(), AuditError>;
+}

@@ -1,0 +1,432 @@
+//! Key administration: create, describe, list, update, enable/disable, deletion, rotation.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::{KeyService, Scope, backend_err, store_err};
+use crate::error::{Error, ErrorCode, Result};
+use crate::gate::Permit;
+use crate::model::context::EncryptionContext;
+use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
+use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, validate_description, validate_tags};
+use crate::model::version::{VersionRecord, VersionState};
+use crate::operation::{Action, Operation};
+use crate::ports::store::{IdempotencyKey, NewKey, StoreError};
+
+/// Deletion waiting period bounds, in days.
+pub const MIN_PENDING_DAYS: u32 = 7;
+/// Upper bound of the deletion waiting period.
+pub const MAX_PENDING_DAYS: u32 = 30;
+/// Automatic rotation period bounds, in days.
+pub const ROTATION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
+/// CreateKey's input.
+#[derive(Debug, Clone)]
+pub struct CreateKeyInput {
+    /// Where the key lives.
+    pub namespace: Namespace,
+    /// Free text.
+    pub description: String,
+    /// The key spec.
+    pub spec: KeySpec,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// A backend instance; the server's default when absent.
+    pub backend: Option<String>,
+    /// An alias to create with the key.
+    pub alias: Option<AliasName>,
+    /// The `Idempotency-Key` header and a hash of the request.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// How UpdateKey changes the rotation period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationUpdate {
+    /// Leave as is.
+    Keep,
+    /// Turn automatic rotation off.
+    Off,
+    /// Rotate every so many days.
+    Every(u32),
+}
+
+/// UpdateKey's input: absent fields are left as they are.
+#[derive(Debug, Clone)]
+pub struct UpdateKeyInput {
+    /// New description.
+    pub description: Option<String>,
+    /// New tags (replace all).
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Rotation period change.
+    pub rotation: RotationUpdate,
+}
+
+/// ListKeys' output.
+#[derive(Debug, Clone)]
+pub struct ListKeysOutput {
+    /// The page.
+    pub keys: Vec<KeyMetadata>,
+    /// Cursor for the next page.
+    pub next_token: Option<String>,
+}
+
+/// One line of ListKeyVersions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version number.
+    pub version: u32,
+    /// Its state.
+    pub state: VersionState,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Encryptions counted.
+    pub encryptions: u64,
+    /// Decryptions counted.
+    pub decryptions: u64,
+    /// Last use.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl KeyService {
+    /// CreateKey.
+    pub async fn create_key(&self, scope: &mut Scope, input: CreateKeyInput) -> Result<KeyMetadata> {
+        validate_description(&input.description)?;
+        validate_tags(&input.tags)?;
+        let principal = scope.principal()?;
+        let owner = principal.to_string();
+        let permit = self.authorize_namespace(scope, Action::Op(Operation::CreateKey), &input.namespace)?;
+
+        let idempotency = input.idempotency.map(|(key, request_hash)| IdempotencyKey {
+            principal: owner.clone(),
+            key,
+            request_hash,
+        });
+        if let Some(idem) = &idempotency {
+            if let Some(existing) = self.replay(scope, idem).await? {
+                return Ok(existing);
+            }
+        }
+
+        let backend_name = input.backend.unwrap_or_else(|| self.backends.default.clone());
+        let backend = self.backends.lookup(&backend_name)?.clone();
+        if !backend.capabilities().specs.contains(&input.spec) {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!("backend `{backend_name}` cannot create `{}` keys", input.spec),
+            ));
+        }
+        let now = self.clock.now();
+        let id = new_key_id(now);
+        scope.note_key(id, Some(1));
+        let material = backend.create_key(id, 1, input.spec).await.map_err(backend_err)?;
+        let key = KeyRecord {
+            id,
+            namespace: input.namespace,
+            description: input.description,
+            owner,
+            tags: input.tags,
+            spec: input.spec,
+            state: KeyState::Enabled,
+            backend: backend_name,
+            primary_version: 1,
+            min_decryption_version: 1,
+            rotation_period_days: None,
+            next_rotation_at: None,
+            deletion_date: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let version = VersionRecord {
+            version: 1,
+            material,
+            destroyed: false,
+            created_at: now,
+            encryptions: 0,
+            decryptions: 0,
+            last_used_at: None,
+        };
+        let new = NewKey { key: &key, version: &version, alias: input.alias.as_ref(), idempotency: idempotency.as_ref() };
+        let key_permit = Permit::new(permit.action(), Some(id));
+        if let Err(e) = self.store.insert_key(&key_permit, new).await {
+            // Do not leave orphaned material in a backend that holds it.
+            let handle = crate::ports::backend::VersionHandle { key_id: id, version: 1, material: &version.material };
+            if let Err(de) = backend.destroy(handle).await {
+                tracing::warn!(error = %de, "could not destroy material of a key that was not stored");
+            }
+            if let (StoreError::Conflict(_), Some(idem)) = (&e, &idempotency) {
+                if let Some(existing) = self.replay(scope, idem).await? {
+                    return Ok(existing);
+                }
+            }
+            return Err(match (&e, &input.alias) {
+                (StoreError::Conflict(_), Some(alias)) => {
+                    Error::conflict(format!("alias `{alias}` already exists")).with_reason(e.to_string())
+                }
+                _ => store_err(e),
+            });
+        }
+        self.metadata(key).await
+    }
+
+    /// The key a repeated idempotency key created, or `Conflict` if the request differs.
+    async fn replay(&self, scope: &mut Scope, idem: &IdempotencyKey) -> Result<Option<KeyMetadata>> {
+        let Some((id, hash)) = self.store.idempotent_key(&idem.principal, &idem.key).await.map_err(store_err)? else {
+            return Ok(None);
+        };
+        if hash != idem.request_hash {
+            return Err(Error::conflict("the idempotency key was already used with a different request"));
+        }
+        let key = self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        scope.note_key(id, None);
+        self.metadata(key).await.map(Some)
+    }
+
+    /// DescribeKey.
+    pub async fn describe_key(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
+        let key = self.resolve(scope, key).await?;
+        self.authorize_key(scope, Action::Op(Operation::DescribeKey), &key, &EncryptionContext::default())?;
+        self.metadata(key).await
+    }
+
+    /// ListKeys: one namespace, or every namespace the caller may list.
+    pub async fn list_keys(
+        &self,
+        scope: &mut Scope,
+        namespace: Option<Namespace>,
+        next_token: Option<&str>,
+        limit: u64,
+    ) -> Result<ListKeysOutput> {
+        let after = next_token.map(str::parse::<KeyId>).transpose().map_err(|_| Error::invalid("invalid `next_token`"))?;
+        let action = Action::Op(Operation::ListKeys);
+        if let Some(ns) = &namespace {
+            self.authorize_namespace(scope, action, ns)?;
+        } else {
+            scope.principal()?;
+        }
+        let page = self.store.list_keys(namespace.as_ref(), after, limit).await.map_err(store_err)?;
+        let next_token = (page.len() as u64 == limit).then(|| page.last().map(|k| k.id.to_string())).flatten();
+        let mut allowed_ns: BTreeMap<Namespace, bool> = BTreeMap::new();
+        let mut keys = Vec::with_capacity(page.len());
+        for key in page {
+            if namespace.is_none() {
+                let allowed = match allowed_ns.get(&key.namespace) {
+                    Some(a) => *a,
+                    None => {
+                        let allowed = self.allows_namespace(scope, action, &key.namespace)?;
+                        allowed_ns.insert(key.namespace.clone(), allowed);
+                        allowed
+                    }
+                };
+                if !allowed {
+                    continue;
+                }
+            }
+            keys.push(self.metadata(key).await?);
+        }
+        Ok(ListKeysOutput { keys, next_token })
+    }
+
+    /// UpdateKey.
+    pub async fn update_key(&self, scope: &mut Scope, key: &KeyRef, input: UpdateKeyInput) -> Result<KeyMetadata> {
+        if let Some(d) = &input.description {
+            validate_description(d)?;
+        }
+        if let Some(t) = &input.tags {
+            validate_tags(t)?;
+        }
+        if let RotationUpdate::Every(days) = input.rotation {
+            if !ROTATION_DAYS.contains(&days) {
+                return Err(Error::invalid(format!(
+                    "`rotation_period_days` must be {}-{}",
+                    ROTATION_DAYS.start(),
+                    ROTATION_DAYS.end()
+                )));
+            }
+        }
+        let mut key = self.resolve(scope, key).await?;
+        let permit = self.authorize_key(scope, Action::Op(Operation::UpdateKey), &key, &EncryptionContext::default())?;
+        if key.state == KeyState::Destroyed {
+            return Err(Error::conflict("the key is destroyed"));
+        }
+        let now = self.clock.now();
+        if let Some(d) = input.description {
+            key.description = d;
+        }
+        if let Some(t) = input.tags {
+            key.tags = t;
+        }
+        match input.rotation {
+            RotationUpdate::Keep => {}
+            RotationUpdate::Off => {
+                key.rotation_period_days = None;
+                key.next_rotation_at = None;
+            }
+            RotationUpdate::Every(days) => {
+                key.rotation_period_days = Some(days);
+                key.next_rotation_at = Some(now + Duration::days(i64::from(days)));
+            }
+        }
+        self.save(&permit, key, now).await
+    }
+
+    /// EnableKey.
+    pub async fn enable_key(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
+        self.set_state(scope, key, Operation::EnableKey, KeyState::Enabled).await
+    }
+
+    /// DisableKey.
+    pub async fn disable_key(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
+        self.set_state(scope, key, Operation::DisableKey, KeyState::Disabled).await
+    }
+
+    async fn set_state(&self, scope: &mut Scope, key: &KeyRef, op: Operation, to: KeyState) -> Result<KeyMetadata> {
+        let mut key = self.resolve(scope, key).await?;
+        let permit = self.authorize_key(scope, Action::Op(op), &key, &EncryptionContext::default())?;
+        match key.state {
+            KeyState::Enabled | KeyState::Disabled => {}
+            KeyState::PendingDeletion => {
+                return Err(Error::new(
+                    ErrorCode::KeyPendingDeletion,
+                    "the key is pending deletion; cancel the deletion first",
+                ));
+            }
+            KeyState::Destroyed => return Err(Error::conflict("the key is destroyed")),
+        }
+        if key.state == to {
+            return self.metadata(key).await;
+        }
+        key.state = to;
+        self.save(&permit, key, self.clock.now()).await
+    }
+
+    /// ScheduleKeyDeletion.
+    pub async fn schedule_key_deletion(&self, scope: &mut Scope, key: &KeyRef, days: Option<u32>) -> Result<KeyMetadata> {
+        let days = days.unwrap_or(MAX_PENDING_DAYS);
+        if !(MIN_PENDING_DAYS..=MAX_PENDING_DAYS).contains(&days) {
+            return Err(Error::invalid(format!(
+                "`pending_window_days` must be {MIN_PENDING_DAYS}-{MAX_PENDING_DAYS}, got {days}"
+            )));
+        }
+        let mut key = self.resolve(scope, key).await?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::ScheduleKeyDeletion), &key, &EncryptionContext::default())?;
+        match key.state {
+            KeyState::Enabled | KeyState::Disabled => {}
+            KeyState::PendingDeletion => return Err(Error::conflict("the key is already pending deletion")),
+            KeyState::Destroyed => return Err(Error::conflict("the key is destroyed")),
+        }
+        let now = self.clock.now();
+        key.state = KeyState::PendingDeletion;
+        key.deletion_date = Some(now + Duration::days(i64::from(days)));
+        self.save(&permit, key, now).await
+    }
+
+    /// CancelKeyDeletion: the key comes back `Disabled`.
+    pub async fn cancel_key_deletion(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
+        let mut key = self.resolve(scope, key).await?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::CancelKeyDeletion), &key, &EncryptionContext::default())?;
+        if key.state != KeyState::PendingDeletion {
+            return Err(Error::conflict(format!("the key is `{}`, not pending deletion", key.state.as_str())));
+        }
+        key.state = KeyState::Disabled;
+        key.deletion_date = None;
+        self.save(&permit, key, self.clock.now()).await
+    }
+
+    /// RotateKey: adds a version and makes it primary.
+    pub async fn rotate_key(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
+        let key = self.resolve(scope, key).await?;
+        let permit = self.authorize_key(scope, Action::Op(Operation::RotateKey), &key, &EncryptionContext::default())?;
+        key.state.ensure_usable()?;
+        self.rotate(scope, &permit, key).await
+    }
+
+    pub(super) async fn rotate(&self, scope: &mut Scope, permit: &Permit, mut key: KeyRecord) -> Result<KeyMetadata> {
+        let backend = self.backend_for(permit, &key)?.clone();
+        let now = self.clock.now();
+        let version = key.primary_version.checked_add(1).ok_or_else(|| Error::conflict("no more versions"))?;
+        let material = backend.create_key(key.id, version, key.spec).await.map_err(backend_err)?;
+        key.primary_version = version;
+        if let Some(days) = key.rotation_period_days {
+            key.next_rotation_at = Some(now + Duration::days(i64::from(days)));
+        }
+        key.updated_at = now;
+        key.revision += 1;
+        scope.note_key(key.id, Some(version));
+        let record = VersionRecord {
+            version,
+            material,
+            destroyed: false,
+            created_at: now,
+            encryptions: 0,
+            decryptions: 0,
+            last_used_at: None,
+        };
+        self.store.add_version(permit, &key, &record).await.map_err(store_err)?;
+        self.metadata(key).await
+    }
+
+    /// ListKeyVersions.
+    pub async fn list_key_versions(&self, scope: &mut Scope, key: &KeyRef) -> Result<Vec<VersionInfo>> {
+        let key = self.resolve(scope, key).await?;
+        self.authorize_key(scope, Action::Op(Operation::ListKeyVersions), &key, &EncryptionContext::default())?;
+        let versions = self.store.versions(key.id).await.map_err(store_err)?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                state: if v.destroyed {
+                    VersionState::Destroyed
+                } else if v.version < key.min_decryption_version {
+                    VersionState::Retired
+                } else {
+                    VersionState::Enabled
+                },
+                created_at: v.created_at,
+                encryptions: v.encryptions,
+                decryptions: v.decryptions,
+                last_used_at: v.last_used_at,
+            })
+            .collect())
+    }
+
+    /// SetMinDecryptionVersion: versions below it stop decrypting (kept, not destroyed).
+    pub async fn set_min_decryption_version(&self, scope: &mut Scope, key: &KeyRef, version: u32) -> Result<KeyMetadata> {
+        let mut key = self.resolve(scope, key).await?;
+        let permit = self.authorize_key(
+            scope,
+            Action::Op(Operation::SetMinDecryptionVersion),
+            &key,
+            &EncryptionContext::default(),
+        )?;
+        if version == 0 || version > key.primary_version {
+            return Err(Error::invalid(format!(
+                "`version` must be 1-{} (the primary version), got {version}",
+                key.primary_version
+            )));
+        }
+        if key.state == KeyState::Destroyed {
+            return Err(Error::conflict("the key is destroyed"));
+        }
+        key.min_decryption_version = version;
+        self.save(&permit, key, self.clock.now()).await
+    }
+
+    async fn save(&self, permit: &Permit, mut key: KeyRecord, now: DateTime<Utc>) -> Result<KeyMetadata> {
+        key.updated_at = now;
+        key.revision += 1;
+        self.store.update_key(permit, &key).await.map_err(store_err)?;
+        self.metadata(key).await
+    }
+}
+
+/// A time-ordered key id (UUID v7) from the clock port.
+fn new_key_id(now: DateTime<Utc>) -> KeyId {
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos());
+    KeyId(Uuid::new_v7(ts))
+}

@@ -1,0 +1,92 @@
+//! Aliases: friendly names that stand for a key wherever a key id does.
+
+use super::{KeyService, Scope, store_err};
+use crate::error::{Error, Result};
+use crate::model::context::EncryptionContext;
+use crate::model::ids::{AliasName, KeyId, KeyRef};
+use crate::operation::{Action, Operation};
+use crate::ports::store::AliasRecord;
+
+/// An alias as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasOutput {
+    /// The alias.
+    pub alias_name: AliasName,
+    /// Its key.
+    pub target_key_id: KeyId,
+}
+
+/// ListAliases' output.
+#[derive(Debug, Clone)]
+pub struct ListAliasesOutput {
+    /// The page.
+    pub aliases: Vec<AliasOutput>,
+    /// Cursor for the next page.
+    pub next_token: Option<String>,
+}
+
+impl KeyService {
+    /// CreateAlias: creates the alias or points it at another key. Returns true if created.
+    /// Repointing needs `CreateAlias` on both the old and the new key.
+    pub async fn create_alias(&self, scope: &mut Scope, name: AliasName, target: &KeyRef) -> Result<(AliasOutput, bool)> {
+        let key = self.resolve(scope, target).await?;
+        let permit = self.authorize_key(scope, Action::Op(Operation::CreateAlias), &key, &EncryptionContext::default())?;
+        if let Some(existing) = self.store.alias(&name).await.map_err(store_err)? {
+            if existing.key_id != key.id {
+                if let Some(old) = self.store.key(existing.key_id).await.map_err(store_err)? {
+                    self.authorize_key(scope, Action::Op(Operation::CreateAlias), &old, &EncryptionContext::default())?;
+                }
+            }
+        }
+        let record = AliasRecord { name: name.clone(), key_id: key.id, updated_at: self.clock.now() };
+        let created = self.store.put_alias(&permit, &record).await.map_err(store_err)?;
+        Ok((AliasOutput { alias_name: name, target_key_id: key.id }, created))
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, scope: &mut Scope, name: &AliasName) -> Result<()> {
+        let alias = self.store.alias(name).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("alias `{name}`")))?;
+        let key = self.resolve(scope, &KeyRef::Id(alias.key_id)).await?;
+        let permit = self.authorize_key(scope, Action::Op(Operation::DeleteAlias), &key, &EncryptionContext::default())?;
+        if !self.store.delete_alias(&permit, name).await.map_err(store_err)? {
+            return Err(Error::not_found(format!("alias `{name}`")));
+        }
+        Ok(())
+    }
+
+    /// ListAliases: those of one key, or all in namespaces the caller may list.
+    pub async fn list_aliases(
+        &self,
+        scope: &mut Scope,
+        key: Option<&KeyRef>,
+        next_token: Option<&str>,
+        limit: u64,
+    ) -> Result<ListAliasesOutput> {
+        let after = next_token.map(AliasName::parse).transpose().map_err(|_| Error::invalid("invalid `next_token`"))?;
+        let action = Action::Op(Operation::ListAliases);
+        let key_id = match key {
+            Some(k) => {
+                let key = self.resolve(scope, k).await?;
+                self.authorize_namespace(scope, action, &key.namespace)?;
+                Some(key.id)
+            }
+            None => {
+                scope.principal()?;
+                None
+            }
+        };
+        let page = self.store.list_aliases(key_id, after.as_ref(), limit).await.map_err(store_err)?;
+        let next_token = (page.len() as u64 == limit).then(|| page.last().map(|a| a.name.to_string())).flatten();
+        let mut aliases = Vec::with_capacity(page.len());
+        for alias in page {
+            if key_id.is_none() {
+                let Some(target) = self.store.key(alias.key_id).await.map_err(store_err)? else { continue };
+                if !self.allows_namespace(scope, action, &target.namespace)? {
+                    continue;
+                }
+            }
+            aliases.push(AliasOutput { alias_name: alias.name, target_key_id: alias.key_id });
+        }
+        Ok(ListAliasesOutput { aliases, next_token })
+    }
+}

@@ -1,0 +1,89 @@
+//! Background work: destroying keys whose deletion date has passed, and scheduled rotation.
+//! Runs as the system principal; every change is audited like a request.
+
+use super::{KeyService, RequestMeta, store_err};
+use crate::error::{Error, Result};
+use crate::gate::Permit;
+use crate::model::key::{KeyRecord, KeyState};
+use crate::model::principal::Principal;
+use crate::operation::{Action, Operation};
+use crate::ports::backend::VersionHandle;
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Keys destroyed.
+    pub destroyed: usize,
+    /// Keys rotated.
+    pub rotated: usize,
+    /// Keys that failed and will be retried next pass.
+    pub failed: usize,
+}
+
+impl KeyService {
+    /// One pass: destroys due keys, rotates keys whose period has elapsed.
+    pub async fn run_maintenance(&self) -> Result<MaintenanceReport> {
+        let now = self.clock.now();
+        let mut report = MaintenanceReport::default();
+        for key in self.store.keys_due_for_deletion(now).await.map_err(store_err)? {
+            match self.system(Operation::DestroyKey, async |s, scope| s.destroy(scope, key).await).await {
+                Ok(()) => report.destroyed += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "key destruction failed; will retry");
+                    report.failed += 1;
+                }
+            }
+        }
+        for key in self.store.keys_due_for_rotation(now).await.map_err(store_err)? {
+            let result = self
+                .system(Operation::RotateKey, async |s, scope| {
+                    scope.note_key(key.id, None);
+                    let permit = Permit::new(Action::Op(Operation::RotateKey), Some(key.id));
+                    s.rotate(scope, &permit, key).await.map(|_| ())
+                })
+                .await;
+            match result {
+                Ok(()) => report.rotated += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "scheduled rotation failed; will retry");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn system<T>(
+        &self,
+        op: Operation,
+        f: impl AsyncFnOnce(&Self, &mut super::Scope) -> Result<T>,
+    ) -> Result<T> {
+        let meta = RequestMeta {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            ..RequestMeta::default()
+        };
+        let scope = self.begin(meta, Ok(Principal::system()), op);
+        self.audited(scope, async |scope| f(self, scope).await).await
+    }
+
+    async fn destroy(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
+        scope.note_key(key.id, None);
+        if key.state != KeyState::PendingDeletion {
+            return Err(Error::conflict("key is no longer pending deletion"));
+        }
+        let permit = Permit::new(Action::Op(Operation::DestroyKey), Some(key.id));
+        let backend = self.backend_for(&permit, &key)?.clone();
+        for version in self.store.versions(key.id).await.map_err(store_err)? {
+            if version.destroyed {
+                continue;
+            }
+            let handle = VersionHandle { key_id: key.id, version: version.version, material: &version.material };
+            backend.destroy(handle).await.map_err(super::backend_err)?;
+        }
+        key.state = KeyState::Destroyed;
+        key.updated_at = self.clock.now();
+        key.revision += 1;
+        self.store.destroy_key(&permit, &key).await.map_err(store_err)
+    }
+}

@@ -1,0 +1,227 @@
+//! The key service: every operation, authorized through the gate and audited.
+
+mod admin;
+mod aliases;
+mod crypto;
+mod maintenance;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, UpdateKeyInput, VersionInfo};
+pub use aliases::{AliasOutput, ListAliasesOutput};
+pub use crypto::{
+    DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput,
+    ReEncryptInput, ReEncryptOutput,
+};
+pub use maintenance::MaintenanceReport;
+pub use scope::{RequestMeta, Scope};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::gate::Permit;
+use crate::model::context::EncryptionContext;
+use crate::model::ids::{KeyRef, Namespace};
+use crate::model::key::{KeyMetadata, KeyRecord};
+use crate::model::principal::Principal;
+use crate::operation::{Action, Operation};
+use crate::ports::audit::AuditSink;
+use crate::ports::authorizer::{AuthzRequest, Authorizer, RequestFacts, ResourceRef};
+use crate::ports::backend::{BackendError, DynBackend};
+use crate::ports::clock::Clock;
+use crate::ports::store::{KeyStore, StoreError};
+
+/// Backend instances by name, with the default for new keys.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    instances: BTreeMap<String, Arc<dyn DynBackend>>,
+    default: String,
+}
+
+impl Backends {
+    /// A set of instances; `default` must name one of them.
+    pub fn new(instances: BTreeMap<String, Arc<dyn DynBackend>>, default: String) -> Result<Self> {
+        if !instances.contains_key(&default) {
+            return Err(Error::invalid(format!(
+                "default backend `{default}` is not configured (configured: {})",
+                instances.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(Self { instances, default })
+    }
+
+    /// The instance names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.instances.keys().map(String::as_str)
+    }
+
+    /// An instance by name (for health checks).
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn DynBackend>> {
+        self.instances.get(name)
+    }
+
+    fn lookup(&self, name: &str) -> Result<&Arc<dyn DynBackend>> {
+        self.instances.get(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown backend `{}`; configured: {}",
+                crate::model::ids::truncate(name),
+                self.instances.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+/// The domain service. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct KeyService {
+    store: Arc<dyn KeyStore>,
+    authorizer: Arc<dyn Authorizer>,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    backends: Backends,
+}
+
+impl KeyService {
+    /// Wires the service to its ports.
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        authorizer: Arc<dyn Authorizer>,
+        audit: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+        backends: Backends,
+    ) -> Self {
+        Self { store, authorizer, audit, clock, backends }
+    }
+
+    /// The configured backends.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    /// Opens a request scope. `principal` is the authentication outcome: a failure is kept
+    /// and reported (and audited) when the operation asks for the caller.
+    pub fn begin(&self, meta: RequestMeta, principal: Result<Principal>, operation: Operation) -> Scope {
+        Scope::new(meta, principal, operation, self.clock.now())
+    }
+
+    /// Runs an operation in its scope and commits its audit record before releasing the
+    /// result. If the record cannot be committed, the result is withheld (fail closed).
+    pub async fn audited<T>(&self, mut scope: Scope, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
+        let result = op(&mut scope).await;
+        let record = scope.into_record(self.clock.now(), result.as_ref().err());
+        if let Err(e) = &result {
+            if e.code() == ErrorCode::Internal {
+                tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "request failed");
+            }
+        }
+        match self.audit.record(record).await {
+            Ok(()) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "audit record not committed; withholding the result");
+                Err(Error::audit_unavailable(e.0))
+            }
+        }
+    }
+
+    /// Asks the authorizer; notes the decision in the scope; returns a permit or `AccessDenied`.
+    fn authorize(
+        &self,
+        scope: &mut Scope,
+        action: Action,
+        resource: ResourceRef<'_>,
+        context: &EncryptionContext,
+    ) -> Result<Permit> {
+        let principal = scope.principal()?;
+        let facts = RequestFacts {
+            encryption_context: context,
+            source_ip: scope.meta.source_ip,
+            justification: scope.meta.justification.as_deref(),
+            dry_run: false,
+        };
+        let decision = self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts });
+        scope.note_decision(resource.uid(), &decision);
+        if decision.allowed {
+            let key = match resource {
+                ResourceRef::Key { key, .. } => Some(key.id),
+                ResourceRef::Namespace(_) => None,
+            };
+            Ok(Permit::new(action, key))
+        } else {
+            let mut err = Error::access_denied(action);
+            if !decision.errors.is_empty() {
+                err = err.with_reason(format!("policy evaluation errors: {}", decision.errors.join("; ")));
+            }
+            Err(err)
+        }
+    }
+
+    fn authorize_key(&self, scope: &mut Scope, action: Action, key: &KeyRecord, ctx: &EncryptionContext) -> Result<Permit> {
+        let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
+        self.authorize(scope, action, ResourceRef::Key { key, protection }, ctx)
+    }
+
+    fn authorize_namespace(&self, scope: &mut Scope, action: Action, ns: &Namespace) -> Result<Permit> {
+        self.authorize(scope, action, ResourceRef::Namespace(ns), &EncryptionContext::default())
+    }
+
+    /// Whether the caller may do `action` in a namespace; used to filter listings, so the
+    /// decision is not noted as the request's own.
+    fn allows_namespace(&self, scope: &Scope, action: Action, ns: &Namespace) -> Result<bool> {
+        let principal = scope.principal()?;
+        let empty = EncryptionContext::default();
+        let facts =
+            RequestFacts { encryption_context: &empty, source_ip: scope.meta.source_ip, justification: None, dry_run: false };
+        let request = AuthzRequest { principal: &principal, action, resource: ResourceRef::Namespace(ns), facts };
+        Ok(self.authorizer.decide(&request).allowed)
+    }
+
+    /// The backend of a key, reachable only with a permit for that key.
+    fn backend_for(&self, permit: &Permit, key: &KeyRecord) -> Result<&Arc<dyn DynBackend>> {
+        if permit.key() != Some(key.id) {
+            return Err(Error::internal("permit does not name this key"));
+        }
+        self.backends.lookup(&key.backend)
+    }
+
+    /// Resolves an id or alias to a key, noting it in the scope.
+    async fn resolve(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyRecord> {
+        let id = match key {
+            KeyRef::Id(id) => *id,
+            KeyRef::Alias(name) => self.store.alias(name).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("alias `{name}`")))?.key_id,
+        };
+        let record = self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        scope.note_key(record.id, None);
+        Ok(record)
+    }
+
+    async fn metadata(&self, key: KeyRecord) -> Result<KeyMetadata> {
+        let aliases = self.store.aliases_of(key.id).await.map_err(store_err)?;
+        let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
+        Ok(KeyMetadata { key, aliases, protection })
+    }
+}
+
+/// Maps a store failure: lost races are `Conflict`, the rest internal.
+fn store_err(e: StoreError) -> Error {
+    match e {
+        StoreError::Conflict(reason) => {
+            Error::conflict("the key changed concurrently or a name is taken; retry").with_reason(reason)
+        }
+        StoreError::Backend(reason) => Error::internal(reason),
+    }
+}
+
+/// Maps a backend failure to the caller's error.
+fn backend_err(e: BackendError) -> Error {
+    match e {
+        BackendError::DecryptFailed(reason) => Error::invalid_ciphertext(reason),
+        BackendError::Unsupported(what) => Error::new(ErrorCode::UnsupportedOperation, what),
+        BackendError::Unavailable(reason) => Error::backend_unavailable(reason),
+        BackendError::InvalidMaterial(reason) | BackendError::Internal(reason) => Error::internal(reason),
+    }
+}

@@ -1,0 +1,133 @@
+//! A request's scope: who called, what they asked, and what the audit record will say.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::model::context::EncryptionContext;
+use crate::model::ids::KeyId;
+use crate::model::principal::Principal;
+use crate::operation::Operation;
+use crate::ports::audit::AuditRecord;
+use crate::ports::authorizer::Decision;
+
+/// Transport facts about a request, gathered at the edge.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// The request id (echoed in `x-request-id`).
+    pub request_id: String,
+    /// The W3C trace id.
+    pub trace_id: String,
+    /// The caller's address.
+    pub source_ip: Option<IpAddr>,
+    /// The caller's user agent.
+    pub user_agent: Option<String>,
+    /// A justification the caller gave (header `x-keyward-justification`).
+    pub justification: Option<String>,
+}
+
+/// One request in flight: its caller, its operation and its audit draft.
+#[derive(Debug)]
+pub struct Scope {
+    pub(crate) meta: RequestMeta,
+    pub(crate) principal: Result<Arc<Principal>>,
+    pub(crate) operation: Operation,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) resource: Option<String>,
+    pub(crate) key_id: Option<KeyId>,
+    pub(crate) key_version: Option<u32>,
+    pub(crate) decision: Option<bool>,
+    pub(crate) determining_policies: Vec<String>,
+    pub(crate) policy_version: Option<String>,
+    pub(crate) encryption_context: BTreeMap<String, String>,
+}
+
+impl Scope {
+    pub(crate) fn new(
+        meta: RequestMeta,
+        principal: Result<Principal>,
+        operation: Operation,
+        started: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            meta,
+            principal: principal.map(Arc::new),
+            operation,
+            started,
+            resource: None,
+            key_id: None,
+            key_version: None,
+            decision: None,
+            determining_policies: Vec::new(),
+            policy_version: None,
+            encryption_context: BTreeMap::new(),
+        }
+    }
+
+    /// The authenticated caller, or `Unauthenticated`.
+    pub fn principal(&self) -> Result<Arc<Principal>> {
+        self.principal.clone()
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// The request's facts.
+    pub fn meta(&self) -> &RequestMeta {
+        &self.meta
+    }
+
+    pub(crate) fn note_key(&mut self, id: KeyId, version: Option<u32>) {
+        self.key_id = Some(id);
+        if version.is_some() {
+            self.key_version = version;
+        }
+    }
+
+    pub(crate) fn note_context(&mut self, ctx: &EncryptionContext) {
+        self.encryption_context.extend(ctx.entries().iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    pub(crate) fn note_decision(&mut self, resource: String, decision: &Decision) {
+        // Several decisions (ReEncrypt) combine: allowed only if all allowed.
+        self.decision = Some(self.decision.unwrap_or(true) && decision.allowed);
+        self.determining_policies.extend(decision.determining_policies.iter().cloned());
+        self.policy_version = Some(decision.policy_version.to_string());
+        if self.resource.is_none() {
+            self.resource = Some(resource);
+        }
+    }
+
+    pub(crate) fn into_record(self, finished: DateTime<Utc>, outcome: Option<&Error>) -> AuditRecord {
+        let principal = match &self.principal {
+            Ok(p) => p.to_string(),
+            Err(_) => "anonymous".to_owned(),
+        };
+        let duration_us = (finished - self.started).num_microseconds().and_then(|n| u64::try_from(n).ok());
+        AuditRecord {
+            time: self.started,
+            request_id: self.meta.request_id,
+            trace_id: self.meta.trace_id,
+            principal,
+            action: self.operation.as_str().to_owned(),
+            resource: self.resource,
+            key_id: self.key_id,
+            key_version: self.key_version,
+            decision: self.decision,
+            determining_policies: self.determining_policies,
+            policy_version: self.policy_version,
+            outcome: outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned()),
+            reason: outcome.and_then(|e| e.reason().map(str::to_owned)),
+            encryption_context: self.encryption_context,
+            source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
+            user_agent: self.meta.user_agent,
+            dry_run: false,
+            duration_us: duration_us.unwrap_or(0),
+        }
+    }
+}
