@@ -1,1 +1,12 @@
-//! placeholder
+//! Authorization with Cedar: loading and strictly validating policy sets, building
+//! entities for a request, and deciding with fail-closed semantics.
+
+mod authorizer;
+mod bundle;
+mod entities;
+
+pub use authorizer::CedarAuthorizer;
+pub use bundle::{EMBEDDED, PolicyBundle, PolicyError, SCHEMA_FILE};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Decisions of the default policy set.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use keyward_core::model::context::EncryptionContext;
+use keyward_core::model::ids::{KeyId, Namespace};
+use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
+use keyward_core::model::principal::{Principal, PrincipalKind};
+use keyward_core::operation::{Action, Operation};
+use keyward_core::ports::authorizer::{AuthzRequest, Authorizer, RequestFacts, ResourceRef};
+
+use crate::{CedarAuthorizer, PolicyBundle};
+
+fn authorizer() -> CedarAuthorizer {
+    match PolicyBundle::embedded() {
+        Ok(b) => CedarAuthorizer::new(b),
+        Err(e) => unreachable!("default policies must validate: {e}"),
+    }
+}
+
+fn user(id: &str, groups: &[&str]) -> Principal {
+    Principal { kind: PrincipalKind::User, id: id.into(), groups: groups.iter().map(|g| g.to_string()).collect() }
+}
+
+fn key(ns: &str, owner: &str, tags: &[(&str, &str)]) -> KeyRecord {
+    let t = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+    KeyRecord {
+        id: KeyId(uuid::Uuid::from_u128(42)),
+        namespace: Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}")),
+        description: String::new(),
+        owner: owner.into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        spec: KeySpec::Aes256,
+        state: KeyState::Enabled,
+        backend: "software".into(),
+        primary_version: 1,
+        min_decryption_version: 1,
+        rotation_period_days: None,
+        next_rotation_at: None,
+        deletion_date: None,
+        created_at: t,
+        updated_at: t,
+        revision: 1,
+    }
+}
+
+fn decide_key(p: &Principal, op: Operation, k: &KeyRecord, justification: Option<&str>) -> (bool, Vec<String>) {
+    let ctx = EncryptionContext::default();
+    let facts = RequestFacts { encryption_context: &ctx, source_ip: None, justification, dry_run: false };
+    let d = authorizer().decide(&AuthzRequest {
+        principal: p,
+        action: Action::Op(op),
+        resource: ResourceRef::Key { key: k, protection: Protection::Software },
+        facts,
+    });
+    assert!(d.errors.is_empty(), "unexpected evaluation errors: {:?}", d.errors);
+    (d.allowed, d.determining_policies)
+}
+
+fn decide_ns(p: &Principal, op: Operation, ns: &str) -> bool {
+    let ctx = EncryptionContext::default();
+    let ns = Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}"));
+    let facts = RequestFacts { encryption_context: &ctx, source_ip: None, justification: None, dry_run: false };
+    authorizer()
+        .decide(&AuthzRequest { principal: p, action: Action::Op(op), resource: ResourceRef::Namespace(&ns), facts })
+        .allowed
+}
+
+#[test]
+fn admins_may_do_everything() {
+    let admin = user("root", &["admins"]);
+    let k = key("payments", r#"Keyward::User::"alice""#, &[]);
+    assert_eq!(decide_key(&admin, Operation::Encrypt, &k, None), (true, vec!["admins-all".to_string()]));
+    assert!(decide_key(&admin, Operation::DisableKey, &k, None).0);
+    assert!(decide_ns(&admin, Operation::CreateKey, "anything"));
+}
+
+#[test]
+fn namespace_members_use_but_do_not_manage() {
+    let bob = user("bob", &["payments"]);
+    let k = key("payments", r#"Keyward::User::"alice""#, &[]);
+    assert_eq!(decide_key(&bob, Operation::Decrypt, &k, None), (true, vec!["namespace-members-use".to_string()]));
+    assert!(decide_key(&bob, Operation::DescribeKey, &k, None).0);
+    assert!(!decide_key(&bob, Operation::DisableKey, &k, None).0);
+    assert!(decide_ns(&bob, Operation::CreateKey, "payments"));
+    assert!(!decide_ns(&bob, Operation::CreateKey, "billing"));
+}
+
+#[test]
+fn strangers_are_denied_by_default() {
+    let eve = user("eve", &["billing"]);
+    let k = key("payments", r#"Keyward::User::"alice""#, &[]);
+    assert_eq!(decide_key(&eve, Operation::Encrypt, &k, None), (false, vec![]));
+    assert!(!decide_ns(&eve, Operation::GenerateRandom, "payments"));
+}
+
+#[test]
+fn owners_manage_their_keys() {
+    let alice = user("alice", &[]);
+    let k = key("payments", r#"Keyward::User::"alice""#, &[]);
+    assert_eq!(decide_key(&alice, Operation::RotateKey, &k, None), (true, vec!["owner-user".to_string()]));
+    // A service with the same name is another principal.
+    let svc = Principal { kind: PrincipalKind::Service, id: "alice".into(), groups: vec![] };
+    assert!(!decide_key(&svc, Operation::RotateKey, &k, None).0);
+}
+
+#[test]
+fn protected_keys_need_a_justification_to_delete() {
+    let admin = user("root", &["admins"]);
+    let k = key("payments", r#"Keyward::User::"alice""#, &[("protected", "true")]);
+    assert_eq!(
+        decide_key(&admin, Operation::ScheduleKeyDeletion, &k, None),
+        (false, vec!["protected-keys-need-justification".to_string()])
+    );
+    assert!(decide_key(&admin, Operation::ScheduleKeyDeletion, &k, Some("INC-42 decommission")).0);
+    let unprotected = key("payments", r#"Keyward::User::"alice""#, &[("protected", "false")]);
+    assert!(decide_key(&admin, Operation::ScheduleKeyDeletion, &unprotected, None).0);
+}
+
+#[test]
+fn invalid_sets_are_refused_with_reasons() {
+    let schema = crate::EMBEDDED[0];
+    let src = |p: &str| vec![(schema.0.to_string(), schema.1.to_string()), ("p.cedar".to_string(), p.to_string())];
+    let no_id = PolicyBundle::from_sources("t".into(), src("permit(principal, action, resource);"));
+    assert!(no_id.is_err_and(|e| e.to_string().contains("@id")));
+    let bad_attr = PolicyBundle::from_sources(
+        "t".into(),
+        src(r#"@id("x") permit(principal, action, resource is Keyward::Key) when { resource.colour == "red" };"#),
+    );
+    assert!(bad_attr.is_err_and(|e| e.to_string().contains("colour")));
+    let ok = PolicyBundle::from_sources("t".into(), src(r#"@id("x") permit(principal, action, resource);"#));
+    assert!(ok.is_ok());
+}
