@@ -1,1 +1,66 @@
-//! placeholder
+//! Persistence on sea-orm: SQLite (the embedded default) and Postgres. Implements the
+//! domain's key store and the audit trail's storage.
+
+mod audit;
+mod convert;
+pub mod entity;
+mod keys;
+mod migration;
+mod usage;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+
+pub use audit::{AuditQuery, SqlAuditStore};
+pub use keys::SqlStore;
+pub use migration::Migrator;
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct ConnectError(String);
+
+/// Opens a database by URL (`sqlite://...` or `postgres://...`) without migrating.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        // WAL lets readers run beside the writer; a busy timeout queues writers instead of failing.
+        options.max_connections(4).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        options.max_connections(16);
+    }
+    let db = Database::connect(options).await.map_err(|e| ConnectError(redact(url, &e.to_string())))?;
+    Ok(db)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), ConnectError> {
+    Migrator::up(db, None).await.map_err(|e| ConnectError(format!("migration failed: {e}")))
+}
+
+/// Which database a connection talks to, for logs.
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => "sqlite",
+        DbBackend::Postgres => "postgres",
+        _ => "other",
+    }
+}
+
+/// Removes a password that an error message may echo from the URL.
+fn redact(url: &str, message: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.password().is_some() => {
+            message.replace(u.password().unwrap_or_default(), "****")
+        }
+        _ => message.to_owned(),
+    }
+}

@@ -1,0 +1,37 @@
+//! `audit_records`: the audit trail. The service only inserts and reads.
+
+use sea_orm::entity::prelude::*;
+
+/// An audit row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_records")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub time: i64,
+    pub request_id: String,
+    pub trace_id: String,
+    pub principal: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub key_id: Option<String>,
+    pub key_version: Option<i64>,
+    /// `Allow`, `Deny`, or null when no decision was reached.
+    pub decision: Option<String>,
+    /// JSON array of policy ids.
+    pub determining_policies: String,
+    pub policy_version: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// JSON object.
+    pub encryption_context: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub dry_run: bool,
+    pub duration_us: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

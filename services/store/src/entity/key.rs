@@ -1,0 +1,32 @@
+//! `keys`: one row per key. Times are Unix microseconds.
+
+use sea_orm::entity::prelude::*;
+
+/// A key row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub namespace: String,
+    pub description: String,
+    pub owner: String,
+    /// JSON object of tags.
+    pub tags: String,
+    pub spec: String,
+    pub state: String,
+    pub backend: String,
+    pub primary_version: i64,
+    pub min_decryption_version: i64,
+    pub rotation_period_days: Option<i64>,
+    pub next_rotation_at: Option<i64>,
+    pub deletion_date: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub revision: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,7 @@
+//! sea-orm entities, one file per table.
+
+pub mod alias;
+pub mod audit_record;
+pub mod idempotency_key;
+pub mod key;
+pub mod key_version;

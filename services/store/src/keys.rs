@@ -1,0 +1,291 @@
+//! The domain's key store on sea-orm.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keyward_core::gate::Permit;
+use keyward_core::model::ids::{AliasName, KeyId, Namespace};
+use keyward_core::model::key::{KeyRecord, KeyState};
+use keyward_core::model::version::{Usage, VersionRecord};
+use keyward_core::ports::store::{AliasRecord, KeyStore, NewKey, StoreError};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr, TransactionTrait,
+};
+
+use crate::convert::{self, micros};
+use crate::entity::{alias, idempotency_key, key, key_version};
+use crate::usage::UsageBuffer;
+
+/// Keys, versions and aliases in a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+    usage: Arc<UsageBuffer>,
+}
+
+pub(crate) fn db_err(e: DbErr) -> StoreError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(m)) => StoreError::Conflict(m),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+impl SqlStore {
+    /// A store over an open (migrated) connection.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, usage: Arc::default() }
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Writes buffered usage counters. Counts that fail to write are kept for the next try.
+    pub async fn flush_usage(&self) -> Result<(), StoreError> {
+        let pending = self.usage.take();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let result = async {
+            let txn = self.db.begin().await?;
+            for ((id, version), p) in &pending {
+                let mut update = key_version::Entity::update_many()
+                    .col_expr(key_version::Column::Encryptions, Expr::col(key_version::Column::Encryptions).add(p.encryptions))
+                    .col_expr(key_version::Column::Decryptions, Expr::col(key_version::Column::Decryptions).add(p.decryptions));
+                if let Some(t) = p.last_used_at {
+                    update = update.col_expr(key_version::Column::LastUsedAt, Expr::value(micros(t)));
+                }
+                update
+                    .filter(key_version::Column::KeyId.eq(id.to_string()))
+                    .filter(key_version::Column::Version.eq(i64::from(*version)))
+                    .exec(&txn)
+                    .await?;
+            }
+            txn.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            self.usage.restore(pending);
+            return Err(db_err(e));
+        }
+        Ok(())
+    }
+
+    /// Flushes usage counters every `period` until the task is dropped.
+    pub fn spawn_usage_flusher(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.flush_usage().await {
+                    tracing::warn!(error = %e, "usage counters not flushed; will retry");
+                }
+            }
+        })
+    }
+
+    async fn write_key<C: ConnectionTrait>(db: &C, k: &KeyRecord) -> Result<(), StoreError> {
+        let result = key::Entity::update_many()
+            .set(convert::key_to_active(k))
+            .filter(key::Column::Id.eq(k.id.to_string()))
+            .filter(key::Column::Revision.eq(k.revision - 1))
+            .exec(db)
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("key {} changed concurrently", k.id)))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(db_err)
+    }
+
+    async fn insert_key(&self, _permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        convert::key_to_active(new.key).insert(&txn).await.map_err(db_err)?;
+        convert::version_to_active(new.key.id, new.version).insert(&txn).await.map_err(db_err)?;
+        if let Some(name) = new.alias {
+            alias::ActiveModel {
+                name: Set(name.to_string()),
+                key_id: Set(new.key.id.to_string()),
+                updated_at: Set(micros(new.key.created_at)),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+        }
+        if let Some(idem) = new.idempotency {
+            idempotency_key::ActiveModel {
+                principal: Set(idem.principal.clone()),
+                idem_key: Set(idem.key.clone()),
+                request_hash: Set(idem.request_hash.clone()),
+                key_id: Set(new.key.id.to_string()),
+                created_at: Set(micros(new.key.created_at)),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+        }
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn idempotent_key(&self, principal: &str, key: &str) -> Result<Option<(KeyId, String)>, StoreError> {
+        let row = idempotency_key::Entity::find_by_id((principal.to_owned(), key.to_owned()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| Ok((convert::key_id(&r.key_id)?, r.request_hash))).transpose()
+    }
+
+    async fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let row = key::Entity::find_by_id(id.to_string()).one(&self.db).await.map_err(db_err)?;
+        row.map(convert::key_from_row).transpose()
+    }
+
+    async fn list_keys(&self, namespace: Option<&Namespace>, after: Option<KeyId>, limit: u64) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut q = key::Entity::find().order_by_asc(key::Column::Id).limit(limit);
+        if let Some(ns) = namespace {
+            q = q.filter(key::Column::Namespace.eq(ns.as_str()));
+        }
+        if let Some(after) = after {
+            q = q.filter(key::Column::Id.gt(after.to_string()));
+        }
+        q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::key_from_row).collect()
+    }
+
+    async fn update_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+        Self::write_key(&self.db, key).await
+    }
+
+    async fn add_version(&self, _permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        Self::write_key(&txn, key).await?;
+        convert::version_to_active(key.id, version).insert(&txn).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn destroy_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        Self::write_key(&txn, key).await?;
+        key_version::Entity::update_many()
+            .col_expr(key_version::Column::Material, Expr::value(Vec::<u8>::new()))
+            .col_expr(key_version::Column::Destroyed, Expr::value(true))
+            .filter(key_version::Column::KeyId.eq(key.id.to_string()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError> {
+        let row = key_version::Entity::find_by_id((id.to_string(), i64::from(version))).one(&self.db).await.map_err(db_err)?;
+        row.map(convert::version_from_row).transpose()
+    }
+
+    async fn versions(&self, id: KeyId) -> Result<Vec<VersionRecord>, StoreError> {
+        // Include counts not yet flushed, so readers see current numbers.
+        self.flush_usage().await?;
+        key_version::Entity::find()
+            .filter(key_version::Column::KeyId.eq(id.to_string()))
+            .order_by_asc(key_version::Column::Version)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::version_from_row)
+            .collect()
+    }
+
+    fn record_usage(&self, id: KeyId, version: u32, usage: Usage, at: DateTime<Utc>) {
+        self.usage.add(id, version, usage, at);
+    }
+
+    async fn alias(&self, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
+        let row = alias::Entity::find_by_id(name.to_string()).one(&self.db).await.map_err(db_err)?;
+        row.map(convert::alias_from_row).transpose()
+    }
+
+    async fn aliases_of(&self, id: KeyId) -> Result<Vec<AliasName>, StoreError> {
+        let rows = alias::Entity::find()
+            .filter(alias::Column::KeyId.eq(id.to_string()))
+            .order_by_asc(alias::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(|r| convert::alias_from_row(r).map(|a| a.name)).collect()
+    }
+
+    async fn list_aliases(&self, key: Option<KeyId>, after: Option<&AliasName>, limit: u64) -> Result<Vec<AliasRecord>, StoreError> {
+        let mut q = alias::Entity::find().order_by_asc(alias::Column::Name).limit(limit);
+        if let Some(id) = key {
+            q = q.filter(alias::Column::KeyId.eq(id.to_string()));
+        }
+        if let Some(after) = after {
+            q = q.filter(alias::Column::Name.gt(after.to_string()));
+        }
+        q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::alias_from_row).collect()
+    }
+
+    async fn put_alias(&self, _permit: &Permit, a: &AliasRecord) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let existed = alias::Entity::find_by_id(a.name.to_string()).one(&txn).await.map_err(db_err)?.is_some();
+        alias::Entity::insert(alias::ActiveModel {
+            name: Set(a.name.to_string()),
+            key_id: Set(a.key_id.to_string()),
+            updated_at: Set(micros(a.updated_at)),
+        })
+        .on_conflict(
+            OnConflict::column(alias::Column::Name)
+                .update_columns([alias::Column::KeyId, alias::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(!existed)
+    }
+
+    async fn delete_alias(&self, _permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {
+        let r = alias::Entity::delete_by_id(name.to_string()).exec(&self.db).await.map_err(db_err)?;
+        Ok(r.rows_affected > 0)
+    }
+
+    async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
+        key::Entity::find()
+            .filter(key::Column::State.eq(KeyState::PendingDeletion.as_str()))
+            .filter(key::Column::DeletionDate.lte(micros(now)))
+            .limit(100)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::key_from_row)
+            .collect()
+    }
+
+    async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
+        key::Entity::find()
+            .filter(key::Column::State.eq(KeyState::Enabled.as_str()))
+            .filter(key::Column::NextRotationAt.lte(micros(now)))
+            .limit(100)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::key_from_row)
+            .collect()
+    }
+}

@@ -1,0 +1,16 @@
+//! Schema migrations, one file each, applied at start.
+
+mod m0001_initial;
+
+use sea_orm_migration::prelude::*;
+
+/// Every migration in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
