@@ -1,1 +1,115 @@
-//! placeholder
+//! Keyward's HTTP API: routes, handlers, request and response types, problem+json errors,
+//! bearer authentication, and the OpenAPI document generated from the handlers.
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+mod handlers;
+pub mod meta;
+pub mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::AppState;
+
+/// Largest request body read, in bytes; operations apply their own, smaller limits.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+fn routes(cfg: &mut ServiceConfig) {
+    use handlers::{aliases, crypto, health, keys};
+    cfg.service(
+        scope("/v1")
+            .service(keys::create_key)
+            .service(keys::list_keys)
+            .service(keys::describe_key)
+            .service(keys::update_key)
+            .service(keys::enable_key)
+            .service(keys::disable_key)
+            .service(keys::schedule_key_deletion)
+            .service(keys::cancel_key_deletion)
+            .service(keys::rotate_key)
+            .service(keys::list_key_versions)
+            .service(keys::set_min_decryption_version)
+            .service(crypto::encrypt)
+            .service(crypto::decrypt)
+            .service(crypto::re_encrypt)
+            .service(crypto::generate_data_key)
+            .service(crypto::generate_data_key_without_plaintext)
+            .service(crypto::generate_random)
+            .service(aliases::create_alias)
+            .service(aliases::delete_alias)
+            .service(aliases::list_aliases),
+    )
+    .service(health::healthz)
+    .service(health::readyz);
+}
+
+fn base_document() -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Keyward")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("Key management: envelope encryption, key lifecycle, policy-checked and audited."))
+                .build(),
+        )
+        .build();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    doc
+}
+
+/// The OpenAPI document, generated from the handlers.
+pub fn openapi() -> OpenApi {
+    let (_, api) = App::new().into_utoipa_app().openapi(base_document()).configure(routes).split_for_parts();
+    api
+}
+
+/// The OpenAPI document as pretty JSON with a trailing newline (the committed form).
+pub fn openapi_json() -> String {
+    let mut s = openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let e = error::ApiError::new(
+        keyward_core::Error::not_found(format!("route `{} {}`", req.method(), req.path())),
+        meta::request_id(&req),
+    );
+    actix_web::ResponseError::error_response(&e)
+}
+
+/// The application: every route, `/openapi.json`, `/docs`, ids on every response.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(base_document())
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .configure(routes)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .default_service(web::to(not_found))
+        .wrap(meta::AssignIds)
+}

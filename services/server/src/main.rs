@@ -1,1 +1,79 @@
-fn main() {}
+//! The `keyward` binary: CLI, configuration, wiring and the HTTP server.
+
+mod cli;
+mod config;
+mod dev;
+mod serve;
+mod telemetry;
+mod wiring;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyward: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "subcommands print their results")]
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", keyward_api::openapi_json());
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
+            actix_web::rt::System::new().block_on(serve::serve(settings))
+        }
+        Command::Migrate(state) => {
+            let settings = config::resolve(&state, None, None)?;
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory: {e}"))?;
+            runtime()?.block_on(async {
+                let db = wiring::database(&settings).await?;
+                println!("migrated {} database at {}", keyward_store::backend_name(&db), serve::redacted(&settings.database_url));
+                Ok(())
+            })
+        }
+        Command::Token(args) => {
+            let settings = config::resolve(&args.state, None, None)?;
+            let ttl = dev::parse_ttl(&args.ttl)?;
+            let (issuer, audience, secret) = match settings.issuers.iter().find(|i| i.secret_file.is_some()) {
+                Some(i) => (
+                    i.issuer.clone(),
+                    i.audience.clone(),
+                    dev::read_secret(i.secret_file.as_deref().ok_or("issuer has no secret")?)?,
+                ),
+                None if settings.issuers.is_empty() => {
+                    std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory: {e}"))?;
+                    (dev::DEV_ISSUER.to_owned(), dev::DEV_AUDIENCE.to_owned(), dev::dev_secret(&settings.data_dir)?)
+                }
+                None => return Err("no HS256 issuer with a `secret_file` is configured to sign with".into()),
+            };
+            let spec = dev::TokenSpec {
+                issuer: &issuer,
+                audience: &audience,
+                sub: &args.sub,
+                groups: &args.groups,
+                ttl,
+                service: args.service,
+            };
+            println!("{}", dev::mint(&secret, &spec)?);
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start runtime: {e}"))
+}

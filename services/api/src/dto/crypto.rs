@@ -1,0 +1,148 @@
+//! Cryptographic operation bodies. Binary values are standard padded base64.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Encrypt's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptRequest {
+    /// 1-4096 bytes, base64.
+    #[schema(format = Byte)]
+    pub plaintext: String,
+    /// Bound to the ciphertext; Decrypt must present the same map.
+    #[serde(default)]
+    pub encryption_context: Option<BTreeMap<String, String>>,
+}
+
+/// Encrypt's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EncryptResponse {
+    /// The key that encrypted.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The self-describing ciphertext blob, base64.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+}
+
+/// Decrypt's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptRequest {
+    /// The blob, base64.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+    /// The context it was encrypted under.
+    #[serde(default)]
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    /// When given (id or alias), the blob must be under this key.
+    #[serde(default)]
+    pub key_id: Option<String>,
+}
+
+/// Decrypt's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecryptResponse {
+    /// The key that decrypted.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The plaintext, base64.
+    #[schema(format = Byte)]
+    pub plaintext: String,
+}
+
+/// ReEncrypt's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReEncryptRequest {
+    /// The blob, base64.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+    /// The context it was encrypted under.
+    #[serde(default)]
+    pub source_encryption_context: Option<BTreeMap<String, String>>,
+    /// The key to encrypt under (id or alias).
+    pub destination_key_id: String,
+    /// The context to bind to the new blob.
+    #[serde(default)]
+    pub destination_encryption_context: Option<BTreeMap<String, String>>,
+}
+
+/// ReEncrypt's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReEncryptResponse {
+    /// The key that decrypted.
+    pub source_key_id: String,
+    /// The key that encrypted.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The new blob, base64.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+}
+
+/// GenerateDataKey's body: `key_spec` or `number_of_bytes`, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDataKeyRequest {
+    /// `AES_256` (default) or `AES_128`.
+    #[serde(default)]
+    pub key_spec: Option<String>,
+    /// 1-1024.
+    #[serde(default)]
+    pub number_of_bytes: Option<u32>,
+    /// Bound to the wrapped key.
+    #[serde(default)]
+    pub encryption_context: Option<BTreeMap<String, String>>,
+}
+
+/// GenerateDataKey's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateDataKeyResponse {
+    /// The wrapping key.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The data key, base64: use it, then throw it away.
+    #[schema(format = Byte)]
+    pub plaintext: String,
+    /// The data key wrapped, base64: store it beside the data.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+}
+
+/// GenerateDataKeyWithoutPlaintext's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateDataKeyWithoutPlaintextResponse {
+    /// The wrapping key.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The data key wrapped, base64.
+    #[schema(format = Byte)]
+    pub ciphertext_blob: String,
+}
+
+/// GenerateRandom's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRandomRequest {
+    /// 1-1024.
+    pub number_of_bytes: u32,
+    /// The namespace the request is authorized in.
+    pub namespace: String,
+}
+
+/// GenerateRandom's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateRandomResponse {
+    /// Random bytes, base64.
+    #[schema(format = Byte)]
+    pub plaintext: String,
+}

@@ -1,0 +1,196 @@
+//! Key administration bodies.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use keyward_core::model::key::KeyMetadata as CoreMetadata;
+use keyward_core::service::VersionInfo;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// CreateKey's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// The namespace to create the key in.
+    pub namespace: String,
+    /// Free text, at most 8192 bytes.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `AES_256` (default).
+    #[serde(default)]
+    pub key_spec: Option<String>,
+    /// Tags: at most 50.
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// A backend instance name; the server's default when absent.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// An alias (`alias/NAME`) to create with the key.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// Links an existing key of an external backend (external backends only).
+    #[serde(default)]
+    pub external_key_id: Option<String>,
+}
+
+/// UpdateKey's body: absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New tags (replace all).
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Days between automatic rotations (1-3650); `null` turns rotation off.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<u32>, nullable)]
+    pub rotation_period_days: Option<Option<u32>>,
+}
+
+/// ScheduleKeyDeletion's body (may be empty).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleKeyDeletionRequest {
+    /// Days before destruction, 7-30 (default 30).
+    #[serde(default)]
+    pub pending_window_days: Option<u32>,
+}
+
+/// SetMinDecryptionVersion's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMinDecryptionVersionRequest {
+    /// Versions below this stop decrypting.
+    pub version: u32,
+}
+
+/// ListKeys' query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListKeysQuery {
+    /// Only keys in this namespace.
+    pub namespace: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    pub limit: Option<u64>,
+    /// The cursor from the previous page.
+    pub next_token: Option<String>,
+}
+
+/// A key's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyMetadata {
+    /// The key id.
+    pub key_id: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Aliases that point to it.
+    pub aliases: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// `AES_256`.
+    pub key_spec: String,
+    /// `ENCRYPT_DECRYPT`.
+    pub key_usage: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `Destroyed` or `Unavailable`.
+    pub key_state: String,
+    /// The backend instance.
+    pub backend: String,
+    /// `software`, `hsm` or `external`.
+    pub protection: String,
+    /// The version Encrypt uses.
+    pub primary_version: u32,
+    /// Versions below this do not decrypt.
+    pub min_decryption_version: u32,
+    /// The creating principal.
+    pub owner: String,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Creation time (RFC 3339, UTC).
+    pub created_at: String,
+    /// When the key is destroyed, while pending deletion.
+    pub deletion_date: Option<String>,
+    /// Days between automatic rotations.
+    pub rotation_period_days: Option<u32>,
+    /// When the next automatic rotation is due.
+    pub next_rotation_at: Option<String>,
+}
+
+/// RFC 3339 in UTC with a `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<CoreMetadata> for KeyMetadata {
+    fn from(m: CoreMetadata) -> Self {
+        let k = m.key;
+        Self {
+            key_id: k.id.to_string(),
+            namespace: k.namespace.to_string(),
+            aliases: m.aliases.iter().map(ToString::to_string).collect(),
+            description: k.description,
+            key_spec: k.spec.as_str().to_owned(),
+            key_usage: k.spec.usage().as_str().to_owned(),
+            key_state: k.state.as_str().to_owned(),
+            backend: k.backend,
+            protection: m.protection.as_str().to_owned(),
+            primary_version: k.primary_version,
+            min_decryption_version: k.min_decryption_version,
+            owner: k.owner,
+            tags: k.tags,
+            created_at: rfc3339(k.created_at),
+            deletion_date: k.deletion_date.map(rfc3339),
+            rotation_period_days: k.rotation_period_days,
+            next_rotation_at: k.next_rotation_at.map(rfc3339),
+        }
+    }
+}
+
+/// ListKeys' answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListKeysResponse {
+    /// The page.
+    pub keys: Vec<KeyMetadata>,
+    /// Pass as `next_token` for the next page; absent on the last page.
+    pub next_token: Option<String>,
+}
+
+/// One key version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyVersion {
+    /// The version number.
+    pub version: u32,
+    /// `Enabled`, `Retired` (below min_decryption_version) or `Destroyed`.
+    pub state: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Encryptions with this version.
+    pub encryptions: u64,
+    /// Decryptions with this version.
+    pub decryptions: u64,
+    /// Last use.
+    pub last_used_at: Option<String>,
+}
+
+impl From<VersionInfo> for KeyVersion {
+    fn from(v: VersionInfo) -> Self {
+        Self {
+            version: v.version,
+            state: v.state.as_str().to_owned(),
+            created_at: rfc3339(v.created_at),
+            encryptions: v.encryptions,
+            decryptions: v.decryptions,
+            last_used_at: v.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// ListKeyVersions' answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListKeyVersionsResponse {
+    /// Oldest first.
+    pub versions: Vec<KeyVersion>,
+}

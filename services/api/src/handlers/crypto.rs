@@ -1,0 +1,192 @@
+//! Cryptographic endpoints.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use keyward_core::Error;
+use keyward_core::model::ids::Namespace;
+use keyward_core::operation::Operation;
+use keyward_core::service::{DataKeyInput, DataKeySize, DecryptInput, EncryptInput, ReEncryptInput};
+
+use super::{key_ref, run};
+use crate::dto::crypto::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest, GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextResponse, GenerateRandomRequest, GenerateRandomResponse, ReEncryptRequest,
+    ReEncryptResponse,
+};
+use crate::dto::{b64, b64_decode, context, parse_json};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+const KEY_PARAM: &str = "A key id, or an alias written `alias%2FNAME`";
+
+/// Encrypts up to 4096 bytes under a key's primary version. For more data, use a data key.
+#[utoipa::path(
+    operation_id = "Encrypt", tag = "crypto", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = EncryptRequest,
+    responses((status = 200, body = EncryptResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/encrypt")]
+pub async fn encrypt(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::Encrypt, StatusCode::OK, async |scope| {
+        let r: EncryptRequest = parse_json(&body)?;
+        let input = EncryptInput {
+            key: key_ref(&key)?,
+            plaintext: b64_decode("plaintext", &r.plaintext)?,
+            context: context(r.encryption_context)?,
+        };
+        let out = state.service.encrypt(scope, input).await?;
+        Ok(EncryptResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            ciphertext_blob: b64(&out.ciphertext_blob),
+        })
+    })
+    .await
+}
+
+/// Decrypts a blob. Every failure about the blob (wrong key, wrong context, tampering) is
+/// the same `InvalidCiphertext`.
+#[utoipa::path(
+    operation_id = "Decrypt", tag = "crypto",
+    request_body = DecryptRequest,
+    responses((status = 200, body = DecryptResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/decrypt")]
+pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::Decrypt, StatusCode::OK, async |scope| {
+        let r: DecryptRequest = parse_json(&body)?;
+        let input = DecryptInput {
+            ciphertext_blob: blob(&r.ciphertext_blob)?,
+            context: context(r.encryption_context)?,
+            key: r.key_id.as_deref().map(key_ref).transpose()?,
+        };
+        let out = state.service.decrypt(scope, input).await?;
+        Ok(DecryptResponse { key_id: out.key_id.to_string(), key_version: out.key_version, plaintext: b64(&out.plaintext) })
+    })
+    .await
+}
+
+/// Decrypts under the source key and encrypts under the destination key, inside the service.
+#[utoipa::path(
+    operation_id = "ReEncrypt", tag = "crypto",
+    request_body = ReEncryptRequest,
+    responses((status = 200, body = ReEncryptResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/re-encrypt")]
+pub async fn re_encrypt(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::ReEncrypt, StatusCode::OK, async |scope| {
+        let r: ReEncryptRequest = parse_json(&body)?;
+        let input = ReEncryptInput {
+            ciphertext_blob: blob(&r.ciphertext_blob)?,
+            source_context: context(r.source_encryption_context)?,
+            destination: key_ref(&r.destination_key_id)?,
+            destination_context: context(r.destination_encryption_context)?,
+        };
+        let out = state.service.re_encrypt(scope, input).await?;
+        Ok(ReEncryptResponse {
+            source_key_id: out.source_key_id.to_string(),
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            ciphertext_blob: b64(&out.ciphertext_blob),
+        })
+    })
+    .await
+}
+
+/// Returns a fresh data key and the same key wrapped under `key`.
+#[utoipa::path(
+    operation_id = "GenerateDataKey", tag = "crypto", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = GenerateDataKeyRequest,
+    responses((status = 200, body = GenerateDataKeyResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/generate-data-key")]
+pub async fn generate_data_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GenerateDataKey, StatusCode::OK, async |scope| {
+        let input = data_key_input(&key, &body)?;
+        let out = state.service.generate_data_key(scope, input, true).await?;
+        Ok(GenerateDataKeyResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            plaintext: out.plaintext.as_deref().map(|p| b64(p)).unwrap_or_default(),
+            ciphertext_blob: b64(&out.ciphertext_blob),
+        })
+    })
+    .await
+}
+
+/// Returns only the wrapped data key, for a component that stores it for later.
+#[utoipa::path(
+    operation_id = "GenerateDataKeyWithoutPlaintext", tag = "crypto", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = GenerateDataKeyRequest,
+    responses((status = 200, body = GenerateDataKeyWithoutPlaintextResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/generate-data-key-without-plaintext")]
+pub async fn generate_data_key_without_plaintext(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GenerateDataKeyWithoutPlaintext, StatusCode::OK, async |scope| {
+        let input = data_key_input(&key, &body)?;
+        let out = state.service.generate_data_key(scope, input, false).await?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            ciphertext_blob: b64(&out.ciphertext_blob),
+        })
+    })
+    .await
+}
+
+/// Returns random bytes from the default backend's generator.
+#[utoipa::path(
+    operation_id = "GenerateRandom", tag = "crypto",
+    request_body = GenerateRandomRequest,
+    responses((status = 200, body = GenerateRandomResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/random")]
+pub async fn generate_random(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GenerateRandom, StatusCode::OK, async |scope| {
+        let r: GenerateRandomRequest = parse_json(&body)?;
+        let ns = Namespace::parse(&r.namespace)?;
+        let len = usize::try_from(r.number_of_bytes).map_err(|_| Error::invalid("`number_of_bytes` out of range"))?;
+        let bytes = state.service.generate_random(scope, &ns, len).await?;
+        Ok(GenerateRandomResponse { plaintext: b64(&bytes) })
+    })
+    .await
+}
+
+fn blob(value: &str) -> Result<Vec<u8>, Error> {
+    // Undecodable base64 is a bad blob like any other.
+    b64_decode("ciphertext_blob", value)
+        .map(|b| b.to_vec())
+        .map_err(|_| Error::invalid_ciphertext("ciphertext_blob is not base64"))
+}
+
+fn data_key_input(key: &str, body: &[u8]) -> Result<DataKeyInput, Error> {
+    let r: GenerateDataKeyRequest = parse_json(body)?;
+    let size = match (r.key_spec.as_deref(), r.number_of_bytes) {
+        (Some(_), Some(_)) => return Err(Error::invalid("give `key_spec` or `number_of_bytes`, not both")),
+        (None | Some("AES_256"), None) => DataKeySize::Aes256,
+        (Some("AES_128"), None) => DataKeySize::Aes128,
+        (Some(other), None) => {
+            return Err(Error::invalid(format!("data key spec `{other}` is not `AES_256` or `AES_128`")));
+        }
+        (None, Some(n)) => {
+            DataKeySize::Bytes(usize::try_from(n).map_err(|_| Error::invalid("`number_of_bytes` out of range"))?)
+        }
+    };
+    Ok(DataKeyInput { key: key_ref(key)?, size, context: context(r.encryption_context)? })
+}

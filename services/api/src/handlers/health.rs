@@ -1,0 +1,49 @@
+//! Liveness and readiness.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// Readiness report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// The parts that failed, by name (`database`, `backend:NAME`).
+    pub failing: Vec<String>,
+}
+
+/// The process is up.
+#[utoipa::path(operation_id = "Healthz", tag = "health", responses((status = 200, description = "Up")))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The database and every backend answer.
+#[utoipa::path(
+    operation_id = "Readyz", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness))
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let mut failing = Vec::new();
+    if let Err(e) = state.service.store().ping().await {
+        tracing::warn!(error = %e, "readiness: database not answering");
+        failing.push("database".to_owned());
+    }
+    let backends = state.service.backends();
+    for name in backends.names() {
+        if let Some(b) = backends.get(name) {
+            if let Err(e) = b.health().await {
+                tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
+                failing.push(format!("backend:{name}"));
+            }
+        }
+    }
+    let ready = failing.is_empty();
+    let body = Readiness { status: if ready { "ready" } else { "not ready" }.to_owned(), failing };
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}

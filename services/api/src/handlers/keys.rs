@@ -1,0 +1,235 @@
+//! Key administration endpoints.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use keyward_core::Error;
+use keyward_core::model::ids::{AliasName, Namespace};
+use keyward_core::operation::Operation;
+use keyward_core::service::{CreateKeyInput, RotationUpdate, UpdateKeyInput};
+use sha2::{Digest, Sha256};
+
+use super::{key_ref, run};
+use crate::dto::keys::{
+    CreateKeyRequest, KeyMetadata, KeyVersion, ListKeyVersionsResponse, ListKeysQuery, ListKeysResponse,
+    ScheduleKeyDeletionRequest, SetMinDecryptionVersionRequest, UpdateKeyRequest,
+};
+use crate::dto::{limit, parse_json, parse_query};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+const KEY_PARAM: &str = "A key id, or an alias written `alias%2FNAME`";
+
+/// Creates a key. Send `Idempotency-Key` to make retries safe: a replay returns the first
+/// answer and creates nothing.
+#[utoipa::path(
+    operation_id = "CreateKey", tag = "keys",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1-128 characters)")),
+    request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys")]
+pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::CreateKey, StatusCode::CREATED, async |scope| {
+        let r: CreateKeyRequest = parse_json(&body)?;
+        if r.external_key_id.is_some() {
+            return Err(Error::new(
+                keyward_core::ErrorCode::UnsupportedOperation,
+                "`external_key_id` needs an external KMS backend, and none is configured",
+            ));
+        }
+        let idempotency = match req.headers().get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let key = v
+                    .to_str()
+                    .ok()
+                    .filter(|k| !k.is_empty() && k.len() <= 128)
+                    .ok_or_else(|| Error::invalid("`Idempotency-Key` must be 1-128 visible characters"))?;
+                Some((key.to_owned(), hex::encode(Sha256::digest(&body))))
+            }
+        };
+        let input = CreateKeyInput {
+            namespace: Namespace::parse(&r.namespace)?,
+            description: r.description.unwrap_or_default(),
+            spec: r.key_spec.as_deref().unwrap_or("AES_256").parse()?,
+            tags: r.tags.unwrap_or_default(),
+            backend: r.backend,
+            alias: r.alias.as_deref().map(AliasName::parse).transpose()?,
+            idempotency,
+        };
+        state.service.create_key(scope, input).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Lists keys, in one namespace or in every namespace the caller may list.
+#[utoipa::path(
+    operation_id = "ListKeys", tag = "keys", params(ListKeysQuery),
+    responses((status = 200, body = ListKeysResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/keys")]
+pub async fn list_keys(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::ListKeys, StatusCode::OK, async |scope| {
+        let q: ListKeysQuery = parse_query(req.query_string())?;
+        let ns = q.namespace.as_deref().map(Namespace::parse).transpose()?;
+        let out = state.service.list_keys(scope, ns, q.next_token.as_deref(), limit(q.limit)?).await?;
+        Ok(ListKeysResponse { keys: out.keys.into_iter().map(KeyMetadata::from).collect(), next_token: out.next_token })
+    })
+    .await
+}
+
+/// Describes a key.
+#[utoipa::path(
+    operation_id = "DescribeKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/keys/{key}")]
+pub async fn describe_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::DescribeKey, StatusCode::OK, async |scope| {
+        state.service.describe_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Updates a key's description, tags or rotation period.
+#[utoipa::path(
+    operation_id = "UpdateKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = UpdateKeyRequest,
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[patch("/keys/{key}")]
+pub async fn update_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::UpdateKey, StatusCode::OK, async |scope| {
+        let r: UpdateKeyRequest = parse_json(&body)?;
+        let rotation = match r.rotation_period_days {
+            None => RotationUpdate::Keep,
+            Some(None) => RotationUpdate::Off,
+            Some(Some(days)) => RotationUpdate::Every(days),
+        };
+        let input = UpdateKeyInput { description: r.description, tags: r.tags, rotation };
+        state.service.update_key(scope, &key_ref(&key)?, input).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Enables a disabled key.
+#[utoipa::path(
+    operation_id = "EnableKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/enable")]
+pub async fn enable_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::EnableKey, StatusCode::OK, async |scope| {
+        state.service.enable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Disables a key: it stops doing cryptography until enabled.
+#[utoipa::path(
+    operation_id = "DisableKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/disable")]
+pub async fn disable_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::DisableKey, StatusCode::OK, async |scope| {
+        state.service.disable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Schedules a key's destruction after a waiting period of 7-30 days (default 30).
+#[utoipa::path(
+    operation_id = "ScheduleKeyDeletion", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body(content = Option<ScheduleKeyDeletionRequest>),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/schedule-deletion")]
+pub async fn schedule_key_deletion(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::ScheduleKeyDeletion, StatusCode::OK, async |scope| {
+        let r: ScheduleKeyDeletionRequest = parse_json(&body)?;
+        state.service.schedule_key_deletion(scope, &key_ref(&key)?, r.pending_window_days).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Cancels a scheduled deletion; the key comes back `Disabled`.
+#[utoipa::path(
+    operation_id = "CancelKeyDeletion", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/cancel-deletion")]
+pub async fn cancel_key_deletion(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, async |scope| {
+        state.service.cancel_key_deletion(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Rotates a key: a new version becomes primary; older versions keep decrypting.
+#[utoipa::path(
+    operation_id = "RotateKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/rotate")]
+pub async fn rotate_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::RotateKey, StatusCode::OK, async |scope| {
+        state.service.rotate_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
+    })
+    .await
+}
+
+/// Lists a key's versions with their usage counters.
+#[utoipa::path(
+    operation_id = "ListKeyVersions", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    responses((status = 200, body = ListKeyVersionsResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/keys/{key}/versions")]
+pub async fn list_key_versions(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::ListKeyVersions, StatusCode::OK, async |scope| {
+        let versions = state.service.list_key_versions(scope, &key_ref(&key)?).await?;
+        Ok(ListKeyVersionsResponse { versions: versions.into_iter().map(KeyVersion::from).collect() })
+    })
+    .await
+}
+
+/// Retires versions below `version`: they stop decrypting but are not destroyed.
+#[utoipa::path(
+    operation_id = "SetMinDecryptionVersion", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = SetMinDecryptionVersionRequest,
+    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/min-decryption-version")]
+pub async fn set_min_decryption_version(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::SetMinDecryptionVersion, StatusCode::OK, async |scope| {
+        let r: SetMinDecryptionVersionRequest = parse_json(&body)?;
+        state.service.set_min_decryption_version(scope, &key_ref(&key)?, r.version).await.map(KeyMetadata::from)
+    })
+    .await
+}

@@ -1,0 +1,73 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keyward: a key management service.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server (with no configuration: the embedded dev default).
+    Serve(ServeArgs),
+    /// Mints a token signed with the dev secret, for trying policies by hand.
+    Token(TokenArgs),
+    /// Applies database migrations and exits.
+    Migrate(StateArgs),
+    /// Prints the OpenAPI document.
+    Openapi,
+}
+
+/// Options shared by every subcommand that touches state.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateArgs {
+    /// The TOML configuration file.
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where generated dev secrets and the SQLite file live.
+    #[arg(long, env = "KEYWARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://...` or `postgres://...`; default: SQLite in the data directory.
+    #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The address to listen on.
+    #[arg(long, env = "KEYWARD_LISTEN")]
+    pub listen: Option<String>,
+    /// The policy directory (`*.cedar` and `keyward.cedarschema`).
+    #[arg(long, env = "KEYWARD_POLICIES")]
+    pub policies: Option<PathBuf>,
+}
+
+/// `token` options.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The subject.
+    #[arg(long)]
+    pub sub: String,
+    /// A group (repeatable).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// Lifetime, like `30m`, `1h`, `7d`.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// Mint a `Keyward::Service` principal instead of a user.
+    #[arg(long)]
+    pub service: bool,
+}

@@ -1,0 +1,172 @@
+//! Settings: defaults, then the TOML file, then `KEYWARD_` environment, then flags, into one
+//! validated struct. Errors name the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::StateArgs;
+
+/// The TOML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    default_backend: Option<String>,
+    allow_insecure_http: Option<bool>,
+    workers: Option<usize>,
+    maintenance_interval_seconds: Option<u64>,
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    auth: AuthSection,
+    #[serde(default)]
+    backends: Vec<toml::Table>,
+    #[serde(default)]
+    audit: AuditSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    #[serde(default)]
+    issuers: Vec<IssuerConfig>,
+    leeway_seconds: Option<u64>,
+}
+
+/// One `[[auth.issuers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The `iss` value.
+    pub issuer: String,
+    /// The required `aud`.
+    pub audience: String,
+    /// Allowed algorithms.
+    pub algorithms: Vec<String>,
+    /// HS256 shared secret file.
+    pub secret_file: Option<PathBuf>,
+    /// PEM public key file.
+    pub public_key_file: Option<PathBuf>,
+    /// JWKS file.
+    pub jwks_file: Option<PathBuf>,
+    /// JWKS URL.
+    pub jwks_url: Option<String>,
+    /// The groups claim (default `groups`).
+    pub groups_claim: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    max_batch: Option<usize>,
+    queue: Option<usize>,
+    linger_ms: Option<u64>,
+    // Part of the configuration contract; signed checkpoints read them.
+    #[allow(dead_code, reason = "accepted so contract-conforming files load; used by audit checkpoints")]
+    checkpoint_interval_seconds: Option<u64>,
+    #[allow(dead_code, reason = "accepted so contract-conforming files load; used by audit checkpoints")]
+    signing_key_file: Option<PathBuf>,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory (absolute).
+    pub data_dir: PathBuf,
+    /// Policy directory, when set.
+    pub policies: Option<PathBuf>,
+    /// The backend new keys use by default.
+    pub default_backend: String,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Seconds between maintenance passes.
+    pub maintenance_interval_seconds: u64,
+    /// Database URL.
+    pub database_url: String,
+    /// Configured issuers (none: the dev HS256 issuer).
+    pub issuers: Vec<IssuerConfig>,
+    /// JWT clock leeway.
+    pub leeway_seconds: u64,
+    /// Backend instance tables (`name`, `kind`, settings).
+    pub backends: Vec<toml::Table>,
+    /// Audit batch size.
+    pub audit_max_batch: usize,
+    /// Audit queue bound.
+    pub audit_queue: usize,
+    /// Audit batch linger.
+    pub audit_linger_ms: u64,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads the configuration file, if any.
+pub fn read_file(path: Option<&Path>) -> Result<FileConfig, String> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config `{}`: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config `{}`: {e}", path.display()))
+}
+
+/// Resolves settings from the file, environment and flags.
+pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>) -> Result<Settings, String> {
+    let file = read_file(state.config.as_deref())?;
+    let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8420".into());
+    let listen: SocketAddr = listen.parse().map_err(|_| format!("`listen`: `{listen}` is not an address like 127.0.0.1:8420"))?;
+    let data_dir = state.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("keyward-data"));
+    let data_dir = absolute(&data_dir)?;
+    let database_url = state
+        .database_url
+        .clone()
+        .or(file.database.url)
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display()));
+    let allow_insecure_http = match env("KEYWARD_ALLOW_INSECURE_HTTP") {
+        Some(v) => v == "true" || v == "1",
+        None => file.allow_insecure_http.unwrap_or(false),
+    };
+    if !listen.ip().is_loopback() && !allow_insecure_http {
+        return Err(format!(
+            "`listen` is {listen}: plain HTTP is only served on loopback; TLS is not configured here, so set \
+             `allow_insecure_http = true` only behind a TLS-terminating proxy"
+        ));
+    }
+    let leeway_seconds = file.auth.leeway_seconds.unwrap_or(30);
+    if leeway_seconds > 60 {
+        return Err("`auth.leeway_seconds` must be at most 60".into());
+    }
+    let workers = file.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    Ok(Settings {
+        listen,
+        data_dir,
+        policies: policies.map(Path::to_path_buf).or(file.policies),
+        default_backend: env("KEYWARD_DEFAULT_BACKEND").or(file.default_backend).unwrap_or_else(|| "software".into()),
+        workers: workers.clamp(1, 64),
+        maintenance_interval_seconds: file.maintenance_interval_seconds.unwrap_or(60).max(1),
+        database_url,
+        issuers: file.auth.issuers,
+        leeway_seconds,
+        backends: file.backends,
+        audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
+        audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
+        audit_linger_ms: file.audit.linger_ms.unwrap_or(1).min(100),
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, String> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    std::env::current_dir().map(|d| d.join(p)).map_err(|e| format!("cannot resolve `{}`: {e}", p.display()))
+}

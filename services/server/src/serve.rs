@@ -1,0 +1,109 @@
+//! `keyward serve`: wire, listen, run background work, shut down gracefully.
+
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use keyward_api::AppState;
+
+use crate::config::Settings;
+use crate::dev;
+use crate::wiring;
+
+/// Runs the server until SIGTERM or SIGINT; returns after in-flight requests finish and the
+/// audit writer has flushed.
+pub async fn serve(settings: Settings) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
+    let wired = wiring::wire(&settings).await?;
+    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone() };
+    let server = HttpServer::new(move || keyward_api::app(state.clone()))
+        .workers(settings.workers)
+        .shutdown_timeout(30)
+        .bind(settings.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = server.addrs().first().copied().unwrap_or(settings.listen);
+    let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
+    let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
+    banner(&settings, &addr.to_string(), wired.dev_auth, &wired.policies)?;
+    tracing::info!(%addr, database = %redacted(&settings.database_url), "keyward listening");
+
+    server.run().await.map_err(|e| format!("server failed: {e}"))?;
+
+    tracing::info!("shutting down: flushing counters and the audit trail");
+    maintenance.abort();
+    flusher.abort();
+    if let Err(e) = wired.store.flush_usage().await {
+        tracing::warn!(error = %e, "usage counters not flushed at shutdown");
+    }
+    drop(wired.service);
+    // The writer stops once the last sender is gone and its queue is committed.
+    if tokio::time::timeout(Duration::from_secs(10), wired.audit_task).await.is_err() {
+        tracing::warn!("audit writer did not stop within 10 s");
+    }
+    Ok(())
+}
+
+fn spawn_maintenance(service: std::sync::Arc<keyward_core::service::KeyService>, every: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        loop {
+            tick.tick().await;
+            match service.run_maintenance().await {
+                Ok(r) if r.destroyed + r.rotated + r.failed > 0 => {
+                    tracing::info!(destroyed = r.destroyed, rotated = r.rotated, failed = r.failed, "maintenance pass");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "maintenance pass failed"),
+            }
+        }
+    })
+}
+
+/// Prints where the server listens; in the dev setup, writes and prints an admin token.
+#[allow(clippy::print_stdout, reason = "the banner is for the person who started the server")]
+fn banner(settings: &Settings, addr: &str, dev_auth: bool, policies: &str) -> Result<(), String> {
+    println!("Keyward listening on http://{addr}");
+    println!("  database: {}", redacted(&settings.database_url));
+    println!("  policies: {policies}");
+    if dev_auth {
+        let secret = dev::dev_secret(&settings.data_dir)?;
+        let groups = ["admins".to_owned()];
+        let spec = dev::TokenSpec {
+            issuer: dev::DEV_ISSUER,
+            audience: dev::DEV_AUDIENCE,
+            sub: "admin",
+            groups: &groups,
+            ttl: chrono::Duration::days(30),
+            service: false,
+        };
+        let token = dev::mint(&secret, &spec)?;
+        let path = settings.data_dir.join("admin.token");
+        dev::write_private(&path, format!("{token}\n").as_bytes())?;
+        println!();
+        println!("  DEV SETUP: generated secrets in {} — not for production.", settings.data_dir.display());
+        println!("  Admin token (member of `admins`) written to {}", path.display());
+        println!("  Try:");
+        println!("    TOKEN=$(cat {})", path.display());
+        println!(
+            "    curl -s -X POST http://{addr}/v1/keys -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' -d '{{\"namespace\":\"demo\"}}'"
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+/// A database URL without its password.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((cred, host)) => {
+                let user = cred.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:****@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}

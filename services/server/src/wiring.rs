@@ -1,0 +1,133 @@
+//! Builds the service from settings: database, backends, policies, audit, authentication.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_api::auth::{Authenticator, Issuer};
+use keyward_audit::{AuditWriter, WriterConfig};
+use keyward_authz::{CedarAuthorizer, PolicyBundle, SCHEMA_FILE};
+use keyward_backend::{BuildContext, DynBackend, Registry};
+use keyward_core::ports::clock::SystemClock;
+use keyward_core::service::{Backends, KeyService};
+use keyward_store::{SqlAuditStore, SqlStore};
+
+use crate::config::Settings;
+use crate::dev;
+
+/// Everything `serve` runs.
+pub struct Wired {
+    /// The domain service.
+    pub service: Arc<KeyService>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// The key store (for flushing counters at shutdown).
+    pub store: SqlStore,
+    /// The audit writer task.
+    pub audit_task: tokio::task::JoinHandle<()>,
+    /// Whether authentication is the generated dev issuer.
+    pub dev_auth: bool,
+    /// The policy set's origin and version, for the banner.
+    pub policies: String,
+}
+
+/// The backend kinds compiled in.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    keyward_backend_software::register(&mut r);
+    r
+}
+
+/// Opens and migrates the database.
+pub async fn database(settings: &Settings) -> Result<sea_orm::DatabaseConnection, String> {
+    let db = keyward_store::connect(&settings.database_url).await.map_err(|e| e.to_string())?;
+    keyward_store::migrate(&db).await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+/// Loads the policy set: the configured directory, else `./policies` when it holds a schema,
+/// else the built-in default.
+pub fn policies(settings: &Settings) -> Result<PolicyBundle, String> {
+    match &settings.policies {
+        Some(dir) => PolicyBundle::load_dir(dir).map_err(|e| e.to_string()),
+        None if Path::new("policies").join(SCHEMA_FILE).is_file() => {
+            PolicyBundle::load_dir(Path::new("policies")).map_err(|e| e.to_string())
+        }
+        None => PolicyBundle::embedded().map_err(|e| e.to_string()),
+    }
+}
+
+fn backends(settings: &Settings) -> Result<Backends, String> {
+    let registry = registry();
+    let ctx = BuildContext { data_dir: settings.data_dir.clone() };
+    let mut tables = settings.backends.clone();
+    if tables.is_empty() {
+        let mut t = toml::Table::new();
+        t.insert("name".into(), "software".into());
+        t.insert("kind".into(), "software".into());
+        tables.push(t);
+    }
+    let mut instances: BTreeMap<String, Arc<dyn DynBackend>> = BTreeMap::new();
+    for t in &tables {
+        let field = |k: &str| t.get(k).and_then(toml::Value::as_str).map(str::to_owned);
+        let name = field("name").ok_or("every [[backends]] entry needs `name`")?;
+        let kind = field("kind").ok_or_else(|| format!("backend `{name}` needs `kind`"))?;
+        if instances.contains_key(&name) {
+            return Err(format!("backend `{name}` is declared twice"));
+        }
+        let b = registry.build(&name, &kind, t, &ctx).map_err(|e| e.to_string())?;
+        instances.insert(name, b);
+    }
+    Backends::new(instances, settings.default_backend.clone()).map_err(|e| e.message().to_owned())
+}
+
+/// The authenticator; with no issuers configured, the dev HS256 issuer.
+pub fn authenticator(settings: &Settings) -> Result<(Authenticator, bool), String> {
+    if settings.issuers.is_empty() {
+        let secret = dev::dev_secret(&settings.data_dir)?;
+        let issuer = Issuer::hs256(dev::DEV_ISSUER, dev::DEV_AUDIENCE, "groups", &secret, settings.leeway_seconds);
+        return Ok((Authenticator::new(vec![issuer]), true));
+    }
+    let mut issuers = Vec::new();
+    for i in &settings.issuers {
+        if i.algorithms.iter().any(|a| a != "HS256") {
+            return Err(format!(
+                "issuer `{}`: only HS256 is supported in this release (asked for {:?})",
+                i.issuer, i.algorithms
+            ));
+        }
+        if i.public_key_file.is_some() || i.jwks_file.is_some() || i.jwks_url.is_some() {
+            return Err(format!("issuer `{}`: only `secret_file` keys are supported in this release", i.issuer));
+        }
+        let path = i.secret_file.as_ref().ok_or_else(|| format!("issuer `{}` needs `secret_file`", i.issuer))?;
+        let secret = dev::read_secret(path)?;
+        let groups = i.groups_claim.as_deref().unwrap_or("groups");
+        issuers.push(Issuer::hs256(&i.issuer, &i.audience, groups, &secret, settings.leeway_seconds));
+    }
+    Ok((Authenticator::new(issuers), false))
+}
+
+/// Wires everything; must run inside the Tokio runtime.
+pub async fn wire(settings: &Settings) -> Result<Wired, String> {
+    let db = database(settings).await?;
+    let store = SqlStore::new(db.clone());
+    let bundle = policies(settings)?;
+    let policies = format!("{} ({}, {} policies)", bundle.origin(), bundle.version(), bundle.len());
+    let authorizer = Arc::new(CedarAuthorizer::new(bundle));
+    let writer_config = WriterConfig {
+        max_batch: settings.audit_max_batch,
+        queue: settings.audit_queue,
+        linger: Duration::from_millis(settings.audit_linger_ms),
+    };
+    let (writer, audit_task) = AuditWriter::spawn(Arc::new(SqlAuditStore::new(db)), writer_config);
+    let service = Arc::new(KeyService::new(
+        Arc::new(store.clone()),
+        authorizer,
+        Arc::new(writer),
+        Arc::new(SystemClock),
+        backends(settings)?,
+    ));
+    let (auth, dev_auth) = authenticator(settings)?;
+    Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies })
+}
