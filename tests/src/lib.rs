@@ -1,1 +1,343 @@
-//! placeholder
+//! Test harness: starts the real `keyward` binary on an ephemeral port against SQLite or a
+//! fresh Postgres database, and talks to it over HTTP.
+//!
+//! Postgres comes from `KEYWARD_TEST_DATABASE_URL` (an admin URL; each server gets its own
+//! database). With `KEYWARD_REQUIRE_SERVICES=1` (set by the full test command) a missing
+//! service fails the test instead of skipping it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test harness")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+/// Which database a server runs on.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// The embedded default: SQLite in the data directory.
+    Sqlite,
+    /// A fresh Postgres database.
+    Postgres(String),
+}
+
+/// Whether missing services fail tests (the full suite) or skip them (`cargo test` alone).
+pub fn services_required() -> bool {
+    std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+impl Db {
+    /// A fresh Postgres database, or `None` (skip) when none is configured and services are
+    /// not required. Panics when required and missing.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin) = std::env::var("KEYWARD_TEST_DATABASE_URL") else {
+            assert!(!services_required(), "KEYWARD_TEST_DATABASE_URL is not set but KEYWARD_REQUIRE_SERVICES=1");
+            eprintln!("skipping: no Postgres (set KEYWARD_TEST_DATABASE_URL or run the full test command)");
+            return None;
+        };
+        let name = format!("kw_{}", uuid::Uuid::new_v4().simple());
+        let conn = Database::connect(admin.as_str()).await.expect("connect to the Postgres admin URL");
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+        conn.close().await.ok();
+        let (base, _) = admin.rsplit_once('/').expect("admin URL ends with /DBNAME");
+        Some(Db::Postgres(format!("{base}/{name}")))
+    }
+}
+
+/// Path of the `keyward` binary built beside this test binary.
+pub fn keyward_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("KEYWARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/e2e-HASH -> target/<profile>/keyward
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("keyward");
+    assert!(bin.exists(), "{} not found: build it with `cargo build -p keyward-server` (cargo test --workspace does)", bin.display());
+    bin
+}
+
+/// A running server.
+#[allow(missing_debug_implementations, reason = "test harness")]
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory (kept across restarts).
+    pub data_dir: tempfile::TempDir,
+    /// The database it runs on.
+    pub db: Db,
+    /// The admin token the dev setup wrote.
+    pub admin: String,
+    extra_args: Vec<String>,
+    http: reqwest::Client,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Parsed JSON body (`Null` when empty).
+    pub body: Value,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    /// A string field of the body.
+    pub fn s(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_else(|| panic!("no string `{field}` in {}", self.body)).to_owned()
+    }
+
+    /// The problem code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Server {
+    /// Starts a server on `db` with the dev setup.
+    pub async fn start(db: Db) -> Self {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts a server with extra `serve` arguments.
+    pub async fn start_with(db: Db, extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Self {
+            child: None,
+            base: String::new(),
+            data_dir,
+            db,
+            admin: String::new(),
+            extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        };
+        s.launch();
+        s
+    }
+
+    /// Arguments that select this server's state (data dir and database).
+    pub fn state_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.path().display().to_string()];
+        if let Db::Postgres(url) = &self.db {
+            args.push("--database-url".into());
+            args.push(url.clone());
+        }
+        args
+    }
+
+    fn launch(&mut self) {
+        let mut cmd = Command::new(keyward_bin());
+        cmd.arg("serve").args(self.state_args()).args(["--listen", "127.0.0.1:0"]).args(&self.extra_args);
+        // Run from the repository so `policies/` is the one under test.
+        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn keyward");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            if let Some(addr) = line.strip_prefix("Keyward listening on ") {
+                base = Some(addr.trim().to_owned());
+            }
+            if line.contains("Admin token") || line.contains("Try:") {
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.base = base.unwrap_or_else(|| panic!("server did not report its address (exit: {:?})", child.try_wait()));
+        self.admin = std::fs::read_to_string(self.data_dir.path().join("admin.token")).expect("admin.token").trim().to_owned();
+        self.child = Some(child);
+    }
+
+    /// Sends SIGTERM and waits; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Stops and starts again on the same data directory and database.
+    pub fn restart(&mut self) {
+        assert_eq!(self.stop(), Some(0), "graceful shutdown exits 0");
+        self.launch();
+    }
+
+    /// Mints a token with `keyward token` for another principal.
+    pub fn token(&self, sub: &str, groups: &[&str]) -> String {
+        let mut cmd = Command::new(keyward_bin());
+        cmd.arg("token").args(self.state_args()).args(["--sub", sub]);
+        for g in groups {
+            cmd.args(["--group", g]);
+        }
+        let out = cmd.output().expect("keyward token");
+        assert!(out.status.success(), "keyward token failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+    }
+
+    /// Sends a request; `token` may be empty for none.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn call_with(&self, method: &str, path: &str, token: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Resp { status, body, headers }
+    }
+
+    /// POST as admin.
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call("POST", path, &self.admin, Some(body)).await
+    }
+
+    /// GET as admin.
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, &self.admin, None).await
+    }
+
+    /// Creates a key in `namespace` as admin and returns its id.
+    pub async fn create_key(&self, namespace: &str) -> String {
+        let r = self.post("/v1/keys", serde_json::json!({ "namespace": namespace })).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.s("key_id")
+    }
+
+    /// Counts the audit records in the server's database.
+    pub async fn audit_count(&self) -> u64 {
+        self.audit_store().await.count().await.expect("count audit")
+    }
+
+    /// The audit store of the server's database, read directly.
+    pub async fn audit_store(&self) -> keyward_store::SqlAuditStore {
+        let url = match &self.db {
+            Db::Sqlite => format!("sqlite://{}?mode=rwc", self.data_dir.path().join("keyward.db").display()),
+            Db::Postgres(u) => u.clone(),
+        };
+        keyward_store::SqlAuditStore::new(keyward_store::connect(&url).await.expect("connect"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Base64 (standard, padded).
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Decodes base64.
+pub fn unb64(s: &str) -> Vec<u8> {
+    STANDARD.decode(s).expect("base64")
+}
+
+/// Declares a test body as two tests, one per database.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Db::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = $crate::Db::postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// An in-process service over a real store, for behaviour that needs a controlled clock.
+pub mod inproc {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use keyward_audit::{AuditWriter, MemoryAuditStore, WriterConfig};
+    use keyward_authz::{CedarAuthorizer, PolicyBundle};
+    use keyward_backend_software::{RootKey, SoftwareBackend};
+    use keyward_core::model::principal::{Principal, PrincipalKind};
+    use keyward_core::operation::Operation;
+    use keyward_core::ports::backend::DynBackend;
+    use keyward_core::ports::clock::Clock;
+    use keyward_core::service::{Backends, KeyService, RequestMeta, Scope};
+
+    use super::Db;
+
+    /// A service, its audit records and the temporary directory holding its SQLite file.
+    #[allow(missing_debug_implementations, reason = "test harness")]
+    pub struct Rig {
+        /// The service.
+        pub service: Arc<KeyService>,
+        /// Committed audit records.
+        pub audit: Arc<MemoryAuditStore>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Rig {
+        /// Wires a service on `db` with `clock` and the default policies.
+        pub async fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = match db {
+                Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display()),
+                Db::Postgres(u) => u,
+            };
+            let conn = keyward_store::connect(&url).await.expect("connect");
+            keyward_store::migrate(&conn).await.expect("migrate");
+            let store = Arc::new(keyward_store::SqlStore::new(conn));
+            let audit = Arc::new(MemoryAuditStore::new());
+            let (writer, _task) = AuditWriter::spawn(audit.clone(), WriterConfig::default());
+            let authz = Arc::new(CedarAuthorizer::new(PolicyBundle::embedded().expect("policies")));
+            let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
+            let backends = Backends::new(BTreeMap::from([("software".to_owned(), software)]), "software".into()).expect("backends");
+            let service = Arc::new(KeyService::new(store, authz, Arc::new(writer), clock, backends));
+            Self { service, audit, _dir: dir }
+        }
+
+        /// A scope for an admin request.
+        pub fn admin(&self, op: Operation) -> Scope {
+            let admin = Principal { kind: PrincipalKind::User, id: "admin".into(), groups: vec!["admins".into()] };
+            self.service.begin(RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() }, Ok(admin), op)
+        }
+    }
+}

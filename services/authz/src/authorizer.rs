@@ -55,7 +55,8 @@ impl Authorizer for CedarAuthorizer {
         let response = self.cedar.is_authorized(&cedar_request, &bundle.policies, &built.entities);
         let diagnostics = response.diagnostics();
         let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
-        let determining_policies = diagnostics.reason().map(ToString::to_string).collect();
+        let mut determining_policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        determining_policies.sort();
         Decision {
             allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
             determining_policies,

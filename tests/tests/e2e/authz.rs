@@ -1,0 +1,95 @@
+//! Authentication, the default policies end to end, and one audit record per request.
+
+use keyward_e2e::{Db, Server, b64, on_both_databases};
+use serde_json::json;
+
+on_both_databases!(principals_and_audit);
+
+async fn principals_and_audit(db: Db) {
+    let s = Server::start(db).await;
+    let before = s.audit_count().await;
+    let mut requests = 0u64;
+
+    // Unauthenticated and bad tokens: 401 with one body, audited.
+    let r = s.call("GET", "/v1/keys", "", None).await;
+    requests += 1;
+    assert_eq!((r.status, r.code()), (401, "Unauthenticated"));
+    assert_eq!(r.headers.get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"));
+    let mut forged = s.admin.clone();
+    forged.pop();
+    forged.push('A');
+    for bad in ["garbage", "a.b.c", forged.as_str()] {
+        let r = s.call("POST", "/v1/keys", bad, Some(json!({"namespace": "x"}))).await;
+        requests += 1;
+        assert_eq!((r.status, r.code()), (401, "Unauthenticated"), "token {bad}");
+    }
+    // A malformed body from an anonymous caller is still 401: authentication comes first.
+    let r = s.call("POST", "/v1/keys", "", Some(json!("not an object"))).await;
+    requests += 1;
+    assert_eq!(r.status, 401);
+
+    // Namespace members create and use keys in their namespace only.
+    let bob = s.token("bob", &["payments"]);
+    let r = s.call("POST", "/v1/keys", &bob, Some(json!({"namespace": "payments"}))).await;
+    requests += 1;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["owner"], "Keyward::User::\"bob\"");
+    let r = s.call("POST", "/v1/keys", &bob, Some(json!({"namespace": "billing"}))).await;
+    requests += 1;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"));
+
+    let billing = s.create_key("billing").await;
+    requests += 1;
+    let payments = s.create_key("payments").await;
+    requests += 1;
+    let enc = |k: &str| format!("/v1/keys/{k}/encrypt");
+    let r = s.call("POST", &enc(&payments), &bob, Some(json!({"plaintext": b64(b"x")}))).await;
+    requests += 1;
+    assert_eq!(r.status, 200, "members use keys of their namespace: {}", r.body);
+    let r = s.call("POST", &enc(&billing), &bob, Some(json!({"plaintext": b64(b"x")}))).await;
+    requests += 1;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"));
+    // Members use but do not manage keys they do not own.
+    let r = s.call("POST", &format!("/v1/keys/{payments}/disable"), &bob, None).await;
+    requests += 1;
+    assert_eq!(r.code(), "AccessDenied");
+    // Listing shows only namespaces the caller may list.
+    let r = s.call("GET", "/v1/keys", &bob, None).await;
+    requests += 1;
+    let namespaces: std::collections::BTreeSet<_> = r.body["keys"].as_array().unwrap().iter().map(|k| k["namespace"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(namespaces.into_iter().collect::<Vec<_>>(), ["payments"]);
+    let r = s.call("GET", "/v1/keys?namespace=billing", &bob, None).await;
+    requests += 1;
+    assert_eq!(r.code(), "AccessDenied");
+
+    // Protected keys need a justification to be scheduled for deletion, even by admins.
+    let r = s.post("/v1/keys", json!({"namespace": "billing", "tags": {"protected": "true"}})).await;
+    requests += 1;
+    let protected = r.s("key_id");
+    let r = s.post(&format!("/v1/keys/{protected}/schedule-deletion"), json!({"pending_window_days": 7})).await;
+    requests += 1;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"));
+    let r = s
+        .call_with("POST", &format!("/v1/keys/{protected}/schedule-deletion"), &s.admin, Some(json!({})), &[("x-keyward-justification", "INC-7 decommission")])
+        .await;
+    requests += 1;
+    assert_eq!(r.body["key_state"], "PendingDeletion", "{}", r.body);
+
+    // Exactly one committed record per request, allowed or denied, authenticated or not.
+    assert_eq!(s.audit_count().await - before, requests);
+    let records = s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let denied = records.iter().find(|r| r.action == "Encrypt" && r.outcome == "AccessDenied").expect("denied encrypt recorded");
+    assert_eq!(denied.principal, "Keyward::User::\"bob\"");
+    assert_eq!(denied.decision.as_deref(), Some("Deny"));
+    assert_eq!(denied.key_id.as_deref(), Some(billing.as_str()));
+    let allowed = records.iter().find(|r| r.action == "Encrypt" && r.outcome == "Success").unwrap();
+    assert_eq!(allowed.determining_policies, "[\"namespace-members-use\"]");
+    assert!(allowed.policy_version.as_deref().unwrap().starts_with("sha256:"));
+    let anon = records.iter().filter(|r| r.principal == "anonymous").count();
+    assert_eq!(anon, 5);
+    let forbid = records.iter().find(|r| r.action == "ScheduleKeyDeletion" && r.outcome == "AccessDenied").unwrap();
+    assert_eq!(forbid.determining_policies, "[\"protected-keys-need-justification\"]");
+    // No secrets in the trail: no token and no plaintext.
+    let dump = format!("{records:?}");
+    assert!(!dump.contains(&s.admin) && !dump.contains(&bob));
+}

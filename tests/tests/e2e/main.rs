@@ -1,0 +1,12 @@
+//! End-to-end tests: one binary, one module per area (cargo links each file under `tests/`
+//! as its own binary, so keep them here).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod aliases;
+mod authz;
+mod crypto;
+mod lifecycle;
+mod maintenance;
+mod openapi;
+mod properties;
