@@ -57,7 +57,11 @@ pub fn keyward_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/e2e-HASH -> target/<profile>/keyward
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("keyward");
-    assert!(bin.exists(), "{} not found: build it with `cargo build -p keyward-server` (cargo test --workspace does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: build it with `cargo build -p keyward-server` (cargo test --workspace does)",
+        bin.display()
+    );
     bin
 }
 
@@ -154,7 +158,8 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         self.base = base.unwrap_or_else(|| panic!("server did not report its address (exit: {:?})", child.try_wait()));
-        self.admin = std::fs::read_to_string(self.data_dir.path().join("admin.token")).expect("admin.token").trim().to_owned();
+        self.admin =
+            std::fs::read_to_string(self.data_dir.path().join("admin.token")).expect("admin.token").trim().to_owned();
         self.child = Some(child);
     }
 
@@ -196,7 +201,14 @@ impl Server {
     }
 
     /// Sends a request with extra headers.
-    pub async fn call_with(&self, method: &str, path: &str, token: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if !token.is_empty() {
@@ -329,7 +341,8 @@ pub mod inproc {
             let (writer, _task) = AuditWriter::spawn(audit.clone(), WriterConfig::default());
             let authz = Arc::new(CedarAuthorizer::new(PolicyBundle::embedded().expect("policies")));
             let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
-            let backends = Backends::new(BTreeMap::from([("software".to_owned(), software)]), "software".into()).expect("backends");
+            let backends = Backends::new(BTreeMap::from([("software".to_owned(), software)]), "software".into())
+                .expect("backends");
             let service = Arc::new(KeyService::new(store, authz, Arc::new(writer), clock, backends));
             Self { service, audit, _dir: dir }
         }
@@ -337,7 +350,11 @@ pub mod inproc {
         /// A scope for an admin request.
         pub fn admin(&self, op: Operation) -> Scope {
             let admin = Principal { kind: PrincipalKind::User, id: "admin".into(), groups: vec!["admins".into()] };
-            self.service.begin(RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() }, Ok(admin), op)
+            self.service.begin(
+                RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() },
+                Ok(admin),
+                op,
+            )
         }
     }
 }

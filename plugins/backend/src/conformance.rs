@@ -65,13 +65,19 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
     for i in 0..sealed.ciphertext.len() * 8 {
         let mut ct = sealed.ciphertext.clone();
         ct[i / 8] ^= 1 << (i % 8);
-        expect_decrypt_failed(backend.decrypt(handle, sealed.algorithm, &sealed.params, &ct, &good_aad).await, "ciphertext bit")?;
+        expect_decrypt_failed(
+            backend.decrypt(handle, sealed.algorithm, &sealed.params, &ct, &good_aad).await,
+            "ciphertext bit",
+        )?;
     }
     for i in 0..sealed.params.len() * 8 {
         let mut params = sealed.params.clone();
         params[i / 8] ^= 1 << (i % 8);
         let aad2 = aad(sealed.algorithm, &params);
-        expect_decrypt_failed(backend.decrypt(handle, sealed.algorithm, &params, &sealed.ciphertext, &aad2).await, "params bit")?;
+        expect_decrypt_failed(
+            backend.decrypt(handle, sealed.algorithm, &params, &sealed.ciphertext, &aad2).await,
+            "params bit",
+        )?;
     }
     let mut bad_aad = good_aad.clone();
     bad_aad[0] ^= 1;
@@ -80,7 +86,15 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
         "associated data",
     )?;
     expect_decrypt_failed(
-        backend.decrypt(handle, sealed.algorithm, &sealed.params, &sealed.ciphertext[..sealed.ciphertext.len() - 1], &good_aad).await,
+        backend
+            .decrypt(
+                handle,
+                sealed.algorithm,
+                &sealed.params,
+                &sealed.ciphertext[..sealed.ciphertext.len() - 1],
+                &good_aad,
+            )
+            .await,
         "truncated ciphertext",
     )
 }
@@ -128,7 +142,10 @@ pub async fn max_plaintext(backend: &dyn DynBackend) -> Result<(), String> {
         Err(_) => Ok(()),
         Ok(sealed) => {
             let full = aad(sealed.algorithm, &sealed.params);
-            let back = backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await.map_err(|e| e.to_string())?;
+            let back = backend
+                .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+                .await
+                .map_err(|e| e.to_string())?;
             if back.as_slice() == big.as_slice() { Ok(()) } else { Err("oversized plaintext was altered".into()) }
         }
     }

@@ -42,12 +42,8 @@ pub trait BackendFactory: Send + Sync {
     fn kind(&self) -> &'static str;
 
     /// Builds an instance named `name` from its configuration table.
-    fn build(
-        &self,
-        name: &str,
-        settings: &toml::Table,
-        ctx: &BuildContext,
-    ) -> Result<Arc<dyn DynBackend>, ConfigError>;
+    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext)
+    -> Result<Arc<dyn DynBackend>, ConfigError>;
 }
 
 /// The backend kinds compiled into this binary.

@@ -75,7 +75,8 @@ impl SoftwareBackend {
         if m[1..9] != self.root.id() {
             return Err(BackendError::InvalidMaterial("material is wrapped under another root key".into()));
         }
-        let nonce: [u8; NONCE_LEN] = m[9..9 + NONCE_LEN].try_into().map_err(|_| BackendError::InvalidMaterial("nonce".into()))?;
+        let nonce: [u8; NONCE_LEN] =
+            m[9..9 + NONCE_LEN].try_into().map_err(|_| BackendError::InvalidMaterial("nonce".into()))?;
         let cipher = Aes256Gcm::new(self.root.bytes().into());
         let aad = Self::material_aad(key.key_id, key.version);
         let plain = Zeroizing::new(

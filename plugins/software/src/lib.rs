@@ -27,7 +27,12 @@ impl BackendFactory for Factory {
         KIND
     }
 
-    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Arc<dyn DynBackend>, ConfigError> {
+    fn build(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        ctx: &BuildContext,
+    ) -> Result<Arc<dyn DynBackend>, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
         let config = SoftwareConfig::from_table(settings).map_err(invalid)?;
         let root = config.load_root_key(&ctx.data_dir).map_err(invalid)?;

@@ -58,7 +58,8 @@ impl RootKey {
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|e| format!("cannot create root key file `{}`: {e}", path.display()))?;
+        let mut file =
+            options.open(path).map_err(|e| format!("cannot create root key file `{}`: {e}", path.display()))?;
         let text = Zeroizing::new(hex::encode(bytes.as_slice()));
         file.write_all(text.as_bytes())
             .and_then(|()| file.write_all(b"\n"))

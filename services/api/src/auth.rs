@@ -35,7 +35,13 @@ impl std::fmt::Debug for Issuer {
 
 impl Issuer {
     /// An HS256 issuer with a shared secret.
-    pub fn hs256(issuer: &str, audience: &str, groups_claim: &str, secret: &Zeroizing<Vec<u8>>, leeway_secs: u64) -> Self {
+    pub fn hs256(
+        issuer: &str,
+        audience: &str,
+        groups_claim: &str,
+        secret: &Zeroizing<Vec<u8>>,
+        leeway_secs: u64,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);

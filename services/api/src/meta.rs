@@ -29,9 +29,13 @@ impl RequestIds {
     fn from_request(req: &ServiceRequest) -> Self {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let request_id = header(REQUEST_ID)
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+            .filter(|v| {
+                !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            })
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let trace_id = header("traceparent").and_then(parse_traceparent).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let trace_id = header("traceparent")
+            .and_then(parse_traceparent)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
         Self { request_id, trace_id, span_id }
     }

@@ -55,15 +55,13 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ac
                     records.push(r);
                     acks.push(a);
                 }
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some((r, a))) => {
-                            records.push(r);
-                            acks.push(a);
-                        }
-                        Ok(None) | Err(_) => break,
+                Err(mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some((r, a))) => {
+                        records.push(r);
+                        acks.push(a);
                     }
-                }
+                    Ok(None) | Err(_) => break,
+                },
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }

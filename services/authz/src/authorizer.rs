@@ -3,7 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use cedar_policy::{Decision as CedarDecision, Request};
-use keyward_core::ports::authorizer::{AuthzRequest, Authorizer, Decision};
+use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision};
 
 use crate::bundle::PolicyBundle;
 use crate::entities;

@@ -50,7 +50,9 @@ pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<Ced
             ];
             if let Ok(owner) = EntityUid::from_str(&key.owner) {
                 match owner.type_name().to_string().as_str() {
-                    "Keyward::User" => attrs.push(("owner_user".to_owned(), RestrictedExpression::new_entity_uid(owner))),
+                    "Keyward::User" => {
+                        attrs.push(("owner_user".to_owned(), RestrictedExpression::new_entity_uid(owner)))
+                    }
                     "Keyward::Service" => {
                         attrs.push(("owner_service".to_owned(), RestrictedExpression::new_entity_uid(owner)));
                     }

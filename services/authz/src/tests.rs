@@ -8,7 +8,7 @@ use keyward_core::model::ids::{KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::{Action, Operation};
-use keyward_core::ports::authorizer::{AuthzRequest, Authorizer, RequestFacts, ResourceRef};
+use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
 
 use crate::{CedarAuthorizer, PolicyBundle};
 

@@ -131,12 +131,7 @@ impl Blob {
             return Err(BlobError::BadVersion);
         }
         Ok(Self {
-            header: Header {
-                key_id: KeyId(Uuid::from_bytes(*id)),
-                key_version,
-                algorithm,
-                params: params.to_vec(),
-            },
+            header: Header { key_id: KeyId(Uuid::from_bytes(*id)), key_version, algorithm, params: params.to_vec() },
             ciphertext: ciphertext.to_vec(),
         })
     }

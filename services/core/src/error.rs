@@ -121,8 +121,7 @@ impl Error {
 
     /// `InvalidCiphertext`: the caller sees one message whatever the cause; the cause is the reason.
     pub fn invalid_ciphertext(reason: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidCiphertext, "the ciphertext blob could not be decrypted")
-            .with_reason(reason)
+        Self::new(ErrorCode::InvalidCiphertext, "the ciphertext blob could not be decrypted").with_reason(reason)
     }
 
     /// `Internal`: the caller sees a generic message; the detail goes to the log and audit.

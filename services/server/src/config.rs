@@ -124,7 +124,8 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, String> {
 pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>) -> Result<Settings, String> {
     let file = read_file(state.config.as_deref())?;
     let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8420".into());
-    let listen: SocketAddr = listen.parse().map_err(|_| format!("`listen`: `{listen}` is not an address like 127.0.0.1:8420"))?;
+    let listen: SocketAddr =
+        listen.parse().map_err(|_| format!("`listen`: `{listen}` is not an address like 127.0.0.1:8420"))?;
     let data_dir = state.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("keyward-data"));
     let data_dir = absolute(&data_dir)?;
     let database_url = state

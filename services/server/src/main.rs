@@ -41,7 +41,11 @@ fn run(cli: Cli) -> Result<(), String> {
             std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory: {e}"))?;
             runtime()?.block_on(async {
                 let db = wiring::database(&settings).await?;
-                println!("migrated {} database at {}", keyward_store::backend_name(&db), serve::redacted(&settings.database_url));
+                println!(
+                    "migrated {} database at {}",
+                    keyward_store::backend_name(&db),
+                    serve::redacted(&settings.database_url)
+                );
                 Ok(())
             })
         }
@@ -55,7 +59,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     dev::read_secret(i.secret_file.as_deref().ok_or("issuer has no secret")?)?,
                 ),
                 None if settings.issuers.is_empty() => {
-                    std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory: {e}"))?;
+                    std::fs::create_dir_all(&settings.data_dir)
+                        .map_err(|e| format!("cannot create data directory: {e}"))?;
                     (dev::DEV_ISSUER.to_owned(), dev::DEV_AUDIENCE.to_owned(), dev::dev_secret(&settings.data_dir)?)
                 }
                 None => return Err("no HS256 issuer with a `secret_file` is configured to sign with".into()),

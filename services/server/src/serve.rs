@@ -43,7 +43,10 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn_maintenance(service: std::sync::Arc<keyward_core::service::KeyService>, every: u64) -> tokio::task::JoinHandle<()> {
+fn spawn_maintenance(
+    service: std::sync::Arc<keyward_core::service::KeyService>,
+    every: u64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(every));
         loop {
@@ -53,7 +56,9 @@ fn spawn_maintenance(service: std::sync::Arc<keyward_core::service::KeyService>,
                     tracing::info!(destroyed = r.destroyed, rotated = r.rotated, failed = r.failed, "maintenance pass");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "maintenance pass failed"),
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "maintenance pass failed")
+                }
             }
         }
     })

@@ -55,8 +55,14 @@ impl SqlStore {
             let txn = self.db.begin().await?;
             for ((id, version), p) in &pending {
                 let mut update = key_version::Entity::update_many()
-                    .col_expr(key_version::Column::Encryptions, Expr::col(key_version::Column::Encryptions).add(p.encryptions))
-                    .col_expr(key_version::Column::Decryptions, Expr::col(key_version::Column::Decryptions).add(p.decryptions));
+                    .col_expr(
+                        key_version::Column::Encryptions,
+                        Expr::col(key_version::Column::Encryptions).add(p.encryptions),
+                    )
+                    .col_expr(
+                        key_version::Column::Decryptions,
+                        Expr::col(key_version::Column::Decryptions).add(p.decryptions),
+                    );
                 if let Some(t) = p.last_used_at {
                     update = update.col_expr(key_version::Column::LastUsedAt, Expr::value(micros(t)));
                 }
@@ -154,7 +160,12 @@ impl KeyStore for SqlStore {
         row.map(convert::key_from_row).transpose()
     }
 
-    async fn list_keys(&self, namespace: Option<&Namespace>, after: Option<KeyId>, limit: u64) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn list_keys(
+        &self,
+        namespace: Option<&Namespace>,
+        after: Option<KeyId>,
+        limit: u64,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         let mut q = key::Entity::find().order_by_asc(key::Column::Id).limit(limit);
         if let Some(ns) = namespace {
             q = q.filter(key::Column::Namespace.eq(ns.as_str()));
@@ -190,7 +201,10 @@ impl KeyStore for SqlStore {
     }
 
     async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError> {
-        let row = key_version::Entity::find_by_id((id.to_string(), i64::from(version))).one(&self.db).await.map_err(db_err)?;
+        let row = key_version::Entity::find_by_id((id.to_string(), i64::from(version)))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
         row.map(convert::version_from_row).transpose()
     }
 
@@ -227,7 +241,12 @@ impl KeyStore for SqlStore {
         rows.into_iter().map(|r| convert::alias_from_row(r).map(|a| a.name)).collect()
     }
 
-    async fn list_aliases(&self, key: Option<KeyId>, after: Option<&AliasName>, limit: u64) -> Result<Vec<AliasRecord>, StoreError> {
+    async fn list_aliases(
+        &self,
+        key: Option<KeyId>,
+        after: Option<&AliasName>,
+        limit: u64,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
         let mut q = alias::Entity::find().order_by_asc(alias::Column::Name).limit(limit);
         if let Some(id) = key {
             q = q.filter(alias::Column::KeyId.eq(id.to_string()));

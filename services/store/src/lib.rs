@@ -58,9 +58,7 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
 /// Removes a password that an error message may echo from the URL.
 fn redact(url: &str, message: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) if u.password().is_some() => {
-            message.replace(u.password().unwrap_or_default(), "****")
-        }
+        Ok(u) if u.password().is_some() => message.replace(u.password().unwrap_or_default(), "****"),
         _ => message.to_owned(),
     }
 }

@@ -56,7 +56,8 @@ async fn principals_and_audit(db: Db) {
     // Listing shows only namespaces the caller may list.
     let r = s.call("GET", "/v1/keys", &bob, None).await;
     requests += 1;
-    let namespaces: std::collections::BTreeSet<_> = r.body["keys"].as_array().unwrap().iter().map(|k| k["namespace"].as_str().unwrap().to_owned()).collect();
+    let namespaces: std::collections::BTreeSet<_> =
+        r.body["keys"].as_array().unwrap().iter().map(|k| k["namespace"].as_str().unwrap().to_owned()).collect();
     assert_eq!(namespaces.into_iter().collect::<Vec<_>>(), ["payments"]);
     let r = s.call("GET", "/v1/keys?namespace=billing", &bob, None).await;
     requests += 1;
@@ -70,15 +71,23 @@ async fn principals_and_audit(db: Db) {
     requests += 1;
     assert_eq!((r.status, r.code()), (403, "AccessDenied"));
     let r = s
-        .call_with("POST", &format!("/v1/keys/{protected}/schedule-deletion"), &s.admin, Some(json!({})), &[("x-keyward-justification", "INC-7 decommission")])
+        .call_with(
+            "POST",
+            &format!("/v1/keys/{protected}/schedule-deletion"),
+            &s.admin,
+            Some(json!({})),
+            &[("x-keyward-justification", "INC-7 decommission")],
+        )
         .await;
     requests += 1;
     assert_eq!(r.body["key_state"], "PendingDeletion", "{}", r.body);
 
     // Exactly one committed record per request, allowed or denied, authenticated or not.
     assert_eq!(s.audit_count().await - before, requests);
-    let records = s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
-    let denied = records.iter().find(|r| r.action == "Encrypt" && r.outcome == "AccessDenied").expect("denied encrypt recorded");
+    let records =
+        s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let denied =
+        records.iter().find(|r| r.action == "Encrypt" && r.outcome == "AccessDenied").expect("denied encrypt recorded");
     assert_eq!(denied.principal, "Keyward::User::\"bob\"");
     assert_eq!(denied.decision.as_deref(), Some("Deny"));
     assert_eq!(denied.key_id.as_deref(), Some(billing.as_str()));

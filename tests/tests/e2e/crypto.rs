@@ -40,7 +40,12 @@ async fn encrypt_limits_and_failures(db: Db) {
     let ctx = json!({"tenant": "acme", "purpose": "db"});
     let blob = blob_of(&s.post(&enc, json!({"plaintext": b64(b"secret"), "encryption_context": ctx})).await);
     assert_eq!(unb64(&decrypt(&s, &blob, ctx.clone()).await.s("plaintext")), b"secret");
-    let wrong = [json!({}), json!({"tenant": "acme"}), json!({"tenant": "acme", "purpose": "db", "x": ""}), json!({"tenant": "evil", "purpose": "db"})];
+    let wrong = [
+        json!({}),
+        json!({"tenant": "acme"}),
+        json!({"tenant": "acme", "purpose": "db", "x": ""}),
+        json!({"tenant": "evil", "purpose": "db"}),
+    ];
     for w in wrong {
         let r = decrypt(&s, &blob, w.clone()).await;
         assert_eq!((r.status, r.code()), (400, "InvalidCiphertext"), "context {w}");
@@ -110,7 +115,8 @@ async fn rotation_and_retirement(db: Db) {
     assert_eq!(decrypt(&s, &v1, json!({})).await.code(), "InvalidCiphertext");
     assert_eq!(decrypt(&s, &v2, json!({})).await.status, 200);
     let versions = s.get(&format!("/v1/keys/{id}/versions")).await;
-    let states: Vec<_> = versions.body["versions"].as_array().unwrap().iter().map(|v| v["state"].as_str().unwrap().to_owned()).collect();
+    let states: Vec<_> =
+        versions.body["versions"].as_array().unwrap().iter().map(|v| v["state"].as_str().unwrap().to_owned()).collect();
     assert_eq!(states, ["Retired", "Enabled", "Enabled"]);
     assert_eq!(versions.body["versions"][1]["encryptions"], 1);
     assert!(versions.body["versions"][0]["created_at"].is_string());
@@ -135,12 +141,18 @@ async fn data_keys_and_reencrypt(db: Db) {
     assert_eq!(unb64(&r.s("plaintext")).len(), 16);
     let r = s.post(&format!("/v1/keys/{a}/generate-data-key"), json!({"number_of_bytes": 64})).await;
     assert_eq!(unb64(&r.s("plaintext")).len(), 64);
-    for bad in [json!({"number_of_bytes": 0}), json!({"number_of_bytes": 1025}), json!({"key_spec": "AES_256", "number_of_bytes": 8}), json!({"key_spec": "DES"})] {
+    for bad in [
+        json!({"number_of_bytes": 0}),
+        json!({"number_of_bytes": 1025}),
+        json!({"key_spec": "AES_256", "number_of_bytes": 8}),
+        json!({"key_spec": "DES"}),
+    ] {
         let r = s.post(&format!("/v1/keys/{a}/generate-data-key"), bad.clone()).await;
         assert_eq!((r.status, r.code()), (400, "InvalidRequest"), "{bad}");
     }
 
-    let r = s.post(&format!("/v1/keys/{a}/generate-data-key-without-plaintext"), json!({"encryption_context": ctx})).await;
+    let r =
+        s.post(&format!("/v1/keys/{a}/generate-data-key-without-plaintext"), json!({"encryption_context": ctx})).await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("plaintext").is_none(), "no plaintext: {}", r.body);
     let wrapped = r.s("ciphertext_blob");
@@ -157,13 +169,21 @@ async fn data_keys_and_reencrypt(db: Db) {
     let back = decrypt(&s, &moved, json!({"bucket": "archive"})).await;
     assert_eq!(back.s("key_id"), b);
     assert_eq!(unb64(&back.s("plaintext")), unb64(&decrypt(&s, &wrapped, ctx.clone()).await.s("plaintext")));
-    let r = s.post("/v1/re-encrypt", json!({"ciphertext_blob": wrapped, "source_encryption_context": {}, "destination_key_id": b})).await;
+    let r = s
+        .post(
+            "/v1/re-encrypt",
+            json!({"ciphertext_blob": wrapped, "source_encryption_context": {}, "destination_key_id": b}),
+        )
+        .await;
     assert_eq!(r.code(), "InvalidCiphertext");
 
     // Random bytes.
     let r = s.post("/v1/random", json!({"number_of_bytes": 32, "namespace": "dk"})).await;
     assert_eq!(unb64(&r.s("plaintext")).len(), 32);
     for n in [0, 1025] {
-        assert_eq!(s.post("/v1/random", json!({"number_of_bytes": n, "namespace": "dk"})).await.code(), "InvalidRequest");
+        assert_eq!(
+            s.post("/v1/random", json!({"number_of_bytes": n, "namespace": "dk"})).await.code(),
+            "InvalidRequest"
+        );
     }
 }

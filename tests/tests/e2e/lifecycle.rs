@@ -8,7 +8,10 @@ on_both_databases!(lifecycle, deletion_window, pagination, idempotent_create, st
 async fn lifecycle(db: Db) {
     let s = Server::start(db).await;
     let r = s
-        .post("/v1/keys", json!({"namespace": "payments", "description": "db key", "tags": {"env": "prod"}, "alias": "alias/pay-db"}))
+        .post(
+            "/v1/keys",
+            json!({"namespace": "payments", "description": "db key", "tags": {"env": "prod"}, "alias": "alias/pay-db"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.s("key_id");
@@ -31,7 +34,12 @@ async fn lifecycle(db: Db) {
 
     // Update: description, tags, rotation period; null turns rotation off.
     let r = s
-        .call("PATCH", &format!("/v1/keys/{id}"), &s.admin, Some(json!({"description": "new", "tags": {"team": "a"}, "rotation_period_days": 90})))
+        .call(
+            "PATCH",
+            &format!("/v1/keys/{id}"),
+            &s.admin,
+            Some(json!({"description": "new", "tags": {"team": "a"}, "rotation_period_days": 90})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["description"], "new");
@@ -149,11 +157,14 @@ async fn idempotent_create(db: Db) {
     assert_eq!((a.status, b.status), (201, 201));
     assert_eq!(a.s("key_id"), b.s("key_id"), "a replay returns the first answer");
     assert_eq!(s.get("/v1/keys?namespace=idem").await.body["keys"].as_array().unwrap().len(), 1, "and creates nothing");
-    let c = s.call_with("POST", "/v1/keys", &s.admin, Some(json!({"namespace": "idem", "description": "other"})), &hdr).await;
+    let c = s
+        .call_with("POST", "/v1/keys", &s.admin, Some(json!({"namespace": "idem", "description": "other"})), &hdr)
+        .await;
     assert_eq!((c.status, c.code()), (409, "Conflict"));
     // Idempotency keys are per principal.
     let bob = s.token("bob", &["idem"]);
-    let d = s.call_with("POST", "/v1/keys", &bob, Some(json!({"namespace": "idem", "description": "once"})), &hdr).await;
+    let d =
+        s.call_with("POST", "/v1/keys", &bob, Some(json!({"namespace": "idem", "description": "once"})), &hdr).await;
     assert_eq!(d.status, 201);
     assert_ne!(d.s("key_id"), a.s("key_id"));
 }
@@ -163,12 +174,19 @@ async fn state_survives_restart(db: Db) {
     let id = s.create_key("durable").await;
     let r = s.call("PUT", "/v1/aliases/alias%2Fdurable", &s.admin, Some(json!({"target_key_id": id}))).await;
     assert_eq!(r.status, 201);
-    let enc = s.post(&format!("/v1/keys/{id}/encrypt"), json!({"plaintext": b64(b"persist me"), "encryption_context": {"a": "b"}})).await;
+    let enc = s
+        .post(
+            &format!("/v1/keys/{id}/encrypt"),
+            json!({"plaintext": b64(b"persist me"), "encryption_context": {"a": "b"}}),
+        )
+        .await;
     s.post(&format!("/v1/keys/{id}/rotate"), json!({})).await;
     s.restart();
     let r = s.get("/v1/keys/alias%2Fdurable").await;
     assert_eq!((r.s("key_id"), r.body["primary_version"].as_u64()), (id.clone(), Some(2)));
-    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": enc.s("ciphertext_blob"), "encryption_context": {"a": "b"}})).await;
+    let r = s
+        .post("/v1/decrypt", json!({"ciphertext_blob": enc.s("ciphertext_blob"), "encryption_context": {"a": "b"}}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(keyward_e2e::unb64(&r.s("plaintext")), b"persist me");
     let versions = s.get(&format!("/v1/keys/{id}/versions")).await;

@@ -28,20 +28,27 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
         alias: None,
         idempotency: None,
     };
-    let doomed = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
+    let doomed =
+        svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
     let kept = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
     let doomed_ref = KeyRef::Id(doomed.key.id);
     let blob = svc
         .audited(rig.admin(Operation::Encrypt), async |s| {
-            let input = EncryptInput { key: doomed_ref.clone(), plaintext: Zeroizing::new(b"x".to_vec()), context: Default::default() };
+            let input = EncryptInput {
+                key: doomed_ref.clone(),
+                plaintext: Zeroizing::new(b"x".to_vec()),
+                context: Default::default(),
+            };
             svc.encrypt(s, input).await
         })
         .await
         .unwrap();
     assert!(!blob.ciphertext_blob.is_empty());
-    svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| svc.schedule_key_deletion(s, &doomed_ref, Some(7)).await)
-        .await
-        .unwrap();
+    svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| {
+        svc.schedule_key_deletion(s, &doomed_ref, Some(7)).await
+    })
+    .await
+    .unwrap();
     let kept_ref = KeyRef::Id(kept.key.id);
     let update = UpdateKeyInput { description: None, tags: None, rotation: RotationUpdate::Every(30) };
     svc.audited(rig.admin(Operation::UpdateKey), async |s| svc.update_key(s, &kept_ref, update).await).await.unwrap();
@@ -55,13 +62,21 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
     clock.advance(Duration::days(2));
     let r = svc.run_maintenance().await.unwrap();
     assert_eq!((r.destroyed, r.rotated, r.failed), (1, 0, 0));
-    let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &doomed_ref).await).await.unwrap();
+    let m =
+        svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &doomed_ref).await).await.unwrap();
     assert_eq!(m.key.state, KeyState::Destroyed, "metadata kept as Destroyed");
-    let versions = svc.audited(rig.admin(Operation::ListKeyVersions), async |s| svc.list_key_versions(s, &doomed_ref).await).await.unwrap();
+    let versions = svc
+        .audited(rig.admin(Operation::ListKeyVersions), async |s| svc.list_key_versions(s, &doomed_ref).await)
+        .await
+        .unwrap();
     assert!(versions.iter().all(|v| v.state.as_str() == "Destroyed"));
     let e = svc
         .audited(rig.admin(Operation::Encrypt), async |s| {
-            let input = EncryptInput { key: doomed_ref.clone(), plaintext: Zeroizing::new(b"x".to_vec()), context: Default::default() };
+            let input = EncryptInput {
+                key: doomed_ref.clone(),
+                plaintext: Zeroizing::new(b"x".to_vec()),
+                context: Default::default(),
+            };
             svc.encrypt(s, input).await
         })
         .await
@@ -70,14 +85,18 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
     // Destruction is audited as the system principal.
     let records = rig.audit.records();
     let destroy = records.iter().find(|r| r.action == "DestroyKey").expect("audited");
-    assert_eq!((destroy.principal.as_str(), destroy.outcome.as_str()), ("Keyward::Service::\"keyward:system\"", "Success"));
+    assert_eq!(
+        (destroy.principal.as_str(), destroy.outcome.as_str()),
+        ("Keyward::Service::\"keyward:system\"", "Success")
+    );
     assert_eq!(destroy.key_id, Some(doomed.key.id));
 
     // Scheduled rotation once the period has elapsed (8 days so far).
     clock.advance(Duration::days(23));
     let r = svc.run_maintenance().await.unwrap();
     assert_eq!(r.rotated, 1);
-    let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &kept_ref).await).await.unwrap();
+    let m =
+        svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &kept_ref).await).await.unwrap();
     assert_eq!(m.key.primary_version, 2);
     assert_eq!(m.key.next_rotation_at, Some(clock_now(&clock) + Duration::days(30)));
     assert_eq!(svc.run_maintenance().await.unwrap().rotated, 0, "not again until the next period");

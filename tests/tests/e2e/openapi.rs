@@ -23,10 +23,26 @@ fn committed_document_matches_the_code() {
         }
     }
     for id in [
-        "CreateKey", "ListKeys", "DescribeKey", "UpdateKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion",
-        "CancelKeyDeletion", "RotateKey", "ListKeyVersions", "SetMinDecryptionVersion", "Encrypt", "Decrypt",
-        "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateRandom", "CreateAlias",
-        "DeleteAlias", "ListAliases",
+        "CreateKey",
+        "ListKeys",
+        "DescribeKey",
+        "UpdateKey",
+        "EnableKey",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "RotateKey",
+        "ListKeyVersions",
+        "SetMinDecryptionVersion",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateRandom",
+        "CreateAlias",
+        "DeleteAlias",
+        "ListAliases",
     ] {
         assert!(ids.iter().any(|i| i == id), "operation {id} missing from the OpenAPI document");
     }

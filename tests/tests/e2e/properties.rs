@@ -39,7 +39,8 @@ fn fixture() -> &'static Fixture {
                 alias: None,
                 idempotency: None,
             };
-            let m = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input).await).await.unwrap();
+            let m =
+                svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input).await).await.unwrap();
             (rig, KeyRef::Id(m.key.id))
         });
         Fixture { rt, rig, key }
@@ -53,12 +54,15 @@ fn encrypt(f: &Fixture, plaintext: &[u8], ctx: &BTreeMap<String, String>) -> Vec
         plaintext: Zeroizing::new(plaintext.to_vec()),
         context: EncryptionContext::new(ctx.clone()).unwrap(),
     };
-    f.rt.block_on(svc.audited(f.rig.admin(Operation::Encrypt), async |s| svc.encrypt(s, input).await)).unwrap().ciphertext_blob
+    f.rt.block_on(svc.audited(f.rig.admin(Operation::Encrypt), async |s| svc.encrypt(s, input).await))
+        .unwrap()
+        .ciphertext_blob
 }
 
 fn decrypt(f: &Fixture, blob: Vec<u8>, ctx: &BTreeMap<String, String>) -> Result<Vec<u8>, ErrorCode> {
     let svc = f.rig.service.clone();
-    let input = DecryptInput { ciphertext_blob: blob, context: EncryptionContext::new(ctx.clone()).unwrap(), key: None };
+    let input =
+        DecryptInput { ciphertext_blob: blob, context: EncryptionContext::new(ctx.clone()).unwrap(), key: None };
     f.rt.block_on(svc.audited(f.rig.admin(Operation::Decrypt), async |s| svc.decrypt(s, input).await))
         .map(|o| o.plaintext.to_vec())
         .map_err(|e| e.code())

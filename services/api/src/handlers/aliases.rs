@@ -55,7 +55,11 @@ pub async fn create_alias(
     security(("bearer" = []))
 )]
 #[delete("/aliases/{name}")]
-pub async fn delete_alias(state: web::Data<AppState>, req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_alias(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run_with_status(&state, &req, Operation::DeleteAlias, async |scope| {
         state.service.delete_alias(scope, &alias_name(&name)?).await.map(|()| ((), StatusCode::NO_CONTENT))
     })

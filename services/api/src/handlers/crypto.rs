@@ -27,7 +27,12 @@ const KEY_PARAM: &str = "A key id, or an alias written `alias%2FNAME`";
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/encrypt")]
-pub async fn encrypt(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn encrypt(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::Encrypt, StatusCode::OK, async |scope| {
         let r: EncryptRequest = parse_json(&body)?;
         let input = EncryptInput {
@@ -63,7 +68,11 @@ pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::By
             key: r.key_id.as_deref().map(key_ref).transpose()?,
         };
         let out = state.service.decrypt(scope, input).await?;
-        Ok(DecryptResponse { key_id: out.key_id.to_string(), key_version: out.key_version, plaintext: b64(&out.plaintext) })
+        Ok(DecryptResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            plaintext: b64(&out.plaintext),
+        })
     })
     .await
 }
@@ -76,7 +85,11 @@ pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::By
     security(("bearer" = []))
 )]
 #[post("/re-encrypt")]
-pub async fn re_encrypt(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn re_encrypt(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::ReEncrypt, StatusCode::OK, async |scope| {
         let r: ReEncryptRequest = parse_json(&body)?;
         let input = ReEncryptInput {
@@ -157,7 +170,11 @@ pub async fn generate_data_key_without_plaintext(
     security(("bearer" = []))
 )]
 #[post("/random")]
-pub async fn generate_random(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn generate_random(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::GenerateRandom, StatusCode::OK, async |scope| {
         let r: GenerateRandomRequest = parse_json(&body)?;
         let ns = Namespace::parse(&r.namespace)?;

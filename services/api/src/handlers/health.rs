@@ -36,11 +36,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     let backends = state.service.backends();
     for name in backends.names() {
-        if let Some(b) = backends.get(name) {
-            if let Err(e) = b.health().await {
-                tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
-                failing.push(format!("backend:{name}"));
-            }
+        if let Some(b) = backends.get(name)
+            && let Err(e) = b.health().await
+        {
+            tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
+            failing.push(format!("backend:{name}"));
         }
     }
     let ready = failing.is_empty();

@@ -29,7 +29,11 @@ const KEY_PARAM: &str = "A key id, or an alias written `alias%2FNAME`";
     security(("bearer" = []))
 )]
 #[post("/keys")]
-pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::CreateKey, StatusCode::CREATED, async |scope| {
         let r: CreateKeyRequest = parse_json(&body)?;
         if r.external_key_id.is_some() {
@@ -87,7 +91,11 @@ pub async fn list_keys(state: web::Data<AppState>, req: HttpRequest) -> Result<H
     security(("bearer" = []))
 )]
 #[get("/keys/{key}")]
-pub async fn describe_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn describe_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::DescribeKey, StatusCode::OK, async |scope| {
         state.service.describe_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
@@ -128,7 +136,11 @@ pub async fn update_key(
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/enable")]
-pub async fn enable_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn enable_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::EnableKey, StatusCode::OK, async |scope| {
         state.service.enable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
@@ -142,7 +154,11 @@ pub async fn enable_key(state: web::Data<AppState>, req: HttpRequest, key: web::
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/disable")]
-pub async fn disable_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn disable_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::DisableKey, StatusCode::OK, async |scope| {
         state.service.disable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
@@ -177,7 +193,11 @@ pub async fn schedule_key_deletion(
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/cancel-deletion")]
-pub async fn cancel_key_deletion(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel_key_deletion(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, async |scope| {
         state.service.cancel_key_deletion(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
@@ -191,7 +211,11 @@ pub async fn cancel_key_deletion(state: web::Data<AppState>, req: HttpRequest, k
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/rotate")]
-pub async fn rotate_key(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn rotate_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::RotateKey, StatusCode::OK, async |scope| {
         state.service.rotate_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
@@ -205,7 +229,11 @@ pub async fn rotate_key(state: web::Data<AppState>, req: HttpRequest, key: web::
     security(("bearer" = []))
 )]
 #[get("/keys/{key}/versions")]
-pub async fn list_key_versions(state: web::Data<AppState>, req: HttpRequest, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list_key_versions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::ListKeyVersions, StatusCode::OK, async |scope| {
         let versions = state.service.list_key_versions(scope, &key_ref(&key)?).await?;
         Ok(ListKeyVersionsResponse { versions: versions.into_iter().map(KeyVersion::from).collect() })

@@ -109,9 +109,7 @@ impl KeyState {
             Self::Enabled => Ok(()),
             Self::Disabled => Err(Error::new(ErrorCode::KeyDisabled, "the key is disabled")),
             Self::Destroyed => Err(Error::new(ErrorCode::KeyDisabled, "the key is destroyed")),
-            Self::PendingDeletion => {
-                Err(Error::new(ErrorCode::KeyPendingDeletion, "the key is pending deletion"))
-            }
+            Self::PendingDeletion => Err(Error::new(ErrorCode::KeyPendingDeletion, "the key is pending deletion")),
         }
     }
 }

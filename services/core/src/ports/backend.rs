@@ -123,8 +123,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 pub trait DynBackend: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
     fn capabilities(&self) -> &Capabilities;
-    fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
-    fn encrypt<'a>(&'a self, key: VersionHandle<'a>, plaintext: &'a [u8], aad: AadFn<'a>) -> BoxFuture<'a, Result<Sealed, BackendError>>;
+    fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
+    fn encrypt<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: AadFn<'a>,
+    ) -> BoxFuture<'a, Result<Sealed, BackendError>>;
     fn decrypt<'a>(
         &'a self,
         key: VersionHandle<'a>,
@@ -145,10 +155,20 @@ impl<T: Backend> DynBackend for T {
     fn capabilities(&self) -> &Capabilities {
         Backend::capabilities(self)
     }
-    fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
+    fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::create_key(self, key_id, version, spec))
     }
-    fn encrypt<'a>(&'a self, key: VersionHandle<'a>, plaintext: &'a [u8], aad: AadFn<'a>) -> BoxFuture<'a, Result<Sealed, BackendError>> {
+    fn encrypt<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: AadFn<'a>,
+    ) -> BoxFuture<'a, Result<Sealed, BackendError>> {
         Box::pin(Backend::encrypt(self, key, plaintext, aad))
     }
     fn decrypt<'a>(

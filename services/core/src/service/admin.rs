@@ -98,15 +98,12 @@ impl KeyService {
         let owner = principal.to_string();
         let permit = self.authorize_namespace(scope, Action::Op(Operation::CreateKey), &input.namespace)?;
 
-        let idempotency = input.idempotency.map(|(key, request_hash)| IdempotencyKey {
-            principal: owner.clone(),
-            key,
-            request_hash,
-        });
-        if let Some(idem) = &idempotency {
-            if let Some(existing) = self.replay(scope, idem).await? {
-                return Ok(existing);
-            }
+        let idempotency =
+            input.idempotency.map(|(key, request_hash)| IdempotencyKey { principal: owner.clone(), key, request_hash });
+        if let Some(idem) = &idempotency
+            && let Some(existing) = self.replay(scope, idem).await?
+        {
+            return Ok(existing);
         }
 
         let backend_name = input.backend.unwrap_or_else(|| self.backends.default.clone());
@@ -148,7 +145,8 @@ impl KeyService {
             decryptions: 0,
             last_used_at: None,
         };
-        let new = NewKey { key: &key, version: &version, alias: input.alias.as_ref(), idempotency: idempotency.as_ref() };
+        let new =
+            NewKey { key: &key, version: &version, alias: input.alias.as_ref(), idempotency: idempotency.as_ref() };
         let key_permit = Permit::new(permit.action(), Some(id));
         if let Err(e) = self.store.insert_key(&key_permit, new).await {
             // Do not leave orphaned material in a backend that holds it.
@@ -156,10 +154,10 @@ impl KeyService {
             if let Err(de) = backend.destroy(handle).await {
                 tracing::warn!(error = %de, "could not destroy material of a key that was not stored");
             }
-            if let (StoreError::Conflict(_), Some(idem)) = (&e, &idempotency) {
-                if let Some(existing) = self.replay(scope, idem).await? {
-                    return Ok(existing);
-                }
+            if let (StoreError::Conflict(_), Some(idem)) = (&e, &idempotency)
+                && let Some(existing) = self.replay(scope, idem).await?
+            {
+                return Ok(existing);
             }
             return Err(match (&e, &input.alias) {
                 (StoreError::Conflict(_), Some(alias)) => {
@@ -179,7 +177,8 @@ impl KeyService {
         if hash != idem.request_hash {
             return Err(Error::conflict("the idempotency key was already used with a different request"));
         }
-        let key = self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        let key =
+            self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
         scope.note_key(id, None);
         self.metadata(key).await.map(Some)
     }
@@ -199,7 +198,8 @@ impl KeyService {
         next_token: Option<&str>,
         limit: u64,
     ) -> Result<ListKeysOutput> {
-        let after = next_token.map(str::parse::<KeyId>).transpose().map_err(|_| Error::invalid("invalid `next_token`"))?;
+        let after =
+            next_token.map(str::parse::<KeyId>).transpose().map_err(|_| Error::invalid("invalid `next_token`"))?;
         let action = Action::Op(Operation::ListKeys);
         if let Some(ns) = &namespace {
             self.authorize_namespace(scope, action, ns)?;
@@ -237,17 +237,18 @@ impl KeyService {
         if let Some(t) = &input.tags {
             validate_tags(t)?;
         }
-        if let RotationUpdate::Every(days) = input.rotation {
-            if !ROTATION_DAYS.contains(&days) {
-                return Err(Error::invalid(format!(
-                    "`rotation_period_days` must be {}-{}",
-                    ROTATION_DAYS.start(),
-                    ROTATION_DAYS.end()
-                )));
-            }
+        if let RotationUpdate::Every(days) = input.rotation
+            && !ROTATION_DAYS.contains(&days)
+        {
+            return Err(Error::invalid(format!(
+                "`rotation_period_days` must be {}-{}",
+                ROTATION_DAYS.start(),
+                ROTATION_DAYS.end()
+            )));
         }
         let mut key = self.resolve(scope, key).await?;
-        let permit = self.authorize_key(scope, Action::Op(Operation::UpdateKey), &key, &EncryptionContext::default())?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::UpdateKey), &key, &EncryptionContext::default())?;
         if key.state == KeyState::Destroyed {
             return Err(Error::conflict("the key is destroyed"));
         }
@@ -303,7 +304,12 @@ impl KeyService {
     }
 
     /// ScheduleKeyDeletion.
-    pub async fn schedule_key_deletion(&self, scope: &mut Scope, key: &KeyRef, days: Option<u32>) -> Result<KeyMetadata> {
+    pub async fn schedule_key_deletion(
+        &self,
+        scope: &mut Scope,
+        key: &KeyRef,
+        days: Option<u32>,
+    ) -> Result<KeyMetadata> {
         let days = days.unwrap_or(MAX_PENDING_DAYS);
         if !(MIN_PENDING_DAYS..=MAX_PENDING_DAYS).contains(&days) {
             return Err(Error::invalid(format!(
@@ -340,7 +346,8 @@ impl KeyService {
     /// RotateKey: adds a version and makes it primary.
     pub async fn rotate_key(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
         let key = self.resolve(scope, key).await?;
-        let permit = self.authorize_key(scope, Action::Op(Operation::RotateKey), &key, &EncryptionContext::default())?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::RotateKey), &key, &EncryptionContext::default())?;
         key.state.ensure_usable()?;
         self.rotate(scope, &permit, key).await
     }
@@ -395,7 +402,12 @@ impl KeyService {
     }
 
     /// SetMinDecryptionVersion: versions below it stop decrypting (kept, not destroyed).
-    pub async fn set_min_decryption_version(&self, scope: &mut Scope, key: &KeyRef, version: u32) -> Result<KeyMetadata> {
+    pub async fn set_min_decryption_version(
+        &self,
+        scope: &mut Scope,
+        key: &KeyRef,
+        version: u32,
+    ) -> Result<KeyMetadata> {
         let mut key = self.resolve(scope, key).await?;
         let permit = self.authorize_key(
             scope,

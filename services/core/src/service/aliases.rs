@@ -28,15 +28,20 @@ pub struct ListAliasesOutput {
 impl KeyService {
     /// CreateAlias: creates the alias or points it at another key. Returns true if created.
     /// Repointing needs `CreateAlias` on both the old and the new key.
-    pub async fn create_alias(&self, scope: &mut Scope, name: AliasName, target: &KeyRef) -> Result<(AliasOutput, bool)> {
+    pub async fn create_alias(
+        &self,
+        scope: &mut Scope,
+        name: AliasName,
+        target: &KeyRef,
+    ) -> Result<(AliasOutput, bool)> {
         let key = self.resolve(scope, target).await?;
-        let permit = self.authorize_key(scope, Action::Op(Operation::CreateAlias), &key, &EncryptionContext::default())?;
-        if let Some(existing) = self.store.alias(&name).await.map_err(store_err)? {
-            if existing.key_id != key.id {
-                if let Some(old) = self.store.key(existing.key_id).await.map_err(store_err)? {
-                    self.authorize_key(scope, Action::Op(Operation::CreateAlias), &old, &EncryptionContext::default())?;
-                }
-            }
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::CreateAlias), &key, &EncryptionContext::default())?;
+        if let Some(existing) = self.store.alias(&name).await.map_err(store_err)?
+            && existing.key_id != key.id
+            && let Some(old) = self.store.key(existing.key_id).await.map_err(store_err)?
+        {
+            self.authorize_key(scope, Action::Op(Operation::CreateAlias), &old, &EncryptionContext::default())?;
         }
         let record = AliasRecord { name: name.clone(), key_id: key.id, updated_at: self.clock.now() };
         let created = self.store.put_alias(&permit, &record).await.map_err(store_err)?;
@@ -45,9 +50,15 @@ impl KeyService {
 
     /// DeleteAlias.
     pub async fn delete_alias(&self, scope: &mut Scope, name: &AliasName) -> Result<()> {
-        let alias = self.store.alias(name).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("alias `{name}`")))?;
+        let alias = self
+            .store
+            .alias(name)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::not_found(format!("alias `{name}`")))?;
         let key = self.resolve(scope, &KeyRef::Id(alias.key_id)).await?;
-        let permit = self.authorize_key(scope, Action::Op(Operation::DeleteAlias), &key, &EncryptionContext::default())?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::DeleteAlias), &key, &EncryptionContext::default())?;
         if !self.store.delete_alias(&permit, name).await.map_err(store_err)? {
             return Err(Error::not_found(format!("alias `{name}`")));
         }

@@ -170,7 +170,12 @@ impl KeyService {
     }
 
     /// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
-    pub async fn generate_data_key(&self, scope: &mut Scope, input: DataKeyInput, with_plaintext: bool) -> Result<DataKeyOutput> {
+    pub async fn generate_data_key(
+        &self,
+        scope: &mut Scope,
+        input: DataKeyInput,
+        with_plaintext: bool,
+    ) -> Result<DataKeyOutput> {
         let len = input.size.len();
         if len == 0 || len > MAX_RANDOM {
             return Err(Error::invalid(format!("`number_of_bytes` must be 1-{MAX_RANDOM}")));
@@ -192,7 +197,12 @@ impl KeyService {
     }
 
     /// GenerateRandom, from the default backend's generator.
-    pub async fn generate_random(&self, scope: &mut Scope, namespace: &Namespace, len: usize) -> Result<Zeroizing<Vec<u8>>> {
+    pub async fn generate_random(
+        &self,
+        scope: &mut Scope,
+        namespace: &Namespace,
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         if len == 0 || len > MAX_RANDOM {
             return Err(Error::invalid(format!("`number_of_bytes` must be 1-{MAX_RANDOM}")));
         }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, UpdateKeyInput, VersionInfo};
 pub use aliases::{AliasOutput, ListAliasesOutput};
 pub use crypto::{
-    DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput,
-    ReEncryptInput, ReEncryptOutput,
+    DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,
+    ReEncryptOutput,
 };
 pub use maintenance::MaintenanceReport;
 pub use scope::{RequestMeta, Scope};
@@ -26,7 +26,7 @@ use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::audit::AuditSink;
-use crate::ports::authorizer::{AuthzRequest, Authorizer, RequestFacts, ResourceRef};
+use crate::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
 use crate::ports::backend::{BackendError, DynBackend};
 use crate::ports::clock::Clock;
 use crate::ports::store::{KeyStore, StoreError};
@@ -114,10 +114,10 @@ impl KeyService {
     pub async fn audited<T>(&self, mut scope: Scope, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
         let result = op(&mut scope).await;
         let record = scope.into_record(self.clock.now(), result.as_ref().err());
-        if let Err(e) = &result {
-            if e.code() == ErrorCode::Internal {
-                tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "request failed");
-            }
+        if let Err(e) = &result
+            && e.code() == ErrorCode::Internal
+        {
+            tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "request failed");
         }
         match self.audit.record(record).await {
             Ok(()) => result,
@@ -160,7 +160,13 @@ impl KeyService {
         }
     }
 
-    fn authorize_key(&self, scope: &mut Scope, action: Action, key: &KeyRecord, ctx: &EncryptionContext) -> Result<Permit> {
+    fn authorize_key(
+        &self,
+        scope: &mut Scope,
+        action: Action,
+        key: &KeyRecord,
+        ctx: &EncryptionContext,
+    ) -> Result<Permit> {
         let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
         self.authorize(scope, action, ResourceRef::Key { key, protection }, ctx)
     }
@@ -174,8 +180,12 @@ impl KeyService {
     fn allows_namespace(&self, scope: &Scope, action: Action, ns: &Namespace) -> Result<bool> {
         let principal = scope.principal()?;
         let empty = EncryptionContext::default();
-        let facts =
-            RequestFacts { encryption_context: &empty, source_ip: scope.meta.source_ip, justification: None, dry_run: false };
+        let facts = RequestFacts {
+            encryption_context: &empty,
+            source_ip: scope.meta.source_ip,
+            justification: None,
+            dry_run: false,
+        };
         let request = AuthzRequest { principal: &principal, action, resource: ResourceRef::Namespace(ns), facts };
         Ok(self.authorizer.decide(&request).allowed)
     }
@@ -192,9 +202,17 @@ impl KeyService {
     async fn resolve(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyRecord> {
         let id = match key {
             KeyRef::Id(id) => *id,
-            KeyRef::Alias(name) => self.store.alias(name).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("alias `{name}`")))?.key_id,
+            KeyRef::Alias(name) => {
+                self.store
+                    .alias(name)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| Error::not_found(format!("alias `{name}`")))?
+                    .key_id
+            }
         };
-        let record = self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        let record =
+            self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
         scope.note_key(record.id, None);
         Ok(record)
     }

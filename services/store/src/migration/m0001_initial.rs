@@ -122,14 +122,23 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("keys_namespace_id").table(Keys::Table).col(Keys::Namespace).col(Keys::Id).to_owned())
-            .await?;
         m.create_index(
-            Index::create().name("keys_state_deletion").table(Keys::Table).col(Keys::State).col(Keys::DeletionDate).to_owned(),
+            Index::create().name("keys_namespace_id").table(Keys::Table).col(Keys::Namespace).col(Keys::Id).to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("keys_next_rotation").table(Keys::Table).col(Keys::NextRotationAt).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("keys_state_deletion")
+                .table(Keys::Table)
+                .col(Keys::State)
+                .col(Keys::DeletionDate)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("keys_next_rotation").table(Keys::Table).col(Keys::NextRotationAt).to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -143,7 +152,9 @@ impl MigrationTrait for Migration {
                 .col(big(KeyVersions::Decryptions))
                 .col(big_null(KeyVersions::LastUsedAt))
                 .primary_key(Index::create().col(KeyVersions::KeyId).col(KeyVersions::Version))
-                .foreign_key(ForeignKey::create().from(KeyVersions::Table, KeyVersions::KeyId).to(Keys::Table, Keys::Id))
+                .foreign_key(
+                    ForeignKey::create().from(KeyVersions::Table, KeyVersions::KeyId).to(Keys::Table, Keys::Id),
+                )
                 .to_owned(),
         )
         .await?;
@@ -158,7 +169,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("aliases_key_id").table(Aliases::Table).col(Aliases::KeyId).to_owned()).await?;
+        m.create_index(Index::create().name("aliases_key_id").table(Aliases::Table).col(Aliases::KeyId).to_owned())
+            .await?;
 
         m.create_table(
             Table::create()
@@ -198,9 +210,17 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("audit_time").table(AuditRecords::Table).col(AuditRecords::Time).to_owned()).await?;
         m.create_index(
-            Index::create().name("audit_key_time").table(AuditRecords::Table).col(AuditRecords::KeyId).col(AuditRecords::Time).to_owned(),
+            Index::create().name("audit_time").table(AuditRecords::Table).col(AuditRecords::Time).to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("audit_key_time")
+                .table(AuditRecords::Table)
+                .col(AuditRecords::KeyId)
+                .col(AuditRecords::Time)
+                .to_owned(),
         )
         .await?;
         m.create_index(
