@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The full test suite: provisions every service the tests need on a fresh Debian machine,
+# then runs formatting, lints and every test with missing services treated as failures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo; echo "==> $*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+cargo --version
+
+step "PostgreSQL (throwaway cluster)"
+eval "$(scripts/start-postgres.sh)"
+trap 'scripts/stop-postgres.sh "$KEYWARD_PG_DIR"' EXIT
+
+export KEYWARD_REQUIRE_SERVICES=1
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace (SQLite and Postgres)"
+cargo test --workspace
