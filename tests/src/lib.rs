@@ -78,6 +78,7 @@ pub struct Server {
     /// The admin token the dev setup wrote.
     pub admin: String,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     http: reqwest::Client,
 }
 
@@ -112,6 +113,11 @@ impl Server {
 
     /// Starts a server with extra `serve` arguments.
     pub async fn start_with(db: Db, extra: &[&str]) -> Self {
+        Self::start_with_env(db, extra, &[]).await
+    }
+
+    /// Starts a server with extra `serve` arguments and environment variables.
+    pub async fn start_with_env(db: Db, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut s = Self {
             child: None,
@@ -120,6 +126,7 @@ impl Server {
             db,
             admin: String::new(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
         };
         s.launch();
@@ -141,6 +148,7 @@ impl Server {
         cmd.arg("serve").args(self.state_args()).args(["--listen", "127.0.0.1:0"]).args(&self.extra_args);
         // Run from the repository so `policies/` is the one under test.
         cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn keyward");
         let stdout = child.stdout.take().expect("stdout");

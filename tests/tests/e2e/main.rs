@@ -9,4 +9,5 @@ mod crypto;
 mod lifecycle;
 mod maintenance;
 mod openapi;
+mod operations;
 mod properties;

@@ -1,0 +1,104 @@
+//! Running it: configuration files, startup errors, health, docs, fail-closed audit.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use keyward_core::ErrorCode;
+use keyward_core::model::ids::Namespace;
+use keyward_core::model::key::KeySpec;
+use keyward_core::operation::Operation;
+use keyward_core::ports::clock::SystemClock;
+use keyward_core::service::CreateKeyInput;
+use keyward_e2e::inproc::Rig;
+use keyward_e2e::{Db, Server, keyward_bin};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_docs_and_openapi_are_served() {
+    let s = Server::start(Db::Sqlite).await;
+    let r = s.call("GET", "/healthz", "", None).await;
+    assert_eq!(r.status, 200);
+    let r = s.call("GET", "/readyz", "", None).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ready")));
+    let r = s.call("GET", "/openapi.json", "", None).await;
+    assert_eq!(r.body["info"]["title"], "Keyward");
+    let docs = reqwest::get(format!("{}/docs/", s.base)).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"), "Swagger UI is served offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keyward.toml");
+    std::fs::write(
+        &config,
+        r#"
+default_backend = "vault"
+
+[[backends]]
+name = "vault"
+kind = "software"
+root_key_env = "TEST_ROOT_KEY"
+"#,
+    )
+    .unwrap();
+    let root = "ab".repeat(32);
+    let s = Server::start_with_env(
+        Db::Sqlite,
+        &["--config", config.to_str().unwrap()],
+        &[("TEST_ROOT_KEY", root.as_str())],
+    )
+    .await;
+    let r = s.post("/v1/keys", json!({"namespace": "cfg"})).await;
+    assert_eq!((r.status, r.body["backend"].as_str()), (201, Some("vault")), "{}", r.body);
+    assert!(!s.data_dir.path().join("root.key").exists(), "no dev root key when one is configured");
+}
+
+#[test]
+fn startup_errors_are_precise() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |toml: &str, listen: &str, extra: &[&str]| {
+        let config = dir.path().join("k.toml");
+        std::fs::write(&config, toml).unwrap();
+        let out = Command::new(keyward_bin())
+            .args(["serve", "--listen", listen, "--config", config.to_str().unwrap()])
+            .args(["--data-dir", dir.path().join("d").to_str().unwrap()])
+            .args(extra)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run("[[backends]]\nname = \"x\"\nkind = \"quantum\"\n", "127.0.0.1:0", &[]);
+    assert!(e.contains("unknown kind `quantum`") && e.contains("software"), "{e}");
+    let e = run("", "0.0.0.0:0", &[]);
+    assert!(e.contains("loopback"), "{e}");
+    let e = run("colour = \"red\"\n", "127.0.0.1:0", &[]);
+    assert!(e.contains("colour"), "{e}");
+    let e = run("", "127.0.0.1:0", &["--policies", dir.path().to_str().unwrap()]);
+    assert!(e.contains("keyward.cedarschema"), "an invalid policy directory refuses to start: {e}");
+}
+
+#[tokio::test]
+async fn audit_failure_withholds_results() {
+    let rig = Rig::new(Db::Sqlite, Arc::new(SystemClock)).await;
+    let svc = &rig.service;
+    let input = || CreateKeyInput {
+        namespace: Namespace::parse("fc").unwrap(),
+        description: String::new(),
+        spec: KeySpec::Aes256,
+        tags: Default::default(),
+        backend: None,
+        alias: None,
+        idempotency: None,
+    };
+    rig.audit.set_failing(true);
+    let e = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuditUnavailable);
+    assert!(!e.message().contains("store"), "no internals in the message: {}", e.message());
+    rig.audit.set_failing(false);
+    let ok = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await;
+    assert!(ok.is_ok(), "recovers when the audit store returns");
+}
