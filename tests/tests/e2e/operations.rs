@@ -102,3 +102,31 @@ async fn audit_failure_withholds_results() {
     let ok = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await;
     assert!(ok.is_ok(), "recovers when the audit store returns");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_walkthrough_runs() {
+    let have = |tool: &str| {
+        Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+    };
+    if !(have("curl") && have("jq")) {
+        assert!(!keyward_e2e::services_required(), "curl and jq are needed for the README walkthrough");
+        eprintln!("skipping: curl or jq missing");
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let block =
+        readme.split("<!-- walkthrough:start -->").nth(1).unwrap().split("<!-- walkthrough:end -->").next().unwrap();
+    let script = block.trim().trim_start_matches("```bash").trim_end_matches("```");
+    let s = Server::start(Db::Sqlite).await;
+    let script = script
+        .replace("http://127.0.0.1:8420", &s.base)
+        .replace("keyward-data/admin.token", &s.data_dir.path().join("admin.token").display().to_string());
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "README walkthrough failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
