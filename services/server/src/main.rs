@@ -1,17 +1,10 @@
-//! The `keyward` binary: CLI, configuration, wiring and the HTTP server.
-
-mod cli;
-mod config;
-mod dev;
-mod serve;
-mod telemetry;
-mod wiring;
+//! The `keyward` binary.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::cli::{Cli, Command};
+use keyward_server::cli::{Cli, Command};
+use keyward_server::{config, dev, serve, telemetry, wiring};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,7 +27,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve(args) => {
             let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
-            actix_web::rt::System::new().block_on(serve::serve(settings))
+            actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding::default()))
         }
         Command::Migrate(state) => {
             let settings = config::resolve(&state, None, None)?;

@@ -11,10 +11,10 @@ use crate::wiring;
 
 /// Runs the server until SIGTERM or SIGINT; returns after in-flight requests finish and the
 /// audit writer has flushed.
-pub async fn serve(settings: Settings) -> Result<(), String> {
+pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(), String> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
-    let wired = wiring::wire(&settings).await?;
+    let wired = wiring::wire(&settings, embedding).await?;
     let state = AppState { service: wired.service.clone(), auth: wired.auth.clone() };
     let server = HttpServer::new(move || keyward_api::app(state.clone()))
         .workers(settings.workers)

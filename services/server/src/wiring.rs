@@ -9,6 +9,7 @@ use keyward_api::auth::{Authenticator, Issuer};
 use keyward_audit::{AuditWriter, WriterConfig};
 use keyward_authz::{CedarAuthorizer, PolicyBundle, SCHEMA_FILE};
 use keyward_backend::{BuildContext, DynBackend, Registry};
+use keyward_core::ports::audit::AuditStore;
 use keyward_core::ports::clock::SystemClock;
 use keyward_core::service::{Backends, KeyService};
 use keyward_store::{SqlAuditStore, SqlStore};
@@ -17,6 +18,7 @@ use crate::config::Settings;
 use crate::dev;
 
 /// Everything `serve` runs.
+#[derive(Debug)]
 pub struct Wired {
     /// The domain service.
     pub service: Arc<KeyService>,
@@ -30,6 +32,22 @@ pub struct Wired {
     pub dev_auth: bool,
     /// The policy set's origin and version, for the banner.
     pub policies: String,
+}
+
+/// What an embedder chooses beyond configuration: the backend kinds that exist and where
+/// audit records go (the database by default).
+#[derive(Debug)]
+pub struct Embedding {
+    /// Backend kinds by name.
+    pub registry: Registry,
+    /// An audit store to use instead of the database (benchmarks isolate the request path).
+    pub audit_store: Option<Arc<dyn AuditStore>>,
+}
+
+impl Default for Embedding {
+    fn default() -> Self {
+        Self { registry: registry(), audit_store: None }
+    }
 }
 
 /// The backend kinds compiled in.
@@ -58,8 +76,7 @@ pub fn policies(settings: &Settings) -> Result<PolicyBundle, String> {
     }
 }
 
-fn backends(settings: &Settings) -> Result<Backends, String> {
-    let registry = registry();
+fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String> {
     let ctx = BuildContext { data_dir: settings.data_dir.clone() };
     let mut tables = settings.backends.clone();
     if tables.is_empty() {
@@ -109,7 +126,7 @@ pub fn authenticator(settings: &Settings) -> Result<(Authenticator, bool), Strin
 }
 
 /// Wires everything; must run inside the Tokio runtime.
-pub async fn wire(settings: &Settings) -> Result<Wired, String> {
+pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, String> {
     let db = database(settings).await?;
     let store = SqlStore::new(db.clone());
     let bundle = policies(settings)?;
@@ -120,13 +137,14 @@ pub async fn wire(settings: &Settings) -> Result<Wired, String> {
         queue: settings.audit_queue,
         linger: Duration::from_millis(settings.audit_linger_ms),
     };
-    let (writer, audit_task) = AuditWriter::spawn(Arc::new(SqlAuditStore::new(db)), writer_config);
+    let audit_store = embedding.audit_store.unwrap_or_else(|| Arc::new(SqlAuditStore::new(db)));
+    let (writer, audit_task) = AuditWriter::spawn(audit_store, writer_config);
     let service = Arc::new(KeyService::new(
         Arc::new(store.clone()),
         authorizer,
         Arc::new(writer),
         Arc::new(SystemClock),
-        backends(settings)?,
+        backends(settings, &embedding.registry)?,
     ));
     let (auth, dev_auth) = authenticator(settings)?;
     Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies })

@@ -1,0 +1,9 @@
+//! The `keyward` server: CLI, configuration, wiring and the HTTP server, as a library so
+//! tools (the benchmark harness) run exactly the same server.
+
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod serve;
+pub mod telemetry;
+pub mod wiring;
