@@ -1,0 +1,128 @@
+//! The `stub` backend kind: the software backend's cryptography behind an injected delay, to
+//! measure how Keyward behaves with a slow external backend. Its root key lives only in memory,
+//! so its keys do not survive a restart. Tests and benchmarks register it; `keyward` does not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_backend::{
+    AadFn, Backend, BackendError, BackendFactory, BuildContext, Capabilities, ConfigError, DynBackend, Registry,
+    Sealed, VersionHandle,
+};
+use keyward_backend_software::{RootKey, SoftwareBackend};
+use keyward_core::model::ids::KeyId;
+use keyward_core::model::key::KeySpec;
+use zeroize::Zeroizing;
+
+/// The kind name.
+pub const KIND: &str = "stub";
+
+/// Software cryptography after a fixed delay per call.
+#[derive(Debug)]
+pub struct StubBackend {
+    inner: SoftwareBackend,
+    latency: Duration,
+}
+
+impl StubBackend {
+    /// A stub that waits `latency` before each operation.
+    pub fn new(latency: Duration) -> Result<Self, String> {
+        let mut root = [0u8; 32];
+        getrandom::fill(&mut root).map_err(|e| format!("no randomness: {e}"))?;
+        Ok(Self { inner: SoftwareBackend::new(RootKey::from_bytes(root)), latency })
+    }
+
+    async fn delay(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+}
+
+impl Backend for StubBackend {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        Backend::capabilities(&self.inner)
+    }
+
+    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.delay().await;
+        Backend::create_key(&self.inner, key_id, version, spec).await
+    }
+
+    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+        self.delay().await;
+        Backend::encrypt(&self.inner, key, plaintext, aad).await
+    }
+
+    async fn decrypt(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: u8,
+        params: &[u8],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.delay().await;
+        Backend::decrypt(&self.inner, key, algorithm, params, ciphertext, aad).await
+    }
+
+    async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.delay().await;
+        Backend::generate_random(&self.inner, len).await
+    }
+
+    async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {
+        Backend::destroy(&self.inner, key).await
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        Backend::health(&self.inner).await
+    }
+}
+
+/// Registers the stub kind (settings: `latency_ms`, default 0).
+pub fn register(registry: &mut Registry) {
+    registry.register(Box::new(Factory));
+}
+
+struct Factory;
+
+impl BackendFactory for Factory {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        _ctx: &BuildContext,
+    ) -> Result<Arc<dyn DynBackend>, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
+        let latency = match settings.get("latency_ms") {
+            None => 0,
+            Some(v) => v
+                .as_integer()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| invalid("`latency_ms` must be a non-negative integer".into()))?,
+        };
+        Ok(Arc::new(StubBackend::new(Duration::from_millis(latency)).map_err(invalid)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite_and_waits() {
+        let b = StubBackend::new(Duration::from_millis(5)).unwrap_or_else(|e| unreachable!("{e}"));
+        let start = tokio::time::Instant::now();
+        assert_eq!(keyward_backend::conformance::run_all(&b).await, Ok(()));
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,127 @@
+//! `keyward-bench`: runs benchmark scenarios against real server processes and prints one
+//! table of requests/s, latency percentiles, server CPU per request and the ratio to B0 from
+//! the same run; writes the rows as JSON lines under `target/bench/`.
+//!
+//! ```text
+//! keyward-bench all [--quick] [--duration S] [--concurrency N] [--workers N]
+//! keyward-bench B0 S3 S4
+//! ```
+
+mod echo;
+mod load;
+mod postgres;
+mod report;
+mod scenarios;
+mod servers;
+
+use clap::Parser;
+
+/// Load options.
+#[derive(Debug, Parser)]
+#[command(name = "keyward-bench", about = "Keyward benchmark harness")]
+pub struct RunArgs {
+    /// Scenarios (B0, S1, S3, S4, S6, S7) or `all`.
+    #[arg(required = true)]
+    pub scenarios: Vec<String>,
+    /// Seconds of closed-loop load per scenario (open-loop phases run half as long each).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Server HTTP workers (B0 uses the same number).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// A smoke run: about 1 s per phase.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// `serve-echo`: the B0/S1 server.
+#[derive(Debug, Parser)]
+struct EchoArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Verify HS256 tokens with the secret in `KEYWARD_BENCH_SECRET`.
+    #[arg(long)]
+    jwt: bool,
+}
+
+/// `serve-keyward`: Keyward's own server, with a chosen audit store and backend.
+#[derive(Debug, Parser)]
+struct KeywardArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    #[arg(long)]
+    data_dir: std::path::PathBuf,
+    #[arg(long)]
+    database_url: Option<String>,
+    /// `memory` (S3) or `database` (S4).
+    #[arg(long, default_value = "database")]
+    audit: String,
+    /// Serve keys from the latency-injecting stub backend with this delay.
+    #[arg(long)]
+    stub_latency_ms: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let result = match argv.get(1).map(String::as_str) {
+        Some("serve-echo") => serve_echo(EchoArgs::parse_from(&argv[1..])),
+        Some("serve-keyward") => serve_keyward(KeywardArgs::parse_from(&argv[1..])),
+        _ => scenarios::run(RunArgs::parse()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_echo(args: EchoArgs) -> Result<(), String> {
+    let auth = if args.jwt {
+        let secret = std::env::var("KEYWARD_BENCH_SECRET").map_err(|_| "KEYWARD_BENCH_SECRET is not set")?;
+        let secret = zeroize::Zeroizing::new(secret.into_bytes());
+        let issuer = keyward_api::auth::Issuer::hs256(
+            keyward_server::dev::DEV_ISSUER,
+            keyward_server::dev::DEV_AUDIENCE,
+            "groups",
+            &secret,
+            30,
+        );
+        Some(keyward_api::auth::Authenticator::new(vec![issuer]))
+    } else {
+        None
+    };
+    echo::serve(&args.listen, args.workers, auth)
+}
+
+fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
+    use keyward_server::{cli::StateArgs, config, serve, wiring};
+    let state = StateArgs { config: None, data_dir: Some(args.data_dir), database_url: args.database_url };
+    let mut settings = config::resolve(&state, Some(&args.listen), None)?;
+    settings.workers = args.workers;
+    let mut registry = wiring::registry();
+    keyward_backend_stub::register(&mut registry);
+    if let Some(ms) = args.stub_latency_ms {
+        let mut t = toml::Table::new();
+        t.insert("name".into(), "stub".into());
+        t.insert("kind".into(), "stub".into());
+        t.insert("latency_ms".into(), toml::Value::Integer(i64::try_from(ms).map_err(|e| e.to_string())?));
+        settings.backends = vec![t];
+        settings.default_backend = "stub".into();
+    }
+    let audit_store = match args.audit.as_str() {
+        "memory" => Some(std::sync::Arc::new(keyward_audit::MemoryAuditStore::new()) as _),
+        "database" => None,
+        other => return Err(format!("--audit must be memory or database, not {other}")),
+    };
+    keyward_server::telemetry::init();
+    actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding { registry, audit_store }))
+}

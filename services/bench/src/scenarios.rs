@@ -1,0 +1,328 @@
+//! The scenarios of BENCHMARKS.md that exist so far, and the measuring procedure each follows:
+//! warm up, closed loop for the maximum (with server CPU), then open loop at 50% and 80% of it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::RunArgs;
+use crate::load::{self, Conn, Picker, Request, RunResult};
+use crate::postgres::Postgres;
+use crate::report::{self, Row};
+use crate::servers::{ServerProcess, cpu_us_of_command};
+
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7"];
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    warmup: Duration,
+    closed: Duration,
+    open: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Memory,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Encrypt(usize),
+    GenerateDataKey,
+}
+
+struct Ctx {
+    rt: tokio::runtime::Runtime,
+    args: RunArgs,
+    timing: Timing,
+    git_sha: String,
+    time: String,
+    cores: usize,
+    b0_rps: Option<f64>,
+    rows: Vec<Row>,
+    fdatasync: Option<f64>,
+}
+
+/// Runs the requested scenarios and prints the report.
+#[allow(clippy::print_stdout, reason = "the report is the output")]
+pub fn run(args: RunArgs) -> Result<(), String> {
+    let mut ids: Vec<String> = Vec::new();
+    for s in &args.scenarios {
+        if s.eq_ignore_ascii_case("all") {
+            ids.extend(ALL.iter().map(|s| (*s).to_owned()));
+        } else if ALL.iter().any(|a| a.eq_ignore_ascii_case(s)) {
+            ids.push(s.to_ascii_uppercase());
+        } else {
+            return Err(format!("unknown scenario `{s}`; known: {}", ALL.join(", ")));
+        }
+    }
+    // Every ratio needs B0 from the same run.
+    if !ids.iter().any(|i| i == "B0") {
+        ids.insert(0, "B0".into());
+    }
+    ids.dedup();
+    let timing = if args.quick {
+        Timing { warmup: Duration::from_millis(300), closed: Duration::from_secs(1), open: Duration::from_millis(700) }
+    } else {
+        let d = Duration::from_secs_f64(args.duration.max(1.0));
+        Timing { warmup: Duration::from_secs(1), closed: d, open: d / 2 }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let mut ctx = Ctx {
+        rt,
+        args,
+        timing,
+        git_sha: git_sha(),
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        b0_rps: None,
+        rows: Vec::new(),
+        fdatasync: None,
+    };
+    for id in &ids {
+        eprintln!("keyward-bench: running {id}");
+        match id.as_str() {
+            "B0" => echo(&mut ctx, "B0", false)?,
+            "S1" => echo(&mut ctx, "S1 HS256", true)?,
+            "S3" => keyward(&mut ctx, "S3 encrypt 1KB", Audit::Memory, Op::Encrypt(1024))?,
+            "S4" => keyward(&mut ctx, "S4 encrypt 1KB, audit on Postgres", Audit::Postgres, Op::Encrypt(1024))?,
+            "S6" => keyward(&mut ctx, "S6 GenerateDataKey, audit on Postgres", Audit::Postgres, Op::GenerateDataKey)?,
+            "S7" => {
+                for size in [32usize, 256, 1024, 4096] {
+                    keyward(&mut ctx, &format!("S7 encrypt {size}B"), Audit::Memory, Op::Encrypt(size))?;
+                }
+            }
+            _ => {}
+        }
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let command: Vec<String> = std::env::args().collect();
+    let mut header = format!(
+        "Keyward benchmark — {} — {} cores ({cpu}) — commit {} — `{}` — {} connections, {} server workers, client: 1 thread",
+        ctx.time,
+        ctx.cores,
+        ctx.git_sha,
+        command.join(" "),
+        ctx.args.concurrency,
+        ctx.args.workers
+    );
+    if let Some(f) = ctx.fdatasync {
+        header.push_str(&format!(
+            "\nPostgres disk: pg_test_fsync 8 kB fdatasync {f:.0} ops/s ({:.0} µs per flush)",
+            1e6 / f
+        ));
+    }
+    println!();
+    report::print(&ctx.rows, &header);
+    let path = report::write_jsonl(&ctx.rows)?;
+    println!("\nrows written to {}", path.display());
+    if ctx.rows.iter().any(|r| r.audit_check.as_deref() == Some("MISMATCH")) {
+        return Err("audit rows differ from requests answered".into());
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx, name: &str, jwt: bool) -> Result<(), String> {
+    let mut args = vec!["serve-echo".to_owned(), "--workers".into(), ctx.args.workers.to_string()];
+    let secret = "bench-secret-0123456789abcdef0123456789abcdef";
+    if jwt {
+        args.push("--jwt".into());
+    }
+    let server = spawn_with_env(&args, jwt.then_some(("KEYWARD_BENCH_SECRET", secret)))?;
+    let token = if jwt {
+        let spec = keyward_server::dev::TokenSpec {
+            issuer: keyward_server::dev::DEV_ISSUER,
+            audience: keyward_server::dev::DEV_AUDIENCE,
+            sub: "bench",
+            groups: &[],
+            ttl: chrono::Duration::hours(1),
+            service: false,
+        };
+        Some(keyward_server::dev::mint(secret.as_bytes(), &spec)?)
+    } else {
+        None
+    };
+    let body = format!("{{\"data\":\"{}\"}}", "x".repeat(1012));
+    let req = Request::new("POST", "/echo", token.as_deref(), Some(&body));
+    let pick: Picker = Arc::new(move |_| req.clone());
+    let rows = measure(ctx, name, &server, pick, None)?;
+    if name == "B0" {
+        ctx.b0_rps = rows.first().map(|r| r.row.rps);
+    }
+    ctx.rows.extend(rows.into_iter().map(|r| r.row));
+    server.stop();
+    Ok(())
+}
+
+fn spawn_with_env(args: &[String], env: Option<(&str, &str)>) -> Result<ServerProcess, String> {
+    match env {
+        None => ServerProcess::spawn(args),
+        Some((k, v)) => {
+            // Run through `env` so this process's environment stays untouched.
+            let mut full = vec![format!("{k}={v}")];
+            full.push(std::env::current_exe().map_err(|e| e.to_string())?.display().to_string());
+            full.extend_from_slice(args);
+            ServerProcess::spawn_program("env", &full)
+        }
+    }
+}
+
+fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String> {
+    let pg = match audit {
+        Audit::Postgres => Some(Postgres::start()?),
+        Audit::Memory => None,
+    };
+    if ctx.fdatasync.is_none() {
+        ctx.fdatasync = pg.as_ref().and_then(Postgres::fdatasync_ops);
+    }
+    let data_dir = temp_dir();
+    let mut args = vec![
+        "serve-keyward".to_owned(),
+        "--workers".into(),
+        ctx.args.workers.to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--audit".into(),
+        if audit == Audit::Memory { "memory" } else { "database" }.into(),
+    ];
+    if let Some(pg) = &pg {
+        args.extend(["--database-url".into(), pg.url().to_owned()]);
+    }
+    let server = ServerProcess::spawn(&args)?;
+    // The banner writes the admin token just after announcing the address.
+    let token_file = data_dir.join("admin.token");
+    for _ in 0..100 {
+        if token_file.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let token = std::fs::read_to_string(&token_file).map_err(|e| format!("admin token: {e}"))?.trim().to_owned();
+
+    // Setup: one key.
+    let create = Request::new("POST", "/v1/keys", Some(&token), Some(r#"{"namespace":"bench"}"#));
+    let addr = server.addr;
+    let (status, body) =
+        ctx.rt.block_on(async { Conn::open(addr).await?.send(&create).await }).map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("create key: {status} {}", String::from_utf8_lossy(&body)));
+    }
+    let key: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let key_id = key["key_id"].as_str().ok_or("no key_id")?.to_owned();
+
+    let req = match op {
+        Op::Encrypt(size) => {
+            let plaintext = STANDARD.encode(vec![0x5Au8; size]);
+            let body = format!(r#"{{"plaintext":"{plaintext}","encryption_context":{{"app":"bench"}}}}"#);
+            Request::new("POST", &format!("/v1/keys/{key_id}/encrypt"), Some(&token), Some(&body))
+        }
+        Op::GenerateDataKey => Request::new(
+            "POST",
+            &format!("/v1/keys/{key_id}/generate-data-key"),
+            Some(&token),
+            Some(r#"{"encryption_context":{"app":"bench"}}"#),
+        ),
+    };
+    let pick: Picker = Arc::new(move |_| req.clone());
+    let before = match &pg {
+        Some(pg) => Some(ctx.rt.block_on(audit_count(pg.url()))?),
+        None => None,
+    };
+    let mut rows = measure(ctx, name, &server, pick, pg.as_ref())?;
+    let answered: u64 = rows.iter().map(|r| r.answered_total).sum::<u64>();
+    server.stop();
+    if let (Some(pg), Some(before)) = (&pg, before) {
+        let after = ctx.rt.block_on(audit_count(pg.url()))?;
+        let verdict = if after - before == answered { "ok" } else { "MISMATCH" };
+        eprintln!("keyward-bench: {name}: audit rows {} for {answered} answered requests: {verdict}", after - before);
+        for r in &mut rows {
+            r.row.audit_check = Some(format!("{verdict} ({} = {answered})", after - before));
+        }
+    }
+    ctx.rows.extend(rows.into_iter().map(|r| r.row));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+async fn audit_count(url: &str) -> Result<u64, String> {
+    let db = keyward_store::connect(url).await.map_err(|e| e.to_string())?;
+    let n = keyward_store::SqlAuditStore::new(db.clone()).count().await.map_err(|e| e.to_string())?;
+    let _ = db.close().await;
+    Ok(n)
+}
+
+struct Measured {
+    row: Row,
+    answered_total: u64,
+}
+
+fn measure(
+    ctx: &mut Ctx,
+    name: &str,
+    server: &ServerProcess,
+    pick: Picker,
+    pg: Option<&Postgres>,
+) -> Result<Vec<Measured>, String> {
+    let addr = server.addr;
+    let c = ctx.args.concurrency;
+    let t = ctx.timing;
+    let warm = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.warmup)).map_err(|e| e.to_string())?;
+    let cpu0 = server.cpu_us();
+    let db0 = pg.map(|_| cpu_us_of_command("postgres"));
+    let closed = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.closed)).map_err(|e| e.to_string())?;
+    let cpu = (server.cpu_us() - cpu0) as f64 / closed.answered.max(1) as f64;
+    let db_cpu = db0.map(|d| (cpu_us_of_command("postgres").saturating_sub(d)) as f64 / closed.answered.max(1) as f64);
+    let max = closed.rps();
+    let half = ctx.rt.block_on(load::open_loop(addr, pick.clone(), c, max * 0.5, t.open)).map_err(|e| e.to_string())?;
+    let eighty = ctx.rt.block_on(load::open_loop(addr, pick, c, max * 0.8, t.open)).map_err(|e| e.to_string())?;
+    if let Some(d) = db_cpu {
+        eprintln!("keyward-bench: {name}: Postgres CPU {d:.0} µs/req");
+    }
+    let b0 = ctx.b0_rps.or((name == "B0").then_some(max));
+    let mk = |phase: &str, r: &RunResult, cpu: Option<f64>, extra: u64| Measured {
+        row: Row {
+            scenario: name.to_owned(),
+            phase: phase.to_owned(),
+            rps: r.rps(),
+            p50_ms: r.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: r.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            p999_ms: r.latency.value_at_quantile(0.999) as f64 / 1000.0,
+            cpu_us_per_req: cpu,
+            ratio_to_b0: b0.map(|b| r.rps() / b).filter(|_| phase == "max"),
+            concurrency: c,
+            error_rate: 1.0 - r.ok as f64 / r.answered.max(1) as f64,
+            audit_check: None,
+            git_sha: ctx.git_sha.clone(),
+            time: ctx.time.clone(),
+            cores: ctx.cores,
+        },
+        answered_total: r.answered + extra,
+    };
+    Ok(vec![mk("max", &closed, Some(cpu), warm.answered), mk("50%", &half, None, 0), mk("80%", &eighty, None, 0)])
+}
+
+fn temp_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("keyward-bench-{}-{n}", std::process::id()))
+}
+
+fn git_sha() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
