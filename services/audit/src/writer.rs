@@ -14,13 +14,15 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Most records waiting; beyond it, records are refused at once.
     pub queue: usize,
-    /// How long a batch may wait for more records once the first arrived.
+    /// How long a batch may wait for more records once the first arrived. Zero (the default)
+    /// commits what is queued at once: records that arrive during a commit form the next
+    /// batch, so batches grow with load without adding latency at low load.
     pub linger: Duration,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { max_batch: 256, queue: 8192, linger: Duration::from_millis(1) }
+        Self { max_batch: 256, queue: 8192, linger: Duration::ZERO }
     }
 }
 
@@ -47,7 +49,7 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ac
     while let Some((record, ack)) = rx.recv().await {
         records.push(record);
         acks.push(ack);
-        // Take whatever is already queued, then linger briefly for stragglers.
+        // Take whatever is already queued (and, with a linger, wait briefly for stragglers).
         let deadline = tokio::time::Instant::now() + config.linger;
         while records.len() < config.max_batch {
             match rx.try_recv() {
@@ -55,6 +57,7 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ac
                     records.push(r);
                     acks.push(a);
                 }
+                Err(mpsc::error::TryRecvError::Empty) if config.linger.is_zero() => break,
                 Err(mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some((r, a))) => {
                         records.push(r);

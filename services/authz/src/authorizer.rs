@@ -47,11 +47,10 @@ impl Authorizer for CedarAuthorizer {
             Ok(b) => b,
             Err(e) => return deny(vec![format!("request could not be built: {e}")]),
         };
-        let cedar_request =
-            match Request::new(built.principal, built.action, built.resource, built.context, Some(&bundle.schema)) {
-                Ok(r) => r,
-                Err(e) => return deny(vec![format!("request does not match the schema: {e}")]),
-            };
+        let cedar_request = match Request::new(built.principal, built.action, built.resource, built.context, None) {
+            Ok(r) => r,
+            Err(e) => return deny(vec![format!("request does not match the schema: {e}")]),
+        };
         let response = self.cedar.is_authorized(&cedar_request, &bundle.policies, &built.entities);
         let diagnostics = response.diagnostics();
         let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use cedar_policy::{PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{Entities, PolicyId, PolicySet, Schema, ValidationMode, Validator};
 use sha2::{Digest, Sha256};
 
 /// The schema file's name in a policy directory.
@@ -31,7 +31,10 @@ pub struct PolicyError {
 /// A schema and a policy set that validates against it in strict mode.
 #[derive(Debug)]
 pub struct PolicyBundle {
+    #[cfg_attr(not(test), allow(dead_code, reason = "read by the schema-conformance tests"))]
     pub(crate) schema: Schema,
+    /// The schema's action entities (with their groups), computed once; each request adds its own.
+    pub(crate) actions: Entities,
     pub(crate) policies: PolicySet,
     version: String,
     sources: Vec<(String, String)>,
@@ -116,7 +119,10 @@ impl PolicyBundle {
             hash.update(text.as_bytes());
         }
         let version = format!("sha256:{}", &hex::encode(hash.finalize())[..16]);
-        Ok(Self { schema, policies, version, sources, origin })
+        let actions = schema
+            .action_entities()
+            .map_err(|e| PolicyError { origin: origin.clone(), problems: vec![format!("action entities: {e}")] })?;
+        Ok(Self { schema, actions, policies, version, sources, origin })
     }
 
     /// The content hash that identifies this set.

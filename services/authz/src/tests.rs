@@ -132,3 +132,34 @@ fn invalid_sets_are_refused_with_reasons() {
     let ok = PolicyBundle::from_sources("t".into(), src(r#"@id("x") permit(principal, action, resource);"#));
     assert!(ok.is_ok());
 }
+
+#[test]
+fn requests_conform_to_the_schema() {
+    // The decision path skips per-request schema validation; this proves what it builds conforms.
+    let bundle = PolicyBundle::embedded().unwrap_or_else(|e| unreachable!("{e}"));
+    let ctx = EncryptionContext::new(BTreeMap::from([("tenant".to_string(), "acme".to_string())])).unwrap_or_default();
+    let ns = Namespace::parse("payments").unwrap_or_else(|e| unreachable!("{e}"));
+    let k = key("payments", r#"Keyward::Service::"batch""#, &[("env", "prod")]);
+    let principal = user("bob", &["payments", "admins"]);
+    let resources = [ResourceRef::Key { key: &k, protection: Protection::Hsm }, ResourceRef::Namespace(&ns)];
+    for (resource, op) in resources.into_iter().zip([Operation::Encrypt, Operation::CreateKey]) {
+        let facts = RequestFacts {
+            encryption_context: &ctx,
+            source_ip: "10.1.2.3".parse().ok(),
+            justification: Some("why"),
+            dry_run: true,
+        };
+        let req = AuthzRequest { principal: &principal, action: Action::Op(op), resource, facts };
+        let built = crate::entities::build(&bundle, &req).unwrap_or_else(|e| unreachable!("{e}"));
+        let entities: Vec<_> = built.entities.iter().cloned().collect();
+        assert!(cedar_policy::Entities::from_entities(entities, Some(&bundle.schema)).is_ok(), "entities conform");
+        let r = cedar_policy::Request::new(
+            built.principal,
+            built.action,
+            built.resource,
+            built.context,
+            Some(&bundle.schema),
+        );
+        assert!(r.is_ok(), "request conforms: {:?}", r.err());
+    }
+}

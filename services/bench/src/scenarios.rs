@@ -181,7 +181,7 @@ fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String
         Audit::Postgres => Some(Postgres::start()?),
         Audit::Memory => None,
     };
-    if ctx.fdatasync.is_none() {
+    if ctx.fdatasync.is_none() && !ctx.args.quick {
         ctx.fdatasync = pg.as_ref().and_then(Postgres::fdatasync_ops);
     }
     let data_dir = temp_dir();

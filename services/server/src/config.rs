@@ -161,7 +161,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         backends: file.backends,
         audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
         audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
-        audit_linger_ms: file.audit.linger_ms.unwrap_or(1).min(100),
+        audit_linger_ms: file.audit.linger_ms.unwrap_or(0).min(100),
     })
 }
 

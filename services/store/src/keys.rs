@@ -16,6 +16,7 @@ use sea_orm::{
     QuerySelect, SqlErr, TransactionTrait,
 };
 
+use crate::cache::KeyCache;
 use crate::convert::{self, micros};
 use crate::entity::{alias, idempotency_key, key, key_version};
 use crate::usage::UsageBuffer;
@@ -25,7 +26,12 @@ use crate::usage::UsageBuffer;
 pub struct SqlStore {
     db: DatabaseConnection,
     usage: Arc<UsageBuffer>,
+    cache: Arc<KeyCache>,
 }
+
+/// How long a cached key record is trusted: the time another replica's change (a disable, say)
+/// takes to be seen here. Local changes are seen at once.
+pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
 pub(crate) fn db_err(e: DbErr) -> StoreError {
     match e.sql_err() {
@@ -37,7 +43,12 @@ pub(crate) fn db_err(e: DbErr) -> StoreError {
 impl SqlStore {
     /// A store over an open (migrated) connection.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, usage: Arc::default() }
+        Self::with_cache_ttl(db, DEFAULT_KEY_CACHE_TTL)
+    }
+
+    /// A store whose key cache trusts records for `ttl` (zero disables caching).
+    pub fn with_cache_ttl(db: DatabaseConnection, ttl: Duration) -> Self {
+        Self { db, usage: Arc::default(), cache: Arc::new(KeyCache::new(ttl)) }
     }
 
     /// The connection.
@@ -156,8 +167,15 @@ impl KeyStore for SqlStore {
     }
 
     async fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(k) = self.cache.key(id) {
+            return Ok(Some(k));
+        }
         let row = key::Entity::find_by_id(id.to_string()).one(&self.db).await.map_err(db_err)?;
-        row.map(convert::key_from_row).transpose()
+        let key = row.map(convert::key_from_row).transpose()?;
+        if let Some(k) = &key {
+            self.cache.put_key(k);
+        }
+        Ok(key)
     }
 
     async fn list_keys(
@@ -177,17 +195,26 @@ impl KeyStore for SqlStore {
     }
 
     async fn update_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
-        Self::write_key(&self.db, key).await
+        self.cache.forget_key(key.id);
+        let result = Self::write_key(&self.db, key).await;
+        // Again after the write: a reader may have cached the old row in between.
+        self.cache.forget_key(key.id);
+        result
     }
 
     async fn add_version(&self, _permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
+        self.cache.forget_key(key.id);
         let txn = self.db.begin().await.map_err(db_err)?;
         Self::write_key(&txn, key).await?;
         convert::version_to_active(key.id, version).insert(&txn).await.map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        let result = txn.commit().await.map_err(db_err);
+        self.cache.forget_key(key.id);
+        result
     }
 
     async fn destroy_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+        self.cache.forget_key(key.id);
+        self.cache.forget_versions(key.id);
         let txn = self.db.begin().await.map_err(db_err)?;
         Self::write_key(&txn, key).await?;
         key_version::Entity::update_many()
@@ -197,15 +224,25 @@ impl KeyStore for SqlStore {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        let result = txn.commit().await.map_err(db_err);
+        self.cache.forget_key(key.id);
+        self.cache.forget_versions(key.id);
+        result
     }
 
     async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError> {
+        if let Some(v) = self.cache.version(id, version) {
+            return Ok(Some(v));
+        }
         let row = key_version::Entity::find_by_id((id.to_string(), i64::from(version)))
             .one(&self.db)
             .await
             .map_err(db_err)?;
-        row.map(convert::version_from_row).transpose()
+        let v = row.map(convert::version_from_row).transpose()?;
+        if let Some(v) = &v {
+            self.cache.put_version(id, v);
+        }
+        Ok(v)
     }
 
     async fn versions(&self, id: KeyId) -> Result<Vec<VersionRecord>, StoreError> {

@@ -2,6 +2,7 @@
 //! domain's key store and the audit trail's storage.
 
 mod audit;
+mod cache;
 mod convert;
 pub mod entity;
 mod keys;
@@ -14,7 +15,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 pub use audit::{AuditQuery, SqlAuditStore};
-pub use keys::SqlStore;
+pub use keys::{DEFAULT_KEY_CACHE_TTL, SqlStore};
 pub use migration::Migrator;
 
 /// Why the database could not be opened or migrated.

@@ -1,0 +1,60 @@
+//! The harness runs and reports (how fast is not asserted here: timing belongs in reports).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+use std::process::Command;
+
+#[test]
+fn quick_run_reports_every_scenario() {
+    // With services required (the full suite) every scenario runs, Postgres ones included.
+    let full = std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let scenarios: &[&str] = if full { &["all"] } else { &["B0", "S1", "S3"] };
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward-bench"))
+        .args(scenarios)
+        .args(["--quick", "--concurrency", "8"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run keyward-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "keyward-bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let expected: &[&str] = if full {
+        &[
+            "| B0 | max |",
+            "| S1 HS256 | max |",
+            "| S3 encrypt 1KB | max |",
+            "| S4 ",
+            "| S6 ",
+            "| S7 encrypt 4096B | max |",
+        ]
+    } else {
+        &["| B0 | max |", "| S1 HS256 | max |", "| S3 encrypt 1KB | max |"]
+    };
+    for row in expected {
+        assert!(stdout.contains(row), "missing row {row:?} in:\n{stdout}");
+    }
+    assert!(stdout.contains("| B0 | max |") && stdout.contains("| 1.00 |"), "B0's ratio to itself is 1.00");
+    if full {
+        assert!(
+            stdout.lines().filter(|l| l.starts_with("| S4 ") || l.starts_with("| S6 ")).all(|l| l.contains("| ok (")),
+            "{stdout}"
+        );
+    }
+    let jsonl = stdout.lines().find_map(|l| l.strip_prefix("rows written to ")).expect("jsonl path");
+    let text = std::fs::read_to_string(jsonl.trim()).expect("jsonl");
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for field in [
+        "scenario",
+        "rps",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "cpu_us_per_req",
+        "ratio_to_b0",
+        "concurrency",
+        "git_sha",
+        "time",
+        "cores",
+    ] {
+        assert!(first.get(field).is_some(), "jsonl lacks {field}: {first}");
+    }
+}
