@@ -35,6 +35,10 @@ pub struct PolicyBundle {
     pub(crate) schema: Schema,
     /// The schema's action entities (with their groups), computed once; each request adds its own.
     pub(crate) actions: Entities,
+    /// Parsed entity type names.
+    pub(crate) types: crate::entities::Types,
+    /// Whether any policy mentions `source_ip` (building it costs a parse per request).
+    pub(crate) reads_source_ip: bool,
     pub(crate) policies: PolicySet,
     version: String,
     sources: Vec<(String, String)>,
@@ -122,7 +126,10 @@ impl PolicyBundle {
         let actions = schema
             .action_entities()
             .map_err(|e| PolicyError { origin: origin.clone(), problems: vec![format!("action entities: {e}")] })?;
-        Ok(Self { schema, actions, policies, version, sources, origin })
+        let types = crate::entities::Types::new()
+            .map_err(|e| PolicyError { origin: origin.clone(), problems: vec![format!("entity types: {e}")] })?;
+        let reads_source_ip = sources.iter().any(|(name, text)| name != SCHEMA_FILE && text.contains("source_ip"));
+        Ok(Self { schema, actions, types, reads_source_ip, policies, version, sources, origin })
     }
 
     /// The content hash that identifies this set.

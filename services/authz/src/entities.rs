@@ -1,15 +1,63 @@
 //! Builds the Cedar principal, resource, context and entities of one request.
+//!
+//! Cedar parses type names with its full grammar, which costs more than the decision itself,
+//! so the names are parsed once ([`Types`]) and every uid is built from them.
 
 use std::str::FromStr;
 
-use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
-use keyward_core::model::principal::Principal;
+use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::ports::authorizer::{AuthzRequest, ResourceRef};
 
 use crate::bundle::PolicyBundle;
 
-/// The per-request entity that carries the encryption context as tags.
-const CONTEXT_ENTITY: &str = r#"Keyward::EncryptionContext::"request""#;
+/// The entity type names, parsed once per policy bundle.
+#[derive(Debug, Clone)]
+pub(crate) struct Types {
+    user: EntityTypeName,
+    service: EntityTypeName,
+    group: EntityTypeName,
+    namespace: EntityTypeName,
+    key: EntityTypeName,
+    action: EntityTypeName,
+    context: EntityUid,
+}
+
+impl Types {
+    pub(crate) fn new() -> Result<Self, String> {
+        let t = |s: &str| EntityTypeName::from_str(s).map_err(|e| e.to_string());
+        Ok(Self {
+            user: t("Keyward::User")?,
+            service: t("Keyward::Service")?,
+            group: t("Keyward::Group")?,
+            namespace: t("Keyward::Namespace")?,
+            key: t("Keyward::Key")?,
+            action: t("Keyward::Action")?,
+            context: EntityUid::from_type_name_and_id(t("Keyward::EncryptionContext")?, EntityId::new("request")),
+        })
+    }
+
+    fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+
+    /// The owner attribute of a key: `owner_user` or `owner_service` and its uid. Owners are
+    /// written by [`Principal`]'s `Display`; only escaped ids need Cedar's parser.
+    fn owner(&self, owner: &str) -> Option<(&'static str, EntityUid)> {
+        for (prefix, attr, ty) in
+            [("Keyward::User::\"", "owner_user", &self.user), ("Keyward::Service::\"", "owner_service", &self.service)]
+        {
+            if let Some(id) = owner.strip_prefix(prefix).and_then(|r| r.strip_suffix('"')) {
+                if !id.contains(['\\', '"']) {
+                    return Some((attr, Self::uid(ty, id)));
+                }
+                let parsed = EntityUid::from_str(owner).ok()?;
+                return Some((attr, parsed));
+            }
+        }
+        None
+    }
+}
 
 /// Everything Cedar needs for one decision.
 pub(crate) struct CedarRequest {
@@ -20,84 +68,87 @@ pub(crate) struct CedarRequest {
     pub entities: Entities,
 }
 
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
-    let ty = cedar_policy::EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
-    Ok(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)))
+fn principal_entity(types: &Types, p: &Principal) -> Result<(EntityUid, Entity), String> {
+    let ty = match p.kind {
+        PrincipalKind::User => &types.user,
+        PrincipalKind::Service => &types.service,
+    };
+    let id = Types::uid(ty, &p.id);
+    let parents = p.groups.iter().map(|g| Types::uid(&types.group, g));
+    let entity = Entity::new_with_tags(id.clone(), [], parents, []).map_err(|e| e.to_string())?;
+    Ok((id, entity))
 }
 
-fn principal_entity(p: &Principal) -> Result<(EntityUid, Entity), String> {
-    let id = uid(p.entity_type(), &p.id)?;
-    let parents = p.groups.iter().map(|g| uid("Keyward::Group", g)).collect::<Result<Vec<_>, _>>()?;
-    let entity = Entity::new_with_tags(id.clone(), [], parents, []).map_err(|e| e.to_string())?;
+fn namespace_entity(types: &Types, name: &str) -> Result<(EntityUid, Entity), String> {
+    let id = Types::uid(&types.namespace, name);
+    let group = RestrictedExpression::new_entity_uid(Types::uid(&types.group, name));
+    let entity = Entity::new_with_tags(id.clone(), [("group".to_owned(), group)], [], []).map_err(|e| e.to_string())?;
     Ok((id, entity))
 }
 
 /// Builds the request; an error here denies.
 pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<CedarRequest, String> {
-    let (principal, principal_entity) = principal_entity(req.principal)?;
-    let action = uid("Keyward::Action", req.action.as_str())?;
-    let mut entities = vec![principal_entity];
+    let types = &bundle.types;
+    let (principal, principal_entity) = principal_entity(types, req.principal)?;
+    let action = Types::uid(&types.action, req.action.as_str());
+    let mut entities = Vec::with_capacity(4);
+    entities.push(principal_entity);
     let resource = match req.resource {
         ResourceRef::Key { key, protection } => {
-            let ns = uid("Keyward::Namespace", key.namespace.as_str())?;
-            let group = uid("Keyward::Group", key.namespace.as_str())?;
+            let (ns, ns_entity) = namespace_entity(types, key.namespace.as_str())?;
             let mut attrs = vec![
-                ("namespace_group".to_owned(), RestrictedExpression::new_entity_uid(group.clone())),
+                (
+                    "namespace_group".to_owned(),
+                    RestrictedExpression::new_entity_uid(Types::uid(&types.group, key.namespace.as_str())),
+                ),
                 ("spec".to_owned(), RestrictedExpression::new_string(key.spec.as_str().to_owned())),
                 ("state".to_owned(), RestrictedExpression::new_string(key.state.as_str().to_owned())),
                 ("backend".to_owned(), RestrictedExpression::new_string(key.backend.clone())),
                 ("protection".to_owned(), RestrictedExpression::new_string(protection.as_str().to_owned())),
             ];
-            if let Ok(owner) = EntityUid::from_str(&key.owner) {
-                match owner.type_name().to_string().as_str() {
-                    "Keyward::User" => {
-                        attrs.push(("owner_user".to_owned(), RestrictedExpression::new_entity_uid(owner)))
-                    }
-                    "Keyward::Service" => {
-                        attrs.push(("owner_service".to_owned(), RestrictedExpression::new_entity_uid(owner)));
-                    }
-                    _ => {}
-                }
+            if let Some((attr, owner)) = types.owner(&key.owner) {
+                attrs.push((attr.to_owned(), RestrictedExpression::new_entity_uid(owner)));
             }
             let tags = key.tags.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
-            let id = uid("Keyward::Key", &key.id.to_string())?;
-            entities.push(Entity::new_with_tags(id.clone(), attrs, [ns.clone()], tags).map_err(|e| e.to_string())?);
-            entities.push(namespace_entity(ns, group)?);
+            let id = Types::uid(&types.key, &key.id.to_string());
+            entities.push(Entity::new_with_tags(id.clone(), attrs, [ns], tags).map_err(|e| e.to_string())?);
+            entities.push(ns_entity);
             id
         }
         ResourceRef::Namespace(ns) => {
-            let id = uid("Keyward::Namespace", ns.as_str())?;
-            let group = uid("Keyward::Group", ns.as_str())?;
-            entities.push(namespace_entity(id.clone(), group)?);
+            let (id, entity) = namespace_entity(types, ns.as_str())?;
+            entities.push(entity);
             id
         }
     };
-    let ctx_uid = EntityUid::from_str(CONTEXT_ENTITY).map_err(|e| e.to_string())?;
     let tags = req
         .facts
         .encryption_context
         .entries()
         .iter()
         .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
-    entities.push(Entity::new_with_tags(ctx_uid.clone(), [], [], tags).map_err(|e| e.to_string())?);
+    entities.push(Entity::new_with_tags(types.context.clone(), [], [], tags).map_err(|e| e.to_string())?);
     let mut pairs = vec![
-        ("encryption_context".to_owned(), RestrictedExpression::new_entity_uid(ctx_uid)),
+        ("encryption_context".to_owned(), RestrictedExpression::new_entity_uid(types.context.clone())),
         ("dry_run".to_owned(), RestrictedExpression::new_bool(req.facts.dry_run)),
     ];
-    if let Some(ip) = req.facts.source_ip {
-        pairs.push(("source_ip".to_owned(), RestrictedExpression::new_ip(ip.to_string())));
+    // Building an `ipaddr` value runs Cedar's parser; skip it when no policy reads it.
+    if bundle.reads_source_ip {
+        if let Some(ip) = req.facts.source_ip {
+            pairs.push(("source_ip".to_owned(), RestrictedExpression::new_ip(ip.to_string())));
+        }
     }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));
     }
     let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
+    // Only the requested action's entity (its parents are the action groups) is needed;
+    // adding all of them costs a transitive closure over every action per request.
+    if let Some(a) = bundle.actions.get(&action) {
+        entities.push(a.clone());
+    }
     // Built by this module's typed code (checked against the schema in tests), so the
     // per-request schema validation, which dominated decision time, is skipped here.
-    let entities = bundle.actions.clone().add_entities(entities, None).map_err(|e| e.to_string())?;
+    let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
     Ok(CedarRequest { principal, action, resource, context, entities })
-}
-
-fn namespace_entity(ns: EntityUid, group: EntityUid) -> Result<Entity, String> {
-    Entity::new_with_tags(ns, [("group".to_owned(), RestrictedExpression::new_entity_uid(group))], [], [])
-        .map_err(|e| e.to_string())
 }
