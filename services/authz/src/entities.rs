@@ -133,10 +133,10 @@ pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<Ced
         ("dry_run".to_owned(), RestrictedExpression::new_bool(req.facts.dry_run)),
     ];
     // Building an `ipaddr` value runs Cedar's parser; skip it when no policy reads it.
-    if bundle.reads_source_ip {
-        if let Some(ip) = req.facts.source_ip {
-            pairs.push(("source_ip".to_owned(), RestrictedExpression::new_ip(ip.to_string())));
-        }
+    if bundle.reads_source_ip
+        && let Some(ip) = req.facts.source_ip
+    {
+        pairs.push(("source_ip".to_owned(), RestrictedExpression::new_ip(ip.to_string())));
     }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));
