@@ -355,6 +355,19 @@ pub mod inproc {
             Self { service, audit, _dir: dir }
         }
 
+        /// CreateKey's input for an `AES_256` key in `namespace`, with nothing else set.
+        pub fn key_input(namespace: &str) -> keyward_core::service::CreateKeyInput {
+            keyward_core::service::CreateKeyInput {
+                namespace: keyward_core::model::ids::Namespace::parse(namespace).expect("namespace"),
+                description: String::new(),
+                spec: keyward_core::model::key::KeySpec::Aes256,
+                tags: BTreeMap::new(),
+                backend: None,
+                alias: None,
+                idempotency: None,
+            }
+        }
+
         /// A scope for an admin request.
         pub fn admin(&self, op: Operation) -> Scope {
             let admin = Principal { kind: PrincipalKind::User, id: "admin".into(), groups: vec!["admins".into()] };

@@ -107,6 +107,25 @@ impl SqlStore {
         })
     }
 
+    /// Up to 100 keys in `state` whose `when` column has passed; later passes take the rest.
+    async fn keys_due(
+        &self,
+        state: KeyState,
+        when: key::Column,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        key::Entity::find()
+            .filter(key::Column::State.eq(state.as_str()))
+            .filter(when.lte(micros(now)))
+            .limit(100)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::key_from_row)
+            .collect()
+    }
+
     async fn write_key<C: ConnectionTrait>(db: &C, k: &KeyRecord) -> Result<(), StoreError> {
         let result = key::Entity::update_many()
             .set(convert::key_to_active(k))
@@ -320,28 +339,10 @@ impl KeyStore for SqlStore {
     }
 
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
-        key::Entity::find()
-            .filter(key::Column::State.eq(KeyState::PendingDeletion.as_str()))
-            .filter(key::Column::DeletionDate.lte(micros(now)))
-            .limit(100)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(convert::key_from_row)
-            .collect()
+        self.keys_due(KeyState::PendingDeletion, key::Column::DeletionDate, now).await
     }
 
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
-        key::Entity::find()
-            .filter(key::Column::State.eq(KeyState::Enabled.as_str()))
-            .filter(key::Column::NextRotationAt.lte(micros(now)))
-            .limit(100)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(convert::key_from_row)
-            .collect()
+        self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
     }
 }

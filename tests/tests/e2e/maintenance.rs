@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use keyward_core::ErrorCode;
-use keyward_core::model::ids::{KeyRef, Namespace};
-use keyward_core::model::key::{KeySpec, KeyState};
+use keyward_core::model::ids::KeyRef;
+use keyward_core::model::key::KeyState;
 use keyward_core::operation::Operation;
 use keyward_core::ports::clock::ManualClock;
-use keyward_core::service::{CreateKeyInput, EncryptInput, RotationUpdate, UpdateKeyInput};
+use keyward_core::service::{EncryptInput, RotationUpdate, UpdateKeyInput};
 use keyward_e2e::inproc::Rig;
 use keyward_e2e::{Db, on_both_databases};
 use zeroize::Zeroizing;
@@ -19,15 +19,7 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
     let rig = Rig::new(db, clock.clone()).await;
     let svc = &rig.service;
-    let create = || CreateKeyInput {
-        namespace: Namespace::parse("m").unwrap(),
-        description: String::new(),
-        spec: KeySpec::Aes256,
-        tags: Default::default(),
-        backend: None,
-        alias: None,
-        idempotency: None,
-    };
+    let create = || Rig::key_input("m");
     let doomed =
         svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
     let kept = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();

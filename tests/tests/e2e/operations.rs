@@ -4,11 +4,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use keyward_core::ErrorCode;
-use keyward_core::model::ids::Namespace;
-use keyward_core::model::key::KeySpec;
 use keyward_core::operation::Operation;
 use keyward_core::ports::clock::SystemClock;
-use keyward_core::service::CreateKeyInput;
 use keyward_e2e::inproc::Rig;
 use keyward_e2e::{Db, Server, keyward_bin};
 use serde_json::json;
@@ -85,15 +82,7 @@ fn startup_errors_are_precise() {
 async fn audit_failure_withholds_results() {
     let rig = Rig::new(Db::Sqlite, Arc::new(SystemClock)).await;
     let svc = &rig.service;
-    let input = || CreateKeyInput {
-        namespace: Namespace::parse("fc").unwrap(),
-        description: String::new(),
-        spec: KeySpec::Aes256,
-        tags: Default::default(),
-        backend: None,
-        alias: None,
-        idempotency: None,
-    };
+    let input = || Rig::key_input("fc");
     rig.audit.set_failing(true);
     let e = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::AuditUnavailable);

@@ -7,11 +7,10 @@ use std::sync::{Arc, OnceLock};
 use keyward_core::ErrorCode;
 use keyward_core::blob::Blob;
 use keyward_core::model::context::EncryptionContext;
-use keyward_core::model::ids::{KeyRef, Namespace};
-use keyward_core::model::key::KeySpec;
+use keyward_core::model::ids::KeyRef;
 use keyward_core::operation::Operation;
 use keyward_core::ports::clock::SystemClock;
-use keyward_core::service::{CreateKeyInput, DecryptInput, EncryptInput};
+use keyward_core::service::{DecryptInput, EncryptInput};
 use keyward_e2e::Db;
 use keyward_e2e::inproc::Rig;
 use proptest::prelude::*;
@@ -30,15 +29,7 @@ fn fixture() -> &'static Fixture {
         let (rig, key) = rt.block_on(async {
             let rig = Rig::new(Db::Sqlite, Arc::new(SystemClock)).await;
             let svc = rig.service.clone();
-            let input = CreateKeyInput {
-                namespace: Namespace::parse("prop").unwrap(),
-                description: String::new(),
-                spec: KeySpec::Aes256,
-                tags: Default::default(),
-                backend: None,
-                alias: None,
-                idempotency: None,
-            };
+            let input = Rig::key_input("prop");
             let m =
                 svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input).await).await.unwrap();
             (rig, KeyRef::Id(m.key.id))

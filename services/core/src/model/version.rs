@@ -44,6 +44,13 @@ pub struct VersionRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+impl VersionRecord {
+    /// A fresh, unused version.
+    pub fn new(version: u32, material: Zeroizing<Vec<u8>>, created_at: DateTime<Utc>) -> Self {
+        Self { version, material, destroyed: false, created_at, encryptions: 0, decryptions: 0, last_used_at: None }
+    }
+}
+
 impl std::fmt::Debug for VersionRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VersionRecord")

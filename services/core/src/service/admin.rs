@@ -136,15 +136,7 @@ impl KeyService {
             updated_at: now,
             revision: 1,
         };
-        let version = VersionRecord {
-            version: 1,
-            material,
-            destroyed: false,
-            created_at: now,
-            encryptions: 0,
-            decryptions: 0,
-            last_used_at: None,
-        };
+        let version = VersionRecord::new(1, material, now);
         let new =
             NewKey { key: &key, version: &version, alias: input.alias.as_ref(), idempotency: idempotency.as_ref() };
         let key_permit = Permit::new(permit.action(), Some(id));
@@ -364,15 +356,7 @@ impl KeyService {
         key.updated_at = now;
         key.revision += 1;
         scope.note_key(key.id, Some(version));
-        let record = VersionRecord {
-            version,
-            material,
-            destroyed: false,
-            created_at: now,
-            encryptions: 0,
-            decryptions: 0,
-            last_used_at: None,
-        };
+        let record = VersionRecord::new(version, material, now);
         self.store.add_version(permit, &key, &record).await.map_err(store_err)?;
         self.metadata(key).await
     }
