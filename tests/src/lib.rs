@@ -49,6 +49,11 @@ impl Db {
     }
 }
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Path of the `keyward` binary built beside this test binary.
 pub fn keyward_bin() -> PathBuf {
     if let Ok(p) = std::env::var("KEYWARD_BIN") {
@@ -147,7 +152,7 @@ impl Server {
         let mut cmd = Command::new(keyward_bin());
         cmd.arg("serve").args(self.state_args()).args(["--listen", "127.0.0.1:0"]).args(&self.extra_args);
         // Run from the repository so `policies/` is the one under test.
-        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        cmd.current_dir(repo_root());
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn keyward");

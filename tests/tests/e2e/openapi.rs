@@ -7,7 +7,7 @@ fn committed_document_matches_the_code() {
     let out = Command::new(keyward_e2e::keyward_bin()).arg("openapi").output().expect("keyward openapi");
     assert!(out.status.success());
     let generated = String::from_utf8(out.stdout).expect("utf8");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/keyward.openapi.json");
+    let path = keyward_e2e::repo_root().join("openapi/keyward.openapi.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,

@@ -102,8 +102,7 @@ async fn readme_walkthrough_runs() {
         eprintln!("skipping: curl or jq missing");
         return;
     }
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let readme = std::fs::read_to_string(keyward_e2e::repo_root().join("README.md")).unwrap();
     let block =
         readme.split("<!-- walkthrough:start -->").nth(1).unwrap().split("<!-- walkthrough:end -->").next().unwrap();
     let script = block.trim().trim_start_matches("```bash").trim_end_matches("```");
