@@ -24,17 +24,15 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
         svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
     let kept = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, create()).await).await.unwrap();
     let doomed_ref = KeyRef::Id(doomed.key.id);
-    let blob = svc
-        .audited(rig.admin(Operation::Encrypt), async |s| {
-            let input = EncryptInput {
-                key: doomed_ref.clone(),
-                plaintext: Zeroizing::new(b"x".to_vec()),
-                context: Default::default(),
-            };
-            svc.encrypt(s, input).await
-        })
-        .await
-        .unwrap();
+    let encrypt = async || {
+        let input = EncryptInput {
+            key: doomed_ref.clone(),
+            plaintext: Zeroizing::new(b"x".to_vec()),
+            context: Default::default(),
+        };
+        svc.audited(rig.admin(Operation::Encrypt), async |s| svc.encrypt(s, input).await).await
+    };
+    let blob = encrypt().await.unwrap();
     assert!(!blob.ciphertext_blob.is_empty());
     svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| {
         svc.schedule_key_deletion(s, &doomed_ref, Some(7)).await
@@ -62,17 +60,7 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
         .await
         .unwrap();
     assert!(versions.iter().all(|v| v.state.as_str() == "Destroyed"));
-    let e = svc
-        .audited(rig.admin(Operation::Encrypt), async |s| {
-            let input = EncryptInput {
-                key: doomed_ref.clone(),
-                plaintext: Zeroizing::new(b"x".to_vec()),
-                context: Default::default(),
-            };
-            svc.encrypt(s, input).await
-        })
-        .await
-        .unwrap_err();
+    let e = encrypt().await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::KeyDisabled);
     // Destruction is audited as the system principal.
     let records = rig.audit.records();
