@@ -352,7 +352,8 @@ pub mod inproc {
             let store = Arc::new(keyward_store::SqlStore::new(conn));
             let audit = Arc::new(MemoryAuditStore::new());
             let (writer, _task) = AuditWriter::spawn(audit.clone(), WriterConfig::default());
-            let authz = Arc::new(CedarAuthorizer::new(PolicyBundle::embedded().expect("policies")));
+            let authz =
+                Arc::new(CedarAuthorizer::new(PolicyBundle::embedded().expect("policies")).expect("authorizer"));
             let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
             let backends = Backends::new(BTreeMap::from([("software".to_owned(), software)]), "software".into())
                 .expect("backends");

@@ -23,7 +23,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{aliases, crypto, health, keys};
+    use handlers::{aliases, crypto, grants, health, keys, policy};
     cfg.service(
         scope("/v1")
             .service(keys::create_key)
@@ -45,7 +45,13 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(crypto::generate_random)
             .service(aliases::create_alias)
             .service(aliases::delete_alias)
-            .service(aliases::list_aliases),
+            .service(aliases::list_aliases)
+            .service(grants::create_grant)
+            .service(grants::list_grants)
+            .service(grants::revoke_grant)
+            .service(policy::authorize)
+            .service(policy::get_policies)
+            .service(policy::reload_policies),
     )
     .service(health::healthz)
     .service(health::readyz);

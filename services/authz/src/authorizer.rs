@@ -1,49 +1,107 @@
 //! The Cedar implementation of the domain's authorizer port.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use cedar_policy::{Decision as CedarDecision, Request};
-use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision};
+use cedar_policy::Request;
+use keyward_core::model::grant::GrantRecord;
+use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, PolicySnapshot, PolicyText};
 
-use crate::bundle::PolicyBundle;
-use crate::entities;
+use crate::bundle::{PolicyBundle, Reads};
+use crate::index::{Candidates, Index};
+use crate::{entities, grants};
 
-/// Decides with the active policy bundle. Default deny; forbid wins; any evaluation error
-/// denies (Cedar alone would skip an erroring policy, letting a broken forbid allow).
+/// The policy files, the grants, and the index over both.
+#[derive(Debug)]
+struct Active {
+    bundle: Arc<PolicyBundle>,
+    grants: Arc<[GrantRecord]>,
+    index: Index,
+    reads: Reads,
+    version: Arc<str>,
+}
+
+impl Active {
+    fn new(bundle: Arc<PolicyBundle>, grants: Arc<[GrantRecord]>) -> Result<Self, String> {
+        let (grant_set, templates) = grants::policy_set(&grants)?;
+        let index = Index::build(bundle.policy_set().policies().chain(grant_set.policies()), &templates)?;
+        let grant_reads = Reads {
+            context_keys: grants.iter().any(|g| g.constraints.encryption_context_equals.is_some()),
+            ..Reads::default()
+        };
+        let reads = bundle.reads.union(grant_reads);
+        let version = Arc::from(bundle.version());
+        Ok(Self { bundle, grants, index, reads, version })
+    }
+}
+
+/// Decides with the active policy set and grants. Default deny; forbid wins; any evaluation
+/// error denies (Cedar alone would skip an erroring policy, letting a broken forbid allow).
 #[derive(Debug)]
 pub struct CedarAuthorizer {
-    active: RwLock<Arc<PolicyBundle>>,
+    active: RwLock<Arc<Active>>,
+    /// Serializes read-modify-write updates (reloads and grant syncs).
+    updates: Mutex<()>,
     cedar: cedar_policy::Authorizer,
 }
 
 impl CedarAuthorizer {
-    /// An authorizer over a validated bundle.
-    pub fn new(bundle: PolicyBundle) -> Self {
-        Self { active: RwLock::new(Arc::new(bundle)), cedar: cedar_policy::Authorizer::new() }
+    /// An authorizer over a validated bundle, with no grants yet.
+    pub fn new(bundle: PolicyBundle) -> Result<Self, String> {
+        let active = Active::new(Arc::new(bundle), Arc::from(Vec::new()))?;
+        Ok(Self {
+            active: RwLock::new(Arc::new(active)),
+            updates: Mutex::new(()),
+            cedar: cedar_policy::Authorizer::new(),
+        })
+    }
+
+    fn active(&self) -> Arc<Active> {
+        self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn lock_updates(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.updates.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn swap(&self, active: Active) {
+        *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(active);
     }
 
     /// The active bundle.
     pub fn bundle(&self) -> Arc<PolicyBundle> {
-        self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.active().bundle.clone()
     }
 
-    /// Replaces the active bundle (already validated by construction).
-    pub fn replace(&self, bundle: PolicyBundle) {
-        *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(bundle);
+    /// Replaces the policy files (already validated by construction), keeping the grants.
+    pub fn replace(&self, bundle: PolicyBundle) -> Result<(), String> {
+        let _updating = self.lock_updates();
+        let grants = self.active().grants.clone();
+        self.swap(Active::new(Arc::new(bundle), grants)?);
+        Ok(())
+    }
+
+    /// How many policies (files and grants) are indexed.
+    pub fn len(&self) -> usize {
+        self.active().index.len()
+    }
+
+    /// Whether no policy is indexed (everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl Authorizer for CedarAuthorizer {
     fn decide(&self, request: &AuthzRequest<'_>) -> Decision {
-        let bundle = self.bundle();
-        let version: Arc<str> = Arc::from(bundle.version());
+        let active = self.active();
+        let version = active.version.clone();
         let deny = |errors: Vec<String>| Decision {
             allowed: false,
             determining_policies: Vec::new(),
             errors,
             policy_version: version.clone(),
         };
-        let built = match entities::build(&bundle, request) {
+        let built = match entities::build(&active.bundle, active.reads, request) {
             Ok(b) => b,
             Err(e) => return deny(vec![format!("request could not be built: {e}")]),
         };
@@ -51,16 +109,44 @@ impl Authorizer for CedarAuthorizer {
             Ok(r) => r,
             Err(e) => return deny(vec![format!("request does not match the schema: {e}")]),
         };
-        let response = self.cedar.is_authorized(&cedar_request, &bundle.policies, &built.entities);
-        let diagnostics = response.diagnostics();
-        let errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
-        let mut determining_policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
-        determining_policies.sort();
+        let candidates = Candidates { principals: &built.principals, resources: &built.resources };
+        let outcome = active.index.decide(&self.cedar, &cedar_request, &built.entities, &candidates);
         Decision {
-            allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
-            determining_policies,
-            errors,
+            allowed: outcome.allowed,
+            determining_policies: outcome.determining,
+            errors: outcome.errors,
             policy_version: version,
         }
+    }
+
+    fn snapshot(&self) -> PolicySnapshot {
+        let active = self.active();
+        PolicySnapshot {
+            version: active.version.to_string(),
+            policies: active.bundle.policy_texts().into_iter().map(|(id, text)| PolicyText { id, text }).collect(),
+            schema: active.bundle.schema_text().to_owned(),
+        }
+    }
+
+    fn reload(&self) -> Result<String, String> {
+        let _updating = self.lock_updates();
+        let current = self.active();
+        let bundle = current.bundle.source().load().map_err(|e| e.to_string())?;
+        let version = bundle.version().to_owned();
+        self.swap(Active::new(Arc::new(bundle), current.grants.clone())?);
+        tracing::info!(%version, "policy set reloaded");
+        Ok(version)
+    }
+
+    fn check_grant(&self, grant: &GrantRecord) -> Result<(), String> {
+        let (set, _) = grants::policy_set(std::slice::from_ref(grant))?;
+        self.active().bundle.validate(&set)
+    }
+
+    fn set_grants(&self, grants: &[GrantRecord]) -> Result<(), String> {
+        let _updating = self.lock_updates();
+        let bundle = self.active().bundle.clone();
+        self.swap(Active::new(bundle, Arc::from(grants.to_vec()))?);
+        Ok(())
     }
 }

@@ -18,6 +18,25 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("protection.cedar", include_str!("../../../policies/protection.cedar")),
 ];
 
+/// The short commit of the checkout holding `dir` (with `-dirty` when it has changes there),
+/// or `None` when it is not a git checkout or git is absent.
+fn git_commit(dir: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).filter(|c| !c.is_empty())?;
+    let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{commit}-dirty") } else { commit })
+}
+
 /// Why a policy set was refused. The message lists every problem found.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid policy set ({origin}):\n{}", problems.join("\n"))]
@@ -31,18 +50,65 @@ pub struct PolicyError {
 /// A schema and a policy set that validates against it in strict mode.
 #[derive(Debug)]
 pub struct PolicyBundle {
-    #[cfg_attr(not(test), allow(dead_code, reason = "read by the schema-conformance tests"))]
     pub(crate) schema: Schema,
     /// The schema's action entities (with their groups), computed once; each request adds its own.
     pub(crate) actions: Entities,
     /// Parsed entity type names.
     pub(crate) types: crate::entities::Types,
-    /// Whether any policy mentions `source_ip` (building it costs a parse per request).
-    pub(crate) reads_source_ip: bool,
+    /// Which costly context attributes the policies read.
+    pub(crate) reads: Reads,
     pub(crate) policies: PolicySet,
     version: String,
     sources: Vec<(String, String)>,
     origin: String,
+    source: PolicySource,
+}
+
+/// Where a policy set is loaded from (and reloaded from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// A directory of `*.cedar` files and the schema.
+    Dir(PathBuf),
+    /// The default set built into the binary.
+    Embedded,
+}
+
+impl PolicySource {
+    /// Loads the set.
+    pub fn load(&self) -> Result<PolicyBundle, PolicyError> {
+        match self {
+            Self::Dir(dir) => PolicyBundle::load_dir(dir),
+            Self::Embedded => PolicyBundle::embedded(),
+        }
+    }
+}
+
+/// Context attributes that cost a parse per request, built only when some policy reads them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reads {
+    pub source_ip: bool,
+    pub request_time: bool,
+    pub context_keys: bool,
+}
+
+impl Reads {
+    pub(crate) fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut r = Self::default();
+        for t in texts {
+            r.source_ip |= t.contains("source_ip");
+            r.request_time |= t.contains("request_time");
+            r.context_keys |= t.contains("encryption_context_keys");
+        }
+        r
+    }
+
+    pub(crate) fn union(self, other: Self) -> Self {
+        Self {
+            source_ip: self.source_ip || other.source_ip,
+            request_time: self.request_time || other.request_time,
+            context_keys: self.context_keys || other.context_keys,
+        }
+    }
 }
 
 impl PolicyBundle {
@@ -62,7 +128,12 @@ impl PolicyBundle {
             let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("{name}: cannot read: {e}")))?;
             sources.push((name, text));
         }
-        Self::from_sources(origin.clone(), sources)
+        let mut bundle = Self::from_sources(origin.clone(), sources)?;
+        bundle.source = PolicySource::Dir(dir.to_path_buf());
+        if let Some(commit) = git_commit(dir) {
+            bundle.version = format!("{}+git.{commit}", bundle.version);
+        }
+        Ok(bundle)
     }
 
     /// The default set built into the binary.
@@ -128,8 +199,8 @@ impl PolicyBundle {
             .map_err(|e| PolicyError { origin: origin.clone(), problems: vec![format!("action entities: {e}")] })?;
         let types = crate::entities::Types::new()
             .map_err(|e| PolicyError { origin: origin.clone(), problems: vec![format!("entity types: {e}")] })?;
-        let reads_source_ip = sources.iter().any(|(name, text)| name != SCHEMA_FILE && text.contains("source_ip"));
-        Ok(Self { schema, actions, types, reads_source_ip, policies, version, sources, origin })
+        let reads = Reads::of(sources.iter().filter(|(n, _)| n != SCHEMA_FILE).map(|(_, t)| t.as_str()));
+        Ok(Self { schema, actions, types, reads, policies, version, sources, origin, source: PolicySource::Embedded })
     }
 
     /// The content hash that identifies this set.
@@ -145,6 +216,41 @@ impl PolicyBundle {
     /// Where the set came from.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// Where to reload it from.
+    pub fn source(&self) -> &PolicySource {
+        &self.source
+    }
+
+    /// The schema's text.
+    pub fn schema_text(&self) -> &str {
+        self.sources.iter().find(|(n, _)| n == SCHEMA_FILE).map_or("", |(_, t)| t.as_str())
+    }
+
+    /// The policies with their ids, in id order.
+    pub fn policy_texts(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> =
+            self.policies.policies().map(|p| (p.id().to_string(), p.to_string())).collect();
+        out.sort();
+        out
+    }
+
+    /// The parsed schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The policy set.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Validates extra policies (grants) against the schema, strictly.
+    pub(crate) fn validate(&self, set: &PolicySet) -> Result<(), String> {
+        let result = Validator::new(self.schema.clone()).validate(set, ValidationMode::Strict);
+        let problems: Vec<String> = result.validation_errors().map(|e| format!("{e}")).collect();
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
     }
 
     /// The number of policies.

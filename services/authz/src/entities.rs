@@ -9,7 +9,7 @@ use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUi
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::ports::authorizer::{AuthzRequest, ResourceRef};
 
-use crate::bundle::PolicyBundle;
+use crate::bundle::{PolicyBundle, Reads};
 
 /// The entity type names, parsed once per policy bundle.
 #[derive(Debug, Clone)]
@@ -21,6 +21,7 @@ pub(crate) struct Types {
     key: EntityTypeName,
     action: EntityTypeName,
     context: EntityUid,
+    system: EntityUid,
 }
 
 impl Types {
@@ -34,6 +35,7 @@ impl Types {
             key: t("Keyward::Key")?,
             action: t("Keyward::Action")?,
             context: EntityUid::from_type_name_and_id(t("Keyward::EncryptionContext")?, EntityId::new("request")),
+            system: EntityUid::from_type_name_and_id(t("Keyward::System")?, EntityId::new("keyward")),
         })
     }
 
@@ -66,17 +68,23 @@ pub(crate) struct CedarRequest {
     pub resource: EntityUid,
     pub context: Context,
     pub entities: Entities,
+    /// The principal and its groups, for the policy index.
+    pub principals: Vec<EntityUid>,
+    /// The resource and its namespace, for the policy index.
+    pub resources: Vec<EntityUid>,
 }
 
-fn principal_entity(types: &Types, p: &Principal) -> Result<(EntityUid, Entity), String> {
+fn principal_entity(types: &Types, p: &Principal) -> Result<(Vec<EntityUid>, Entity), String> {
     let ty = match p.kind {
         PrincipalKind::User => &types.user,
         PrincipalKind::Service => &types.service,
     };
-    let id = Types::uid(ty, &p.id);
-    let parents = p.groups.iter().map(|g| Types::uid(&types.group, g));
-    let entity = Entity::new_with_tags(id.clone(), [], parents, []).map_err(|e| e.to_string())?;
-    Ok((id, entity))
+    let mut uids = Vec::with_capacity(1 + p.groups.len());
+    uids.push(Types::uid(ty, &p.id));
+    uids.extend(p.groups.iter().map(|g| Types::uid(&types.group, g)));
+    let entity =
+        Entity::new_with_tags(uids[0].clone(), [], uids[1..].iter().cloned(), []).map_err(|e| e.to_string())?;
+    Ok((uids, entity))
 }
 
 fn namespace_entity(types: &Types, name: &str) -> Result<(EntityUid, Entity), String> {
@@ -87,13 +95,14 @@ fn namespace_entity(types: &Types, name: &str) -> Result<(EntityUid, Entity), St
 }
 
 /// Builds the request; an error here denies.
-pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<CedarRequest, String> {
+pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>) -> Result<CedarRequest, String> {
     let types = &bundle.types;
-    let (principal, principal_entity) = principal_entity(types, req.principal)?;
+    let (principals, principal_entity) = principal_entity(types, req.principal)?;
+    let principal = principals[0].clone();
     let action = Types::uid(&types.action, req.action.as_str());
     let mut entities = Vec::with_capacity(4);
     entities.push(principal_entity);
-    let resource = match req.resource {
+    let resources = match req.resource {
         ResourceRef::Key { key, protection } => {
             let (ns, ns_entity) = namespace_entity(types, key.namespace.as_str())?;
             let mut attrs = vec![
@@ -111,16 +120,21 @@ pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<Ced
             }
             let tags = key.tags.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
             let id = Types::uid(&types.key, &key.id.to_string());
-            entities.push(Entity::new_with_tags(id.clone(), attrs, [ns], tags).map_err(|e| e.to_string())?);
+            entities.push(Entity::new_with_tags(id.clone(), attrs, [ns.clone()], tags).map_err(|e| e.to_string())?);
             entities.push(ns_entity);
-            id
+            vec![id, ns]
         }
         ResourceRef::Namespace(ns) => {
             let (id, entity) = namespace_entity(types, ns.as_str())?;
             entities.push(entity);
-            id
+            vec![id]
+        }
+        ResourceRef::System => {
+            entities.push(Entity::new_no_attrs(types.system.clone(), std::collections::HashSet::new()));
+            vec![types.system.clone()]
         }
     };
+    let resource = resources[0].clone();
     let tags = req
         .facts
         .encryption_context
@@ -132,11 +146,20 @@ pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<Ced
         ("encryption_context".to_owned(), RestrictedExpression::new_entity_uid(types.context.clone())),
         ("dry_run".to_owned(), RestrictedExpression::new_bool(req.facts.dry_run)),
     ];
-    // Building an `ipaddr` value runs Cedar's parser; skip it when no policy reads it.
-    if bundle.reads_source_ip
+    // Extension values run Cedar's parser; they are built only when some policy reads them.
+    // A policy reading an absent value errors, which denies.
+    if reads.source_ip
         && let Some(ip) = req.facts.source_ip
     {
         pairs.push(("source_ip".to_owned(), RestrictedExpression::new_ip(ip.to_string())));
+    }
+    if reads.request_time {
+        let time = req.facts.request_time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        pairs.push(("request_time".to_owned(), RestrictedExpression::new_datetime(time)));
+    }
+    if reads.context_keys {
+        let keys = req.facts.encryption_context.entries().keys().map(|k| RestrictedExpression::new_string(k.clone()));
+        pairs.push(("encryption_context_keys".to_owned(), RestrictedExpression::new_set(keys)));
     }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));
@@ -150,5 +173,5 @@ pub(crate) fn build(bundle: &PolicyBundle, req: &AuthzRequest<'_>) -> Result<Ced
     // Built by this module's typed code (checked against the schema in tests), so the
     // per-request schema validation, which dominated decision time, is skipped here.
     let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-    Ok(CedarRequest { principal, action, resource, context, entities })
+    Ok(CedarRequest { principal, action, resource, context, entities, principals, resources })
 }

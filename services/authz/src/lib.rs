@@ -4,9 +4,11 @@
 mod authorizer;
 mod bundle;
 mod entities;
+mod grants;
+mod index;
 
 pub use authorizer::CedarAuthorizer;
-pub use bundle::{EMBEDDED, PolicyBundle, PolicyError, SCHEMA_FILE};
+pub use bundle::{EMBEDDED, PolicyBundle, PolicyError, PolicySource, SCHEMA_FILE};
 
 #[cfg(test)]
 mod tests;

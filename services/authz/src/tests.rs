@@ -4,19 +4,36 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 use keyward_core::model::context::EncryptionContext;
+use keyward_core::model::grant::{GrantConstraints, GrantRecord};
 use keyward_core::model::ids::{KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::{Action, Operation};
-use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
+use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
 
 use crate::{CedarAuthorizer, PolicyBundle};
 
 fn authorizer() -> CedarAuthorizer {
     match PolicyBundle::embedded() {
-        Ok(b) => CedarAuthorizer::new(b),
+        Ok(b) => CedarAuthorizer::new(b).unwrap_or_else(|e| unreachable!("{e}")),
         Err(e) => unreachable!("default policies must validate: {e}"),
     }
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000, 0).single().unwrap_or_default()
+}
+
+fn set(sources: Vec<(String, String)>) -> CedarAuthorizer {
+    let bundle = PolicyBundle::from_sources("t".into(), sources).unwrap_or_else(|e| unreachable!("{e}"));
+    CedarAuthorizer::new(bundle).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+fn with_schema(policies: &[(&str, &str)]) -> Vec<(String, String)> {
+    let schema = crate::EMBEDDED[0];
+    let mut v = vec![(schema.0.to_string(), schema.1.to_string())];
+    v.extend(policies.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+    v
 }
 
 fn user(id: &str, groups: &[&str]) -> Principal {
@@ -47,7 +64,8 @@ fn key(ns: &str, owner: &str, tags: &[(&str, &str)]) -> KeyRecord {
 
 fn decide_key(p: &Principal, op: Operation, k: &KeyRecord, justification: Option<&str>) -> (bool, Vec<String>) {
     let ctx = EncryptionContext::default();
-    let facts = RequestFacts { encryption_context: &ctx, source_ip: None, justification, dry_run: false };
+    let facts =
+        RequestFacts { encryption_context: &ctx, source_ip: None, justification, request_time: now(), dry_run: false };
     let d = authorizer().decide(&AuthzRequest {
         principal: p,
         action: Action::Op(op),
@@ -61,7 +79,13 @@ fn decide_key(p: &Principal, op: Operation, k: &KeyRecord, justification: Option
 fn decide_ns(p: &Principal, op: Operation, ns: &str) -> bool {
     let ctx = EncryptionContext::default();
     let ns = Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}"));
-    let facts = RequestFacts { encryption_context: &ctx, source_ip: None, justification: None, dry_run: false };
+    let facts = RequestFacts {
+        encryption_context: &ctx,
+        source_ip: None,
+        justification: None,
+        request_time: now(),
+        dry_run: false,
+    };
     authorizer()
         .decide(&AuthzRequest { principal: p, action: Action::Op(op), resource: ResourceRef::Namespace(&ns), facts })
         .allowed
@@ -147,10 +171,12 @@ fn requests_conform_to_the_schema() {
             encryption_context: &ctx,
             source_ip: "10.1.2.3".parse().ok(),
             justification: Some("why"),
+            request_time: now(),
             dry_run: true,
         };
         let req = AuthzRequest { principal: &principal, action: Action::Op(op), resource, facts };
-        let built = crate::entities::build(&bundle, &req).unwrap_or_else(|e| unreachable!("{e}"));
+        let reads = crate::bundle::Reads { source_ip: true, request_time: true, context_keys: true };
+        let built = crate::entities::build(&bundle, reads, &req).unwrap_or_else(|e| unreachable!("{e}"));
         let entities: Vec<_> =
             built.entities.iter().filter(|e| !e.uid().type_name().to_string().ends_with("Action")).cloned().collect();
         let checked = cedar_policy::Entities::from_entities(entities, Some(&bundle.schema));
@@ -171,14 +197,18 @@ fn source_ip_is_available_to_policies_that_read_it() {
     let schema = crate::EMBEDDED[0];
     let policy = r#"@id("loopback-only") permit(principal, action, resource) when { context has source_ip && context.source_ip.isLoopback() };"#;
     let sources = vec![(schema.0.to_string(), schema.1.to_string()), ("ip.cedar".to_string(), policy.to_string())];
-    let authz =
-        CedarAuthorizer::new(PolicyBundle::from_sources("t".into(), sources).unwrap_or_else(|e| unreachable!("{e}")));
+    let authz = set(sources);
     let ctx = EncryptionContext::default();
     let ns = Namespace::parse("n").unwrap_or_else(|e| unreachable!("{e}"));
     let p = user("eve", &[]);
     let decide = |ip: &str| {
-        let facts =
-            RequestFacts { encryption_context: &ctx, source_ip: ip.parse().ok(), justification: None, dry_run: false };
+        let facts = RequestFacts {
+            encryption_context: &ctx,
+            source_ip: ip.parse().ok(),
+            justification: None,
+            request_time: now(),
+            dry_run: false,
+        };
         let req = AuthzRequest {
             principal: &p,
             action: Action::Op(Operation::CreateKey),
@@ -197,4 +227,174 @@ fn owners_with_escaped_ids_are_recognised() {
     let odd = user("a\"b", &[]);
     let k = key("payments", &odd.to_string(), &[]);
     assert!(decide_key(&odd, Operation::RotateKey, &k, None).0);
+}
+
+fn decide_with(
+    authz: &CedarAuthorizer,
+    p: &Principal,
+    action: Action,
+    k: &KeyRecord,
+    ctx: &[(&str, &str)],
+) -> Decision {
+    let ctx = EncryptionContext::new(ctx.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let facts = RequestFacts {
+        encryption_context: &ctx,
+        source_ip: None,
+        justification: None,
+        request_time: now(),
+        dry_run: false,
+    };
+    let resource = ResourceRef::Key { key: k, protection: Protection::Software };
+    authz.decide(&AuthzRequest { principal: p, action, resource, facts })
+}
+
+#[test]
+fn an_erroring_forbid_denies() {
+    // Integer overflow passes strict validation and errors at evaluation: Cedar alone would
+    // skip this forbid and let the permit through.
+    let authz = set(with_schema(&[
+        ("allow.cedar", r#"@id("allow-all") permit(principal, action, resource);"#),
+        (
+            "broken.cedar",
+            r#"@id("broken-forbid") forbid(principal, action, resource is Keyward::Key) when { resource.hasTag("legacy") && 9223372036854775807 + 1 > 0 };"#,
+        ),
+    ]));
+    let tagged = key("n", "", &[("legacy", "y")]);
+    let d = decide_with(&authz, &user("u", &[]), Action::Op(Operation::Encrypt), &tagged, &[]);
+    assert!(!d.allowed);
+    assert!(!d.errors.is_empty(), "the error is reported");
+    assert!(decide_with(&authz, &user("u", &[]), Action::Op(Operation::Encrypt), &key("n", "", &[]), &[]).allowed);
+}
+
+fn grant(ops: &[Action], constraints: GrantConstraints) -> GrantRecord {
+    GrantRecord {
+        id: uuid::Uuid::from_u128(7),
+        key_id: KeyId(uuid::Uuid::from_u128(42)),
+        grantee: r#"Keyward::User::"carol""#.into(),
+        operations: ops.to_vec(),
+        constraints,
+        granted_by: r#"Keyward::User::"owner""#.into(),
+        created_at: now(),
+    }
+}
+
+#[test]
+fn grants_allow_exactly_what_they_name() {
+    let authz = authorizer();
+    let carol = user("carol", &[]);
+    let k = key("payments", "", &[]);
+    let encrypt = Action::Op(Operation::Encrypt);
+    assert!(!decide_with(&authz, &carol, encrypt, &k, &[]).allowed);
+    let g = grant(&[encrypt], GrantConstraints::default());
+    assert!(authz.check_grant(&g).is_ok());
+    assert!(authz.set_grants(std::slice::from_ref(&g)).is_ok());
+    let d = decide_with(&authz, &carol, encrypt, &k, &[]);
+    assert!(d.allowed);
+    assert_eq!(d.determining_policies, vec![format!("grant:{}:Encrypt", g.id)]);
+    assert!(!decide_with(&authz, &carol, Action::Op(Operation::Decrypt), &k, &[]).allowed);
+    assert!(!decide_with(&authz, &user("dave", &[]), encrypt, &k, &[]).allowed);
+    let other = KeyRecord { id: KeyId(uuid::Uuid::from_u128(43)), ..k.clone() };
+    assert!(!decide_with(&authz, &carol, encrypt, &other, &[]).allowed);
+    assert!(authz.set_grants(&[]).is_ok());
+    assert!(!decide_with(&authz, &carol, encrypt, &k, &[]).allowed, "revoked");
+}
+
+#[test]
+fn grant_constraints_bind_the_encryption_context() {
+    let authz = authorizer();
+    let carol = user("carol", &[]);
+    let k = key("payments", "", &[]);
+    let decrypt = Action::Op(Operation::Decrypt);
+    let pairs = BTreeMap::from([("tenant".to_string(), "acme\" || true".to_string())]);
+    let subset =
+        grant(&[decrypt], GrantConstraints { encryption_context_subset: Some(pairs.clone()), ..Default::default() });
+    assert!(authz.set_grants(&[subset]).is_ok());
+    let value = "acme\" || true";
+    assert!(decide_with(&authz, &carol, decrypt, &k, &[("tenant", value)]).allowed);
+    assert!(decide_with(&authz, &carol, decrypt, &k, &[("tenant", value), ("x", "y")]).allowed, "subset");
+    assert!(!decide_with(&authz, &carol, decrypt, &k, &[("tenant", "acme")]).allowed, "no injection");
+    assert!(!decide_with(&authz, &carol, decrypt, &k, &[]).allowed);
+    let equals = grant(&[decrypt], GrantConstraints { encryption_context_equals: Some(pairs), ..Default::default() });
+    assert!(authz.set_grants(&[equals]).is_ok());
+    assert!(decide_with(&authz, &carol, decrypt, &k, &[("tenant", value)]).allowed);
+    assert!(!decide_with(&authz, &carol, decrypt, &k, &[("tenant", value), ("x", "y")]).allowed, "exact");
+}
+
+#[test]
+fn indexed_decisions_match_whole_set_decisions() {
+    // Policies of every scope shape; every request decided through the index and by Cedar
+    // over the whole set must agree.
+    let policies = [
+        ("a.cedar", r#"@id("p-user") permit(principal == Keyward::User::"u1", action, resource);"#),
+        (
+            "b.cedar",
+            r#"@id("p-group") permit(principal in Keyward::Group::"g1", action in Keyward::Action::"UseKey", resource);"#,
+        ),
+        (
+            "c.cedar",
+            r#"@id("p-ns") permit(principal, action == Keyward::Action::"DescribeKey", resource in Keyward::Namespace::"n1");"#,
+        ),
+        (
+            "d.cedar",
+            r#"@id("f-group") forbid(principal in Keyward::Group::"g2", action, resource) when { resource is Keyward::Key };"#,
+        ),
+        (
+            "e.cedar",
+            r#"@id("f-ns") forbid(principal, action == Keyward::Action::"Decrypt", resource in Keyward::Namespace::"n2");"#,
+        ),
+        (
+            "f.cedar",
+            r#"@id("p-any") permit(principal is Keyward::User, action == Keyward::Action::"ListKeyVersions", resource);"#,
+        ),
+    ];
+    let sources = with_schema(&policies);
+    let authz = set(sources.clone());
+    let bundle = PolicyBundle::from_sources("t".into(), sources).unwrap_or_else(|e| unreachable!("{e}"));
+    let cedar = cedar_policy::Authorizer::new();
+    let reads = crate::bundle::Reads::default();
+    let principals = [user("u1", &[]), user("u2", &["g1"]), user("u3", &["g1", "g2"]), user("u4", &["g2"])];
+    let keys = [key("n1", "", &[]), key("n2", "", &[]), key("n3", "", &[])];
+    let ops = [
+        Operation::Encrypt,
+        Operation::Decrypt,
+        Operation::DescribeKey,
+        Operation::ListKeyVersions,
+        Operation::RotateKey,
+    ];
+    let ctx = EncryptionContext::default();
+    for p in &principals {
+        for k in &keys {
+            for op in ops {
+                let facts = RequestFacts {
+                    encryption_context: &ctx,
+                    source_ip: None,
+                    justification: None,
+                    request_time: now(),
+                    dry_run: false,
+                };
+                let req = AuthzRequest {
+                    principal: p,
+                    action: Action::Op(op),
+                    resource: ResourceRef::Key { key: k, protection: Protection::Software },
+                    facts,
+                };
+                let built = crate::entities::build(&bundle, reads, &req).unwrap_or_else(|e| unreachable!("{e}"));
+                let request =
+                    cedar_policy::Request::new(built.principal, built.action, built.resource, built.context, None)
+                        .unwrap_or_else(|e| unreachable!("{e}"));
+                let whole = cedar.is_authorized(&request, &bundle.policies, &built.entities);
+                let mut reasons: Vec<String> = whole.diagnostics().reason().map(ToString::to_string).collect();
+                reasons.sort();
+                let indexed = authz.decide(&req);
+                assert_eq!(
+                    indexed.allowed,
+                    whole.decision() == cedar_policy::Decision::Allow,
+                    "{p:?} {op} {}",
+                    k.namespace
+                );
+                assert_eq!(indexed.determining_policies, reasons, "{p:?} {op} {}", k.namespace);
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ async fn echo_authenticated(
     req: HttpRequest,
     body: web::Json<serde_json::Value>,
 ) -> HttpResponse {
-    match auth.authenticate(&req) {
+    match auth.authenticate(&req).await {
         Ok(_) => HttpResponse::Ok().json(body.into_inner()),
         Err(_) => HttpResponse::Unauthorized().finish(),
     }

@@ -94,7 +94,7 @@ fn serve_echo(args: EchoArgs) -> Result<(), String> {
             "groups",
             &secret,
             30,
-        );
+        )?;
         Some(keyward_api::auth::Authenticator::new(vec![issuer]))
     } else {
         None

@@ -129,6 +129,12 @@ impl Error {
         Self::new(ErrorCode::Internal, "internal error").with_reason(reason)
     }
 
+    /// Ends a dry run after its decision; [`crate::service::KeyService::dry_run`] turns it
+    /// into the answer, so it never reaches a caller.
+    pub(crate) fn dry_run_complete() -> Self {
+        Self::internal("dry run stopped after its decision")
+    }
+
     /// `Unauthenticated` with a generic message (the reason stays private).
     pub fn unauthenticated(reason: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthenticated, "missing or invalid bearer token").with_reason(reason)

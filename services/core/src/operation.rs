@@ -26,6 +26,12 @@ pub enum Operation {
     CreateAlias,
     DeleteAlias,
     ListAliases,
+    CreateGrant,
+    ListGrants,
+    RevokeGrant,
+    Authorize,
+    GetPolicies,
+    ReloadPolicies,
     /// Background destruction of a key whose deletion date has passed.
     DestroyKey,
 }
@@ -54,9 +60,55 @@ impl Operation {
             Self::CreateAlias => "CreateAlias",
             Self::DeleteAlias => "DeleteAlias",
             Self::ListAliases => "ListAliases",
+            Self::CreateGrant => "CreateGrant",
+            Self::ListGrants => "ListGrants",
+            Self::RevokeGrant => "RevokeGrant",
+            Self::Authorize => "Authorize",
+            Self::GetPolicies => "GetPolicies",
+            Self::ReloadPolicies => "ReloadPolicies",
             Self::DestroyKey => "DestroyKey",
         }
     }
+}
+
+impl std::str::FromStr for Operation {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.iter().copied().find(|op| op.as_str() == s).ok_or(())
+    }
+}
+
+impl Operation {
+    /// Every operation callers can name.
+    pub const ALL: [Self; 26] = [
+        Self::CreateKey,
+        Self::ListKeys,
+        Self::DescribeKey,
+        Self::UpdateKey,
+        Self::EnableKey,
+        Self::DisableKey,
+        Self::ScheduleKeyDeletion,
+        Self::CancelKeyDeletion,
+        Self::RotateKey,
+        Self::ListKeyVersions,
+        Self::SetMinDecryptionVersion,
+        Self::Encrypt,
+        Self::Decrypt,
+        Self::ReEncrypt,
+        Self::GenerateDataKey,
+        Self::GenerateDataKeyWithoutPlaintext,
+        Self::GenerateRandom,
+        Self::CreateAlias,
+        Self::DeleteAlias,
+        Self::ListAliases,
+        Self::CreateGrant,
+        Self::ListGrants,
+        Self::RevokeGrant,
+        Self::Authorize,
+        Self::GetPolicies,
+        Self::ReloadPolicies,
+    ];
 }
 
 impl fmt::Display for Operation {
@@ -84,6 +136,20 @@ impl Action {
             Self::Op(op) => op.as_str(),
             Self::ReEncryptFrom => "ReEncryptFrom",
             Self::ReEncryptTo => "ReEncryptTo",
+        }
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = ();
+
+    /// Parses a Cedar action id (`Encrypt`, `ReEncryptFrom`, ...).
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "ReEncryptFrom" => Ok(Self::ReEncryptFrom),
+            "ReEncryptTo" => Ok(Self::ReEncryptTo),
+            "ReEncrypt" => Err(()),
+            other => other.parse().map(Self::Op),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::StateArgs;
+use crate::tls::TlsFiles;
 
 /// The TOML file's shape.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +28,14 @@ pub struct FileConfig {
     backends: Vec<toml::Table>,
     #[serde(default)]
     audit: AuditSection,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert_file: PathBuf,
+    key_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +72,8 @@ pub struct IssuerConfig {
     pub jwks_url: Option<String>,
     /// The groups claim (default `groups`).
     pub groups_claim: Option<String>,
+    /// Seconds between JWKS reloads (default 300).
+    pub jwks_refresh_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +118,8 @@ pub struct Settings {
     pub audit_queue: usize,
     /// Audit batch linger.
     pub audit_linger_ms: u64,
+    /// TLS on the listener, when configured.
+    pub tls: Option<TlsFiles>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -137,10 +150,16 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         Some(v) => v == "true" || v == "1",
         None => file.allow_insecure_http.unwrap_or(false),
     };
-    if !listen.ip().is_loopback() && !allow_insecure_http {
+    let tls = match (env("KEYWARD_TLS_CERT_FILE"), env("KEYWARD_TLS_KEY_FILE"), file.tls) {
+        (Some(cert), Some(key), _) => Some(TlsFiles { cert_file: cert.into(), key_file: key.into() }),
+        (None, None, Some(t)) => Some(TlsFiles { cert_file: t.cert_file, key_file: t.key_file }),
+        (None, None, None) => None,
+        _ => return Err("set both KEYWARD_TLS_CERT_FILE and KEYWARD_TLS_KEY_FILE".into()),
+    };
+    if tls.is_none() && !listen.ip().is_loopback() && !allow_insecure_http {
         return Err(format!(
-            "`listen` is {listen}: plain HTTP is only served on loopback; TLS is not configured here, so set \
-             `allow_insecure_http = true` only behind a TLS-terminating proxy"
+            "`listen` is {listen}: plain HTTP is only served on loopback; configure `[tls]` (cert_file, key_file), \
+             or set `allow_insecure_http = true` only behind a TLS-terminating proxy"
         ));
     }
     let leeway_seconds = file.auth.leeway_seconds.unwrap_or(30);
@@ -162,6 +181,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
         audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
         audit_linger_ms: file.audit.linger_ms.unwrap_or(0).min(100),
+        tls,
     })
 }
 

@@ -6,4 +6,5 @@ pub mod config;
 pub mod dev;
 pub mod serve;
 pub mod telemetry;
+pub mod tls;
 pub mod wiring;

@@ -7,24 +7,33 @@ use keyward_api::AppState;
 
 use crate::config::Settings;
 use crate::dev;
+use crate::tls::CertStore;
 use crate::wiring;
 
 /// Runs the server until SIGTERM or SIGINT; returns after in-flight requests finish and the
 /// audit writer has flushed.
 pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(), String> {
+    // One TLS provider for the listener and JWKS fetches; a second install is harmless.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
     let wired = wiring::wire(&settings, embedding).await?;
     let state = AppState { service: wired.service.clone(), auth: wired.auth.clone() };
-    let server = HttpServer::new(move || keyward_api::app(state.clone()))
-        .workers(settings.workers)
-        .shutdown_timeout(30)
-        .bind(settings.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let certs = settings.tls.clone().map(CertStore::load).transpose()?;
+    let server =
+        HttpServer::new(move || keyward_api::app(state.clone())).workers(settings.workers).shutdown_timeout(30);
+    let server = match &certs {
+        Some(certs) => server.bind_rustls_0_23(settings.listen, certs.server_config()?),
+        None => server.bind(settings.listen),
+    }
+    .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
-    banner(&settings, &addr.to_string(), wired.dev_auth, &wired.policies)?;
+    let grant_sync = spawn_grant_sync(wired.service.clone());
+    let hangup = spawn_reload_on_hangup(wired.service.clone(), certs.clone())?;
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    banner(&settings, &format!("{scheme}://{addr}"), wired.dev_auth, &wired.policies)?;
     tracing::info!(%addr, database = %redacted(&settings.database_url), "keyward listening");
 
     server.run().await.map_err(|e| format!("server failed: {e}"))?;
@@ -32,6 +41,8 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     tracing::info!("shutting down: flushing counters and the audit trail");
     maintenance.abort();
     flusher.abort();
+    grant_sync.abort();
+    hangup.abort();
     if let Err(e) = wired.store.flush_usage().await {
         tracing::warn!(error = %e, "usage counters not flushed at shutdown");
     }
@@ -41,6 +52,45 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         tracing::warn!("audit writer did not stop within 10 s");
     }
     Ok(())
+}
+
+/// Grants made on other replicas reach this one within this interval.
+pub const GRANT_SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
+fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = None;
+        let mut tick = tokio::time::interval(GRANT_SYNC_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = service.sync_grants_if_changed(&mut seen).await {
+                tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "grant sync failed");
+            }
+        }
+    })
+}
+
+/// SIGHUP reloads the policy set and the TLS certificate; a failed reload keeps the old one.
+fn spawn_reload_on_hangup(
+    service: std::sync::Arc<keyward_core::service::KeyService>,
+    certs: Option<std::sync::Arc<CertStore>>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
+    Ok(tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match service.authorizer().reload() {
+                Ok(version) => tracing::info!(%version, "SIGHUP: policies reloaded"),
+                Err(problems) => tracing::error!(%problems, "SIGHUP: policy set refused; keeping the active set"),
+            }
+            if let Some(certs) = &certs {
+                match certs.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate"),
+                }
+            }
+        }
+    }))
 }
 
 fn spawn_maintenance(
@@ -67,7 +117,7 @@ fn spawn_maintenance(
 /// Prints where the server listens; in the dev setup, writes and prints an admin token.
 #[allow(clippy::print_stdout, reason = "the banner is for the person who started the server")]
 fn banner(settings: &Settings, addr: &str, dev_auth: bool, policies: &str) -> Result<(), String> {
-    println!("Keyward listening on http://{addr}");
+    println!("Keyward listening on {addr}");
     println!("  database: {}", redacted(&settings.database_url));
     println!("  policies: {policies}");
     if dev_auth {
@@ -90,7 +140,7 @@ fn banner(settings: &Settings, addr: &str, dev_auth: bool, policies: &str) -> Re
         println!("  Try:");
         println!("    TOKEN=$(cat {})", path.display());
         println!(
-            "    curl -s -X POST http://{addr}/v1/keys -H \"Authorization: Bearer $TOKEN\" \
+            "    curl -s -X POST {addr}/v1/keys -H \"Authorization: Bearer $TOKEN\" \
              -H 'Content-Type: application/json' -d '{{\"namespace\":\"demo\"}}'"
         );
     }

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_api::auth::{Authenticator, Issuer};
+use jsonwebtoken::Algorithm;
+use keyward_api::auth::{Authenticator, Issuer, IssuerSpec, KeySource};
 use keyward_audit::{AuditWriter, WriterConfig};
 use keyward_authz::{CedarAuthorizer, PolicyBundle, SCHEMA_FILE};
 use keyward_backend::{BuildContext, DynBackend, Registry};
@@ -14,7 +15,7 @@ use keyward_core::ports::clock::SystemClock;
 use keyward_core::service::{Backends, KeyService};
 use keyward_store::{SqlAuditStore, SqlStore};
 
-use crate::config::Settings;
+use crate::config::{IssuerConfig, Settings};
 use crate::dev;
 
 /// Everything `serve` runs.
@@ -103,26 +104,55 @@ fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String
 pub fn authenticator(settings: &Settings) -> Result<(Authenticator, bool), String> {
     if settings.issuers.is_empty() {
         let secret = dev::dev_secret(&settings.data_dir)?;
-        let issuer = Issuer::hs256(dev::DEV_ISSUER, dev::DEV_AUDIENCE, "groups", &secret, settings.leeway_seconds);
+        let issuer = Issuer::hs256(dev::DEV_ISSUER, dev::DEV_AUDIENCE, "groups", &secret, settings.leeway_seconds)?;
         return Ok((Authenticator::new(vec![issuer]), true));
     }
     let mut issuers = Vec::new();
     for i in &settings.issuers {
-        if i.algorithms.iter().any(|a| a != "HS256") {
-            return Err(format!(
-                "issuer `{}`: only HS256 is supported in this release (asked for {:?})",
-                i.issuer, i.algorithms
-            ));
-        }
-        if i.public_key_file.is_some() || i.jwks_file.is_some() || i.jwks_url.is_some() {
-            return Err(format!("issuer `{}`: only `secret_file` keys are supported in this release", i.issuer));
-        }
-        let path = i.secret_file.as_ref().ok_or_else(|| format!("issuer `{}` needs `secret_file`", i.issuer))?;
-        let secret = dev::read_secret(path)?;
-        let groups = i.groups_claim.as_deref().unwrap_or("groups");
-        issuers.push(Issuer::hs256(&i.issuer, &i.audience, groups, &secret, settings.leeway_seconds));
+        let named = |e: String| format!("issuer `{}`: {e}", i.issuer);
+        issuers.push(Issuer::new(issuer_spec(i, settings.leeway_seconds).map_err(named)?).map_err(named)?);
     }
     Ok((Authenticator::new(issuers), false))
+}
+
+fn issuer_spec(i: &IssuerConfig, leeway_secs: u64) -> Result<IssuerSpec, String> {
+    let algorithms = i
+        .algorithms
+        .iter()
+        .map(|a| match a.as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "RS256" => Ok(Algorithm::RS256),
+            "ES256" => Ok(Algorithm::ES256),
+            "EdDSA" => Ok(Algorithm::EdDSA),
+            other => Err(format!("algorithm `{other}` is not supported (HS256, RS256, ES256, EdDSA)")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let sources = [i.secret_file.is_some(), i.public_key_file.is_some(), i.jwks_file.is_some(), i.jwks_url.is_some()];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        return Err("set exactly one of `secret_file`, `public_key_file`, `jwks_file`, `jwks_url`".into());
+    }
+    let source = if let Some(path) = &i.secret_file {
+        KeySource::Secret(dev::read_secret(path)?)
+    } else if let Some(path) = &i.public_key_file {
+        KeySource::Pem(std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?)
+    } else if let Some(path) = &i.jwks_file {
+        KeySource::JwksFile(path.clone())
+    } else {
+        KeySource::JwksUrl(i.jwks_url.clone().unwrap_or_default())
+    };
+    let refresh = i.jwks_refresh_seconds.unwrap_or(300);
+    if !(1..=86_400).contains(&refresh) {
+        return Err("`jwks_refresh_seconds` must be 1-86400".into());
+    }
+    Ok(IssuerSpec {
+        issuer: i.issuer.clone(),
+        audience: i.audience.clone(),
+        algorithms,
+        groups_claim: i.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+        source,
+        leeway_secs,
+        refresh: Duration::from_secs(refresh),
+    })
 }
 
 /// Wires everything; must run inside the Tokio runtime.
@@ -131,7 +161,7 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     let store = SqlStore::new(db.clone());
     let bundle = policies(settings)?;
     let policies = format!("{} ({}, {} policies)", bundle.origin(), bundle.version(), bundle.len());
-    let authorizer = Arc::new(CedarAuthorizer::new(bundle));
+    let authorizer = Arc::new(CedarAuthorizer::new(bundle)?);
     let writer_config = WriterConfig {
         max_batch: settings.audit_max_batch,
         queue: settings.audit_queue,
@@ -146,6 +176,8 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         Arc::new(SystemClock),
         backends(settings, &embedding.registry)?,
     ));
+    service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;
     let (auth, dev_auth) = authenticator(settings)?;
+    auth.prime().await?;
     Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies })
 }

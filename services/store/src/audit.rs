@@ -82,6 +82,8 @@ fn to_row(r: &AuditRecord) -> audit_record::ActiveModel {
         user_agent: Set(r.user_agent.clone()),
         dry_run: Set(r.dry_run),
         duration_us: Set(i64::try_from(r.duration_us).unwrap_or(i64::MAX)),
+        principal_groups: Set(serde_json::to_string(&r.principal_groups).unwrap_or_else(|_| "[]".into())),
+        policy_errors: Set(serde_json::to_string(&r.policy_errors).unwrap_or_else(|_| "[]".into())),
     }
 }
 
@@ -92,7 +94,7 @@ impl AuditStore for SqlAuditStore {
             return Ok(());
         }
         let txn = self.db.begin().await.map_err(|e| AuditError(e.to_string()))?;
-        // Stay under SQLite's bound-parameter limit: 19 columns per row.
+        // Stay under SQLite's bound-parameter limit: 21 columns per row.
         for chunk in records.chunks(500) {
             audit_record::Entity::insert_many(chunk.iter().map(to_row))
                 .exec_without_returning(&txn)

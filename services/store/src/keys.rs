@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::gate::Permit;
+use keyward_core::model::grant::GrantRecord;
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeyState};
 use keyward_core::model::version::{Usage, VersionRecord};
@@ -20,6 +21,7 @@ use crate::cache::KeyCache;
 use crate::convert::{self, micros};
 use crate::entity::{alias, idempotency_key, key, key_version};
 use crate::usage::UsageBuffer;
+use uuid::Uuid;
 
 /// Keys, versions and aliases in a SQL database.
 #[derive(Debug, Clone)]
@@ -344,5 +346,25 @@ impl KeyStore for SqlStore {
 
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
+    }
+
+    async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError> {
+        crate::grants::insert(&self.db, permit, grant).await
+    }
+
+    async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError> {
+        crate::grants::get(&self.db, id).await
+    }
+
+    async fn grants(&self, key: Option<KeyId>) -> Result<Vec<GrantRecord>, StoreError> {
+        crate::grants::list(&self.db, key).await
+    }
+
+    async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        crate::grants::revoke(&self.db, permit, id, at).await
+    }
+
+    async fn grants_revision(&self) -> Result<i64, StoreError> {
+        crate::grants::revision(&self.db).await
     }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod cache;
 mod convert;
 pub mod entity;
+mod grants;
 mod keys;
 mod migration;
 mod usage;

@@ -7,6 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAliasRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The key (id or alias) the alias points to.
     pub target_key_id: String,
 }
@@ -25,6 +28,9 @@ pub struct Alias {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListAliasesQuery {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
     /// Only aliases of this key.
     pub key_id: Option<String>,
     /// Page size, 1-1000 (default 100).

@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// 1-4096 bytes, base64.
     #[schema(format = Byte)]
     pub plaintext: String,
@@ -33,6 +36,9 @@ pub struct EncryptResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecryptRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The blob, base64.
     #[schema(format = Byte)]
     pub ciphertext_blob: String,
@@ -60,6 +66,9 @@ pub struct DecryptResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReEncryptRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The blob, base64.
     #[schema(format = Byte)]
     pub ciphertext_blob: String,
@@ -91,6 +100,9 @@ pub struct ReEncryptResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateDataKeyRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// `AES_256` (default) or `AES_128`.
     #[serde(default)]
     pub key_spec: Option<String>,
@@ -133,6 +145,9 @@ pub struct GenerateDataKeyWithoutPlaintextResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRandomRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// 1-1024.
     pub number_of_bytes: u32,
     /// The namespace the request is authorized in.

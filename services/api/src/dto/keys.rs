@@ -12,6 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// The namespace to create the key in.
     pub namespace: String,
     /// Free text, at most 8192 bytes.
@@ -38,6 +41,9 @@ pub struct CreateKeyRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// New description.
     #[serde(default)]
     pub description: Option<String>,
@@ -54,6 +60,9 @@ pub struct UpdateKeyRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleKeyDeletionRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// Days before destruction, 7-30 (default 30).
     #[serde(default)]
     pub pending_window_days: Option<u32>,
@@ -63,6 +72,9 @@ pub struct ScheduleKeyDeletionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetMinDecryptionVersionRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// Versions below this stop decrypting.
     pub version: u32,
 }
@@ -72,6 +84,9 @@ pub struct SetMinDecryptionVersionRequest {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListKeysQuery {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
     /// Only keys in this namespace.
     pub namespace: Option<String>,
     /// Page size, 1-1000 (default 100).

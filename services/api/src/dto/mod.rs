@@ -2,7 +2,9 @@
 
 pub mod aliases;
 pub mod crypto;
+pub mod grants;
 pub mod keys;
+pub mod policy;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 use keyward_core::model::ids::AliasName;
 use keyward_core::operation::Operation;
 
-use super::{key_ref, run, run_with_status};
+use super::{key_ref, respond, run};
 use crate::dto::aliases::{Alias, CreateAliasRequest, ListAliasesQuery, ListAliasesResponse};
 use crate::dto::{limit, parse_json, parse_query};
 use crate::error::{ApiError, Problem};
@@ -37,14 +37,14 @@ pub async fn create_alias(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (alias, status) = run_with_status(&state, &req, Operation::CreateAlias, async |scope| {
+    let op = async |scope: &mut _| {
         let r: CreateAliasRequest = parse_json(&body)?;
         let (out, created) = state.service.create_alias(scope, alias_name(&name)?, &key_ref(&r.target_key_id)?).await?;
         let alias = Alias { alias_name: out.alias_name.to_string(), target_key_id: out.target_key_id.to_string() };
         Ok((alias, if created { StatusCode::CREATED } else { StatusCode::OK }))
-    })
-    .await?;
-    Ok(HttpResponse::build(status).json(alias))
+    };
+    respond(&state, &req, Operation::CreateAlias, &body, op, |alias, status| HttpResponse::build(status).json(alias))
+        .await
 }
 
 /// Deletes an alias; the key is untouched.
@@ -60,11 +60,10 @@ pub async fn delete_alias(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run_with_status(&state, &req, Operation::DeleteAlias, async |scope| {
+    let op = async |scope: &mut _| {
         state.service.delete_alias(scope, &alias_name(&name)?).await.map(|()| ((), StatusCode::NO_CONTENT))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    };
+    respond(&state, &req, Operation::DeleteAlias, b"", op, |(), _| HttpResponse::NoContent().finish()).await
 }
 
 /// Lists aliases, of one key or of every namespace the caller may list.
@@ -75,7 +74,7 @@ pub async fn delete_alias(
 )]
 #[get("/aliases")]
 pub async fn list_aliases(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ListAliases, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::ListAliases, StatusCode::OK, b"", async |scope| {
         let q: ListAliasesQuery = parse_query(req.query_string())?;
         let key = q.key_id.as_deref().map(key_ref).transpose()?;
         let out = state.service.list_aliases(scope, key.as_ref(), q.next_token.as_deref(), limit(q.limit)?).await?;

@@ -33,7 +33,7 @@ pub async fn encrypt(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::Encrypt, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::Encrypt, StatusCode::OK, &body, async |scope| {
         let r: EncryptRequest = parse_json(&body)?;
         let input = EncryptInput {
             key: key_ref(&key)?,
@@ -60,7 +60,7 @@ pub async fn encrypt(
 )]
 #[post("/decrypt")]
 pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::Decrypt, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::Decrypt, StatusCode::OK, &body, async |scope| {
         let r: DecryptRequest = parse_json(&body)?;
         let input = DecryptInput {
             ciphertext_blob: blob(&r.ciphertext_blob)?,
@@ -90,7 +90,7 @@ pub async fn re_encrypt(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ReEncrypt, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::ReEncrypt, StatusCode::OK, &body, async |scope| {
         let r: ReEncryptRequest = parse_json(&body)?;
         let input = ReEncryptInput {
             ciphertext_blob: blob(&r.ciphertext_blob)?,
@@ -123,7 +123,7 @@ pub async fn generate_data_key(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::GenerateDataKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::GenerateDataKey, StatusCode::OK, &body, async |scope| {
         let input = data_key_input(&key, &body)?;
         let out = state.service.generate_data_key(scope, input, true).await?;
         Ok(GenerateDataKeyResponse {
@@ -150,7 +150,7 @@ pub async fn generate_data_key_without_plaintext(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::GenerateDataKeyWithoutPlaintext, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::GenerateDataKeyWithoutPlaintext, StatusCode::OK, &body, async |scope| {
         let input = data_key_input(&key, &body)?;
         let out = state.service.generate_data_key(scope, input, false).await?;
         Ok(GenerateDataKeyWithoutPlaintextResponse {
@@ -175,7 +175,7 @@ pub async fn generate_random(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::GenerateRandom, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::GenerateRandom, StatusCode::OK, &body, async |scope| {
         let r: GenerateRandomRequest = parse_json(&body)?;
         let ns = Namespace::parse(&r.namespace)?;
         let len = usize::try_from(r.number_of_bytes).map_err(|_| Error::invalid("`number_of_bytes` out of range"))?;

@@ -34,7 +34,7 @@ pub async fn create_key(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::CreateKey, StatusCode::CREATED, async |scope| {
+    run(&state, &req, Operation::CreateKey, StatusCode::CREATED, &body, async |scope| {
         let r: CreateKeyRequest = parse_json(&body)?;
         if r.external_key_id.is_some() {
             return Err(Error::new(
@@ -75,7 +75,7 @@ pub async fn create_key(
 )]
 #[get("/keys")]
 pub async fn list_keys(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ListKeys, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::ListKeys, StatusCode::OK, b"", async |scope| {
         let q: ListKeysQuery = parse_query(req.query_string())?;
         let ns = q.namespace.as_deref().map(Namespace::parse).transpose()?;
         let out = state.service.list_keys(scope, ns, q.next_token.as_deref(), limit(q.limit)?).await?;
@@ -96,7 +96,7 @@ pub async fn describe_key(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::DescribeKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::DescribeKey, StatusCode::OK, b"", async |scope| {
         state.service.describe_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -116,7 +116,7 @@ pub async fn update_key(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::UpdateKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::UpdateKey, StatusCode::OK, &body, async |scope| {
         let r: UpdateKeyRequest = parse_json(&body)?;
         let rotation = match r.rotation_period_days {
             None => RotationUpdate::Keep,
@@ -141,7 +141,7 @@ pub async fn enable_key(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::EnableKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::EnableKey, StatusCode::OK, b"", async |scope| {
         state.service.enable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -159,7 +159,7 @@ pub async fn disable_key(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::DisableKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::DisableKey, StatusCode::OK, b"", async |scope| {
         state.service.disable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -179,7 +179,7 @@ pub async fn schedule_key_deletion(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ScheduleKeyDeletion, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::ScheduleKeyDeletion, StatusCode::OK, &body, async |scope| {
         let r: ScheduleKeyDeletionRequest = parse_json(&body)?;
         state.service.schedule_key_deletion(scope, &key_ref(&key)?, r.pending_window_days).await.map(KeyMetadata::from)
     })
@@ -198,7 +198,7 @@ pub async fn cancel_key_deletion(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, b"", async |scope| {
         state.service.cancel_key_deletion(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -216,7 +216,7 @@ pub async fn rotate_key(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::RotateKey, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::RotateKey, StatusCode::OK, b"", async |scope| {
         state.service.rotate_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -234,7 +234,7 @@ pub async fn list_key_versions(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ListKeyVersions, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::ListKeyVersions, StatusCode::OK, b"", async |scope| {
         let versions = state.service.list_key_versions(scope, &key_ref(&key)?).await?;
         Ok(ListKeyVersionsResponse { versions: versions.into_iter().map(KeyVersion::from).collect() })
     })
@@ -255,7 +255,7 @@ pub async fn set_min_decryption_version(
     key: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::SetMinDecryptionVersion, StatusCode::OK, async |scope| {
+    run(&state, &req, Operation::SetMinDecryptionVersion, StatusCode::OK, &body, async |scope| {
         let r: SetMinDecryptionVersionRequest = parse_json(&body)?;
         state.service.set_min_decryption_version(scope, &key_ref(&key)?, r.version).await.map(KeyMetadata::from)
     })

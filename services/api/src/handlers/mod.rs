@@ -3,8 +3,10 @@
 
 pub mod aliases;
 pub mod crypto;
+pub mod grants;
 pub mod health;
 pub mod keys;
+pub mod policy;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -12,45 +14,76 @@ use keyward_core::model::ids::KeyRef;
 use keyward_core::operation::Operation;
 use keyward_core::service::Scope;
 use keyward_core::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::dto::policy::DryRunResponse;
 use crate::error::ApiError;
 use crate::meta;
 use crate::state::AppState;
 
 /// Runs an operation: authenticates the caller, opens an audited scope, and answers with
-/// `status` and the JSON result, or a problem document.
+/// `status` and the JSON result, or a problem document. `body` is the raw request body (empty
+/// when the operation has none); it and the query are checked for a dry-run request.
 pub(crate) async fn run<T: Serialize>(
     state: &AppState,
     req: &HttpRequest,
     op: Operation,
     status: StatusCode,
+    body: &[u8],
     f: impl AsyncFnOnce(&mut Scope) -> Result<T>,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, status) = run_with_status(state, req, op, async |scope| f(scope).await.map(|v| (v, status))).await?;
-    Ok(HttpResponse::build(status).json(body))
+    respond(
+        state,
+        req,
+        op,
+        body,
+        async |scope| f(scope).await.map(|v| (v, status)),
+        |v, status| HttpResponse::build(status).json(v),
+    )
+    .await
 }
 
-/// As [`run`], with the status chosen by the operation.
-pub(crate) async fn run_with_status<T>(
+/// As [`run`], with the status chosen by the operation and the response shaped by `render`.
+pub(crate) async fn respond<T>(
     state: &AppState,
     req: &HttpRequest,
     op: Operation,
+    body: &[u8],
     f: impl AsyncFnOnce(&mut Scope) -> Result<(T, StatusCode)>,
-) -> Result<(T, StatusCode), ApiError> {
+    render: impl FnOnce(T, StatusCode) -> HttpResponse,
+) -> Result<HttpResponse, ApiError> {
     let meta = meta::request_meta(req);
     let request_id = meta.request_id.clone();
-    let principal = state.auth.authenticate(req);
+    let principal = state.auth.authenticate(req).await;
     let scope = state.service.begin(meta, principal, op);
-    state
-        .service
-        .audited(scope, async |scope| {
-            // Authentication is checked before anything else is looked at.
-            scope.principal()?;
-            f(scope).await
-        })
-        .await
-        .map_err(|e| ApiError::new(e, request_id))
+    // Authentication is checked before anything else is looked at.
+    let checked = async |scope: &mut Scope| {
+        scope.principal()?;
+        f(scope).await
+    };
+    if dry_run_requested(req.query_string(), body) {
+        let answer = state.service.dry_run(scope, checked).await.map_err(|e| ApiError::new(e, request_id))?;
+        return Ok(HttpResponse::Ok().json(DryRunResponse::from(answer)));
+    }
+    let (value, status) = state.service.audited(scope, checked).await.map_err(|e| ApiError::new(e, request_id))?;
+    Ok(render(value, status))
+}
+
+#[derive(Deserialize)]
+struct DryRunProbe {
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+/// `?dry_run=true`, or `"dry_run": true` in a JSON body. Bodies are probed only when they
+/// mention the field, keeping the common path to one parse.
+fn dry_run_requested(query: &str, body: &[u8]) -> bool {
+    let in_query = query.split('&').any(|pair| pair == "dry_run=true");
+    let in_body = || {
+        body.windows(9).any(|w| w == b"\"dry_run\"")
+            && serde_json::from_slice::<DryRunProbe>(body).ok().and_then(|p| p.dry_run) == Some(true)
+    };
+    in_query || in_body()
 }
 
 /// Parses a `{key}` path segment: an id, or an alias (`alias%2FNAME` percent-decoded).

@@ -1,6 +1,7 @@
 //! The key model: identifiers, keys, versions, encryption context, principals.
 
 pub mod context;
+pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod principal;

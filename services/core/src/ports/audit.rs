@@ -17,6 +17,8 @@ pub struct AuditRecord {
     pub trace_id: String,
     /// The principal's uid, or `anonymous` when authentication failed.
     pub principal: String,
+    /// The principal's groups at the time (so decisions can be replayed).
+    pub principal_groups: Vec<String>,
     /// The operation.
     pub action: String,
     /// The resource's entity uid, when one was resolved.
@@ -31,6 +33,8 @@ pub struct AuditRecord {
     pub determining_policies: Vec<String>,
     /// The policy set version that decided.
     pub policy_version: Option<String>,
+    /// Policy evaluation errors (any error denies).
+    pub policy_errors: Vec<String>,
     /// `Success` or the error code.
     pub outcome: String,
     /// The private reason of a failure (never shown to the caller).

@@ -3,7 +3,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::context::EncryptionContext;
+use crate::model::grant::GrantRecord;
 use crate::model::ids::Namespace;
 use crate::model::key::{KeyRecord, Protection};
 use crate::model::principal::Principal;
@@ -21,6 +24,8 @@ pub enum ResourceRef<'a> {
     },
     /// A namespace (CreateKey, ListKeys, GenerateRandom, ListAliases).
     Namespace(&'a Namespace),
+    /// The deployment itself (policy and audit administration).
+    System,
 }
 
 impl ResourceRef<'_> {
@@ -29,9 +34,13 @@ impl ResourceRef<'_> {
         match self {
             Self::Key { key, .. } => format!("Keyward::Key::\"{}\"", key.id),
             Self::Namespace(ns) => format!("Keyward::Namespace::\"{ns}\""),
+            Self::System => SYSTEM_UID.to_owned(),
         }
     }
 }
+
+/// The uid of the deployment, the resource of policy and audit administration.
+pub const SYSTEM_UID: &str = "Keyward::System::\"keyward\"";
 
 /// Request facts beside principal, action and resource.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +51,8 @@ pub struct RequestFacts<'a> {
     pub source_ip: Option<IpAddr>,
     /// A justification the caller gave.
     pub justification: Option<&'a str>,
+    /// When the request arrived.
+    pub request_time: DateTime<Utc>,
     /// Whether the call is a dry run.
     pub dry_run: bool,
 }
@@ -72,8 +83,41 @@ pub struct Decision {
     pub policy_version: Arc<str>,
 }
 
+/// One policy of the active set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyText {
+    /// Its `@id`.
+    pub id: String,
+    /// Its source text.
+    pub text: String,
+}
+
+/// The active policy set, as shown to administrators.
+#[derive(Debug, Clone)]
+pub struct PolicySnapshot {
+    /// The set's version.
+    pub version: String,
+    /// The policies from files (grants are listed with their keys).
+    pub policies: Vec<PolicyText>,
+    /// The schema's text.
+    pub schema: String,
+}
+
 /// Decides requests. Default deny: anything not explicitly permitted is denied.
 pub trait Authorizer: Send + Sync + std::fmt::Debug {
     /// Decides one request.
     fn decide(&self, request: &AuthzRequest<'_>) -> Decision;
+
+    /// The active policy set.
+    fn snapshot(&self) -> PolicySnapshot;
+
+    /// Reloads the policy set from its origin; an invalid set keeps the old one and the
+    /// error lists every problem. Returns the new version.
+    fn reload(&self) -> Result<String, String>;
+
+    /// Checks that a grant turns into valid policies (before it is stored).
+    fn check_grant(&self, grant: &GrantRecord) -> Result<(), String>;
+
+    /// Replaces the set of active grants (all of them, from the store).
+    fn set_grants(&self, grants: &[GrantRecord]) -> Result<(), String>;
 }

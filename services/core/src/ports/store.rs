@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::gate::Permit;
+use uuid::Uuid;
+
+use crate::model::grant::GrantRecord;
 use crate::model::ids::{AliasName, KeyId, Namespace};
 use crate::model::key::KeyRecord;
 use crate::model::version::{Usage, VersionRecord};
@@ -120,4 +123,19 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Enabled keys whose automatic rotation is due.
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Stores a new grant.
+    async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError>;
+
+    /// Loads an active grant.
+    async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// The active grants of one key (all keys when `None`), oldest first.
+    async fn grants(&self, key: Option<KeyId>) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// Revokes a grant; false when it was not active.
+    async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// A value that changes whenever any grant is created or revoked (to resync replicas).
+    async fn grants_revision(&self) -> Result<i64, StoreError>;
 }

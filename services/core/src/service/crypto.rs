@@ -11,6 +11,7 @@ use crate::model::ids::{KeyId, KeyRef, Namespace};
 use crate::model::key::KeyRecord;
 use crate::model::version::Usage;
 use crate::operation::{Action, Operation};
+use crate::ports::authorizer::ResourceRef;
 use crate::ports::backend::VersionHandle;
 
 /// Largest plaintext Encrypt takes; larger data belongs under a data key.
@@ -157,6 +158,9 @@ impl KeyService {
     /// the plaintext leaving the service.
     pub async fn re_encrypt(&self, scope: &mut Scope, input: ReEncryptInput) -> Result<ReEncryptOutput> {
         scope.note_context(&input.source_context);
+        if scope.dry_run {
+            return self.re_encrypt_dry_run(scope, &input).await;
+        }
         let (source, _, plaintext) =
             self.open(scope, Action::ReEncryptFrom, &input.ciphertext_blob, &input.source_context, None).await?;
         let dest = self.resolve(scope, &input.destination).await?;
@@ -167,6 +171,25 @@ impl KeyService {
             self.seal(scope, &permit, &dest, &plaintext, &input.destination_context).await?;
         scope.note_key(source.id, None);
         Ok(ReEncryptOutput { source_key_id: source.id, key_id: dest.id, key_version, ciphertext_blob })
+    }
+
+    /// Both ReEncrypt decisions, with nothing decrypted: the blob's header names the source.
+    async fn re_encrypt_dry_run(&self, scope: &mut Scope, input: &ReEncryptInput) -> Result<ReEncryptOutput> {
+        let blob = Blob::parse(&input.ciphertext_blob).map_err(|e| Error::invalid_ciphertext(e.to_string()))?;
+        let source = self
+            .store
+            .key(blob.header.key_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::invalid_ciphertext("blob names an unknown key"))?;
+        scope.note_key(source.id, Some(blob.header.key_version));
+        let protection = self.backends.lookup(&source.backend)?.capabilities().protection;
+        let resource = ResourceRef::Key { key: &source, protection };
+        self.decide_and_note(scope, Action::ReEncryptFrom, resource, &input.source_context)?;
+        let dest = self.resolve(scope, &input.destination).await?;
+        scope.note_key(source.id, None);
+        self.authorize_key(scope, Action::ReEncryptTo, &dest, &input.destination_context)?;
+        Err(Error::dry_run_complete())
     }
 
     /// GenerateDataKey and GenerateDataKeyWithoutPlaintext.

@@ -3,7 +3,9 @@
 mod admin;
 mod aliases;
 mod crypto;
+mod grants;
 mod maintenance;
+mod policy;
 mod scope;
 
 use std::collections::BTreeMap;
@@ -15,7 +17,9 @@ pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,
     ReEncryptOutput,
 };
+pub use grants::{CreateGrantInput, GrantOutput};
 pub use maintenance::MaintenanceReport;
+pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
 pub use scope::{RequestMeta, Scope};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -26,7 +30,7 @@ use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::audit::AuditSink;
-use crate::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
+use crate::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
 use crate::ports::backend::{BackendError, DynBackend};
 use crate::ports::clock::Clock;
 use crate::ports::store::{KeyStore, StoreError};
@@ -98,6 +102,11 @@ impl KeyService {
         &self.backends
     }
 
+    /// The authorizer (for reloads).
+    pub fn authorizer(&self) -> &Arc<dyn Authorizer> {
+        &self.authorizer
+    }
+
     /// The store (for readiness checks).
     pub fn store(&self) -> &Arc<dyn KeyStore> {
         &self.store
@@ -107,6 +116,33 @@ impl KeyService {
     /// and reported (and audited) when the operation asks for the caller.
     pub fn begin(&self, meta: RequestMeta, principal: Result<Principal>, operation: Operation) -> Scope {
         Scope::new(meta, principal, operation, self.clock.now())
+    }
+
+    /// Runs an operation as a dry run: it stops at its (first) decision, which is answered
+    /// whether Allow or Deny, and audited with `dry_run`. Failures before any decision
+    /// (unknown key, bad input) are answered as errors.
+    pub async fn dry_run<T>(
+        &self,
+        mut scope: Scope,
+        op: impl AsyncFnOnce(&mut Scope) -> Result<T>,
+    ) -> Result<DryRunAnswer> {
+        scope.set_dry_run();
+        self.audited(scope, async |scope| {
+            let outcome = op(scope).await;
+            match scope.decision {
+                Some(allowed) => Ok(DryRunAnswer {
+                    allowed,
+                    determining_policies: scope.determining_policies.clone(),
+                    errors: scope.policy_errors.clone(),
+                    policy_version: scope.policy_version.clone().unwrap_or_default(),
+                }),
+                None => match outcome {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(Error::internal("dry run reached no decision")),
+                },
+            }
+        })
+        .await
     }
 
     /// Runs an operation in its scope and commits its audit record before releasing the
@@ -128,7 +164,34 @@ impl KeyService {
         }
     }
 
+    /// The facts of a request in its scope.
+    fn facts<'a>(scope: &'a Scope, context: &'a EncryptionContext) -> RequestFacts<'a> {
+        RequestFacts {
+            encryption_context: context,
+            source_ip: scope.meta.source_ip,
+            justification: scope.meta.justification.as_deref(),
+            request_time: scope.started,
+            dry_run: scope.dry_run,
+        }
+    }
+
+    /// Asks the authorizer and notes the decision in the scope.
+    fn decide_and_note(
+        &self,
+        scope: &mut Scope,
+        action: Action,
+        resource: ResourceRef<'_>,
+        context: &EncryptionContext,
+    ) -> Result<Decision> {
+        let principal = scope.principal()?;
+        let facts = Self::facts(scope, context);
+        let decision = self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts });
+        scope.note_decision(resource.uid(), &decision);
+        Ok(decision)
+    }
+
     /// Asks the authorizer; notes the decision in the scope; returns a permit or `AccessDenied`.
+    /// In a dry run it stops here, whatever the decision: nothing past a decision happens.
     fn authorize(
         &self,
         scope: &mut Scope,
@@ -136,19 +199,14 @@ impl KeyService {
         resource: ResourceRef<'_>,
         context: &EncryptionContext,
     ) -> Result<Permit> {
-        let principal = scope.principal()?;
-        let facts = RequestFacts {
-            encryption_context: context,
-            source_ip: scope.meta.source_ip,
-            justification: scope.meta.justification.as_deref(),
-            dry_run: false,
-        };
-        let decision = self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts });
-        scope.note_decision(resource.uid(), &decision);
+        let decision = self.decide_and_note(scope, action, resource, context)?;
+        if scope.dry_run {
+            return Err(Error::dry_run_complete());
+        }
         if decision.allowed {
             let key = match resource {
                 ResourceRef::Key { key, .. } => Some(key.id),
-                ResourceRef::Namespace(_) => None,
+                ResourceRef::Namespace(_) | ResourceRef::System => None,
             };
             Ok(Permit::new(action, key))
         } else {
@@ -180,12 +238,7 @@ impl KeyService {
     fn allows_namespace(&self, scope: &Scope, action: Action, ns: &Namespace) -> Result<bool> {
         let principal = scope.principal()?;
         let empty = EncryptionContext::default();
-        let facts = RequestFacts {
-            encryption_context: &empty,
-            source_ip: scope.meta.source_ip,
-            justification: None,
-            dry_run: false,
-        };
+        let facts = RequestFacts { justification: None, ..Self::facts(scope, &empty) };
         let request = AuthzRequest { principal: &principal, action, resource: ResourceRef::Namespace(ns), facts };
         Ok(self.authorizer.decide(&request).allowed)
     }

@@ -42,7 +42,9 @@ pub struct Scope {
     pub(crate) decision: Option<bool>,
     pub(crate) determining_policies: Vec<String>,
     pub(crate) policy_version: Option<String>,
+    pub(crate) policy_errors: Vec<String>,
     pub(crate) encryption_context: BTreeMap<String, String>,
+    pub(crate) dry_run: bool,
 }
 
 impl Scope {
@@ -63,7 +65,9 @@ impl Scope {
             decision: None,
             determining_policies: Vec::new(),
             policy_version: None,
+            policy_errors: Vec::new(),
             encryption_context: BTreeMap::new(),
+            dry_run: false,
         }
     }
 
@@ -75,6 +79,16 @@ impl Scope {
     /// The operation.
     pub fn operation(&self) -> Operation {
         self.operation
+    }
+
+    /// Makes this request a dry run: decisions are made and audited, nothing is done.
+    pub fn set_dry_run(&mut self) {
+        self.dry_run = true;
+    }
+
+    /// Whether this request is a dry run.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// The request's facts.
@@ -97,6 +111,7 @@ impl Scope {
         // Several decisions (ReEncrypt) combine: allowed only if all allowed.
         self.decision = Some(self.decision.unwrap_or(true) && decision.allowed);
         self.determining_policies.extend(decision.determining_policies.iter().cloned());
+        self.policy_errors.extend(decision.errors.iter().cloned());
         self.policy_version = Some(decision.policy_version.to_string());
         if self.resource.is_none() {
             self.resource = Some(resource);
@@ -104,9 +119,9 @@ impl Scope {
     }
 
     pub(crate) fn into_record(self, finished: DateTime<Utc>, outcome: Option<&Error>) -> AuditRecord {
-        let principal = match &self.principal {
-            Ok(p) => p.to_string(),
-            Err(_) => "anonymous".to_owned(),
+        let (principal, principal_groups) = match &self.principal {
+            Ok(p) => (p.to_string(), p.groups.clone()),
+            Err(_) => ("anonymous".to_owned(), Vec::new()),
         };
         let duration_us = (finished - self.started).num_microseconds().and_then(|n| u64::try_from(n).ok());
         AuditRecord {
@@ -114,6 +129,7 @@ impl Scope {
             request_id: self.meta.request_id,
             trace_id: self.meta.trace_id,
             principal,
+            principal_groups,
             action: self.operation.as_str().to_owned(),
             resource: self.resource,
             key_id: self.key_id,
@@ -121,12 +137,13 @@ impl Scope {
             decision: self.decision,
             determining_policies: self.determining_policies,
             policy_version: self.policy_version,
+            policy_errors: self.policy_errors,
             outcome: outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned()),
             reason: outcome.and_then(|e| e.reason().map(str::to_owned)),
             encryption_context: self.encryption_context,
             source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
             user_agent: self.meta.user_agent,
-            dry_run: false,
+            dry_run: self.dry_run,
             duration_us: duration_us.unwrap_or(0),
         }
     }

@@ -29,6 +29,10 @@ pub struct Model {
     pub user_agent: Option<String>,
     pub dry_run: bool,
     pub duration_us: i64,
+    /// JSON array of the principal's groups.
+    pub principal_groups: String,
+    /// JSON array of policy evaluation errors.
+    pub policy_errors: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

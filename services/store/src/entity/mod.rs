@@ -2,6 +2,7 @@
 
 pub mod alias;
 pub mod audit_record;
+pub mod grant;
 pub mod idempotency_key;
 pub mod key;
 pub mod key_version;

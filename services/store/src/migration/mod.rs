@@ -1,6 +1,7 @@
 //! Schema migrations, one file each, applied at start.
 
 mod m0001_initial;
+mod m0002_grants;
 
 use sea_orm_migration::prelude::*;
 
@@ -11,6 +12,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![Box::new(m0001_initial::Migration), Box::new(m0002_grants::Migration)]
     }
 }

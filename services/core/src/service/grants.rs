@@ -1,0 +1,159 @@
+//! Grants: CreateGrant, ListGrants, RevokeGrant. A grant becomes Cedar policies in the
+//! authorizer; a granter never gives more than it holds.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{KeyService, Scope, store_err};
+use crate::error::{Error, Result};
+use crate::model::context::EncryptionContext;
+use crate::model::grant::{self, GrantConstraints, GrantRecord};
+use crate::model::ids::{KeyId, KeyRef};
+use crate::operation::{Action, Operation};
+use crate::ports::authorizer::{AuthzRequest, ResourceRef};
+
+/// CreateGrant's input.
+#[derive(Debug, Clone)]
+pub struct CreateGrantInput {
+    /// The key.
+    pub key: KeyRef,
+    /// The grantee's entity uid.
+    pub grantee: String,
+    /// Operation names.
+    pub operations: Vec<String>,
+    /// Encryption-context constraints.
+    pub constraints: GrantConstraints,
+}
+
+/// A grant as answered.
+#[derive(Debug, Clone)]
+pub struct GrantOutput {
+    /// The grant id.
+    pub grant_id: Uuid,
+    /// The key.
+    pub key_id: KeyId,
+    /// The grantee's entity uid.
+    pub grantee: String,
+    /// Operation names.
+    pub operations: Vec<String>,
+    /// Encryption-context constraints.
+    pub constraints: GrantConstraints,
+    /// Who created it.
+    pub granted_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<GrantRecord> for GrantOutput {
+    fn from(g: GrantRecord) -> Self {
+        Self {
+            grant_id: g.id,
+            key_id: g.key_id,
+            grantee: g.grantee,
+            operations: g.operations.iter().map(|a| a.as_str().to_owned()).collect(),
+            constraints: g.constraints,
+            granted_by: g.granted_by,
+            created_at: g.created_at,
+        }
+    }
+}
+
+/// Checks a grantee uid: `Keyward::User::"…"`, `Keyward::Service::"…"` or `Keyward::Group::"…"`.
+fn check_grantee(uid: &str) -> Result<()> {
+    let ok = ["Keyward::User::\"", "Keyward::Service::\"", "Keyward::Group::\""]
+        .iter()
+        .any(|p| uid.strip_prefix(p).and_then(|r| r.strip_suffix('"')).is_some_and(|id| !id.is_empty()));
+    if !ok || uid.len() > 300 {
+        return Err(Error::invalid(
+            "`grantee` must be an entity uid like Keyward::User::\"alice\", Keyward::Service::\"x\" or \
+             Keyward::Group::\"g\"",
+        ));
+    }
+    Ok(())
+}
+
+impl KeyService {
+    /// CreateGrant: needs `CreateGrant` on the key, and the caller must itself be allowed
+    /// every granted operation (in a context meeting the constraint).
+    pub async fn create_grant(&self, scope: &mut Scope, input: CreateGrantInput) -> Result<GrantOutput> {
+        let key = self.resolve(scope, &input.key).await?;
+        check_grantee(&input.grantee)?;
+        let operations = grant::parse_operations(&input.operations)?;
+        grant::check_constraints(&input.constraints)?;
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::CreateGrant), &key, &EncryptionContext::default())?;
+        let caller = scope.principal()?;
+        let witness = EncryptionContext::new(input.constraints.witness())?;
+        let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
+        for action in &operations {
+            let facts = Self::facts(scope, &witness);
+            let request = AuthzRequest {
+                principal: &caller,
+                action: *action,
+                resource: ResourceRef::Key { key: &key, protection },
+                facts,
+            };
+            if !self.authorizer.decide(&request).allowed {
+                return Err(Error::access_denied(Action::Op(Operation::CreateGrant))
+                    .with_reason(format!("the granter may not {action} on this key itself")));
+            }
+        }
+        let record = GrantRecord {
+            id: Uuid::now_v7(),
+            key_id: key.id,
+            grantee: input.grantee,
+            operations,
+            constraints: input.constraints,
+            granted_by: caller.to_string(),
+            created_at: self.clock.now(),
+        };
+        self.authorizer.check_grant(&record).map_err(|e| Error::invalid(format!("grant is not valid: {e}")))?;
+        self.store.insert_grant(&permit, &record).await.map_err(store_err)?;
+        self.sync_grants().await?;
+        Ok(record.into())
+    }
+
+    /// ListGrants: the key's active grants.
+    pub async fn list_grants(&self, scope: &mut Scope, key: &KeyRef) -> Result<Vec<GrantOutput>> {
+        let key = self.resolve(scope, key).await?;
+        self.authorize_key(scope, Action::Op(Operation::ListGrants), &key, &EncryptionContext::default())?;
+        let grants = self.store.grants(Some(key.id)).await.map_err(store_err)?;
+        Ok(grants.into_iter().map(Into::into).collect())
+    }
+
+    /// RevokeGrant: needs `RevokeGrant` on the grant's key; effective at once on this
+    /// replica, and on others at their next grant sync.
+    pub async fn revoke_grant(&self, scope: &mut Scope, id: Uuid) -> Result<()> {
+        let grant =
+            self.store.grant(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("grant `{id}`")))?;
+        let key = self
+            .store
+            .key(grant.key_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::not_found(format!("grant `{id}`")))?;
+        scope.note_key(key.id, None);
+        let permit =
+            self.authorize_key(scope, Action::Op(Operation::RevokeGrant), &key, &EncryptionContext::default())?;
+        if !self.store.revoke_grant(&permit, id, self.clock.now()).await.map_err(store_err)? {
+            return Err(Error::not_found(format!("grant `{id}`")));
+        }
+        self.sync_grants().await
+    }
+
+    /// Loads every active grant into the authorizer.
+    pub async fn sync_grants(&self) -> Result<()> {
+        let grants = self.store.grants(None).await.map_err(store_err)?;
+        self.authorizer.set_grants(&grants).map_err(Error::internal)
+    }
+
+    /// Resyncs grants when the store's grant revision moved (grants made on other replicas).
+    pub async fn sync_grants_if_changed(&self, seen: &mut Option<i64>) -> Result<()> {
+        let now = self.store.grants_revision().await.map_err(store_err)?;
+        if *seen != Some(now) {
+            self.sync_grants().await?;
+            *seen = Some(now);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! Policy administration and questions to the authorizer: dry-run answers, Authorize,
+//! GetPolicies, ReloadPolicies.
+
+use std::net::IpAddr;
+
+use super::{KeyService, Scope};
+use crate::error::{Error, Result};
+use crate::model::context::EncryptionContext;
+use crate::model::ids::{KeyRef, Namespace};
+use crate::model::principal::Principal;
+use crate::operation::{Action, Operation};
+use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, RequestFacts, ResourceRef};
+
+/// What a dry run or an Authorize call answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunAnswer {
+    /// Allow or Deny.
+    pub allowed: bool,
+    /// The policies that determined it.
+    pub determining_policies: Vec<String>,
+    /// Evaluation errors (any error denies).
+    pub errors: Vec<String>,
+    /// The policy set's version.
+    pub policy_version: String,
+}
+
+/// The resource an Authorize question is about.
+#[derive(Debug, Clone)]
+pub enum AskedResource {
+    /// A key, by id or alias.
+    Key(KeyRef),
+    /// A namespace.
+    Namespace(Namespace),
+}
+
+/// "May P do A on R with C?"
+#[derive(Debug, Clone)]
+pub struct AuthorizeInput {
+    /// The principal asked about; `None` is the caller.
+    pub principal: Option<Principal>,
+    /// The action.
+    pub action: Action,
+    /// The resource.
+    pub resource: AskedResource,
+    /// The encryption context.
+    pub encryption_context: EncryptionContext,
+    /// A justification, as the request would carry it.
+    pub justification: Option<String>,
+    /// A source address (default: the caller's).
+    pub source_ip: Option<IpAddr>,
+}
+
+impl KeyService {
+    /// Authorize: answers a question without doing anything. Asking about another principal
+    /// needs `Authorize` on the resource; the answer itself is audited as a dry run.
+    pub async fn authorize_question(&self, scope: &mut Scope, input: AuthorizeInput) -> Result<DryRunAnswer> {
+        let caller = scope.principal()?;
+        let key = match &input.resource {
+            AskedResource::Key(r) => Some(self.resolve(scope, r).await?),
+            AskedResource::Namespace(_) => None,
+        };
+        let protection = match &key {
+            Some(k) => Some(self.backends.lookup(&k.backend)?.capabilities().protection),
+            None => None,
+        };
+        let resource = match (&key, protection, &input.resource) {
+            (Some(key), Some(protection), _) => ResourceRef::Key { key, protection },
+            (_, _, AskedResource::Namespace(ns)) => ResourceRef::Namespace(ns),
+            _ => return Err(Error::internal("resource not resolved")),
+        };
+        let asked = input.principal.unwrap_or_else(|| (*caller).clone());
+        let about_self = asked.kind == caller.kind && asked.id == caller.id;
+        if !about_self {
+            self.authorize(scope, Action::Op(Operation::Authorize), resource, &input.encryption_context)?;
+        }
+        scope.set_dry_run();
+        scope.note_context(&input.encryption_context);
+        let facts = RequestFacts {
+            encryption_context: &input.encryption_context,
+            source_ip: input.source_ip.or(scope.meta.source_ip),
+            justification: input.justification.as_deref(),
+            request_time: scope.started,
+            dry_run: true,
+        };
+        let decision =
+            self.authorizer.decide(&AuthzRequest { principal: &asked, action: input.action, resource, facts });
+        if about_self {
+            scope.note_decision(resource.uid(), &decision);
+        }
+        Ok(DryRunAnswer {
+            allowed: decision.allowed,
+            determining_policies: decision.determining_policies,
+            errors: decision.errors,
+            policy_version: decision.policy_version.to_string(),
+        })
+    }
+
+    /// GetPolicies: the active set and its version.
+    pub async fn get_policies(&self, scope: &mut Scope) -> Result<PolicySnapshot> {
+        self.authorize(scope, Action::Op(Operation::GetPolicies), ResourceRef::System, &EncryptionContext::default())?;
+        Ok(self.authorizer.snapshot())
+    }
+
+    /// ReloadPolicies: reloads from the policy directory; an invalid set keeps the old one
+    /// and the answer lists the validator's messages.
+    pub async fn reload_policies(&self, scope: &mut Scope) -> Result<String> {
+        self.authorize(
+            scope,
+            Action::Op(Operation::ReloadPolicies),
+            ResourceRef::System,
+            &EncryptionContext::default(),
+        )?;
+        self.authorizer.reload().map_err(|problems| {
+            Error::invalid(format!("the policy set was refused and the active set is unchanged:\n{problems}"))
+        })
+    }
+}
