@@ -85,6 +85,7 @@ pub struct Server {
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
     http: reqwest::Client,
+    config_dir: Option<tempfile::TempDir>,
 }
 
 /// An HTTP answer.
@@ -123,6 +124,7 @@ impl Server {
 
     /// Starts a server with extra `serve` arguments and environment variables.
     pub async fn start_with_env(db: Db, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut s = Self {
             child: None,
@@ -133,8 +135,23 @@ impl Server {
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
             env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            config_dir: None,
         };
         s.launch();
+        s
+    }
+
+    /// Starts a server with a TOML configuration file (written to a temporary file).
+    pub async fn start_with_config(db: Db, toml: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keyward.toml");
+        std::fs::write(&path, toml).expect("write config");
+        let path = path.display().to_string();
+        let mut args = vec!["--config", path.as_str()];
+        args.extend_from_slice(extra);
+        let mut s = Self::start_with(db, &args).await;
+        // Restarts read the file again: keep it for the server's life.
+        s.config_dir = Some(dir);
         s
     }
 
@@ -150,7 +167,11 @@ impl Server {
 
     fn launch(&mut self) {
         let mut cmd = Command::new(keyward_bin());
-        cmd.arg("serve").args(self.state_args()).args(["--listen", "127.0.0.1:0"]).args(&self.extra_args);
+        cmd.arg("serve").args(self.state_args());
+        if !self.extra_args.iter().any(|a| a == "--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(&self.extra_args);
         // Run from the repository so `policies/` is the one under test.
         cmd.current_dir(repo_root());
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -164,15 +185,17 @@ impl Server {
             if let Some(addr) = line.strip_prefix("Keyward listening on ") {
                 base = Some(addr.trim().to_owned());
             }
-            if line.contains("Admin token") || line.contains("Try:") {
+            if line.trim() == "Ready." {
                 break;
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         self.base = base.unwrap_or_else(|| panic!("server did not report its address (exit: {:?})", child.try_wait()));
-        self.admin =
-            std::fs::read_to_string(self.data_dir.path().join("admin.token")).expect("admin.token").trim().to_owned();
+        // Only the dev setup writes an admin token; configured issuers mint their own.
+        self.admin = std::fs::read_to_string(self.data_dir.path().join("admin.token"))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
         self.child = Some(child);
     }
 
@@ -188,6 +211,13 @@ impl Server {
         }
         let _ = child.kill();
         child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the server.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("kill");
+        assert!(status.success());
     }
 
     /// Stops and starts again on the same data directory and database.

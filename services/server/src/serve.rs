@@ -144,6 +144,7 @@ fn banner(settings: &Settings, addr: &str, dev_auth: bool, policies: &str) -> Re
              -H 'Content-Type: application/json' -d '{{\"namespace\":\"demo\"}}'"
         );
     }
+    println!("Ready.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     Ok(())

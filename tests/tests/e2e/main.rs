@@ -6,8 +6,12 @@
 mod aliases;
 mod authz;
 mod crypto;
+mod grants;
+mod jwt;
 mod lifecycle;
 mod maintenance;
 mod openapi;
 mod operations;
+mod policies;
 mod properties;
+mod tls;

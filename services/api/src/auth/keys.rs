@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -50,8 +50,6 @@ pub(crate) struct KeySet {
     pub by_kid: HashMap<String, DecodingKey>,
     /// The one key of a secret or PEM source.
     pub single: Option<DecodingKey>,
-    /// When the set was loaded.
-    pub loaded_at: Option<Instant>,
     /// A fingerprint of the document, to notice changes.
     pub fingerprint: u64,
 }
@@ -91,7 +89,7 @@ pub(crate) fn load_static(source: &KeySource, algorithms: &[Algorithm]) -> Resul
         }
         KeySource::JwksFile(_) | KeySource::JwksUrl(_) => return Err("not a static key source".into()),
     };
-    Ok(KeySet { single: Some(key), loaded_at: Some(Instant::now()), ..KeySet::default() })
+    Ok(KeySet { single: Some(key), ..KeySet::default() })
 }
 
 /// Parses a JWKS document, keeping the keys usable with the pinned algorithms.
@@ -123,7 +121,7 @@ pub(crate) fn parse_jwks(bytes: &[u8], algorithms: &[Algorithm]) -> Result<KeySe
         bytes.hash(&mut h);
         h.finish()
     };
-    Ok(KeySet { by_kid, single: None, loaded_at: Some(Instant::now()), fingerprint })
+    Ok(KeySet { by_kid, single: None, fingerprint })
 }
 
 /// Fetches a JWKS document from its file or URL.

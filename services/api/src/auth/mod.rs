@@ -134,7 +134,6 @@ impl Issuer {
 
     /// Reloads the JWKS; returns whether the key set changed.
     async fn refresh(&self, http: &reqwest::Client) -> Result<bool, String> {
-        *self.last_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
         let bytes = keys::fetch_jwks(&self.spec.source, http).await?;
         let fresh = keys::parse_jwks(&bytes, &self.spec.algorithms)?;
         let mut current = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -143,17 +142,24 @@ impl Issuer {
         Ok(changed)
     }
 
-    /// Whether a JWKS refetch is due: the set is older than the refresh period, or a token
-    /// names an unknown `kid` and the last fetch is older than a minute (or the period).
-    fn refetch_due(&self, set: &KeySet, kid: Option<&str>) -> bool {
+    /// Claims a JWKS refetch when one is due: the last fetch is older than the refresh
+    /// period, or (for a token naming an unknown `kid`) older than a minute or the period.
+    /// The first caller to claim fetches; concurrent callers go on with the current keys.
+    fn claim_refetch(&self, unknown_kid: bool) -> bool {
         if !self.spec.source.is_jwks() {
             return false;
         }
-        let stale = set.loaded_at.is_none_or(|t| t.elapsed() >= self.spec.refresh);
-        let unknown = set.find(kid).is_none();
-        let last = *self.last_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let throttle = UNKNOWN_KID_REFETCH.min(self.spec.refresh);
-        stale || (unknown && last.is_none_or(|t| t.elapsed() >= throttle))
+        let mut last = self.last_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let age = last.map(|t| t.elapsed());
+        let due = match age {
+            None => true,
+            Some(age) if age >= self.spec.refresh => true,
+            Some(age) => unknown_kid && age >= UNKNOWN_KID_REFETCH.min(self.spec.refresh),
+        };
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 }
 
@@ -207,6 +213,8 @@ fn failure(reason: impl Into<String>) -> Error {
 impl Authenticator {
     /// An authenticator trusting these issuers (none trusts nobody).
     pub fn new(issuers: Vec<Issuer>) -> Self {
+        // JWKS fetches use rustls with the process-wide provider; a second install is harmless.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -216,10 +224,24 @@ impl Authenticator {
 
     /// Loads every JWKS; a server refuses to start when one cannot be loaded.
     pub async fn prime(&self) -> Result<(), String> {
-        for issuer in self.issuers.iter().filter(|i| i.spec.source.is_jwks()) {
+        for issuer in self.issuers.iter().filter(|i| i.claim_refetch(false)) {
             issuer.refresh(&self.http).await.map_err(|e| format!("issuer `{}`: {e}", issuer.spec.issuer))?;
         }
         Ok(())
+    }
+
+    /// Refetches one issuer's JWKS; a change voids every cached verification.
+    async fn refetch(&self, issuer: &Issuer) {
+        match issuer.refresh(&self.http).await {
+            Ok(true) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                tracing::info!(issuer = %issuer.spec.issuer, "issuer keys changed");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(issuer = %issuer.spec.issuer, error = %e, "JWKS refresh failed; keeping the last keys")
+            }
+        }
     }
 
     /// Authenticates a request from its `Authorization` header.
@@ -241,6 +263,13 @@ impl Authenticator {
     pub async fn verify(&self, token: &str) -> Result<Principal, Error> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(failure("token longer than 8 KiB"));
+        }
+        // Due refreshes run before the cache is consulted, so a removed key stops working
+        // within the refresh period even for cached tokens.
+        for issuer in &self.issuers {
+            if issuer.claim_refetch(false) {
+                self.refetch(issuer).await;
+            }
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(p) = self.cached(&digest) {
@@ -296,19 +325,9 @@ impl Authenticator {
         }
         let kid = header.kid.as_deref();
         let mut set = issuer.keys();
-        if issuer.refetch_due(&set, kid) {
-            match issuer.refresh(&self.http).await {
-                Ok(changed) => {
-                    if changed {
-                        self.generation.fetch_add(1, Ordering::AcqRel);
-                        tracing::info!(issuer = %issuer.spec.issuer, "issuer keys changed");
-                    }
-                    set = issuer.keys();
-                }
-                Err(e) => {
-                    tracing::warn!(issuer = %issuer.spec.issuer, error = %e, "JWKS refresh failed; keeping the last keys")
-                }
-            }
+        if set.find(kid).is_none() && issuer.claim_refetch(true) {
+            self.refetch(issuer).await;
+            set = issuer.keys();
         }
         let key = set.find(kid).ok_or_else(|| failure("no key for the token's `kid`"))?;
         let data =

@@ -1,0 +1,45 @@
+//! TLS on the listener, and the plain-HTTP rule.
+
+use keyward_e2e::{Db, Server, keyward_bin, repo_root};
+
+#[tokio::test]
+async fn serves_https_on_a_self_signed_certificate() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tls = repo_root().join("tests/fixtures/tls");
+    let config = format!(
+        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        tls.join("cert.pem").display(),
+        tls.join("key.pem").display()
+    );
+    let s = Server::start_with_config(Db::Sqlite, &config, &[]).await;
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(tls.join("cert.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(cert).build().unwrap();
+    let r = client.get(format!("{}/v1/keys", s.base)).bearer_auth(&s.admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to a TLS listener gets no answer.
+    let plain = s.base.replacen("https://", "http://", 1);
+    assert!(reqwest::get(format!("{plain}/healthz")).await.map(|r| !r.status().is_success()).unwrap_or(true));
+    // A client that does not trust the certificate is refused.
+    let untrusting = reqwest::Client::builder().build().unwrap();
+    assert!(untrusting.get(format!("{}/healthz", s.base)).send().await.is_err());
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(keyward_bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("plain HTTP"), "{stderr}");
+}
+
+#[tokio::test]
+async fn plain_http_off_loopback_starts_when_explicitly_allowed() {
+    let s = Server::start_with_env(Db::Sqlite, &["--listen", "0.0.0.0:0"], &[("KEYWARD_ALLOW_INSECURE_HTTP", "true")])
+        .await;
+    assert!(s.base.starts_with("http://0.0.0.0:"), "{}", s.base);
+}
