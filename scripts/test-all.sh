@@ -31,5 +31,9 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "keyward policy validate / test (the repository's policy set and its cases)"
+cargo run -q -p keyward-server -- policy validate policies
+cargo run -q -p keyward-server -- policy test policies
+
 step "cargo test --workspace (SQLite and Postgres)"
 cargo test --workspace

@@ -36,6 +36,7 @@ mod tests {
             encryption_context: Default::default(),
             source_ip: None,
             user_agent: None,
+            justification: None,
             dry_run: false,
             duration_us: 0,
         }

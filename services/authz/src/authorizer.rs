@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use cedar_policy::Request;
+use cedar_policy::{Entities, Request};
 use keyward_core::model::grant::GrantRecord;
 use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, PolicySnapshot, PolicyText};
 
@@ -91,8 +91,10 @@ impl CedarAuthorizer {
     }
 }
 
-impl Authorizer for CedarAuthorizer {
-    fn decide(&self, request: &AuthzRequest<'_>) -> Decision {
+impl CedarAuthorizer {
+    /// Decides with extra entities (Cedar JSON) beside the ones the request implies; policy
+    /// test cases use it.
+    pub fn decide_with(&self, request: &AuthzRequest<'_>, extra: Option<&serde_json::Value>) -> Decision {
         let active = self.active();
         let version = active.version.clone();
         let deny = |errors: Vec<String>| Decision {
@@ -101,10 +103,19 @@ impl Authorizer for CedarAuthorizer {
             errors,
             policy_version: version.clone(),
         };
-        let built = match entities::build(&active.bundle, active.reads, request) {
+        let mut built = match entities::build(&active.bundle, active.reads, request) {
             Ok(b) => b,
             Err(e) => return deny(vec![format!("request could not be built: {e}")]),
         };
+        if let Some(extra) = extra {
+            let added = Entities::from_json_value(extra.clone(), Some(&active.bundle.schema))
+                .map_err(|e| e.to_string())
+                .and_then(|e| built.entities.clone().add_entities(e, None).map_err(|e| e.to_string()));
+            match added {
+                Ok(all) => built.entities = all,
+                Err(e) => return deny(vec![format!("extra entities: {e}")]),
+            }
+        }
         let cedar_request = match Request::new(built.principal, built.action, built.resource, built.context, None) {
             Ok(r) => r,
             Err(e) => return deny(vec![format!("request does not match the schema: {e}")]),
@@ -117,6 +128,12 @@ impl Authorizer for CedarAuthorizer {
             errors: outcome.errors,
             policy_version: version,
         }
+    }
+}
+
+impl Authorizer for CedarAuthorizer {
+    fn decide(&self, request: &AuthzRequest<'_>) -> Decision {
+        self.decide_with(request, None)
     }
 
     fn snapshot(&self) -> PolicySnapshot {

@@ -3,6 +3,7 @@
 
 mod authorizer;
 mod bundle;
+pub mod cases;
 mod entities;
 mod grants;
 mod index;

@@ -24,6 +24,44 @@ pub enum Command {
     Migrate(StateArgs),
     /// Prints the OpenAPI document.
     Openapi,
+    /// Checks a policy directory: validate, run its tests, or diff two sets.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `keyward policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parses and strictly validates `*.cedar` against `keyward.cedarschema`.
+    Validate {
+        /// The policy directory.
+        dir: PathBuf,
+    },
+    /// Runs the JSON cases in `DIR/tests/`; fails on a mismatch or on a policy no case covers.
+    Test {
+        /// The policy directory.
+        dir: PathBuf,
+    },
+    /// Lists test cases and recorded requests whose decision changes from OLD to NEW.
+    Diff(DiffArgs),
+}
+
+/// `policy diff` options.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The current policy directory.
+    pub old: PathBuf,
+    /// The proposed policy directory.
+    pub new: PathBuf,
+    /// Also replay the audit trail over this window (like `24h`, `7d`), from the database
+    /// chosen by `--config` / `--database-url` / `--data-dir`.
+    #[arg(long)]
+    pub audit_since: Option<String>,
+    /// Exit 1 when any decision changes.
+    #[arg(long)]
+    pub fail_on_change: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Options shared by every subcommand that touches state.

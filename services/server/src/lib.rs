@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod policy_cmd;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

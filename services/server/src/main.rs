@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyward_server::cli::{Cli, Command};
-use keyward_server::{config, dev, serve, telemetry, wiring};
+use keyward_server::cli::{Cli, Command, PolicyCommand};
+use keyward_server::{config, dev, policy_cmd, serve, telemetry, wiring};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,23 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
             actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding::default()))
+        }
+        Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),
+        Command::Policy(PolicyCommand::Test { dir }) => policy_cmd::test(&dir),
+        Command::Policy(PolicyCommand::Diff(args)) => {
+            let settings = match &args.audit_since {
+                Some(window) => {
+                    let since = chrono::Utc::now() - dev::parse_ttl(window)?;
+                    Some((config::resolve(&args.state, None, None)?, since))
+                }
+                None => None,
+            };
+            let audit = settings.as_ref().map(|(s, since)| (s, *since));
+            let changes = runtime()?.block_on(policy_cmd::diff(&args.old, &args.new, audit))?;
+            if args.fail_on_change && changes > 0 {
+                return Err(format!("{changes} decisions change"));
+            }
+            Ok(())
         }
         Command::Migrate(state) => {
             let settings = config::resolve(&state, None, None)?;

@@ -25,6 +25,8 @@ pub struct AuditQuery {
     pub key_id: Option<String>,
     /// Only this action.
     pub action: Option<String>,
+    /// Only records at or after this time.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Rows after this id.
     pub after_id: Option<i64>,
     /// At most this many.
@@ -48,6 +50,9 @@ impl SqlAuditStore {
         }
         if let Some(a) = &q.action {
             find = find.filter(audit_record::Column::Action.eq(a.as_str()));
+        }
+        if let Some(from) = q.from {
+            find = find.filter(audit_record::Column::Time.gte(micros(from)));
         }
         if let Some(after) = q.after_id {
             find = find.filter(audit_record::Column::Id.gt(after));
@@ -83,6 +88,7 @@ fn to_row(r: &AuditRecord) -> audit_record::ActiveModel {
         dry_run: Set(r.dry_run),
         duration_us: Set(i64::try_from(r.duration_us).unwrap_or(i64::MAX)),
         principal_groups: Set(serde_json::to_string(&r.principal_groups).unwrap_or_else(|_| "[]".into())),
+        justification: Set(r.justification.clone()),
         policy_errors: Set(serde_json::to_string(&r.policy_errors).unwrap_or_else(|_| "[]".into())),
     }
 }
@@ -94,7 +100,7 @@ impl AuditStore for SqlAuditStore {
             return Ok(());
         }
         let txn = self.db.begin().await.map_err(|e| AuditError(e.to_string()))?;
-        // Stay under SQLite's bound-parameter limit: 21 columns per row.
+        // Stay under SQLite's bound-parameter limit: 22 columns per row.
         for chunk in records.chunks(500) {
             audit_record::Entity::insert_many(chunk.iter().map(to_row))
                 .exec_without_returning(&txn)

@@ -43,6 +43,11 @@ fn policy_dir() -> tempfile::TempDir {
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    for entry in std::fs::read_dir(repo_root().join("policies/tests")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join("tests").join(path.file_name().unwrap())).unwrap();
+    }
     for (name, text) in EXTRA {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
@@ -298,4 +303,67 @@ fn service_token(s: &Server, sub: &str, group: &str) -> String {
         .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn keyward(args: &[&str]) -> (bool, String) {
+    let out =
+        std::process::Command::new(keyward_e2e::keyward_bin()).args(args).current_dir(repo_root()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_repository_policies_pass_their_tests_and_cover_every_policy() {
+    let (ok, out) = keyward(&["policy", "validate", "policies"]);
+    assert!(ok, "{out}");
+    let (ok, out) = keyward(&["policy", "test", "policies"]);
+    assert!(ok && out.contains("0 failed"), "{out}");
+}
+
+#[test]
+fn policy_test_fails_with_a_readable_difference() {
+    let dir = policy_dir();
+    let case = r#"{"name": "frozen keys are usable", "principal": "Keyward::User::\"bob\"", "groups": ["payments"],
+        "action": "Encrypt", "resource": {"key": {"namespace": "payments", "tags": {"frozen": "yes"}}},
+        "expect": {"decision": "Allow", "determining_policies": ["namespace-members-use"]}}"#;
+    std::fs::write(dir.path().join("tests/frozen.json"), case).unwrap();
+    let (ok, out) = keyward(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL frozen.json: frozen keys are usable"), "{out}");
+    assert!(out.contains(r#"got:      Deny ["frozen-keys"]"#), "{out}");
+    // Policies no case determines are reported as a failure too.
+    assert!(out.contains("policies no case determines: ") && out.contains("sre-use-prod"), "{out}");
+}
+
+#[tokio::test]
+async fn policy_diff_lists_changed_cases_and_recorded_requests() {
+    let s = Server::start(Db::Sqlite).await;
+    let bob = s.token("bob", &["payments"]);
+    let r = s.call("POST", "/v1/keys", &bob, Some(json!({"namespace": "payments", "tags": {"frozen": "yes"}}))).await;
+    let frozen = r.s("key_id");
+    let plain = s.call("POST", "/v1/keys", &bob, Some(json!({"namespace": "payments"}))).await.s("key_id");
+    for key in [&frozen, &plain, &frozen] {
+        assert_eq!(s.call("POST", &enc(key), &bob, Some(json!({"plaintext": b64(b"x")}))).await.status, 200);
+    }
+    let new = policy_dir();
+    let mut args = vec!["policy", "diff", "policies"];
+    let new_path = new.path().display().to_string();
+    args.push(&new_path);
+    let state = s.state_args();
+    args.extend(["--audit-since", "1h", "--fail-on-change"]);
+    args.extend(state.iter().map(String::as_str));
+    let (ok, out) = keyward(&args);
+    assert!(!ok, "changes fail with --fail-on-change: {out}");
+    let frozen_line = out
+        .lines()
+        .find(|l| l.contains("CHANGED request") && l.contains(frozen.as_str()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(frozen_line.contains("Encrypt") && frozen_line.contains("(x2)"), "{frozen_line}");
+    assert!(
+        frozen_line.contains(r#"Allow ["namespace-members-use", "owner-user"] -> Deny ["frozen-keys"]"#),
+        "{frozen_line}"
+    );
+    assert!(!out.contains(plain.as_str()), "unchanged requests are not listed: {out}");
+    let (ok, out) = keyward(&["policy", "diff", "policies", "policies"]);
+    assert!(ok && out.contains("0 changed"), "{out}");
 }

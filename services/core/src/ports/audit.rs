@@ -45,6 +45,8 @@ pub struct AuditRecord {
     pub source_ip: Option<String>,
     /// The caller's user agent.
     pub user_agent: Option<String>,
+    /// The justification the caller gave.
+    pub justification: Option<String>,
     /// Whether this was a dry run.
     pub dry_run: bool,
     /// Time spent, in microseconds.

@@ -143,6 +143,7 @@ impl Scope {
             encryption_context: self.encryption_context,
             source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
             user_agent: self.meta.user_agent,
+            justification: self.meta.justification,
             dry_run: self.dry_run,
             duration_us: duration_us.unwrap_or(0),
         }

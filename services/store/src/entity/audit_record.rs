@@ -33,6 +33,7 @@ pub struct Model {
     pub principal_groups: String,
     /// JSON array of policy evaluation errors.
     pub policy_errors: String,
+    pub justification: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

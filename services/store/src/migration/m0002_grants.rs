@@ -1,4 +1,5 @@
-//! Grants, and the audit columns that let decisions be replayed (groups, policy errors).
+//! Grants, and the audit columns that let decisions be replayed (groups, policy errors,
+//! justification).
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ enum AuditRecords {
     Table,
     PrincipalGroups,
     PolicyErrors,
+    Justification,
 }
 
 #[async_trait::async_trait]
@@ -53,6 +55,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        m.alter_table(
+            Table::alter()
+                .table(AuditRecords::Table)
+                .add_column(ColumnDef::new(AuditRecords::Justification).text().null())
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 }
