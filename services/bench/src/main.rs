@@ -5,10 +5,12 @@
 //! ```text
 //! keyward-bench all [--quick] [--duration S] [--concurrency N] [--workers N]
 //! keyward-bench B0 S3 S4
+//! keyward-bench policy-scale [--quick]
 //! ```
 
 mod echo;
 mod load;
+mod policy_scale;
 mod postgres;
 mod report;
 mod scenarios;
@@ -73,6 +75,7 @@ fn main() -> std::process::ExitCode {
     let result = match argv.get(1).map(String::as_str) {
         Some("serve-echo") => serve_echo(EchoArgs::parse_from(&argv[1..])),
         Some("serve-keyward") => serve_keyward(KeywardArgs::parse_from(&argv[1..])),
+        Some("policy-scale") => policy_scale::main(&argv[2..]),
         _ => scenarios::run(RunArgs::parse()),
     };
     match result {

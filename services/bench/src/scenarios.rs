@@ -316,7 +316,7 @@ fn temp_dir() -> PathBuf {
     std::env::temp_dir().join(format!("keyward-bench-{}-{n}", std::process::id()))
 }
 
-fn git_sha() -> String {
+pub(crate) fn git_sha() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
