@@ -36,6 +36,7 @@ pub struct FileConfig {
 struct TlsSection {
     cert_file: PathBuf,
     key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,8 +152,18 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         None => file.allow_insecure_http.unwrap_or(false),
     };
     let tls = match (env("KEYWARD_TLS_CERT_FILE"), env("KEYWARD_TLS_KEY_FILE"), file.tls) {
-        (Some(cert), Some(key), _) => Some(TlsFiles { cert_file: cert.into(), key_file: key.into() }),
-        (None, None, Some(t)) => Some(TlsFiles { cert_file: t.cert_file, key_file: t.key_file }),
+        (Some(cert), Some(key), file_tls) => Some(TlsFiles {
+            cert_file: cert.into(),
+            key_file: key.into(),
+            client_ca_file: env("KEYWARD_TLS_CLIENT_CA_FILE")
+                .map(PathBuf::from)
+                .or(file_tls.and_then(|t| t.client_ca_file)),
+        }),
+        (None, None, Some(t)) => Some(TlsFiles {
+            cert_file: t.cert_file,
+            key_file: t.key_file,
+            client_ca_file: env("KEYWARD_TLS_CLIENT_CA_FILE").map(PathBuf::from).or(t.client_ca_file),
+        }),
         (None, None, None) => None,
         _ => return Err("set both KEYWARD_TLS_CERT_FILE and KEYWARD_TLS_KEY_FILE".into()),
     };

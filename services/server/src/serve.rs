@@ -20,8 +20,10 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     let wired = wiring::wire(&settings, embedding).await?;
     let state = AppState { service: wired.service.clone(), auth: wired.auth.clone() };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
-    let server =
-        HttpServer::new(move || keyward_api::app(state.clone())).workers(settings.workers).shutdown_timeout(30);
+    let server = HttpServer::new(move || keyward_api::app(state.clone()))
+        .workers(settings.workers)
+        .shutdown_timeout(30)
+        .on_connect(crate::tls::on_connect);
     let server = match &certs {
         Some(certs) => server.bind_rustls_0_23(settings.listen, certs.server_config()?),
         None => server.bind(settings.listen),

@@ -1,13 +1,16 @@
 //! TLS on the listener (rustls): the certificate and key come from files and are reloaded on
-//! SIGHUP without dropping connections; a failed reload keeps the old pair.
+//! SIGHUP without dropping connections; a failed reload keeps the old pair. With a client CA,
+//! a verified client certificate identifies a `Keyward::Service` by its subject CN.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use rustls::ServerConfig;
+use keyward_api::auth::ClientCertificate;
 use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -18,6 +21,9 @@ pub struct TlsFiles {
     pub cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
+    /// PEM CA certificates for client certificates (mutual TLS); a verified client
+    /// certificate's subject CN names a `Keyward::Service` principal.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Serves the current certificate; [`CertStore::reload`] swaps it.
@@ -45,11 +51,26 @@ impl CertStore {
 
     /// The rustls configuration for the listener.
     pub fn server_config(self: &Arc<Self>) -> Result<ServerConfig, String> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
+            .map_err(|e| format!("TLS: {e}"))?;
+        let builder = match &self.files.client_ca_file {
+            Some(path) => {
+                let mut roots = RootCertStore::empty();
+                for ca in read_certs(path)? {
+                    roots.add(ca).map_err(|e| format!("client CA `{}`: {e}", path.display()))?;
+                }
+                // Bearer tokens still work: a client certificate is optional, but verified
+                // when presented.
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| format!("client CA `{}`: {e}", path.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
@@ -79,4 +100,26 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         return Err(format!("TLS certificate `{}` holds no certificate", path.display()));
     }
     Ok(certs)
+}
+
+/// Records the service named by a verified client certificate on the connection.
+pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() else { return };
+    let (_, session) = tls.get_ref();
+    let Some(leaf) = session.peer_certificates().and_then(<[_]>::first) else { return };
+    match common_name(leaf.as_ref()) {
+        Some(service) => {
+            ext.insert(ClientCertificate { service });
+        }
+        None => tracing::warn!("client certificate without a usable subject CN; ignored"),
+    }
+}
+
+/// The subject CN of a DER certificate, when it is 1-256 printable characters.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_owned();
+    let usable = !cn.is_empty() && cn.len() <= 256 && cn.chars().all(|c| !c.is_control() && c != '"' && c != '\\');
+    usable.then_some(cn)
 }

@@ -43,3 +43,36 @@ async fn plain_http_off_loopback_starts_when_explicitly_allowed() {
         .await;
     assert!(s.base.starts_with("http://0.0.0.0:"), "{}", s.base);
 }
+
+#[tokio::test]
+async fn a_verified_client_certificate_names_a_service() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tls = repo_root().join("tests/fixtures/tls");
+    let config = format!(
+        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\n",
+        tls.join("cert.pem").display(),
+        tls.join("key.pem").display(),
+        tls.join("client-ca.pem").display()
+    );
+    let s = Server::start_with_config(Db::Sqlite, &config, &[]).await;
+    let root = reqwest::Certificate::from_pem(&std::fs::read(tls.join("cert.pem")).unwrap()).unwrap();
+    let mut pem = std::fs::read(tls.join("client.pem")).unwrap();
+    pem.extend(std::fs::read(tls.join("client.key")).unwrap());
+    let identity = reqwest::Identity::from_pem(&pem).unwrap();
+    let with_cert = reqwest::Client::builder().add_root_certificate(root.clone()).identity(identity).build().unwrap();
+    let ask = serde_json::json!({"action": "CreateKey", "resource": "Keyward::Namespace::\"payments\""});
+    let r = with_cert.post(format!("{}/v1/authorize", s.base)).json(&ask).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["decision"], "Deny", "a service with no groups and no grants may do nothing: {body}");
+    let records =
+        s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(records.last().unwrap().principal, r#"Keyward::Service::"batch-svc""#);
+    // Without a certificate or a token: 401. A bearer token still works over mutual TLS.
+    let without = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let r = without.post(format!("{}/v1/authorize", s.base)).json(&ask).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = without.post(format!("{}/v1/authorize", s.base)).bearer_auth(&s.admin).json(&ask).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["decision"], "Allow");
+}

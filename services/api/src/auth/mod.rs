@@ -163,6 +163,13 @@ impl Issuer {
     }
 }
 
+/// The service a verified client certificate names (its subject CN), set per connection.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    /// The service id.
+    pub service: String,
+}
+
 /// Most verified tokens remembered; past it, expired entries go, then everything.
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
 
@@ -244,12 +251,17 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates a request from its `Authorization` header.
+    /// Authenticates a request from its `Authorization` header, or else from a verified
+    /// client certificate (mutual TLS), which names a service with no groups.
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, Error> {
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .ok_or_else(|| failure("no authorization header"))?;
+        let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+            return match req.conn_data::<ClientCertificate>() {
+                Some(cert) => {
+                    Ok(Principal { kind: PrincipalKind::Service, id: cert.service.clone(), groups: Vec::new() })
+                }
+                None => Err(failure("no authorization header")),
+            };
+        };
         let value = header.to_str().map_err(|_| failure("authorization header is not text"))?;
         let token = value
             .strip_prefix("Bearer ")
