@@ -27,6 +27,11 @@ forbid (principal, action in Keyward::Action::"UseKey", resource is Keyward::Key
 when { resource.hasTag("frozen") };"#,
     ),
     (
+        "managers.cedar",
+        r#"@id("key-managers-grant")
+permit (principal in Keyward::Group::"key-managers", action in [Keyward::Action::"CreateGrant", Keyward::Action::"Decrypt"], resource is Keyward::Key);"#,
+    ),
+    (
         "broken-forbid.cedar",
         r#"@id("overflowing-forbid")
 forbid (principal, action, resource is Keyward::Key)
@@ -104,6 +109,14 @@ async fn conditions_forbids_dry_runs_and_reloads() {
     let record = latest_record(&s).await;
     assert_eq!(record.decision.as_deref(), Some("Deny"));
     assert!(record.policy_errors.contains("overflowing-forbid"), "{}", record.policy_errors);
+
+    // A granter never gives more than it holds: key managers may grant Decrypt, not Encrypt.
+    let manager = s.token("mia", &["key-managers"]);
+    let grants = format!("/v1/keys/{dev}/grants");
+    let grant = |op: &str| json!({"grantee": "Keyward::User::\"carl\"", "operations": [op]});
+    let r = s.call("POST", &grants, &manager, Some(grant("Encrypt"))).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"), "{}", r.body);
+    assert_eq!(s.call("POST", &grants, &manager, Some(grant("Decrypt"))).await.status, 201);
 
     // Dry runs answer the decision, do nothing, and are audited as dry runs.
     let mut dry = plaintext.clone();

@@ -76,3 +76,41 @@ async fn a_verified_client_certificate_names_a_service() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["decision"], "Allow");
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let fixtures = repo_root().join("tests/fixtures/tls");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::copy(fixtures.join("cert.pem"), &cert).unwrap();
+    std::fs::copy(fixtures.join("key.pem"), &key).unwrap();
+    let config = format!("[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", cert.display(), key.display());
+    let s = Server::start_with_config(Db::Sqlite, &config, &[]).await;
+    // A client that trusts only the rotated certificate.
+    let rotated = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("rotated-cert.pem")).unwrap()).unwrap();
+    let client = || {
+        reqwest::Client::builder().tls_built_in_root_certs(false).add_root_certificate(rotated.clone()).build().unwrap()
+    };
+    assert!(client().get(format!("{}/healthz", s.base)).send().await.is_err(), "old certificate still served");
+    // A broken pair is refused and the old one stays.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    s.signal("HUP");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let old = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("cert.pem")).unwrap()).unwrap();
+    let trusting_old = reqwest::Client::builder().add_root_certificate(old).build().unwrap();
+    assert_eq!(trusting_old.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
+    // The rotated pair takes over without a restart.
+    std::fs::copy(fixtures.join("rotated-cert.pem"), &cert).unwrap();
+    std::fs::copy(fixtures.join("rotated-key.pem"), &key).unwrap();
+    s.signal("HUP");
+    let mut ok = false;
+    for _ in 0..50 {
+        if client().get(format!("{}/healthz", s.base)).send().await.is_ok_and(|r| r.status() == 200) {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "rotated certificate not served after SIGHUP");
+}
