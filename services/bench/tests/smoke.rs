@@ -58,3 +58,16 @@ fn quick_run_reports_every_scenario() {
         assert!(first.get(field).is_some(), "jsonl lacks {field}: {first}");
     }
 }
+
+#[test]
+fn policy_scale_quick_run_reports_and_agrees_with_the_whole_set() {
+    // The harness itself fails when an indexed decision differs from Cedar over the whole set.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward-bench"))
+        .args(["policy-scale", "--quick"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run keyward-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "policy-scale failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("| 10 | ") && stdout.contains("| 1000 | "), "{stdout}");
+}
