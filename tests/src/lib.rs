@@ -293,13 +293,17 @@ impl Server {
         self.audit_store().await.count().await.expect("count audit")
     }
 
-    /// The audit store of the server's database, read directly.
-    pub async fn audit_store(&self) -> keyward_store::SqlAuditStore {
-        let url = match &self.db {
+    /// The server's database URL.
+    pub fn db_url(&self) -> String {
+        match &self.db {
             Db::Sqlite => format!("sqlite://{}?mode=rwc", self.data_dir.path().join("keyward.db").display()),
             Db::Postgres(u) => u.clone(),
-        };
-        keyward_store::SqlAuditStore::new(keyward_store::connect(&url).await.expect("connect"))
+        }
+    }
+
+    /// The audit store of the server's database, read directly.
+    pub async fn audit_store(&self) -> keyward_store::SqlAuditStore {
+        keyward_store::SqlAuditStore::new(keyward_store::connect(&self.db_url()).await.expect("connect"))
     }
 }
 

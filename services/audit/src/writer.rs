@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_core::ports::audit::{AuditError, AuditRecord, AuditSink, AuditStore};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use keyward_core::ports::audit::{AuditError, AuditRecord, AuditRefusal, AuditSink, AuditStore};
 use tokio::sync::{mpsc, oneshot};
 
 /// Batch limits.
@@ -18,13 +20,19 @@ pub struct WriterConfig {
     /// commits what is queued at once: records that arrive during a commit form the next
     /// batch, so batches grow with load without adding latency at low load.
     pub linger: Duration,
+    /// A commit not done within this time counts as failed (its requests answer 503), so a
+    /// stalled database turns into fast refusals rather than piled-up requests.
+    pub commit_timeout: Duration,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { max_batch: 256, queue: 8192, linger: Duration::ZERO }
+        Self { max_batch: 256, queue: 8192, linger: Duration::ZERO, commit_timeout: Duration::from_millis(1500) }
     }
 }
+
+/// How often a failing store is probed for recovery.
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 type Ack = oneshot::Sender<Result<(), AuditError>>;
 
@@ -32,21 +40,49 @@ type Ack = oneshot::Sender<Result<(), AuditError>>;
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<(AuditRecord, Ack)>,
+    healthy: Arc<AtomicBool>,
 }
 
 impl AuditWriter {
     /// Starts the writer task on the current runtime.
     pub fn spawn(store: Arc<dyn AuditStore>, config: WriterConfig) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let handle = tokio::spawn(run(store, rx, config));
-        (Self { tx }, handle)
+        let healthy = Arc::new(AtomicBool::new(true));
+        let handle = tokio::spawn(run(store, rx, config, healthy.clone()));
+        (Self { tx, healthy }, handle)
+    }
+
+    /// Records waiting to be committed.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 }
 
-async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ack)>, config: WriterConfig) {
+async fn run(
+    store: Arc<dyn AuditStore>,
+    mut rx: mpsc::Receiver<(AuditRecord, Ack)>,
+    config: WriterConfig,
+    healthy: Arc<AtomicBool>,
+) {
     let mut records = Vec::with_capacity(config.max_batch);
     let mut acks: Vec<Ack> = Vec::with_capacity(config.max_batch);
-    while let Some((record, ack)) = rx.recv().await {
+    loop {
+        // While the store is failing, no request is admitted; probe it until it answers.
+        let next = if healthy.load(Ordering::Acquire) {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                next = rx.recv() => next,
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    if matches!(tokio::time::timeout(config.commit_timeout, store.ping()).await, Ok(Ok(()))) {
+                        tracing::info!("audit store answers again; admitting requests");
+                        healthy.store(true, Ordering::Release);
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some((record, ack)) = next else { break };
         records.push(record);
         acks.push(ack);
         // Take whatever is already queued (and, with a linger, wait briefly for stragglers).
@@ -68,9 +104,13 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ac
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }
-        let result = store.append(&records).await;
+        let result = match tokio::time::timeout(config.commit_timeout, store.append(&records)).await {
+            Ok(r) => r,
+            Err(_) => Err(AuditError(format!("commit not done within {:?}", config.commit_timeout))),
+        };
         if let Err(e) = &result {
-            tracing::error!(error = %e, records = records.len(), "audit batch not committed");
+            tracing::error!(error = %e, records = records.len(), "audit batch not committed; refusing requests until the store recovers");
+            healthy.store(false, Ordering::Release);
         }
         records.clear();
         for ack in acks.drain(..) {
@@ -82,6 +122,16 @@ async fn run(store: Arc<dyn AuditStore>, mut rx: mpsc::Receiver<(AuditRecord, Ac
 
 #[async_trait::async_trait]
 impl AuditSink for AuditWriter {
+    fn admit(&self) -> Result<(), AuditRefusal> {
+        if !self.healthy.load(Ordering::Acquire) {
+            return Err(AuditRefusal::Unavailable);
+        }
+        if self.tx.capacity() == 0 {
+            return Err(AuditRefusal::QueueFull);
+        }
+        Ok(())
+    }
+
     async fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let (ack, done) = oneshot::channel();
         self.tx.try_send((record, ack)).map_err(|e| match e {

@@ -135,6 +135,11 @@ impl Error {
         Self::internal("dry run stopped after its decision")
     }
 
+    /// `RateLimited`: the caller should back off and retry.
+    pub fn rate_limited(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::RateLimited, "too many requests; retry shortly").with_reason(reason)
+    }
+
     /// `Unauthenticated` with a generic message (the reason stays private).
     pub fn unauthenticated(reason: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthenticated, "missing or invalid bearer token").with_reason(reason)

@@ -24,9 +24,27 @@ pub enum Command {
     Migrate(StateArgs),
     /// Prints the OpenAPI document.
     Openapi,
+    /// Checks or reads the audit trail a server wrote.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Checks a policy directory: validate, run its tests, or diff two sets.
     #[command(subcommand)]
     Policy(PolicyCommand),
+}
+
+/// `keyward audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walks every hash chain and signed checkpoint; exits 1 naming the first broken record.
+    Verify(StateArgs),
+    /// Prints records as JSON lines, oldest first.
+    Export {
+        /// Only records from this time on (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 /// `keyward policy ...`.

@@ -83,10 +83,8 @@ struct AuditSection {
     max_batch: Option<usize>,
     queue: Option<usize>,
     linger_ms: Option<u64>,
-    // Part of the configuration contract; signed checkpoints read them.
-    #[allow(dead_code, reason = "accepted so contract-conforming files load; used by audit checkpoints")]
+    commit_timeout_ms: Option<u64>,
     checkpoint_interval_seconds: Option<u64>,
-    #[allow(dead_code, reason = "accepted so contract-conforming files load; used by audit checkpoints")]
     signing_key_file: Option<PathBuf>,
 }
 
@@ -119,6 +117,12 @@ pub struct Settings {
     pub audit_queue: usize,
     /// Audit batch linger.
     pub audit_linger_ms: u64,
+    /// A commit slower than this fails (requests answer 503).
+    pub audit_commit_timeout_ms: u64,
+    /// Seconds between signed checkpoints of the audit chain.
+    pub audit_checkpoint_interval_seconds: u64,
+    /// The Ed25519 checkpoint signing key (default `<data_dir>/audit-signing.key`, generated).
+    pub audit_signing_key_file: Option<PathBuf>,
     /// TLS on the listener, when configured.
     pub tls: Option<TlsFiles>,
 }
@@ -192,6 +196,9 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
         audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
         audit_linger_ms: file.audit.linger_ms.unwrap_or(0).min(100),
+        audit_commit_timeout_ms: file.audit.commit_timeout_ms.unwrap_or(1500).clamp(100, 60_000),
+        audit_checkpoint_interval_seconds: file.audit.checkpoint_interval_seconds.unwrap_or(60).clamp(1, 86_400),
+        audit_signing_key_file: file.audit.signing_key_file,
         tls,
     })
 }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyward_server::cli::{Cli, Command, PolicyCommand};
-use keyward_server::{config, dev, policy_cmd, serve, telemetry, wiring};
+use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
+use keyward_server::{audit_cmd, config, dev, policy_cmd, serve, telemetry, wiring};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,15 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
             actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding::default()))
+        }
+        Command::Audit(AuditCommand::Verify(state)) => {
+            let settings = config::resolve(&state, None, None)?;
+            let report = runtime()?.block_on(audit_cmd::verify(&settings))?;
+            if report.ok { Ok(()) } else { Err("the audit trail does not verify".into()) }
+        }
+        Command::Audit(AuditCommand::Export { from, state }) => {
+            let settings = config::resolve(&state, None, None)?;
+            runtime()?.block_on(audit_cmd::export(&settings, from)).map(|_| ())
         }
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),
         Command::Policy(PolicyCommand::Test { dir }) => policy_cmd::test(&dir),

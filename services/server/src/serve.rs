@@ -33,6 +33,10 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
     let grant_sync = spawn_grant_sync(wired.service.clone());
+    let checkpointer = wired
+        .checkpoints
+        .clone()
+        .map(|(store, key)| spawn_checkpoints(store, key, settings.audit_checkpoint_interval_seconds));
     let hangup = spawn_reload_on_hangup(wired.service.clone(), certs.clone())?;
     let scheme = if certs.is_some() { "https" } else { "http" };
     banner(&settings, &format!("{scheme}://{addr}"), wired.dev_auth, &wired.policies)?;
@@ -44,6 +48,9 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     maintenance.abort();
     flusher.abort();
     grant_sync.abort();
+    if let Some(c) = checkpointer {
+        c.abort();
+    }
     hangup.abort();
     if let Err(e) = wired.store.flush_usage().await {
         tracing::warn!(error = %e, "usage counters not flushed at shutdown");
@@ -52,6 +59,12 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     // The writer stops once the last sender is gone and its queue is committed.
     if tokio::time::timeout(Duration::from_secs(10), wired.audit_task).await.is_err() {
         tracing::warn!("audit writer did not stop within 10 s");
+    }
+    // A last checkpoint covers every record of this run.
+    if let Some((store, key)) = &wired.checkpoints
+        && let Err(e) = store.checkpoint(key, chrono::Utc::now()).await
+    {
+        tracing::warn!(error = %e, "final audit checkpoint not written");
     }
     Ok(())
 }
@@ -93,6 +106,24 @@ fn spawn_reload_on_hangup(
             }
         }
     }))
+}
+
+/// Signs the chain head every interval, also when idle: a checkpoint proves how far the chain
+/// reached, so deleting its newest records is detected.
+fn spawn_checkpoints(
+    store: keyward_store::SqlAuditStore,
+    key: std::sync::Arc<keyward_store::chain::SigningKey>,
+    every: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.checkpoint(&key, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "audit checkpoint not written");
+            }
+        }
+    })
 }
 
 fn spawn_maintenance(

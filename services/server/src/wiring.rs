@@ -13,6 +13,7 @@ use keyward_backend::{BuildContext, DynBackend, Registry};
 use keyward_core::ports::audit::AuditStore;
 use keyward_core::ports::clock::SystemClock;
 use keyward_core::service::{Backends, KeyService};
+use keyward_store::chain::SigningKey;
 use keyward_store::{SqlAuditStore, SqlStore};
 
 use crate::config::{IssuerConfig, Settings};
@@ -33,6 +34,28 @@ pub struct Wired {
     pub dev_auth: bool,
     /// The policy set's origin and version, for the banner.
     pub policies: String,
+    /// The audit chain and the key that signs its checkpoints (absent for other audit stores).
+    pub checkpoints: Option<(SqlAuditStore, Arc<SigningKey>)>,
+}
+
+/// The path of the checkpoint signing key.
+pub fn signing_key_path(settings: &Settings) -> std::path::PathBuf {
+    settings.audit_signing_key_file.clone().unwrap_or_else(|| settings.data_dir.join("audit-signing.key"))
+}
+
+/// Loads the checkpoint signing key; without a configured file, generates one (0600) in the
+/// data directory on first use.
+pub fn signing_key(settings: &Settings) -> Result<SigningKey, String> {
+    let path = signing_key_path(settings);
+    if settings.audit_signing_key_file.is_none() && !path.exists() {
+        let text = SigningKey::generate_hex()?;
+        dev::write_private(&path, format!("{}\n", text.as_str()).as_bytes())?;
+        tracing::warn!(path = %path.display(), "generated an audit checkpoint signing key; back it up with the database");
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&path).map_err(|e| format!("audit signing key `{}`: {e}", path.display()))?,
+    );
+    SigningKey::from_hex(&text).map_err(|e| format!("audit signing key `{}`: {e}", path.display()))
 }
 
 /// What an embedder chooses beyond configuration: the backend kinds that exist and where
@@ -166,8 +189,15 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         max_batch: settings.audit_max_batch,
         queue: settings.audit_queue,
         linger: Duration::from_millis(settings.audit_linger_ms),
+        commit_timeout: Duration::from_millis(settings.audit_commit_timeout_ms),
     };
-    let audit_store = embedding.audit_store.unwrap_or_else(|| Arc::new(SqlAuditStore::new(db)));
+    let (audit_store, sql_audit): (Arc<dyn AuditStore>, _) = match embedding.audit_store {
+        Some(store) => (store, None),
+        None => {
+            let sql = SqlAuditStore::new(db);
+            (Arc::new(sql.clone()), Some(sql))
+        }
+    };
     let (writer, audit_task) = AuditWriter::spawn(audit_store, writer_config);
     let service = Arc::new(KeyService::new(
         Arc::new(store.clone()),
@@ -179,5 +209,9 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;
     let (auth, dev_auth) = authenticator(settings)?;
     auth.prime().await?;
-    Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies })
+    let checkpoints = match sql_audit {
+        Some(sql) => Some((sql, Arc::new(signing_key(settings)?))),
+        None => None,
+    };
+    Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies, checkpoints })
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cache;
+pub mod chain;
 mod convert;
 pub mod entity;
 mod grants;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
-pub use audit::{AuditQuery, SqlAuditStore};
+pub use audit::{AuditQuery, Break, SqlAuditStore, VerifyReport, audit_json};
 pub use keys::{DEFAULT_KEY_CACHE_TTL, SqlStore};
 pub use migration::Migrator;
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod aliases;
+mod audit_trail;
 mod authz;
 mod crypto;
 mod grants;

@@ -58,9 +58,24 @@ pub struct AuditRecord {
 #[error("audit trail unavailable: {0}")]
 pub struct AuditError(pub String);
 
+/// Why a request is turned away before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditRefusal {
+    /// The writer's queue is full: the caller should back off and retry.
+    QueueFull,
+    /// The store is failing; requests resume once it answers again.
+    Unavailable,
+}
+
 /// Durable audit storage behind a writer.
 #[async_trait::async_trait]
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Whether a new request can be recorded now; checked before the request runs, so a
+    /// request that could not be recorded never runs.
+    fn admit(&self) -> Result<(), AuditRefusal> {
+        Ok(())
+    }
+
     /// Returns once the record is durably committed, or an error if it cannot be.
     async fn record(&self, record: AuditRecord) -> Result<(), AuditError>;
 }
@@ -70,4 +85,9 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
 pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Commits all records in one transaction, or none.
     async fn append(&self, records: &[AuditRecord]) -> Result<(), AuditError>;
+
+    /// Checks the store answers (used to notice recovery after a failure).
+    async fn ping(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
 }

@@ -29,7 +29,7 @@ use crate::model::ids::{KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
-use crate::ports::audit::AuditSink;
+use crate::ports::audit::{AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
 use crate::ports::backend::{BackendError, DynBackend};
 use crate::ports::clock::Clock;
@@ -148,6 +148,14 @@ impl KeyService {
     /// Runs an operation in its scope and commits its audit record before releasing the
     /// result. If the record cannot be committed, the result is withheld (fail closed).
     pub async fn audited<T>(&self, mut scope: Scope, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
+        // A request the trail cannot take does not run.
+        match self.audit.admit() {
+            Ok(()) => {}
+            Err(AuditRefusal::QueueFull) => return Err(Error::rate_limited("the audit queue is full")),
+            Err(AuditRefusal::Unavailable) => {
+                return Err(Error::audit_unavailable("the audit store is failing; refusing until it recovers"));
+            }
+        }
         let result = op(&mut scope).await;
         let record = scope.into_record(self.clock.now(), result.as_ref().err());
         if let Err(e) = &result

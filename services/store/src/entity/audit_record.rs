@@ -34,6 +34,14 @@ pub struct Model {
     /// JSON array of policy evaluation errors.
     pub policy_errors: String,
     pub justification: Option<String>,
+    /// The writer's chain (null for records written before chaining).
+    pub chain_id: Option<String>,
+    /// Position in the chain, from 1.
+    pub sequence: Option<i64>,
+    /// The previous record's hash (hex; 64 zeros for the first).
+    pub prev_hash: Option<String>,
+    /// SHA-256 over `prev_hash` and the record's canonical encoding (hex).
+    pub hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table.
 
 pub mod alias;
+pub mod audit_checkpoint;
 pub mod audit_record;
 pub mod grant;
 pub mod idempotency_key;

@@ -2,6 +2,7 @@
 
 mod m0001_initial;
 mod m0002_grants;
+mod m0003_audit_chain;
 
 use sea_orm_migration::prelude::*;
 
@@ -12,6 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration), Box::new(m0002_grants::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_grants::Migration),
+            Box::new(m0003_audit_chain::Migration),
+        ]
     }
 }

@@ -1,0 +1,148 @@
+//! Tamper evidence: the trail is append-only, and `keyward audit verify` names the first
+//! broken record after an edit, a deleted middle row, a deleted tail, swapped rows, or a
+//! forged checkpoint.
+
+use keyward_e2e::{Db, Server, b64, keyward_bin, on_both_databases};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// A stopped server, on a fresh database of `db`'s kind, whose trail holds a few chained
+/// records and a final checkpoint.
+async fn trail(db: Db) -> (Server, Vec<i64>) {
+    let db = match db {
+        Db::Sqlite => Db::Sqlite,
+        Db::Postgres(_) => Db::postgres().await.expect("postgres"),
+    };
+    let mut s = Server::start(db).await;
+    let key = s.create_key("audit").await;
+    for i in 0..6 {
+        let r = s.post(&format!("/v1/keys/{key}/encrypt"), json!({"plaintext": b64(format!("m{i}").as_bytes())})).await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(s.call("GET", "/v1/keys", "", None).await.status, 401);
+    assert_eq!(s.stop(), Some(0));
+    let rows =
+        s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let ids = rows.iter().filter(|r| r.chain_id.is_some()).map(|r| r.id).collect();
+    (s, ids)
+}
+
+fn verify(s: &Server) -> (bool, Value) {
+    let out =
+        std::process::Command::new(keyward_bin()).args(["audit", "verify"]).args(s.state_args()).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), report)
+}
+
+async fn sql(s: &Server, statements: &[&str]) {
+    let db = keyward_store::connect(&s.db_url()).await.unwrap();
+    for statement in statements {
+        db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// What a DBA can do: lift the append-only triggers.
+fn disable_triggers(db: &Db) -> Vec<&'static str> {
+    match db {
+        Db::Postgres(_) => {
+            vec!["ALTER TABLE audit_records DISABLE TRIGGER USER", "ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"]
+        }
+        Db::Sqlite => vec![
+            "DROP TRIGGER audit_records_no_update",
+            "DROP TRIGGER audit_records_no_delete",
+            "DROP TRIGGER audit_checkpoints_no_delete",
+        ],
+    }
+}
+
+/// Which record id the report must name, given the trail's record ids.
+type ExpectedRecord = Box<dyn Fn(&[i64]) -> Value>;
+
+on_both_databases!(tampering_is_detected);
+
+async fn tampering_is_detected(db: Db) {
+    // Intact: verifies, every record chained and covered.
+    let (s, ids) = trail(db.clone()).await;
+    let (ok, report) = verify(&s);
+    assert!(ok, "{report}");
+    assert_eq!(report["records_checked"].as_u64(), Some(ids.len() as u64));
+    assert!(report["checkpoints_checked"].as_u64().unwrap() >= 1);
+    // Append-only without a DBA's help.
+    let db_conn = keyward_store::connect(&s.db_url()).await.unwrap();
+    assert!(db_conn.execute_unprepared("UPDATE audit_records SET outcome = 'x'").await.is_err());
+    assert!(db_conn.execute_unprepared("DELETE FROM audit_records").await.is_err());
+    drop(db_conn);
+
+    let middle = ids[ids.len() / 2];
+    let cases: Vec<(&str, Vec<String>, ExpectedRecord)> = vec![
+        (
+            "an edited field",
+            vec![format!("UPDATE audit_records SET outcome = 'AccessDenied' WHERE id = {middle}")],
+            Box::new(move |_| json!(middle)),
+        ),
+        (
+            "a deleted middle row",
+            vec![format!("DELETE FROM audit_records WHERE id = {middle}")],
+            Box::new(move |ids| json!(ids[ids.iter().position(|i| *i == middle).unwrap() + 1])),
+        ),
+        (
+            "swapped rows",
+            vec![
+                format!("UPDATE audit_records SET id = -1 WHERE id = {middle}"),
+                format!("UPDATE audit_records SET id = {middle} WHERE id = {}", middle + 1),
+                format!("UPDATE audit_records SET id = {} WHERE id = -1", middle + 1),
+            ],
+            // The later record now sits before the earlier one.
+            Box::new(move |_| json!(middle)),
+        ),
+    ];
+    for (name, statements, expected) in cases {
+        let (s, ids) = trail(db.clone()).await;
+        let mut all: Vec<String> = disable_triggers(&s.db).into_iter().map(str::to_owned).collect();
+        all.extend(statements);
+        sql(&s, &all.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let (ok, report) = verify(&s);
+        assert!(!ok, "{name} not detected: {report}");
+        assert_eq!(report["first_break"]["record_id"], expected(&ids), "{name}: {report}");
+    }
+
+    // A deleted tail: the final checkpoint proves the chain went further.
+    let (s, ids) = trail(db.clone()).await;
+    let mut all = disable_triggers(&s.db);
+    let cut = format!("DELETE FROM audit_records WHERE id >= {}", ids[ids.len() - 2]);
+    all.push(&cut);
+    sql(&s, &all).await;
+    let (ok, report) = verify(&s);
+    assert!(!ok, "{report}");
+    assert!(report["first_break"]["reason"].as_str().unwrap().contains("tail"), "{report}");
+    assert!(report["first_break"]["checkpoint_id"].is_number(), "{report}");
+
+    // A forged checkpoint (someone else's signature).
+    let (s, _) = trail(db.clone()).await;
+    let rows =
+        s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let last = rows.last().unwrap();
+    let key_id: String = {
+        let db = keyward_store::connect(&s.db_url()).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT key_id FROM audit_checkpoints LIMIT 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "key_id").unwrap()
+    };
+    let forged = format!(
+        "INSERT INTO audit_checkpoints (chain_id, sequence, head_hash, time, key_id, signature) VALUES ('{}', {}, '{}', 0, '{key_id}', '{}')",
+        last.chain_id.clone().unwrap(),
+        last.sequence.unwrap(),
+        last.hash.clone().unwrap(),
+        "ab".repeat(64)
+    );
+    sql(&s, &[&forged]).await;
+    let (ok, report) = verify(&s);
+    assert!(!ok, "{report}");
+    assert!(report["first_break"]["reason"].as_str().unwrap().contains("signature"), "{report}");
+}
