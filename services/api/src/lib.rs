@@ -23,7 +23,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{aliases, crypto, grants, health, keys, policy};
+    use handlers::{aliases, audit, crypto, grants, health, keys, policy};
     cfg.service(
         scope("/v1")
             .service(keys::create_key)
@@ -51,7 +51,9 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(grants::revoke_grant)
             .service(policy::authorize)
             .service(policy::get_policies)
-            .service(policy::reload_policies),
+            .service(policy::reload_policies)
+            .service(audit::query_audit)
+            .service(audit::verify_audit),
     )
     .service(health::healthz)
     .service(health::readyz);

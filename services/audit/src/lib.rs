@@ -12,7 +12,7 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::DateTime;
-    use keyward_core::ports::audit::{AuditRecord, AuditSink};
+    use keyward_core::ports::audit::{AuditError, AuditRecord, AuditRefusal, AuditSink, AuditStore};
 
     use super::*;
 
@@ -67,5 +67,61 @@ mod tests {
         store.set_failing(false);
         assert!(writer.record(record(2)).await.is_ok(), "recovers when the store returns");
         assert_eq!(store.records().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_refuses_admission_until_it_recovers() {
+        let store = Arc::new(MemoryAuditStore::new());
+        let (writer, _task) = AuditWriter::spawn(store.clone(), WriterConfig::default());
+        assert_eq!(writer.admit(), Ok(()));
+        store.set_failing(true);
+        assert!(writer.record(record(1)).await.is_err());
+        assert_eq!(writer.admit(), Err(AuditRefusal::Unavailable), "no request runs while the store fails");
+        store.set_failing(false);
+        let mut admitted = false;
+        for _ in 0..40 {
+            if writer.admit().is_ok() {
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(admitted, "the probe notices recovery without any request");
+    }
+
+    /// A store whose appends wait until released.
+    #[derive(Debug, Default)]
+    struct Stalled(tokio::sync::Notify);
+
+    #[async_trait::async_trait]
+    impl AuditStore for Stalled {
+        async fn append(&self, _: &[AuditRecord]) -> Result<(), AuditError> {
+            self.0.notified().await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_admission_and_a_stalled_commit_times_out() {
+        let store = Arc::new(Stalled::default());
+        let config = WriterConfig {
+            queue: 2,
+            max_batch: 1,
+            commit_timeout: std::time::Duration::from_millis(200),
+            ..WriterConfig::default()
+        };
+        let (writer, _task) = AuditWriter::spawn(store.clone(), config);
+        let mut pending = Vec::new();
+        for n in 0..3 {
+            let w = writer.clone();
+            pending.push(tokio::spawn(async move { w.record(record(n)).await }));
+            // Let the writer take the first record into its (stalled) commit.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // One record is in the stalled commit, two fill the queue.
+        assert_eq!(writer.admit(), Err(AuditRefusal::QueueFull));
+        for p in pending {
+            assert!(matches!(p.await, Ok(Err(_))), "a commit past the timeout fails its requests");
+        }
     }
 }

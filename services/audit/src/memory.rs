@@ -38,4 +38,8 @@ impl AuditStore for MemoryAuditStore {
         self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(records);
         Ok(())
     }
+
+    async fn ping(&self) -> Result<(), AuditError> {
+        if self.failing.load(Ordering::SeqCst) { Err(AuditError("store down".into())) } else { Ok(()) }
+    }
 }

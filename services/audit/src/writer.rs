@@ -108,9 +108,12 @@ async fn run(
             Ok(r) => r,
             Err(_) => Err(AuditError(format!("commit not done within {:?}", config.commit_timeout))),
         };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, records = records.len(), "audit batch not committed; refusing requests until the store recovers");
-            healthy.store(false, Ordering::Release);
+        match &result {
+            Ok(()) => healthy.store(true, Ordering::Release),
+            Err(e) => {
+                tracing::error!(error = %e, records = records.len(), "audit batch not committed; refusing requests until the store recovers");
+                healthy.store(false, Ordering::Release);
+            }
         }
         records.clear();
         for ack in acks.drain(..) {

@@ -32,6 +32,8 @@ pub enum Operation {
     Authorize,
     GetPolicies,
     ReloadPolicies,
+    QueryAudit,
+    VerifyAudit,
     /// Background destruction of a key whose deletion date has passed.
     DestroyKey,
 }
@@ -66,6 +68,8 @@ impl Operation {
             Self::Authorize => "Authorize",
             Self::GetPolicies => "GetPolicies",
             Self::ReloadPolicies => "ReloadPolicies",
+            Self::QueryAudit => "QueryAudit",
+            Self::VerifyAudit => "VerifyAudit",
             Self::DestroyKey => "DestroyKey",
         }
     }
@@ -81,7 +85,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 28] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -108,6 +112,8 @@ impl Operation {
         Self::Authorize,
         Self::GetPolicies,
         Self::ReloadPolicies,
+        Self::QueryAudit,
+        Self::VerifyAudit,
     ];
 }
 

@@ -14,7 +14,7 @@ use keyward_core::ports::audit::AuditStore;
 use keyward_core::ports::clock::SystemClock;
 use keyward_core::service::{Backends, KeyService};
 use keyward_store::chain::SigningKey;
-use keyward_store::{SqlAuditStore, SqlStore};
+use keyward_store::{SqlAuditReader, SqlAuditStore, SqlStore};
 
 use crate::config::{IssuerConfig, Settings};
 use crate::dev;
@@ -198,20 +198,24 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
             (Arc::new(sql.clone()), Some(sql))
         }
     };
+    let checkpoints = match sql_audit {
+        Some(sql) => Some((sql, Arc::new(signing_key(settings)?))),
+        None => None,
+    };
     let (writer, audit_task) = AuditWriter::spawn(audit_store, writer_config);
-    let service = Arc::new(KeyService::new(
+    let mut service = KeyService::new(
         Arc::new(store.clone()),
         authorizer,
         Arc::new(writer),
         Arc::new(SystemClock),
         backends(settings, &embedding.registry)?,
-    ));
+    );
+    if let Some((sql, key)) = &checkpoints {
+        service = service.with_audit_reader(Arc::new(SqlAuditReader::new(sql.clone(), Some(key.verifying_key()))));
+    }
+    let service = Arc::new(service);
     service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;
     let (auth, dev_auth) = authenticator(settings)?;
     auth.prime().await?;
-    let checkpoints = match sql_audit {
-        Some(sql) => Some((sql, Arc::new(signing_key(settings)?))),
-        None => None,
-    };
     Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies, checkpoints })
 }

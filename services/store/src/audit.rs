@@ -1,6 +1,8 @@
 //! The audit trail's storage: batched inserts in one transaction, and filtered reads.
 
-use keyward_core::ports::audit::{AuditError, AuditRecord, AuditStore};
+use keyward_core::ports::audit::{
+    AuditError, AuditFilter, AuditReader, AuditRecord, AuditStore, StoredAuditRecord, VerifyOutcome,
+};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -77,6 +79,10 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only records at or after this time.
     pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only records before this time.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only `Allow` (`true`) or `Deny` (`false`) decisions.
+    pub decision: Option<bool>,
     /// Rows after this id.
     pub after_id: Option<i64>,
     /// At most this many.
@@ -253,6 +259,12 @@ impl SqlAuditStore {
         if let Some(from) = q.from {
             find = find.filter(audit_record::Column::Time.gte(micros(from)));
         }
+        if let Some(to) = q.to {
+            find = find.filter(audit_record::Column::Time.lt(micros(to)));
+        }
+        if let Some(allowed) = q.decision {
+            find = find.filter(audit_record::Column::Decision.eq(if allowed { "Allow" } else { "Deny" }));
+        }
         if let Some(after) = q.after_id {
             find = find.filter(audit_record::Column::Id.gt(after));
         }
@@ -262,6 +274,77 @@ impl SqlAuditStore {
     /// Counts all rows.
     pub async fn count(&self) -> Result<u64, AuditError> {
         audit_record::Entity::find().count(&self.db).await.map_err(|e| AuditError(e.to_string()))
+    }
+}
+
+/// Reads and verifies the trail for QueryAudit and VerifyAudit.
+#[derive(Debug, Clone)]
+pub struct SqlAuditReader {
+    store: SqlAuditStore,
+    key: Option<VerifyingKey>,
+}
+
+impl SqlAuditReader {
+    /// A reader checking checkpoint signatures with `key`.
+    pub fn new(store: SqlAuditStore, key: Option<VerifyingKey>) -> Self {
+        Self { store, key }
+    }
+}
+
+fn from_row(m: audit_record::Model) -> StoredAuditRecord {
+    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    let record = AuditRecord {
+        time: chrono::DateTime::from_timestamp_micros(m.time).unwrap_or_default(),
+        request_id: m.request_id,
+        trace_id: m.trace_id,
+        principal: m.principal,
+        principal_groups: list(&m.principal_groups),
+        action: m.action,
+        resource: m.resource,
+        key_id: m.key_id.as_deref().and_then(|k| k.parse().ok()),
+        key_version: m.key_version.and_then(|v| u32::try_from(v).ok()),
+        decision: m.decision.as_deref().map(|d| d == "Allow"),
+        determining_policies: list(&m.determining_policies),
+        policy_version: m.policy_version,
+        policy_errors: list(&m.policy_errors),
+        outcome: m.outcome,
+        reason: m.reason,
+        encryption_context: serde_json::from_str(&m.encryption_context).unwrap_or_default(),
+        source_ip: m.source_ip,
+        user_agent: m.user_agent,
+        justification: m.justification,
+        dry_run: m.dry_run,
+        duration_us: u64::try_from(m.duration_us).unwrap_or(0),
+    };
+    StoredAuditRecord { id: m.id, record, chain_id: m.chain_id, sequence: m.sequence, hash: m.hash }
+}
+
+#[async_trait::async_trait]
+impl AuditReader for SqlAuditReader {
+    async fn query(&self, f: &AuditFilter) -> Result<Vec<StoredAuditRecord>, AuditError> {
+        let q = AuditQuery {
+            principal: f.principal.clone(),
+            key_id: f.key_id.map(|k| k.to_string()),
+            action: f.action.clone(),
+            from: f.from,
+            to: f.to,
+            decision: f.decision,
+            after_id: f.after_id,
+            limit: f.limit,
+        };
+        Ok(self.store.query(&q).await?.into_iter().map(from_row).collect())
+    }
+
+    async fn verify(&self) -> Result<VerifyOutcome, AuditError> {
+        let r = self.store.verify(self.key.as_ref()).await?;
+        let first_break = r.first_break.map(|b| match (b.record_id, b.checkpoint_id) {
+            (Some(id), _) => format!("record {id} (chain {}, sequence {}): {}", b.chain_id, b.sequence, b.reason),
+            (None, Some(id)) => {
+                format!("checkpoint {id} (chain {}, sequence {}): {}", b.chain_id, b.sequence, b.reason)
+            }
+            (None, None) => format!("chain {}, sequence {}: {}", b.chain_id, b.sequence, b.reason),
+        });
+        Ok(VerifyOutcome { ok: r.ok, records_checked: r.records_checked, first_break })
     }
 }
 

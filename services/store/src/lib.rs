@@ -16,7 +16,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
-pub use audit::{AuditQuery, Break, SqlAuditStore, VerifyReport, audit_json};
+pub use audit::{AuditQuery, Break, SqlAuditReader, SqlAuditStore, VerifyReport, audit_json};
 pub use keys::{DEFAULT_KEY_CACHE_TTL, SqlStore};
 pub use migration::Migrator;
 

@@ -146,3 +146,57 @@ async fn tampering_is_detected(db: Db) {
     assert!(!ok, "{report}");
     assert!(report["first_break"]["reason"].as_str().unwrap().contains("signature"), "{report}");
 }
+
+on_both_databases!(query_and_verify_over_the_api);
+
+async fn query_and_verify_over_the_api(db: Db) {
+    let s = Server::start(db).await;
+    let key = s.create_key("audit").await;
+    let bob = s.token("bob", &["audit"]);
+    for i in 0..5 {
+        let r = s.call("POST", &format!("/v1/keys/{key}/encrypt"), &bob, Some(json!({"plaintext": b64(&[i])}))).await;
+        assert_eq!(r.status, 200);
+    }
+    let other = s.create_key("elsewhere").await;
+    let r = s.call("POST", &format!("/v1/keys/{other}/encrypt"), &bob, Some(json!({"plaintext": b64(b"x")}))).await;
+    assert_eq!(r.code(), "AccessDenied");
+
+    // Filters and pagination.
+    let page = async |q: &str| s.get(&format!("/v1/audit?{q}")).await;
+    let r = page(&format!("key_id={key}&action=Encrypt&limit=3")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body["records"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 3);
+    let next = r.s("next_token");
+    let r = page(&format!("key_id={key}&action=Encrypt&limit=3&next_token={next}")).await;
+    let second = r.body["records"].as_array().unwrap().clone();
+    assert_eq!(second.len(), 2);
+    assert!(r.body["next_token"].is_null());
+    let record = &first[0];
+    assert_eq!(record["principal"], r#"Keyward::User::"bob""#);
+    assert_eq!(record["principal_groups"], json!(["audit"]));
+    assert_eq!(record["decision"], "Allow");
+    assert_eq!(record["outcome"], "Success");
+    assert_eq!(record["determining_policies"], json!(["namespace-members-use"]));
+    assert!(
+        record["hash"].as_str().unwrap().len() == 64
+            && record["sequence"].is_number()
+            && record["chain_id"].is_string()
+    );
+    assert!(record.get("reason").is_none(), "private failure reasons stay out of the API");
+    let r = page("decision=Deny&principal=Keyward::User::%22bob%22").await;
+    let denied = r.body["records"].as_array().unwrap();
+    assert_eq!(denied.len(), 1, "{}", r.body);
+    assert_eq!(denied[0]["key_id"], other);
+    let r = page("from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z").await;
+    assert_eq!(r.body["records"], json!([]));
+    assert_eq!(page("decision=Maybe").await.code(), "InvalidRequest");
+    // Reading the trail needs a policy (ReadAudit): members may not.
+    assert_eq!(s.call("GET", "/v1/audit", &bob, None).await.code(), "AccessDenied");
+    assert_eq!(s.call("POST", "/v1/audit/verify", &bob, None).await.code(), "AccessDenied");
+
+    let r = s.call("POST", "/v1/audit/verify", &s.admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["ok"], true, "{}", r.body);
+    assert!(r.body["records_checked"].as_u64().unwrap() >= 8);
+}

@@ -1,6 +1,7 @@
 //! Request and response bodies, as the OpenAPI document describes them.
 
 pub mod aliases;
+pub mod audit;
 pub mod crypto;
 pub mod grants;
 pub mod keys;

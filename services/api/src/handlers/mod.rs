@@ -2,6 +2,7 @@
 //! the domain authorizes and audits. Every failure, parsing included, is audited.
 
 pub mod aliases;
+pub mod audit;
 pub mod crypto;
 pub mod grants;
 pub mod health;

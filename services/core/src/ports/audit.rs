@@ -53,6 +53,63 @@ pub struct AuditRecord {
     pub duration_us: u64,
 }
 
+/// Filters for reading the trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this principal uid.
+    pub principal: Option<String>,
+    /// Only this key.
+    pub key_id: Option<KeyId>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only allowed (`true`) or denied (`false`) decisions.
+    pub decision: Option<bool>,
+    /// From this time on.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// After this record id (the cursor).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// A committed record with its place in the trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAuditRecord {
+    /// The row id (the pagination cursor).
+    pub id: i64,
+    /// The record.
+    pub record: AuditRecord,
+    /// The writer's chain.
+    pub chain_id: Option<String>,
+    /// Position in the chain.
+    pub sequence: Option<i64>,
+    /// The record's hash.
+    pub hash: Option<String>,
+}
+
+/// The result of walking every chain and checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyOutcome {
+    /// Nothing broken.
+    pub ok: bool,
+    /// Chained records checked.
+    pub records_checked: u64,
+    /// The first problem: where and what.
+    pub first_break: Option<String>,
+}
+
+/// Reading and verifying the committed trail.
+#[async_trait::async_trait]
+pub trait AuditReader: Send + Sync + std::fmt::Debug {
+    /// Records matching a filter, oldest first.
+    async fn query(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditRecord>, AuditError>;
+
+    /// Walks every chain and checkpoint.
+    async fn verify(&self) -> Result<VerifyOutcome, AuditError>;
+}
+
 /// Why the audit trail could not record.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("audit trail unavailable: {0}")]

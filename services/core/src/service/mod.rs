@@ -2,6 +2,7 @@
 
 mod admin;
 mod aliases;
+mod audit_read;
 mod crypto;
 mod grants;
 mod maintenance;
@@ -29,7 +30,7 @@ use crate::model::ids::{KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
-use crate::ports::audit::{AuditRefusal, AuditSink};
+use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
 use crate::ports::backend::{BackendError, DynBackend};
 use crate::ports::clock::Clock;
@@ -81,6 +82,7 @@ pub struct KeyService {
     store: Arc<dyn KeyStore>,
     authorizer: Arc<dyn Authorizer>,
     audit: Arc<dyn AuditSink>,
+    audit_reader: Option<Arc<dyn AuditReader>>,
     clock: Arc<dyn Clock>,
     backends: Backends,
 }
@@ -94,7 +96,14 @@ impl KeyService {
         clock: Arc<dyn Clock>,
         backends: Backends,
     ) -> Self {
-        Self { store, authorizer, audit, clock, backends }
+        Self { store, authorizer, audit, audit_reader: None, clock, backends }
+    }
+
+    /// Lets QueryAudit and VerifyAudit read the committed trail.
+    #[must_use]
+    pub fn with_audit_reader(mut self, reader: Arc<dyn AuditReader>) -> Self {
+        self.audit_reader = Some(reader);
+        self
     }
 
     /// The configured backends.
