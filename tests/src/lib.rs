@@ -220,6 +220,16 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Kills the server with SIGKILL (no shutdown at all) and starts it again on the same
+    /// data directory and database.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.launch();
+    }
+
     /// Stops and starts again on the same data directory and database.
     pub fn restart(&mut self) {
         assert_eq!(self.stop(), Some(0), "graceful shutdown exits 0");

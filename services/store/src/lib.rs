@@ -38,7 +38,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
                 .foreign_keys(true)
         });
     } else {
-        options.max_connections(16);
+        // A database that stops answering must turn into fast 503s, not requests piling up
+        // behind a pool waiting for connections.
+        options.max_connections(16).acquire_timeout(Duration::from_secs(1));
     }
     let db = Database::connect(options).await.map_err(|e| ConnectError(redact(url, &e.to_string())))?;
     Ok(db)

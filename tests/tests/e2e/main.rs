@@ -7,6 +7,7 @@ mod aliases;
 mod audit_trail;
 mod authz;
 mod crypto;
+mod durability;
 mod grants;
 mod jwt;
 mod lifecycle;
