@@ -187,11 +187,13 @@ async fn postgres_outage_under_load_fails_fast_and_recovers() {
     for h in handles {
         h.await.unwrap();
     }
-    let t = tally.lock().unwrap();
+    let (statuses, acked) = {
+        let t = tally.lock().unwrap();
+        (t.statuses.clone(), t.ok.clone())
+    };
     assert!(recovered.is_some(), "no success after Postgres came back");
     // During the outage (from 2 s after the stop until the start), every answer is a fast 503.
-    let during: Vec<_> = t
-        .statuses
+    let during: Vec<_> = statuses
         .iter()
         .filter(|(at, ..)| *at > down + Duration::from_secs(2) && *at + Duration::from_millis(100) < up)
         .collect();
@@ -207,8 +209,7 @@ async fn postgres_outage_under_load_fails_fast_and_recovers() {
         during.iter().map(|d| d.2).max()
     );
     // Requests that began before the stop were answered within 2 s of it.
-    let straddling = t
-        .statuses
+    let straddling = statuses
         .iter()
         .filter(|(at, ..)| *at < down)
         .map(|(at, _, took)| (*at + *took).saturating_duration_since(down))
@@ -217,7 +218,5 @@ async fn postgres_outage_under_load_fails_fast_and_recovers() {
         straddling.unwrap_or_default() < Duration::from_secs(2),
         "a request outlived the outage start by {straddling:?}"
     );
-    let acked = t.ok.clone();
-    drop(t);
     assert_all_recorded(&acked, &request_ids(&s).await);
 }
