@@ -87,9 +87,28 @@ async fn audit_failure_withholds_results() {
     let e = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::AuditUnavailable);
     assert!(!e.message().contains("store"), "no internals in the message: {}", e.message());
+    // While the store fails, requests are refused before they run.
+    let ran = std::sync::atomic::AtomicBool::new(false);
+    let e = svc
+        .audited(rig.admin(Operation::CreateKey), async |_| {
+            ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuditUnavailable);
+    assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "a request the trail cannot take does not run");
+    // The writer notices the store is back (it probes), with no restart.
     rig.audit.set_failing(false);
-    let ok = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await;
-    assert!(ok.is_ok(), "recovers when the audit store returns");
+    let mut recovered = false;
+    for _ in 0..40 {
+        if svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "recovers when the audit store returns");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
