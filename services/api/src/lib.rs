@@ -56,7 +56,8 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(audit::verify_audit),
     )
     .service(health::healthz)
-    .service(health::readyz);
+    .service(health::readyz)
+    .service(health::metrics);
 }
 
 fn base_document() -> OpenApi {

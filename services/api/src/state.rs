@@ -6,11 +6,22 @@ use keyward_core::service::KeyService;
 
 use crate::auth::Authenticator;
 
+/// Renders the metrics in Prometheus text format.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Shared application state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The domain service.
     pub service: Arc<KeyService>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
+    /// `/metrics`, when a recorder is installed.
+    pub metrics: Option<MetricsRenderer>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("service", &self.service).field("auth", &self.auth).finish_non_exhaustive()
+    }
 }

@@ -104,10 +104,16 @@ async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }
+        metrics::gauge!("keyward_audit_queue_depth").set(rx.len() as f64);
+        metrics::histogram!("keyward_audit_batch_records").record(records.len() as f64);
+        let started = std::time::Instant::now();
         let result = match tokio::time::timeout(config.commit_timeout, store.append(&records)).await {
             Ok(r) => r,
             Err(_) => Err(AuditError(format!("commit not done within {:?}", config.commit_timeout))),
         };
+        let outcome = if result.is_ok() { "committed" } else { "failed" };
+        metrics::histogram!("keyward_audit_commit_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         match &result {
             Ok(()) => healthy.store(true, Ordering::Release),
             Err(e) => {

@@ -18,7 +18,7 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
     let wired = wiring::wire(&settings, embedding).await?;
-    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone() };
+    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone(), metrics: metrics_recorder() };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let server = HttpServer::new(move || keyward_api::app(state.clone()))
         .workers(settings.workers)
@@ -124,6 +124,35 @@ fn spawn_checkpoints(
             }
         }
     })
+}
+
+/// Installs the process-wide Prometheus recorder and returns its renderer (none when another
+/// recorder is already installed, as in an embedding process).
+fn metrics_recorder() -> Option<keyward_api::state::MetricsRenderer> {
+    // Latency buckets from 100 µs to 10 s; counts for batch sizes.
+    let seconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+    let sizes = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&seconds)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("keyward_audit_batch_records".into()),
+                &sizes,
+            )
+        })
+        .ok()?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).ok()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(std::sync::Arc::new(move || handle.render()))
 }
 
 fn spawn_maintenance(

@@ -137,3 +137,26 @@ async fn readme_walkthrough_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_audit_batches_and_backend_calls() {
+    let s = Server::start(Db::Sqlite).await;
+    let key = s.create_key("metrics").await;
+    let r = s.post(&format!("/v1/keys/{key}/encrypt"), serde_json::json!({"plaintext": keyward_e2e::b64(b"x")})).await;
+    assert_eq!(r.status, 200);
+    let outsider = s.token("eve", &[]);
+    let r = s.call("GET", &format!("/v1/keys/{key}"), &outsider, None).await;
+    assert_eq!(r.code(), "AccessDenied");
+    let text = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+    let line = |name: &str, labels: &[&str]| {
+        text.lines().any(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)) && !l.ends_with(" 0"))
+    };
+    assert!(line("keyward_requests_total", &["operation=\"Encrypt\"", "code=\"Success\""]), "{text}");
+    assert!(line("keyward_requests_total", &["operation=\"DescribeKey\"", "code=\"AccessDenied\""]), "{text}");
+    assert!(line("keyward_request_duration_seconds_bucket", &["operation=\"Encrypt\""]), "{text}");
+    assert!(line("keyward_audit_batch_records_count", &[]), "{text}");
+    assert!(line("keyward_audit_commit_seconds_count", &["outcome=\"committed\""]), "{text}");
+    assert!(line("keyward_backend_seconds_count", &["backend=\"software\"", "call=\"encrypt\""]), "{text}");
+    assert!(text.contains("keyward_audit_queue_depth"), "{text}");
+    assert!(!text.contains(&s.admin), "no tokens in metrics");
+}

@@ -11,7 +11,7 @@ use crate::state::AppState;
 pub struct Readiness {
     /// `ready` or `not ready`.
     pub status: String,
-    /// The parts that failed, by name (`database`, `backend:NAME`).
+    /// The parts that failed, by name (`database`, `audit`, `backend:NAME`).
     pub failing: Vec<String>,
 }
 
@@ -34,6 +34,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "readiness: database not answering");
         failing.push("database".to_owned());
     }
+    if !state.service.audit_ready() {
+        failing.push("audit".to_owned());
+    }
     let backends = state.service.backends();
     for name in backends.names() {
         if let Some(b) = backends.get(name)
@@ -46,4 +49,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = failing.is_empty();
     let body = Readiness { status: if ready { "ready" } else { "not ready" }.to_owned(), failing };
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+/// Request counts and latency by operation and code, audit batch size, commit latency and
+/// queue depth, backend latency: Prometheus text format.
+#[utoipa::path(operation_id = "Metrics", tag = "health", responses((status = 200, description = "Prometheus text")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match &state.metrics {
+        Some(render) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(render()),
+        None => HttpResponse::NotFound().finish(),
+    }
 }

@@ -53,6 +53,7 @@ pub(crate) async fn respond<T>(
     f: impl AsyncFnOnce(&mut Scope) -> Result<(T, StatusCode)>,
     render: impl FnOnce(T, StatusCode) -> HttpResponse,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let meta = meta::request_meta(req);
     let request_id = meta.request_id.clone();
     let principal = state.auth.authenticate(req).await;
@@ -63,11 +64,23 @@ pub(crate) async fn respond<T>(
         f(scope).await
     };
     if dry_run_requested(req.query_string(), body) {
-        let answer = state.service.dry_run(scope, checked).await.map_err(|e| ApiError::new(e, request_id))?;
+        let answer = state.service.dry_run(scope, checked).await;
+        count(op, answer.as_ref().err(), started);
+        let answer = answer.map_err(|e| ApiError::new(e, request_id))?;
         return Ok(HttpResponse::Ok().json(DryRunResponse::from(answer)));
     }
-    let (value, status) = state.service.audited(scope, checked).await.map_err(|e| ApiError::new(e, request_id))?;
+    let outcome = state.service.audited(scope, checked).await;
+    count(op, outcome.as_ref().err(), started);
+    let (value, status) = outcome.map_err(|e| ApiError::new(e, request_id))?;
     Ok(render(value, status))
+}
+
+/// Counts a request by operation and outcome code, and times it.
+fn count(op: Operation, error: Option<&Error>, started: std::time::Instant) {
+    let code = error.map_or("Success", |e| e.code().as_str());
+    metrics::counter!("keyward_requests_total", "operation" => op.as_str(), "code" => code).increment(1);
+    metrics::histogram!("keyward_request_duration_seconds", "operation" => op.as_str())
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[derive(Deserialize)]

@@ -260,7 +260,10 @@ impl KeyService {
         let aad = |algorithm: u8, params: &[u8]| {
             Header { key_id: key.id, key_version: version, algorithm, params: params.to_vec() }.associated_data(context)
         };
-        let sealed = backend.encrypt(handle, plaintext, &aad).await.map_err(backend_err)?;
+        let started = std::time::Instant::now();
+        let sealed = backend.encrypt(handle, plaintext, &aad).await;
+        backend_timing(&key.backend, "encrypt", started);
+        let sealed = sealed.map_err(backend_err)?;
         if sealed.params.len() > crate::blob::MAX_PARAMS {
             return Err(Error::internal("backend produced oversized params"));
         }
@@ -316,10 +319,10 @@ impl KeyService {
         let backend = self.backend_for(&permit, &key)?;
         let handle = VersionHandle { key_id: key.id, version: version.version, material: &version.material };
         let aad = header.associated_data(context);
-        let plaintext = backend
-            .decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, &aad)
-            .await
-            .map_err(backend_err)?;
+        let started = std::time::Instant::now();
+        let plaintext = backend.decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, &aad).await;
+        backend_timing(&key.backend, "decrypt", started);
+        let plaintext = plaintext.map_err(backend_err)?;
         self.store.record_usage(key.id, version.version, Usage::Decrypt, self.clock.now());
         Ok((key, version.version, plaintext))
     }
@@ -339,4 +342,10 @@ fn check_plaintext_len(len: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Backend latency by instance and call, for `/metrics`.
+fn backend_timing(backend: &str, call: &'static str, started: std::time::Instant) {
+    metrics::histogram!("keyward_backend_seconds", "backend" => backend.to_owned(), "call" => call)
+        .record(started.elapsed().as_secs_f64());
 }

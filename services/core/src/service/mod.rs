@@ -116,6 +116,11 @@ impl KeyService {
         &self.authorizer
     }
 
+    /// Whether the audit trail takes records (false while its store is failing).
+    pub fn audit_ready(&self) -> bool {
+        !matches!(self.audit.admit(), Err(AuditRefusal::Unavailable))
+    }
+
     /// The store (for readiness checks).
     pub fn store(&self) -> &Arc<dyn KeyStore> {
         &self.store
@@ -160,8 +165,12 @@ impl KeyService {
         // A request the trail cannot take does not run.
         match self.audit.admit() {
             Ok(()) => {}
-            Err(AuditRefusal::QueueFull) => return Err(Error::rate_limited("the audit queue is full")),
+            Err(AuditRefusal::QueueFull) => {
+                metrics::counter!("keyward_audit_refusals_total", "reason" => "queue_full").increment(1);
+                return Err(Error::rate_limited("the audit queue is full"));
+            }
             Err(AuditRefusal::Unavailable) => {
+                metrics::counter!("keyward_audit_refusals_total", "reason" => "store_failing").increment(1);
                 return Err(Error::audit_unavailable("the audit store is failing; refusing until it recovers"));
             }
         }
