@@ -8,7 +8,7 @@ use keyward_server::{audit_cmd, config, dev, policy_cmd, serve, telemetry, wirin
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
+    let _telemetry = telemetry::init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

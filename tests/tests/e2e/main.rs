@@ -16,4 +16,5 @@ mod openapi;
 mod operations;
 mod policies;
 mod properties;
+mod telemetry;
 mod tls;

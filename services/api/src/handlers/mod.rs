@@ -16,6 +16,7 @@ use keyward_core::operation::Operation;
 use keyward_core::service::Scope;
 use keyward_core::{Error, Result};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::dto::policy::DryRunResponse;
 use crate::error::ApiError;
@@ -55,8 +56,36 @@ pub(crate) async fn respond<T>(
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let meta = meta::request_meta(req);
+    let span = request_span(op, &meta);
+    respond_in(state, req, op, body, f, render, meta, started).instrument(span).await
+}
+
+/// The request's span, joined to the trace id the response and the audit record carry.
+fn request_span(op: Operation, meta: &keyward_core::service::RequestMeta) -> tracing::Span {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let span =
+        tracing::info_span!("request", otel.name = op.as_str(), operation = op.as_str(), request_id = %meta.request_id);
+    if let Ok(trace_id) = TraceId::from_hex(&meta.trace_id) {
+        let parent = SpanContext::new(trace_id, SpanId::from(1), TraceFlags::SAMPLED, true, TraceState::default());
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    }
+    span
+}
+
+#[allow(clippy::too_many_arguments, reason = "the pieces of one request, split only to run inside its span")]
+async fn respond_in<T>(
+    state: &AppState,
+    req: &HttpRequest,
+    op: Operation,
+    body: &[u8],
+    f: impl AsyncFnOnce(&mut Scope) -> Result<(T, StatusCode)>,
+    render: impl FnOnce(T, StatusCode) -> HttpResponse,
+    meta: keyward_core::service::RequestMeta,
+    started: std::time::Instant,
+) -> Result<HttpResponse, ApiError> {
     let request_id = meta.request_id.clone();
-    let principal = state.auth.authenticate(req).await;
+    let principal = state.auth.authenticate(req).instrument(tracing::info_span!("authenticate")).await;
     let scope = state.service.begin(meta, principal, op);
     // Authentication is checked before anything else is looked at.
     let checked = async |scope: &mut Scope| {

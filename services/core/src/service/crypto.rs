@@ -1,5 +1,6 @@
 //! Cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, random bytes.
 
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use super::{KeyService, Scope, backend_err, store_err};
@@ -261,7 +262,8 @@ impl KeyService {
             Header { key_id: key.id, key_version: version, algorithm, params: params.to_vec() }.associated_data(context)
         };
         let started = std::time::Instant::now();
-        let sealed = backend.encrypt(handle, plaintext, &aad).await;
+        let span = tracing::info_span!("backend", backend = %key.backend, call = "encrypt");
+        let sealed = backend.encrypt(handle, plaintext, &aad).instrument(span).await;
         backend_timing(&key.backend, "encrypt", started);
         let sealed = sealed.map_err(backend_err)?;
         if sealed.params.len() > crate::blob::MAX_PARAMS {
@@ -320,7 +322,9 @@ impl KeyService {
         let handle = VersionHandle { key_id: key.id, version: version.version, material: &version.material };
         let aad = header.associated_data(context);
         let started = std::time::Instant::now();
-        let plaintext = backend.decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, &aad).await;
+        let span = tracing::info_span!("backend", backend = %key.backend, call = "decrypt");
+        let plaintext =
+            backend.decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, &aad).instrument(span).await;
         backend_timing(&key.backend, "decrypt", started);
         let plaintext = plaintext.map_err(backend_err)?;
         self.store.record_usage(key.id, version.version, Usage::Decrypt, self.clock.now());

@@ -12,6 +12,8 @@ mod scope;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, UpdateKeyInput, VersionInfo};
 pub use aliases::{AliasOutput, ListAliasesOutput};
 pub use crypto::{
@@ -181,7 +183,7 @@ impl KeyService {
         {
             tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "request failed");
         }
-        match self.audit.record(record).await {
+        match self.audit.record(record).instrument(tracing::info_span!("audit_commit")).await {
             Ok(()) => result,
             Err(e) => {
                 tracing::error!(error = %e, "audit record not committed; withholding the result");
@@ -211,7 +213,10 @@ impl KeyService {
     ) -> Result<Decision> {
         let principal = scope.principal()?;
         let facts = Self::facts(scope, context);
-        let decision = self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts });
+        let span = tracing::info_span!("authorize", action = action.as_str(), allowed = tracing::field::Empty);
+        let decision =
+            span.in_scope(|| self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts }));
+        span.record("allowed", decision.allowed);
         scope.note_decision(resource.uid(), &decision);
         Ok(decision)
     }
