@@ -100,6 +100,25 @@ impl SqlAuditStore {
         self.head.lock().await.chain_id.clone()
     }
 
+    /// Multi-row inserts in one transaction (SQLite; any database).
+    async fn insert_generic(&self, models: Vec<audit_record::Model>) -> Result<(), AuditError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        // Stay under SQLite's bound-parameter limit: 26 columns per row.
+        let mut rows = models
+            .into_iter()
+            .map(|m| {
+                let mut active = audit_record::ActiveModel::from(m).reset_all();
+                active.id = NotSet;
+                active
+            })
+            .peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(500).collect();
+            audit_record::Entity::insert_many(chunk).exec_without_returning(&txn).await.map_err(unavailable)?;
+        }
+        txn.commit().await.map_err(unavailable)
+    }
+
     /// Signs and stores a checkpoint of this writer's chain head (also when idle).
     pub async fn checkpoint(&self, key: &SigningKey, now: chrono::DateTime<chrono::Utc>) -> Result<(), AuditError> {
         let head = self.head.lock().await;
@@ -427,7 +446,7 @@ impl AuditStore for SqlAuditStore {
         }
         let mut head = self.head.lock().await;
         let mut next = head.clone();
-        let rows: Vec<audit_record::ActiveModel> = records
+        let models: Vec<audit_record::Model> = records
             .iter()
             .map(|r| {
                 let mut model = to_model(r);
@@ -437,22 +456,16 @@ impl AuditStore for SqlAuditStore {
                 model.prev_hash = Some(next.hash.clone());
                 next.hash = record_hash(&next.hash, &model);
                 model.hash = Some(next.hash.clone());
-                let mut active = audit_record::ActiveModel::from(model).reset_all();
-                active.id = NotSet;
-                active
+                model
             })
             .collect();
-        let result = async {
-            let txn = self.db.begin().await.map_err(unavailable)?;
-            // Stay under SQLite's bound-parameter limit: 26 columns per row.
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<_> = rows.by_ref().take(500).collect();
-                audit_record::Entity::insert_many(chunk).exec_without_returning(&txn).await.map_err(unavailable)?;
-            }
-            txn.commit().await.map_err(unavailable)
-        }
-        .await;
+        let result = if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            crate::audit_pg::insert(self.db.get_postgres_connection_pool(), &models)
+                .await
+                .map_err(|e| AuditError(e.to_string()))
+        } else {
+            self.insert_generic(models).await
+        };
         match &result {
             Ok(()) => *head = next,
             // Whether the batch landed is unknown: continue on a new chain rather than fork this one.

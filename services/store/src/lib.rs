@@ -2,6 +2,7 @@
 //! domain's key store and the audit trail's storage.
 
 mod audit;
+mod audit_pg;
 mod cache;
 pub mod chain;
 mod convert;
