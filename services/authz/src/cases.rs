@@ -174,23 +174,12 @@ fn key_record(k: &CaseKey, now: DateTime<Utc>) -> Result<(KeyRecord, Protection)
         other => return Err(format!("unknown protection `{other}`")),
     };
     let state = k.state.as_deref().unwrap_or("Enabled");
+    let namespace = Namespace::parse(&k.namespace).map_err(|e| e.message().to_owned())?;
+    let backend = k.backend.clone().unwrap_or_else(|| "software".into());
     let record = KeyRecord {
-        id,
-        namespace: Namespace::parse(&k.namespace).map_err(|e| e.message().to_owned())?,
-        description: String::new(),
-        owner: k.owner.clone(),
         tags: k.tags.clone(),
-        spec: KeySpec::Aes256,
         state: KeyState::parse(state).ok_or_else(|| format!("unknown key state `{state}`"))?,
-        backend: k.backend.clone().unwrap_or_else(|| "software".into()),
-        primary_version: 1,
-        min_decryption_version: 1,
-        rotation_period_days: None,
-        next_rotation_at: None,
-        deletion_date: None,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
+        ..KeyRecord::new(id, namespace, k.owner.clone(), backend, KeySpec::Aes256, now)
     };
     Ok((record, protection))
 }

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::grant::{GrantConstraints, GrantRecord};
 use keyward_core::model::ids::{KeyId, Namespace};
-use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
+use keyward_core::model::key::{KeyRecord, KeySpec, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::{Action, Operation};
 use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
@@ -42,23 +42,17 @@ fn user(id: &str, groups: &[&str]) -> Principal {
 
 fn key(ns: &str, owner: &str, tags: &[(&str, &str)]) -> KeyRecord {
     let t = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+    let namespace = Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}"));
     KeyRecord {
-        id: KeyId(uuid::Uuid::from_u128(42)),
-        namespace: Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}")),
-        description: String::new(),
-        owner: owner.into(),
         tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-        spec: KeySpec::Aes256,
-        state: KeyState::Enabled,
-        backend: "software".into(),
-        primary_version: 1,
-        min_decryption_version: 1,
-        rotation_period_days: None,
-        next_rotation_at: None,
-        deletion_date: None,
-        created_at: t,
-        updated_at: t,
-        revision: 1,
+        ..KeyRecord::new(
+            KeyId(uuid::Uuid::from_u128(42)),
+            namespace,
+            owner.into(),
+            "software".into(),
+            KeySpec::Aes256,
+            t,
+        )
     }
 }
 

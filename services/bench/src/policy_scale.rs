@@ -2,13 +2,12 @@
 //! the scope index and, for contrast, over the whole set. Runs in-process: it measures the
 //! authorizer alone, not HTTP.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use keyward_authz::{CedarAuthorizer, EMBEDDED, PolicyBundle};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::{KeyId, Namespace};
-use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
+use keyward_core::model::key::{KeyRecord, KeySpec, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::{Action, Operation};
 use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
@@ -65,24 +64,28 @@ fn generate(n: usize) -> String {
 
 fn key(i: usize) -> KeyRecord {
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-    KeyRecord {
-        id: key_id(i),
-        namespace: Namespace::parse(&format!("ns{i}"))
-            .unwrap_or_else(|_| Namespace::parse("ns").unwrap_or_else(|e| unreachable!("{e}"))),
-        description: String::new(),
-        owner: String::new(),
-        tags: BTreeMap::new(),
-        spec: KeySpec::Aes256,
-        state: KeyState::Enabled,
-        backend: "software".into(),
-        primary_version: 1,
-        min_decryption_version: 1,
-        rotation_period_days: None,
-        next_rotation_at: None,
-        deletion_date: None,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
+    let namespace = Namespace::parse(&format!("ns{i}")).unwrap_or_else(|e| unreachable!("{e}"));
+    KeyRecord::new(key_id(i), namespace, String::new(), "software".into(), KeySpec::Aes256, now)
+}
+
+/// One measured request: a principal, an operation and a key.
+type Case = (Principal, Operation, KeyRecord);
+
+fn request<'a>(case: &'a Case, ctx: &'a EncryptionContext) -> AuthzRequest<'a> {
+    let (p, op, k) = case;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+    let facts = RequestFacts {
+        encryption_context: ctx,
+        source_ip: None,
+        justification: None,
+        request_time: now,
+        dry_run: false,
+    };
+    AuthzRequest {
+        principal: p,
+        action: Action::Op(*op),
+        resource: ResourceRef::Key { key: k, protection: Protection::Software },
+        facts,
     }
 }
 
@@ -134,8 +137,7 @@ pub fn run(quick: bool, git_sha: &str, time: &str) -> Result<Vec<ScaleRow>, Stri
         let load_s = start.elapsed().as_secs_f64();
         // Requests that hit each shape: the matching user, group and namespace exist at every size.
         let ctx = EncryptionContext::default();
-        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        let cases: Vec<(Principal, Operation, KeyRecord)> = (4..8)
+        let cases: Vec<Case> = (4..8)
             .map(|i| {
                 let p = Principal {
                     kind: PrincipalKind::User,
@@ -146,65 +148,20 @@ pub fn run(quick: bool, git_sha: &str, time: &str) -> Result<Vec<ScaleRow>, Stri
                 (p, op, key(i))
             })
             .collect();
-        let request = |(p, op, k): &(Principal, Operation, KeyRecord)| {
-            let facts = RequestFacts {
-                encryption_context: &ctx,
-                source_ip: None,
-                justification: None,
-                request_time: now,
-                dry_run: false,
-            };
-            // Built per call on purpose: the server builds one per request too.
-            let req = AuthzRequest {
-                principal: p,
-                action: Action::Op(*op),
-                resource: ResourceRef::Key { key: k, protection: Protection::Software },
-                facts,
-            };
-            (authz.decide(&req).allowed, authz.decide_unindexed(&req))
-        };
         // The index must not change any answer.
         for c in &cases {
-            let (indexed, whole) = request(c);
-            if indexed != whole {
+            let req = request(c, &ctx);
+            if authz.decide(&req).allowed != authz.decide_unindexed(&req) {
                 return Err(format!("index and whole set disagree at {n} policies for {:?}", c.0.id));
             }
         }
         let mut i = 0usize;
         let indexed_us = measure(budget, || {
-            let (p, op, k) = &cases[i % cases.len()];
-            let facts = RequestFacts {
-                encryption_context: &ctx,
-                source_ip: None,
-                justification: None,
-                request_time: now,
-                dry_run: false,
-            };
-            let req = AuthzRequest {
-                principal: p,
-                action: Action::Op(*op),
-                resource: ResourceRef::Key { key: k, protection: Protection::Software },
-                facts,
-            };
-            std::hint::black_box(authz.decide(&req));
+            std::hint::black_box(authz.decide(&request(&cases[i % cases.len()], &ctx)));
             i += 1;
         });
         let whole_set_us = measure(budget, || {
-            let (p, op, k) = &cases[i % cases.len()];
-            let facts = RequestFacts {
-                encryption_context: &ctx,
-                source_ip: None,
-                justification: None,
-                request_time: now,
-                dry_run: false,
-            };
-            let req = AuthzRequest {
-                principal: p,
-                action: Action::Op(*op),
-                resource: ResourceRef::Key { key: k, protection: Protection::Software },
-                facts,
-            };
-            std::hint::black_box(authz.decide_unindexed(&req));
+            std::hint::black_box(authz.decide_unindexed(&request(&cases[i % cases.len()], &ctx)));
             i += 1;
         });
         let base = rows.first().map_or(indexed_us, |r| r.indexed_us);

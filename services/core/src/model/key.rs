@@ -173,6 +173,37 @@ pub struct KeyRecord {
     pub revision: i64,
 }
 
+impl KeyRecord {
+    /// A new, enabled key at version 1 with no description, tags or rotation.
+    pub fn new(
+        id: KeyId,
+        namespace: Namespace,
+        owner: String,
+        backend: String,
+        spec: KeySpec,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            namespace,
+            description: String::new(),
+            owner,
+            tags: BTreeMap::new(),
+            spec,
+            state: KeyState::Enabled,
+            backend,
+            primary_version: 1,
+            min_decryption_version: 1,
+            rotation_period_days: None,
+            next_rotation_at: None,
+            deletion_date: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        }
+    }
+}
+
 /// A key with what DescribeKey shows beside the record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyMetadata {

@@ -119,22 +119,9 @@ impl KeyService {
         scope.note_key(id, Some(1));
         let material = backend.create_key(id, 1, input.spec).await.map_err(backend_err)?;
         let key = KeyRecord {
-            id,
-            namespace: input.namespace,
             description: input.description,
-            owner,
             tags: input.tags,
-            spec: input.spec,
-            state: KeyState::Enabled,
-            backend: backend_name,
-            primary_version: 1,
-            min_decryption_version: 1,
-            rotation_period_days: None,
-            next_rotation_at: None,
-            deletion_date: None,
-            created_at: now,
-            updated_at: now,
-            revision: 1,
+            ..KeyRecord::new(id, input.namespace, owner, backend_name, input.spec, now)
         };
         let version = VersionRecord::new(1, material, now);
         let new =
