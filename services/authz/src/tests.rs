@@ -24,6 +24,11 @@ fn now() -> chrono::DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000, 0).single().unwrap_or_default()
 }
 
+/// Facts with only an encryption context (no address, no justification).
+fn facts(ctx: &EncryptionContext) -> RequestFacts<'_> {
+    RequestFacts { encryption_context: ctx, source_ip: None, justification: None, request_time: now(), dry_run: false }
+}
+
 fn set(sources: Vec<(String, String)>) -> CedarAuthorizer {
     let bundle = PolicyBundle::from_sources("t".into(), sources).unwrap_or_else(|e| unreachable!("{e}"));
     CedarAuthorizer::new(bundle).unwrap_or_else(|e| unreachable!("{e}"))
@@ -58,8 +63,7 @@ fn key(ns: &str, owner: &str, tags: &[(&str, &str)]) -> KeyRecord {
 
 fn decide_key(p: &Principal, op: Operation, k: &KeyRecord, justification: Option<&str>) -> (bool, Vec<String>) {
     let ctx = EncryptionContext::default();
-    let facts =
-        RequestFacts { encryption_context: &ctx, source_ip: None, justification, request_time: now(), dry_run: false };
+    let facts = RequestFacts { justification, ..facts(&ctx) };
     let d = authorizer().decide(&AuthzRequest {
         principal: p,
         action: Action::Op(op),
@@ -73,13 +77,7 @@ fn decide_key(p: &Principal, op: Operation, k: &KeyRecord, justification: Option
 fn decide_ns(p: &Principal, op: Operation, ns: &str) -> bool {
     let ctx = EncryptionContext::default();
     let ns = Namespace::parse(ns).unwrap_or_else(|e| unreachable!("{e}"));
-    let facts = RequestFacts {
-        encryption_context: &ctx,
-        source_ip: None,
-        justification: None,
-        request_time: now(),
-        dry_run: false,
-    };
+    let facts = facts(&ctx);
     authorizer()
         .decide(&AuthzRequest { principal: p, action: Action::Op(op), resource: ResourceRef::Namespace(&ns), facts })
         .allowed
@@ -232,13 +230,7 @@ fn decide_with(
 ) -> Decision {
     let ctx = EncryptionContext::new(ctx.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
         .unwrap_or_else(|e| unreachable!("{e}"));
-    let facts = RequestFacts {
-        encryption_context: &ctx,
-        source_ip: None,
-        justification: None,
-        request_time: now(),
-        dry_run: false,
-    };
+    let facts = facts(&ctx);
     let resource = ResourceRef::Key { key: k, protection: Protection::Software };
     authz.decide(&AuthzRequest { principal: p, action, resource, facts })
 }
@@ -360,13 +352,7 @@ fn indexed_decisions_match_whole_set_decisions() {
     for p in &principals {
         for k in &keys {
             for op in ops {
-                let facts = RequestFacts {
-                    encryption_context: &ctx,
-                    source_ip: None,
-                    justification: None,
-                    request_time: now(),
-                    dry_run: false,
-                };
+                let facts = facts(&ctx);
                 let req = AuthzRequest {
                     principal: p,
                     action: Action::Op(op),

@@ -72,13 +72,26 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
 /// Grants made on other replicas reach this one within this interval.
 pub const GRANT_SYNC_INTERVAL: Duration = Duration::from_secs(2);
 
-fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
+/// Runs `work` every `period` (the first run at once) until the task is aborted.
+fn every<F: Future<Output = ()> + Send>(
+    period: Duration,
+    mut work: impl FnMut() -> F + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut seen = None;
-        let mut tick = tokio::time::interval(GRANT_SYNC_INTERVAL);
+        let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            if let Err(e) = service.sync_grants_if_changed(&mut seen).await {
+            work().await;
+        }
+    })
+}
+
+fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
+    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(None));
+    every(GRANT_SYNC_INTERVAL, move || {
+        let (service, seen) = (service.clone(), seen.clone());
+        async move {
+            if let Err(e) = service.sync_grants_if_changed(&mut *seen.lock().await).await {
                 tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "grant sync failed");
             }
         }
@@ -113,12 +126,11 @@ fn spawn_reload_on_hangup(
 fn spawn_checkpoints(
     store: keyward_store::SqlAuditStore,
     key: std::sync::Arc<keyward_store::chain::SigningKey>,
-    every: u64,
+    interval: u64,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(every));
-        loop {
-            tick.tick().await;
+    every(Duration::from_secs(interval), move || {
+        let (store, key) = (store.clone(), key.clone());
+        async move {
             if let Err(e) = store.checkpoint(&key, chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "audit checkpoint not written");
             }
@@ -145,24 +157,20 @@ fn metrics_recorder() -> Option<keyward_api::state::MetricsRenderer> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).ok()?;
     let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            upkeep.run_upkeep();
-        }
+    every(Duration::from_secs(5), move || {
+        upkeep.run_upkeep();
+        std::future::ready(())
     });
     Some(std::sync::Arc::new(move || handle.render()))
 }
 
 fn spawn_maintenance(
     service: std::sync::Arc<keyward_core::service::KeyService>,
-    every: u64,
+    interval: u64,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(every));
-        loop {
-            tick.tick().await;
+    every(Duration::from_secs(interval), move || {
+        let service = service.clone();
+        async move {
             match service.run_maintenance().await {
                 Ok(r) if r.destroyed + r.rotated + r.failed > 0 => {
                     tracing::info!(destroyed = r.destroyed, rotated = r.rotated, failed = r.failed, "maintenance pass");

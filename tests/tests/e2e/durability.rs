@@ -76,19 +76,26 @@ fn assert_all_recorded(acked: &[String], recorded: &[String]) {
 
 on_both_databases!(kill_9_under_load_loses_no_answered_request, sigterm_under_load_records_every_response);
 
-async fn kill_9_under_load_loses_no_answered_request(db: Db) {
-    let mut s = Server::start(db).await;
+/// Runs 32 clients for 1.5 s, then `interrupt`s the server and returns the request ids of the
+/// 2xx answers (after checking there were enough to mean something).
+async fn answered_before(s: &mut Server, interrupt: impl FnOnce(&mut Server)) -> Vec<String> {
     let key = s.create_key("load").await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tally, handles) = load(&s, &key, 32, stop.clone());
+    let (tally, handles) = load(s, &key, 32, stop.clone());
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    s.crash_and_restart();
+    interrupt(s);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for h in handles {
         h.await.unwrap();
     }
     let acked = tally.lock().unwrap().ok.clone();
     assert!(acked.len() > 50, "load ran: {} answers", acked.len());
+    acked
+}
+
+async fn kill_9_under_load_loses_no_answered_request(db: Db) {
+    let mut s = Server::start(db).await;
+    let acked = answered_before(&mut s, Server::crash_and_restart).await;
     assert_all_recorded(&acked, &request_ids(&s).await);
     // The crashed run's chain still verifies (its tail after the last checkpoint is intact).
     let out = std::process::Command::new(keyward_e2e::keyward_bin())
@@ -101,17 +108,7 @@ async fn kill_9_under_load_loses_no_answered_request(db: Db) {
 
 async fn sigterm_under_load_records_every_response(db: Db) {
     let mut s = Server::start(db).await;
-    let key = s.create_key("load").await;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tally, handles) = load(&s, &key, 32, stop.clone());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(s.stop(), Some(0), "graceful stop under load exits 0");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for h in handles {
-        h.await.unwrap();
-    }
-    let acked = tally.lock().unwrap().ok.clone();
-    assert!(acked.len() > 50, "load ran: {} answers", acked.len());
+    let acked = answered_before(&mut s, |s| assert_eq!(s.stop(), Some(0), "graceful stop under load exits 0")).await;
     assert_all_recorded(&acked, &request_ids(&s).await);
 }
 

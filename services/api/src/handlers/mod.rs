@@ -57,7 +57,28 @@ pub(crate) async fn respond<T>(
     let started = std::time::Instant::now();
     let meta = meta::request_meta(req);
     let span = request_span(op, &meta);
-    respond_in(state, req, op, body, f, render, meta, started).instrument(span).await
+    async move {
+        let request_id = meta.request_id.clone();
+        let principal = state.auth.authenticate(req).instrument(tracing::info_span!("authenticate")).await;
+        let scope = state.service.begin(meta, principal, op);
+        // Authentication is checked before anything else is looked at.
+        let checked = async |scope: &mut Scope| {
+            scope.principal()?;
+            f(scope).await
+        };
+        if dry_run_requested(req.query_string(), body) {
+            let answer = state.service.dry_run(scope, checked).await;
+            count(op, answer.as_ref().err(), started);
+            let answer = answer.map_err(|e| ApiError::new(e, request_id))?;
+            return Ok(HttpResponse::Ok().json(DryRunResponse::from(answer)));
+        }
+        let outcome = state.service.audited(scope, checked).await;
+        count(op, outcome.as_ref().err(), started);
+        let (value, status) = outcome.map_err(|e| ApiError::new(e, request_id))?;
+        Ok(render(value, status))
+    }
+    .instrument(span)
+    .await
 }
 
 /// The request's span, joined to the trace id the response and the audit record carry.
@@ -71,37 +92,6 @@ fn request_span(op: Operation, meta: &keyward_core::service::RequestMeta) -> tra
         let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
     }
     span
-}
-
-#[allow(clippy::too_many_arguments, reason = "the pieces of one request, split only to run inside its span")]
-async fn respond_in<T>(
-    state: &AppState,
-    req: &HttpRequest,
-    op: Operation,
-    body: &[u8],
-    f: impl AsyncFnOnce(&mut Scope) -> Result<(T, StatusCode)>,
-    render: impl FnOnce(T, StatusCode) -> HttpResponse,
-    meta: keyward_core::service::RequestMeta,
-    started: std::time::Instant,
-) -> Result<HttpResponse, ApiError> {
-    let request_id = meta.request_id.clone();
-    let principal = state.auth.authenticate(req).instrument(tracing::info_span!("authenticate")).await;
-    let scope = state.service.begin(meta, principal, op);
-    // Authentication is checked before anything else is looked at.
-    let checked = async |scope: &mut Scope| {
-        scope.principal()?;
-        f(scope).await
-    };
-    if dry_run_requested(req.query_string(), body) {
-        let answer = state.service.dry_run(scope, checked).await;
-        count(op, answer.as_ref().err(), started);
-        let answer = answer.map_err(|e| ApiError::new(e, request_id))?;
-        return Ok(HttpResponse::Ok().json(DryRunResponse::from(answer)));
-    }
-    let outcome = state.service.audited(scope, checked).await;
-    count(op, outcome.as_ref().err(), started);
-    let (value, status) = outcome.map_err(|e| ApiError::new(e, request_id))?;
-    Ok(render(value, status))
 }
 
 /// Counts a request by operation and outcome code, and times it.
