@@ -17,6 +17,9 @@ use base64::engine::general_purpose::STANDARD;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
+mod hsm;
+pub use hsm::{Hsm, ObjectFacts};
+
 /// Which database a server runs on.
 #[derive(Debug, Clone)]
 pub enum Db {
@@ -143,13 +146,18 @@ impl Server {
 
     /// Starts a server with a TOML configuration file (written to a temporary file).
     pub async fn start_with_config(db: Db, toml: &str, extra: &[&str]) -> Self {
+        Self::start_with_config_env(db, toml, extra, &[]).await
+    }
+
+    /// As [`Server::start_with_config`], with environment variables.
+    pub async fn start_with_config_env(db: Db, toml: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keyward.toml");
         std::fs::write(&path, toml).expect("write config");
         let path = path.display().to_string();
         let mut args = vec!["--config", path.as_str()];
         args.extend_from_slice(extra);
-        let mut s = Self::start_with(db, &args).await;
+        let mut s = Self::start_with_env(db, &args, env).await;
         // Restarts read the file again: keep it for the server's life.
         s.config_dir = Some(dir);
         s

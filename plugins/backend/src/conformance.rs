@@ -1,27 +1,65 @@
 //! The conformance suite: behaviour every backend kind must show, each check gated by the
 //! capability it needs. A backend crate runs it from its tests with a live instance:
-//! `keyward_backend::conformance::run_all(&backend).await`.
+//! `keyward_backend::conformance::run_all(&backend).await`, which returns the checks that ran
+//! and those skipped for a missing capability, so a report lists both.
 
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
-use keyward_core::ports::backend::{BackendError, DynBackend, VersionHandle};
+use keyward_core::ports::backend::{BackendError, DynBackend, GcmVector, VersionHandle};
 use uuid::Uuid;
 
-/// Runs every check the backend's capabilities allow. Returns the first failure.
-pub async fn run_all(backend: &dyn DynBackend) -> Result<(), String> {
-    if backend.capabilities().specs.contains(&KeySpec::Aes256) {
-        round_trip(backend).await?;
-        rejects_tampering(backend).await?;
-        rejects_other_key(backend).await?;
-        ciphertexts_differ(backend).await?;
-        max_plaintext(backend).await?;
-    }
-    random_bytes(backend).await?;
-    health(backend).await
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Checks that ran and passed.
+    pub passed: Vec<&'static str>,
+    /// Checks not run, with the capability they need.
+    pub skipped: Vec<(&'static str, &'static str)>,
 }
 
-fn key_id(n: u128) -> KeyId {
-    KeyId(Uuid::from_u128(n))
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "passed: {}", self.passed.join(", "))?;
+        for (check, needs) in &self.skipped {
+            write!(f, "; skipped {check} (needs {needs})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every check the backend's capabilities allow. Returns the first failure.
+pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
+    let mut report = Report::default();
+    let caps = backend.capabilities().clone();
+    macro_rules! check {
+        ($name:literal, $gate:expr, $needs:literal, $run:expr) => {
+            if $gate {
+                $run.await.map_err(|e| format!("{}: {e}", $name))?;
+                report.passed.push($name);
+            } else {
+                report.skipped.push(($name, $needs));
+            }
+        };
+    }
+    let aes = caps.specs.contains(&KeySpec::Aes256);
+    check!("round_trip", aes, "AES_256", round_trip(backend));
+    check!("context_binding", aes, "AES_256", context_binding(backend));
+    check!("rejects_tampering", aes, "AES_256", rejects_tampering(backend));
+    check!("version_handling", aes, "AES_256", version_handling(backend));
+    check!("ciphertexts_differ", aes, "AES_256", ciphertexts_differ(backend));
+    check!("max_plaintext", aes, "AES_256", max_plaintext(backend));
+    check!("destroy", aes, "AES_256", destroy(backend));
+    check!("concurrency", aes, "AES_256", concurrency(backend));
+    check!("wycheproof_aes_gcm", caps.fixed_nonce_testing, "fixed-nonce testing", wycheproof_aes_gcm(backend));
+    check!("random_bytes", true, "", random_bytes(backend));
+    check!("random_quality", true, "", random_quality(backend));
+    check!("health", true, "", health(backend));
+    Ok(report)
+}
+
+/// A fresh key id per check and run: backends that keep objects (HSM tokens) see no collisions.
+fn new_key_id() -> KeyId {
+    KeyId(Uuid::new_v4())
 }
 
 fn aad_for(tag: &'static [u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync {
@@ -35,7 +73,7 @@ fn aad_for(tag: &'static [u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync {
 
 /// Encrypt then decrypt returns the plaintext, for several sizes.
 pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
-    let id = key_id(1);
+    let id = new_key_id();
     let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     for len in [1usize, 15, 16, 17, 1024, backend.capabilities().max_plaintext] {
@@ -56,7 +94,7 @@ pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
 
 /// A flipped bit in the ciphertext, the params or the associated data fails authentication.
 pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
-    let id = key_id(2);
+    let id = new_key_id();
     let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     let aad = aad_for(b"tamper");
@@ -99,26 +137,133 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
     )
 }
 
-/// Material of another key or version does not decrypt.
-pub async fn rejects_other_key(backend: &dyn DynBackend) -> Result<(), String> {
-    let id = key_id(3);
+/// Each version decrypts its own blobs, and a blob never decrypts under another version.
+pub async fn version_handling(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
     let m1 = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let m2 = backend.create_key(id, 2, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let aad = aad_for(b"other");
     let h1 = VersionHandle { key_id: id, version: 1, material: &m1 };
     let h2 = VersionHandle { key_id: id, version: 2, material: &m2 };
-    let sealed = backend.encrypt(h1, b"secret", &aad).await.map_err(|e| e.to_string())?;
-    let full = aad(sealed.algorithm, &sealed.params);
-    match backend.decrypt(h2, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await {
-        Err(BackendError::DecryptFailed(_) | BackendError::InvalidMaterial(_)) => Ok(()),
-        Ok(_) => Err("a blob decrypted under another key version".into()),
-        Err(e) => Err(format!("decrypting under another version failed with the wrong error: {e}")),
+    for (own, other) in [(h1, h2), (h2, h1)] {
+        let sealed = backend.encrypt(own, b"secret", &aad).await.map_err(|e| e.to_string())?;
+        let full = aad(sealed.algorithm, &sealed.params);
+        let back = backend
+            .decrypt(own, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+            .await
+            .map_err(|e| format!("version {} does not decrypt its own blob: {e}", own.version))?;
+        if back.as_slice() != b"secret" {
+            return Err("a version decrypted its own blob to other bytes".into());
+        }
+        match backend.decrypt(other, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await {
+            Err(BackendError::DecryptFailed(_) | BackendError::InvalidMaterial(_)) => {}
+            Ok(_) => return Err("a blob decrypted under another key version".into()),
+            Err(e) => return Err(format!("decrypting under another version failed with the wrong error: {e}")),
+        }
     }
+    Ok(())
+}
+
+/// The associated data (the caller's encryption context) is bound: another context fails.
+pub async fn context_binding(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let h = VersionHandle { key_id: id, version: 1, material: &m };
+    let tenant_a = aad_for(b"tenant=a");
+    let sealed = backend.encrypt(h, b"bound", &tenant_a).await.map_err(|e| e.to_string())?;
+    for other in [aad_for(b"tenant=b"), aad_for(b""), aad_for(b"tenant=a ")] {
+        let aad = other(sealed.algorithm, &sealed.params);
+        expect_decrypt_failed(
+            backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &aad).await,
+            "encryption context",
+        )?;
+    }
+    Ok(())
+}
+
+/// Destroying a version succeeds; where the backend holds the material, the version no longer
+/// decrypts afterwards.
+pub async fn destroy(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let h = VersionHandle { key_id: id, version: 1, material: &m };
+    let aad = aad_for(b"destroy");
+    let sealed = backend.encrypt(h, b"gone", &aad).await.map_err(|e| e.to_string())?;
+    backend.destroy(h).await.map_err(|e| format!("destroy failed: {e}"))?;
+    if !backend.capabilities().material_leaves {
+        let full = aad(sealed.algorithm, &sealed.params);
+        if backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await.is_ok() {
+            return Err("a destroyed version still decrypts".into());
+        }
+    }
+    Ok(())
+}
+
+/// Many tasks at once on one key: every round trip is correct.
+pub async fn concurrency(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let h = VersionHandle { key_id: id, version: 1, material: &m };
+    let aad = aad_for(b"concurrent");
+    let task = |n: u32| {
+        let aad = &aad;
+        async move {
+            for i in 0..8u32 {
+                let plaintext = [n.to_be_bytes(), i.to_be_bytes()].concat();
+                let sealed = backend.encrypt(h, &plaintext, aad).await.map_err(|e| e.to_string())?;
+                let full = aad(sealed.algorithm, &sealed.params);
+                let back = backend
+                    .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if back.as_slice() != plaintext.as_slice() {
+                    return Err(format!("task {n} got another task's plaintext"));
+                }
+            }
+            Ok::<(), String>(())
+        }
+    };
+    let results = futures_util::future::join_all((0..64).map(task)).await;
+    results.into_iter().collect()
+}
+
+/// The Wycheproof AES-GCM vectors (AES-256, 96-bit nonce, 128-bit tag) through the backend's
+/// own cipher: valid vectors seal and open to the expected bytes, invalid ones never open.
+pub async fn wycheproof_aes_gcm(backend: &dyn DynBackend) -> Result<(), String> {
+    use wycheproof::TestResult;
+    let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).map_err(|e| e.to_string())?;
+    let mut ran = 0;
+    for group in set.test_groups.iter().filter(|g| g.key_size == 256 && g.nonce_size == 96 && g.tag_size == 128) {
+        for t in &group.tests {
+            let sealed = [t.ct.as_ref(), t.tag.as_ref()].concat();
+            let open = GcmVector { key: &t.key, nonce: &t.nonce, aad: &t.aad, input: &sealed, decrypt: true };
+            let opened = backend.test_vector(open);
+            match t.result {
+                TestResult::Valid | TestResult::Acceptable => {
+                    let seal = GcmVector { key: &t.key, nonce: &t.nonce, aad: &t.aad, input: &t.pt, decrypt: false };
+                    let ct = backend.test_vector(seal).map_err(|e| format!("vector {}: seal: {e}", t.tc_id))?;
+                    if ct != sealed {
+                        return Err(format!("vector {}: sealed to other bytes", t.tc_id));
+                    }
+                    if opened.as_deref().ok() != Some(t.pt.as_ref()) {
+                        return Err(format!("vector {}: valid ciphertext did not open", t.tc_id));
+                    }
+                }
+                TestResult::Invalid => {
+                    if opened.is_ok() {
+                        return Err(format!("vector {} ({}): invalid ciphertext opened", t.tc_id, t.comment));
+                    }
+                }
+            }
+            ran += 1;
+        }
+    }
+    if ran < 50 { Err(format!("only {ran} vectors ran")) } else { Ok(()) }
 }
 
 /// Two encryptions of the same plaintext differ (randomised).
 pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> {
-    let id = key_id(4);
+    let id = new_key_id();
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"iv");
@@ -133,7 +278,7 @@ pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> 
 /// The declared maximum plaintext is accepted (checked in `round_trip`); one byte more is not
 /// silently truncated: it either round-trips or is refused.
 pub async fn max_plaintext(backend: &dyn DynBackend) -> Result<(), String> {
-    let id = key_id(5);
+    let id = new_key_id();
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"max");
@@ -163,6 +308,35 @@ pub async fn random_bytes(backend: &dyn DynBackend) -> Result<(), String> {
     let b = backend.generate_random(32).await.map_err(|e| e.to_string())?;
     if a == b {
         return Err("two random draws were equal".into());
+    }
+    Ok(())
+}
+
+/// A smoke test of the generator: 64 KiB whose bit balance, byte coverage and draws look
+/// random (catches constant, counter-like or stuck generators, not subtle bias).
+pub async fn random_quality(backend: &dyn DynBackend) -> Result<(), String> {
+    let mut all = Vec::with_capacity(64 * 1024);
+    let mut draws = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let r = backend.generate_random(1024).await.map_err(|e| e.to_string())?;
+        if !draws.insert(r[..32].to_vec()) {
+            return Err("a 32-byte draw repeated".into());
+        }
+        all.extend_from_slice(&r);
+    }
+    let ones: u64 = all.iter().map(|b| u64::from(b.count_ones())).sum();
+    let bits = all.len() as u64 * 8;
+    // Monobit: within about 6 standard deviations of half.
+    let deviation = ones.abs_diff(bits / 2);
+    if deviation > 2_200 {
+        return Err(format!("{ones} of {bits} bits set"));
+    }
+    let mut seen = [0u32; 256];
+    for b in &all {
+        seen[usize::from(*b)] += 1;
+    }
+    if let Some((value, count)) = seen.iter().enumerate().find(|(_, c)| !(128..=384).contains(*c)) {
+        return Err(format!("byte {value} appeared {count} times in 65,536 (expected about 256)"));
     }
     Ok(())
 }

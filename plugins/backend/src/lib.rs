@@ -6,6 +6,6 @@ pub mod conformance;
 mod registry;
 
 pub use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, BoxFuture, Capabilities, DynBackend, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, BoxFuture, Capabilities, DynBackend, GcmVector, Sealed, VersionHandle,
 };
-pub use registry::{BackendFactory, BuildContext, ConfigError, Registry};
+pub use registry::{BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource, RootWrapper};

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use keyward_core::ports::backend::DynBackend;
+use keyward_core::ports::backend::{BackendError, DynBackend};
+use zeroize::Zeroizing;
 
 /// Why an instance could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +31,64 @@ pub enum ConfigError {
 }
 
 /// What a factory may use besides the instance's own settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuildContext {
     /// The server's data directory (generated dev secrets live here).
     pub data_dir: PathBuf,
+    /// Root-key holders offered by instances built earlier, by instance name.
+    pub roots: BTreeMap<String, RootSource>,
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("data_dir", &self.data_dir)
+            .field("roots", &self.roots.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl BuildContext {
+    /// A context with no root-key holders.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self { data_dir, roots: BTreeMap::new() }
+    }
+}
+
+/// A key held by one backend that seals another backend's key material (an HSM holding the
+/// software backend's root of trust). The key never leaves its holder.
+pub trait RootWrapper: Send + Sync + std::fmt::Debug {
+    /// A stable id of the wrapping key, stored with what it sealed.
+    fn id(&self) -> [u8; 8];
+    /// Seals `plaintext`, bound to `aad`.
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, BackendError>;
+    /// Opens what [`RootWrapper::seal`] produced under the same `aad`.
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackendError>;
+}
+
+/// Opens (creating on first use) the root key an instance holds for another; called only by
+/// an instance configured to use it.
+pub type RootSource = Arc<dyn Fn() -> Result<Arc<dyn RootWrapper>, BackendError> + Send + Sync>;
+
+/// A built instance, and the root-key holder it offers to instances built after it.
+pub struct Built {
+    /// The instance.
+    pub backend: Arc<dyn DynBackend>,
+    /// Its root-key source, for kinds that can hold one.
+    pub root: Option<RootSource>,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built").field("backend", &self.backend).field("holds_roots", &self.root.is_some()).finish()
+    }
+}
+
+impl Built {
+    /// An instance that holds no root key for others.
+    pub fn plain(backend: Arc<dyn DynBackend>) -> Self {
+        Self { backend, root: None }
+    }
 }
 
 /// Builds instances of one backend kind.
@@ -42,8 +97,7 @@ pub trait BackendFactory: Send + Sync {
     fn kind(&self) -> &'static str;
 
     /// Builds an instance named `name` from its configuration table.
-    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext)
-    -> Result<Arc<dyn DynBackend>, ConfigError>;
+    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Built, ConfigError>;
 }
 
 /// The backend kinds compiled into this binary.
@@ -81,7 +135,7 @@ impl Registry {
         kind: &str,
         settings: &toml::Table,
         ctx: &BuildContext,
-    ) -> Result<Arc<dyn DynBackend>, ConfigError> {
+    ) -> Result<Built, ConfigError> {
         let factory = self.factories.get(kind).ok_or_else(|| ConfigError::UnknownKind {
             name: name.to_owned(),
             kind: kind.to_owned(),

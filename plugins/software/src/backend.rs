@@ -7,10 +7,15 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::ports::backend::{AadFn, Backend, BackendError, Capabilities, Sealed, VersionHandle};
+use keyward_core::ports::backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use keyward_backend::RootWrapper;
 
 use crate::root_key::RootKey;
 
@@ -26,22 +31,46 @@ const MESSAGE_INFO: &[u8] = b"keyward/v1/aes-256-gcm/hkdf-sha256/commit";
 /// The software backend.
 #[derive(Debug)]
 pub struct SoftwareBackend {
-    root: RootKey,
+    root: Arc<dyn RootWrapper>,
+    /// Unwrapped version keys, kept when unwrapping is a round trip to another backend.
+    cache: Option<Mutex<VersionKeys>>,
     capabilities: Capabilities,
 }
 
+/// Unwrapped version keys by key and version.
+type VersionKeys = HashMap<(KeyId, u32), Zeroizing<[u8; 32]>>;
+
+/// Most unwrapped version keys kept in memory (an HSM-held root is asked again past it).
+const CACHE_LIMIT: usize = 10_000;
+
 impl SoftwareBackend {
-    /// A backend wrapping material under `root`.
+    /// A backend wrapping material under a local root key.
     pub fn new(root: RootKey) -> Self {
+        Self::build(Arc::new(root), false)
+    }
+
+    /// A backend whose root key is held elsewhere (an HSM); unwrapped version keys are cached.
+    pub fn with_held_root(root: Arc<dyn RootWrapper>) -> Self {
+        Self::build(root, true)
+    }
+
+    fn build(root: Arc<dyn RootWrapper>, cache: bool) -> Self {
         Self {
             root,
+            cache: cache.then(|| Mutex::new(HashMap::new())),
             capabilities: Capabilities {
                 specs: vec![KeySpec::Aes256],
                 max_plaintext: 64 * 1024,
                 protection: Protection::Software,
                 material_leaves: true,
+                fixed_nonce_testing: true,
             },
         }
+    }
+
+    /// The root key's id.
+    pub fn root_id(&self) -> [u8; 8] {
+        self.root.id()
     }
 
     fn material_aad(key_id: KeyId, version: u32) -> Vec<u8> {
@@ -52,18 +81,14 @@ impl SoftwareBackend {
     }
 
     fn wrap(&self, key_id: KeyId, version: u32, key: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce)?;
-        let cipher = Aes256Gcm::new(self.root.bytes().into());
-        let aad = Self::material_aad(key_id, version);
-        let ct = cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: key, aad: &aad })
-            .map_err(|_| BackendError::Internal("wrapping failed".into()))?;
+        let sealed = self.root.seal(&Self::material_aad(key_id, version), key)?;
         let mut out = Zeroizing::new(Vec::with_capacity(WRAPPED_LEN));
         out.push(MATERIAL_FORMAT);
         out.extend_from_slice(&self.root.id());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(&sealed);
+        if out.len() != WRAPPED_LEN {
+            return Err(BackendError::Internal("the root key sealed to an unexpected length".into()));
+        }
         Ok(out)
     }
 
@@ -75,17 +100,25 @@ impl SoftwareBackend {
         if m[1..9] != self.root.id() {
             return Err(BackendError::InvalidMaterial("material is wrapped under another root key".into()));
         }
-        let nonce: [u8; NONCE_LEN] =
-            m[9..9 + NONCE_LEN].try_into().map_err(|_| BackendError::InvalidMaterial("nonce".into()))?;
-        let cipher = Aes256Gcm::new(self.root.bytes().into());
-        let aad = Self::material_aad(key.key_id, key.version);
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(&Nonce::from(nonce), Payload { msg: &m[9 + NONCE_LEN..], aad: &aad })
-                .map_err(|_| BackendError::InvalidMaterial("material does not unwrap for this key version".into()))?,
-        );
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(&plain);
+        if let Some(cache) = &self.cache
+            && let Some(k) = cache.lock().ok().and_then(|c| c.get(&(key.key_id, key.version)).cloned())
+        {
+            return Ok(k);
+        }
+        let plain = self.root.open(&Self::material_aad(key.key_id, key.version), &m[9..])?;
+        let bytes: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| BackendError::InvalidMaterial("unwrapped material has the wrong length".into()))?;
+        let out = Zeroizing::new(bytes);
+        if let Some(cache) = &self.cache
+            && let Ok(mut c) = cache.lock()
+        {
+            if c.len() >= CACHE_LIMIT {
+                c.clear();
+            }
+            c.insert((key.key_id, key.version), out.clone());
+        }
         Ok(out)
     }
 }
@@ -188,5 +221,19 @@ impl Backend for SoftwareBackend {
     async fn health(&self) -> Result<(), BackendError> {
         let mut probe = [0u8; 1];
         fill_random(&mut probe)
+    }
+
+    fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
+        // The same AES-256-GCM the backend seals with, on the vector's own key and 96-bit nonce.
+        let cipher = Aes256Gcm::new_from_slice(case.key).map_err(|_| BackendError::Unsupported("key size".into()))?;
+        let nonce: [u8; NONCE_LEN] =
+            case.nonce.try_into().map_err(|_| BackendError::Unsupported("nonce size".into()))?;
+        let payload = Payload { msg: case.input, aad: case.aad };
+        let out = if case.decrypt {
+            cipher.decrypt(&Nonce::from(nonce), payload)
+        } else {
+            cipher.encrypt(&Nonce::from(nonce), payload)
+        };
+        out.map_err(|_| BackendError::DecryptFailed("authentication tag mismatch".into()))
     }
 }

@@ -13,6 +13,8 @@ pub struct SoftwareConfig {
     pub root_key_file: Option<PathBuf>,
     /// An environment variable holding 64 hex characters.
     pub root_key_env: Option<String>,
+    /// A backend instance (pkcs11) whose token holds the root key instead.
+    pub root_key_backend: Option<String>,
 }
 
 impl SoftwareConfig {
@@ -27,6 +29,9 @@ impl SoftwareConfig {
     /// Loads (or, for the dev default, creates) the root key.
     pub fn load_root_key(&self, data_dir: &Path) -> Result<RootKey, String> {
         match (&self.root_key_file, &self.root_key_env) {
+            _ if self.root_key_backend.is_some() && (self.root_key_file.is_some() || self.root_key_env.is_some()) => {
+                Err("set one of `root_key_file`, `root_key_env` and `root_key_backend`".into())
+            }
             (Some(_), Some(_)) => Err("set one of `root_key_file` and `root_key_env`, not both".into()),
             (Some(path), None) => RootKey::load(path),
             (None, Some(var)) => {

@@ -78,3 +78,32 @@ impl RootKey {
         self.id
     }
 }
+
+/// The local root key seals material with AES-256-GCM: `nonce (12) || ciphertext || tag`.
+impl keyward_backend::RootWrapper for RootKey {
+    fn id(&self) -> [u8; 8] {
+        self.id
+    }
+
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, keyward_backend::BackendError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| keyward_backend::BackendError::Unavailable(format!("no randomness: {e}")))?;
+        let cipher = aes_gcm::Aes256Gcm::new(self.bytes().into());
+        let ct = cipher
+            .encrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| keyward_backend::BackendError::Internal("wrapping failed".into()))?;
+        Ok([nonce.as_slice(), &ct].concat())
+    }
+
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, keyward_backend::BackendError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let bad =
+            || keyward_backend::BackendError::InvalidMaterial("material does not unwrap for this key version".into());
+        let (nonce, ct) = sealed.split_at_checked(12).ok_or_else(bad)?;
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| bad())?;
+        let cipher = aes_gcm::Aes256Gcm::new(self.bytes().into());
+        cipher.decrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: ct, aad }).map(Zeroizing::new).map_err(|_| bad())
+    }
+}

@@ -1,10 +1,12 @@
-//! The group-commit writer: requests hand their record to one task that commits batches and
-//! acknowledges each request once its batch is durable.
+//! The group-commit writer: requests hand their record to a lane, one task per lane commits
+//! batches and acknowledges each request once its batch is durable. Each lane has one batch in
+//! flight, so several lanes keep the database busy while one waits for its flush; each lane
+//! writes its own hash chain, so chains never depend on commit order between lanes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use keyward_core::ports::audit::{AuditError, AuditRecord, AuditRefusal, AuditSink, AuditStore};
 use tokio::sync::{mpsc, oneshot};
@@ -14,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 pub struct WriterConfig {
     /// Most records in one transaction.
     pub max_batch: usize,
-    /// Most records waiting; beyond it, records are refused at once.
+    /// Most records waiting per lane; beyond it, records are refused at once.
     pub queue: usize,
     /// How long a batch may wait for more records once the first arrived. Zero (the default)
     /// commits what is queued at once: records that arrive during a commit form the next
@@ -36,29 +38,65 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 type Ack = oneshot::Sender<Result<(), AuditError>>;
 
-/// An [`AuditSink`] that group-commits into an [`AuditStore`].
-#[derive(Debug, Clone)]
-pub struct AuditWriter {
+/// One committing task's queue and health.
+#[derive(Debug)]
+struct Lane {
     tx: mpsc::Sender<(AuditRecord, Ack)>,
     healthy: Arc<AtomicBool>,
 }
 
+impl Lane {
+    fn open(&self) -> bool {
+        self.healthy.load(Ordering::Acquire) && self.tx.capacity() > 0
+    }
+}
+
+/// An [`AuditSink`] that group-commits into one or more [`AuditStore`] lanes.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    lanes: Arc<[Lane]>,
+    next: Arc<AtomicUsize>,
+}
+
 impl AuditWriter {
-    /// Starts the writer task on the current runtime.
+    /// Starts one writer task on the current runtime.
     pub fn spawn(store: Arc<dyn AuditStore>, config: WriterConfig) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let healthy = Arc::new(AtomicBool::new(true));
-        let handle = tokio::spawn(run(store, rx, config, healthy.clone()));
-        (Self { tx, healthy }, handle)
+        Self::spawn_lanes(vec![store], config)
+    }
+
+    /// Starts one writer task per store (at least one); records are spread over the lanes.
+    /// The handle finishes when every lane has committed its queue after the last sender went.
+    pub fn spawn_lanes(stores: Vec<Arc<dyn AuditStore>>, config: WriterConfig) -> (Self, tokio::task::JoinHandle<()>) {
+        let mut lanes = Vec::with_capacity(stores.len());
+        let mut tasks = Vec::with_capacity(stores.len());
+        for (index, store) in stores.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(config.queue.max(1));
+            let healthy = Arc::new(AtomicBool::new(true));
+            tasks.push(tokio::spawn(run(index, store, rx, config, healthy.clone())));
+            lanes.push(Lane { tx, healthy });
+        }
+        let handle = tokio::spawn(async move {
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
+        (Self { lanes: lanes.into(), next: Arc::new(AtomicUsize::new(0)) }, handle)
     }
 
     /// Records waiting to be committed.
     pub fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.lanes.iter().map(|l| l.tx.max_capacity() - l.tx.capacity()).sum()
+    }
+
+    /// The next lane able to take a record, starting from the round-robin position.
+    fn pick(&self) -> Option<&Lane> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..self.lanes.len()).map(|i| &self.lanes[(start + i) % self.lanes.len()]).find(|l| l.open())
     }
 }
 
 async fn run(
+    lane: usize,
     store: Arc<dyn AuditStore>,
     mut rx: mpsc::Receiver<(AuditRecord, Ack)>,
     config: WriterConfig,
@@ -104,7 +142,7 @@ async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         }
-        metrics::gauge!("keyward_audit_queue_depth").set(rx.len() as f64);
+        metrics::gauge!("keyward_audit_queue_depth", "lane" => lane.to_string()).set(rx.len() as f64);
         metrics::histogram!("keyward_audit_batch_records").record(records.len() as f64);
         let started = std::time::Instant::now();
         let result = match tokio::time::timeout(config.commit_timeout, store.append(&records)).await {
@@ -132,10 +170,10 @@ async fn run(
 #[async_trait::async_trait]
 impl AuditSink for AuditWriter {
     fn admit(&self) -> Result<(), AuditRefusal> {
-        if !self.healthy.load(Ordering::Acquire) {
+        if !self.lanes.iter().any(|l| l.healthy.load(Ordering::Acquire)) {
             return Err(AuditRefusal::Unavailable);
         }
-        if self.tx.capacity() == 0 {
+        if !self.lanes.iter().any(Lane::open) {
             return Err(AuditRefusal::QueueFull);
         }
         Ok(())
@@ -143,7 +181,8 @@ impl AuditSink for AuditWriter {
 
     async fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let (ack, done) = oneshot::channel();
-        self.tx.try_send((record, ack)).map_err(|e| match e {
+        let lane = self.pick().ok_or_else(|| AuditError("no audit lane can take records".into()))?;
+        lane.tx.try_send((record, ack)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => AuditError("audit queue full".into()),
             mpsc::error::TrySendError::Closed(_) => AuditError("audit writer stopped".into()),
         })?;

@@ -110,6 +110,9 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
     let state = StateArgs { config: None, data_dir: Some(args.data_dir), database_url: args.database_url };
     let mut settings = config::resolve(&state, Some(&args.listen), None)?;
     settings.workers = args.workers;
+    if let Some(n) = std::env::var("TMP_LANES").ok().and_then(|v| v.parse().ok()) {
+        settings.audit_lanes = n;
+    }
     let mut registry = wiring::registry();
     keyward_backend_stub::register(&mut registry);
     if let Some(ms) = args.stub_latency_ms {

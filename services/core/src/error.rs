@@ -157,6 +157,12 @@ impl Error {
     }
 
     /// `BackendUnavailable`: a backend failed or timed out.
+    /// The key's backend is down; retrying later may succeed.
+    pub fn key_unavailable(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::KeyUnavailable, "the key's backend is unavailable; retry later").with_reason(reason)
+    }
+
+    /// A backend not tied to one key is down.
     pub fn backend_unavailable(reason: impl Into<String>) -> Self {
         Self::new(ErrorCode::BackendUnavailable, "the key backend is unavailable").with_reason(reason)
     }

@@ -33,10 +33,11 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
     let grant_sync = spawn_grant_sync(wired.service.clone());
+    let backend_probe = spawn_backend_probe(wired.service.clone());
     let checkpointer = wired
         .checkpoints
         .clone()
-        .map(|(store, key)| spawn_checkpoints(store, key, settings.audit_checkpoint_interval_seconds));
+        .map(|(chains, key)| spawn_checkpoints(chains, key, settings.audit_checkpoint_interval_seconds));
     let hangup = spawn_reload_on_hangup(wired.service.clone(), certs.clone())?;
     let scheme = if certs.is_some() { "https" } else { "http" };
     banner(&settings, &format!("{scheme}://{addr}"), wired.dev_auth, &wired.policies)?;
@@ -48,6 +49,7 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     maintenance.abort();
     flusher.abort();
     grant_sync.abort();
+    backend_probe.abort();
     if let Some(c) = checkpointer {
         c.abort();
     }
@@ -60,11 +62,13 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     if tokio::time::timeout(Duration::from_secs(10), wired.audit_task).await.is_err() {
         tracing::warn!("audit writer did not stop within 10 s");
     }
-    // A last checkpoint covers every record of this run.
-    if let Some((store, key)) = &wired.checkpoints
-        && let Err(e) = store.checkpoint(key, chrono::Utc::now()).await
-    {
-        tracing::warn!(error = %e, "final audit checkpoint not written");
+    // A last checkpoint per chain covers every record of this run.
+    if let Some((chains, key)) = &wired.checkpoints {
+        for chain in chains {
+            if let Err(e) = chain.checkpoint(key, chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "final audit checkpoint not written");
+            }
+        }
     }
     Ok(())
 }
@@ -98,6 +102,19 @@ fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) 
     })
 }
 
+/// A backend marked down is probed this often; its keys work again within about this time
+/// after it returns.
+pub const BACKEND_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+fn spawn_backend_probe(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
+    every(BACKEND_PROBE_INTERVAL, move || {
+        let service = service.clone();
+        async move {
+            service.backends().probe_down().await;
+        }
+    })
+}
+
 /// SIGHUP reloads the policy set and the TLS certificate; a failed reload keeps the old one.
 fn spawn_reload_on_hangup(
     service: std::sync::Arc<keyward_core::service::KeyService>,
@@ -124,15 +141,17 @@ fn spawn_reload_on_hangup(
 /// Signs the chain head every interval, also when idle: a checkpoint proves how far the chain
 /// reached, so deleting its newest records is detected.
 fn spawn_checkpoints(
-    store: keyward_store::SqlAuditStore,
+    chains: Vec<keyward_store::SqlAuditStore>,
     key: std::sync::Arc<keyward_store::chain::SigningKey>,
     interval: u64,
 ) -> tokio::task::JoinHandle<()> {
     every(Duration::from_secs(interval), move || {
-        let (store, key) = (store.clone(), key.clone());
+        let (chains, key) = (chains.clone(), key.clone());
         async move {
-            if let Err(e) = store.checkpoint(&key, chrono::Utc::now()).await {
-                tracing::warn!(error = %e, "audit checkpoint not written");
+            for chain in &chains {
+                if let Err(e) = chain.checkpoint(&key, chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, "audit checkpoint not written");
+                }
             }
         }
     })

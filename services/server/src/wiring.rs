@@ -34,8 +34,9 @@ pub struct Wired {
     pub dev_auth: bool,
     /// The policy set's origin and version, for the banner.
     pub policies: String,
-    /// The audit chain and the key that signs its checkpoints (absent for other audit stores).
-    pub checkpoints: Option<(SqlAuditStore, Arc<SigningKey>)>,
+    /// The audit chains (one per lane) and the key that signs their checkpoints (absent for
+    /// other audit stores).
+    pub checkpoints: Option<(Vec<SqlAuditStore>, Arc<SigningKey>)>,
 }
 
 /// The path of the checkpoint signing key.
@@ -78,6 +79,8 @@ impl Default for Embedding {
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     keyward_backend_software::register(&mut r);
+    #[cfg(feature = "pkcs11")]
+    keyward_backend_pkcs11::register(&mut r);
     r
 }
 
@@ -101,7 +104,7 @@ pub fn policies(settings: &Settings) -> Result<PolicyBundle, String> {
 }
 
 fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String> {
-    let ctx = BuildContext { data_dir: settings.data_dir.clone() };
+    let mut ctx = BuildContext::new(settings.data_dir.clone());
     let mut tables = settings.backends.clone();
     if tables.is_empty() {
         let mut t = toml::Table::new();
@@ -109,6 +112,8 @@ fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String
         t.insert("kind".into(), "software".into());
         tables.push(t);
     }
+    // Instances that hold another's root key are built first, so they can offer it.
+    tables.sort_by_key(|t| t.contains_key("root_key_backend"));
     let mut instances: BTreeMap<String, Arc<dyn DynBackend>> = BTreeMap::new();
     for t in &tables {
         let field = |k: &str| t.get(k).and_then(toml::Value::as_str).map(str::to_owned);
@@ -117,10 +122,14 @@ fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String
         if instances.contains_key(&name) {
             return Err(format!("backend `{name}` is declared twice"));
         }
-        let b = registry.build(&name, &kind, t, &ctx).map_err(|e| e.to_string())?;
-        instances.insert(name, b);
+        let built = registry.build(&name, &kind, t, &ctx).map_err(|e| e.to_string())?;
+        if let Some(root) = built.root {
+            ctx.roots.insert(name.clone(), root);
+        }
+        instances.insert(name, built.backend);
     }
-    Backends::new(instances, settings.default_backend.clone()).map_err(|e| e.message().to_owned())
+    let timeout = Duration::from_millis(settings.backend_timeout_ms);
+    Backends::with_timeout(instances, settings.default_backend.clone(), timeout).map_err(|e| e.message().to_owned())
 }
 
 /// The authenticator; with no issuers configured, the dev HS256 issuer.
@@ -191,18 +200,16 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         linger: Duration::from_millis(settings.audit_linger_ms),
         commit_timeout: Duration::from_millis(settings.audit_commit_timeout_ms),
     };
-    let (audit_store, sql_audit): (Arc<dyn AuditStore>, _) = match embedding.audit_store {
-        Some(store) => (store, None),
+    // One chain per lane: each lane's store keeps its own chain head.
+    let (lanes, chains): (Vec<Arc<dyn AuditStore>>, Vec<SqlAuditStore>) = match embedding.audit_store {
+        Some(store) => (vec![store; settings.audit_lanes], Vec::new()),
         None => {
-            let sql = SqlAuditStore::new(db);
-            (Arc::new(sql.clone()), Some(sql))
+            let chains: Vec<_> = (0..settings.audit_lanes).map(|_| SqlAuditStore::new(db.clone())).collect();
+            (chains.iter().map(|c| Arc::new(c.clone()) as Arc<dyn AuditStore>).collect(), chains)
         }
     };
-    let checkpoints = match sql_audit {
-        Some(sql) => Some((sql, Arc::new(signing_key(settings)?))),
-        None => None,
-    };
-    let (writer, audit_task) = AuditWriter::spawn(audit_store, writer_config);
+    let checkpoints = if chains.is_empty() { None } else { Some((chains, Arc::new(signing_key(settings)?))) };
+    let (writer, audit_task) = AuditWriter::spawn_lanes(lanes, writer_config);
     let mut service = KeyService::new(
         Arc::new(store.clone()),
         authorizer,
@@ -210,7 +217,9 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         Arc::new(SystemClock),
         backends(settings, &embedding.registry)?,
     );
-    if let Some((sql, key)) = &checkpoints {
+    if let Some((chains, key)) = &checkpoints
+        && let Some(sql) = chains.first()
+    {
         service = service.with_audit_reader(Arc::new(SqlAuditReader::new(sql.clone(), Some(key.verifying_key()))));
     }
     let service = Arc::new(service);

@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod aliases;
+mod audit_coverage;
 mod audit_trail;
 mod authz;
 mod crypto;
 mod durability;
 mod grants;
+mod hsm;
 mod jwt;
 mod lifecycle;
 mod maintenance;

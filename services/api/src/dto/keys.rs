@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use keyward_core::model::key::KeyMetadata as CoreMetadata;
+use keyward_core::model::key::{KeyMetadata as CoreMetadata, KeyState};
 use keyward_core::service::VersionInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -149,7 +149,10 @@ impl From<CoreMetadata> for KeyMetadata {
             description: k.description,
             key_spec: k.spec.as_str().to_owned(),
             key_usage: k.spec.usage().as_str().to_owned(),
-            key_state: k.state.as_str().to_owned(),
+            key_state: match k.state {
+                KeyState::Enabled if !m.backend_up => "Unavailable".to_owned(),
+                state => state.as_str().to_owned(),
+            },
             backend: k.backend,
             protection: m.protection.as_str().to_owned(),
             primary_version: k.primary_version,

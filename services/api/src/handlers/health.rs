@@ -40,7 +40,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backends = state.service.backends();
     for name in backends.names() {
         if let Some(b) = backends.get(name)
-            && let Err(e) = b.health().await
+            && let Err(e) = b.probe().await
         {
             tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
             failing.push(format!("backend:{name}"));

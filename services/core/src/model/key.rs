@@ -213,6 +213,9 @@ pub struct KeyMetadata {
     pub aliases: Vec<AliasName>,
     /// The backend instance's protection level.
     pub protection: Protection,
+    /// Whether the key's backend is serving; an enabled key on a backend that is down shows
+    /// as `Unavailable`.
+    pub backend_up: bool,
 }
 
 /// Validates a tag map: at most 50 tags, names 1-128 bytes, values up to 256 bytes.

@@ -22,6 +22,24 @@ pub struct Capabilities {
     pub protection: Protection,
     /// Whether material can leave the backend in any form (wrapped included).
     pub material_leaves: bool,
+    /// Whether [`Backend::test_vector`] runs AES-256-GCM with a caller-chosen key and nonce
+    /// (known-answer tests only; never used to serve requests).
+    pub fixed_nonce_testing: bool,
+}
+
+/// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).
+#[derive(Debug, Clone, Copy)]
+pub struct GcmVector<'a> {
+    /// The raw key.
+    pub key: &'a [u8],
+    /// The nonce.
+    pub nonce: &'a [u8],
+    /// Associated data.
+    pub aad: &'a [u8],
+    /// Plaintext to seal, or ciphertext with its tag to open.
+    pub input: &'a [u8],
+    /// Open instead of seal.
+    pub decrypt: bool,
 }
 
 /// Which key version an operation uses, with the stored material reference.
@@ -116,6 +134,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Checks the backend can serve.
     fn health(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Runs one known-answer case through the backend's own AES-GCM (see
+    /// [`Capabilities::fixed_nonce_testing`]). Returns ciphertext with tag, or plaintext.
+    fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
+        let _ = case;
+        Err(BackendError::Unsupported("fixed-nonce test vectors".into()))
+    }
 }
 
 /// The object-safe twin of [`Backend`], what the domain stores as `Arc<dyn DynBackend>`.
@@ -146,6 +171,7 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, Result<(), BackendError>>;
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError>;
 }
 
 impl<T: Backend> DynBackend for T {
@@ -189,5 +215,8 @@ impl<T: Backend> DynBackend for T {
     }
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(Backend::health(self))
+    }
+    fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
+        Backend::test_vector(self, case)
     }
 }

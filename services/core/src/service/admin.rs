@@ -13,6 +13,7 @@ use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, validate_description, validate_tags};
 use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
+use crate::ports::backend::DynBackend as _;
 use crate::ports::store::{IdempotencyKey, NewKey, StoreError};
 
 /// Deletion waiting period bounds, in days.
@@ -106,7 +107,7 @@ impl KeyService {
             return Ok(existing);
         }
 
-        let backend_name = input.backend.unwrap_or_else(|| self.backends.default.clone());
+        let backend_name = input.backend.unwrap_or_else(|| self.backends.default_name().to_owned());
         let backend = self.backends.lookup(&backend_name)?.clone();
         if !backend.capabilities().specs.contains(&input.spec) {
             return Err(Error::new(

@@ -13,7 +13,7 @@ use crate::model::key::KeyRecord;
 use crate::model::version::Usage;
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::ResourceRef;
-use crate::ports::backend::VersionHandle;
+use crate::ports::backend::{BackendError, DynBackend as _, VersionHandle};
 
 /// Largest plaintext Encrypt takes; larger data belongs under a data key.
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -231,8 +231,11 @@ impl KeyService {
             return Err(Error::invalid(format!("`number_of_bytes` must be 1-{MAX_RANDOM}")));
         }
         self.authorize_namespace(scope, Action::Op(Operation::GenerateRandom), namespace)?;
-        let backend = self.backends.lookup(&self.backends.default)?;
-        backend.generate_random(len).await.map_err(backend_err)
+        let backend = self.backends.lookup(self.backends.default_name())?;
+        backend.generate_random(len).await.map_err(|e| match e {
+            BackendError::Unavailable(reason) => Error::backend_unavailable(reason),
+            other => backend_err(other),
+        })
     }
 
     /// Encrypts under the key's primary version and builds the blob.

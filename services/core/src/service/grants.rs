@@ -11,6 +11,7 @@ use crate::model::grant::{self, GrantConstraints, GrantRecord};
 use crate::model::ids::{KeyId, KeyRef};
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::{AuthzRequest, ResourceRef};
+use crate::ports::backend::DynBackend as _;
 
 /// CreateGrant's input.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use crate::gate::Permit;
 use crate::model::key::{KeyRecord, KeyState};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
+use crate::ports::backend::DynBackend as _;
 use crate::ports::backend::VersionHandle;
 
 /// What one maintenance pass did.

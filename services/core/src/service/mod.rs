@@ -3,19 +3,20 @@
 mod admin;
 mod aliases;
 mod audit_read;
+mod backends;
 mod crypto;
 mod grants;
 mod maintenance;
 mod policy;
 mod scope;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tracing::Instrument;
 
 pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, UpdateKeyInput, VersionInfo};
 pub use aliases::{AliasOutput, ListAliasesOutput};
+pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,
     ReEncryptOutput,
@@ -34,49 +35,9 @@ use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
-use crate::ports::backend::{BackendError, DynBackend};
+use crate::ports::backend::{BackendError, DynBackend as _};
 use crate::ports::clock::Clock;
 use crate::ports::store::{KeyStore, StoreError};
-
-/// Backend instances by name, with the default for new keys.
-#[derive(Debug, Clone)]
-pub struct Backends {
-    instances: BTreeMap<String, Arc<dyn DynBackend>>,
-    default: String,
-}
-
-impl Backends {
-    /// A set of instances; `default` must name one of them.
-    pub fn new(instances: BTreeMap<String, Arc<dyn DynBackend>>, default: String) -> Result<Self> {
-        if !instances.contains_key(&default) {
-            return Err(Error::invalid(format!(
-                "default backend `{default}` is not configured (configured: {})",
-                instances.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        Ok(Self { instances, default })
-    }
-
-    /// The instance names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.instances.keys().map(String::as_str)
-    }
-
-    /// An instance by name (for health checks).
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn DynBackend>> {
-        self.instances.get(name)
-    }
-
-    fn lookup(&self, name: &str) -> Result<&Arc<dyn DynBackend>> {
-        self.instances.get(name).ok_or_else(|| {
-            Error::invalid(format!(
-                "unknown backend `{}`; configured: {}",
-                crate::model::ids::truncate(name),
-                self.instances.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    }
-}
 
 /// The domain service. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -275,7 +236,7 @@ impl KeyService {
     }
 
     /// The backend of a key, reachable only with a permit for that key.
-    fn backend_for(&self, permit: &Permit, key: &KeyRecord) -> Result<&Arc<dyn DynBackend>> {
+    fn backend_for(&self, permit: &Permit, key: &KeyRecord) -> Result<&Arc<Guarded>> {
         if permit.key() != Some(key.id) {
             return Err(Error::internal("permit does not name this key"));
         }
@@ -303,8 +264,9 @@ impl KeyService {
 
     async fn metadata(&self, key: KeyRecord) -> Result<KeyMetadata> {
         let aliases = self.store.aliases_of(key.id).await.map_err(store_err)?;
-        let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
-        Ok(KeyMetadata { key, aliases, protection })
+        let backend = self.backends.lookup(&key.backend)?;
+        let (protection, backend_up) = (backend.capabilities().protection, backend.is_up());
+        Ok(KeyMetadata { key, aliases, protection, backend_up })
     }
 }
 
@@ -323,7 +285,7 @@ fn backend_err(e: BackendError) -> Error {
     match e {
         BackendError::DecryptFailed(reason) => Error::invalid_ciphertext(reason),
         BackendError::Unsupported(what) => Error::new(ErrorCode::UnsupportedOperation, what),
-        BackendError::Unavailable(reason) => Error::backend_unavailable(reason),
+        BackendError::Unavailable(reason) => Error::key_unavailable(reason),
         BackendError::InvalidMaterial(reason) | BackendError::Internal(reason) => Error::internal(reason),
     }
 }

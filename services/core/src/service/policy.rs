@@ -10,6 +10,7 @@ use crate::model::ids::{KeyRef, Namespace};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, RequestFacts, ResourceRef};
+use crate::ports::backend::DynBackend as _;
 
 /// What a dry run or an Authorize call answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,303 @@
+//! AES-256-GCM inside the token. Each key version is its own token key, generated sensitive and
+//! non-extractable; the database keeps only its reference (CKA_ID). Nonces and random bytes
+//! come from the token's generator.
+
+use std::sync::Arc;
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
+use keyward_core::model::ids::KeyId;
+use keyward_core::model::key::{KeySpec, Protection};
+use zeroize::Zeroizing;
+
+use crate::token::{Lease, OpError, OpResult, Token, is_connection_error};
+
+/// Algorithm id 2: AES-256-GCM in a PKCS#11 token, 96-bit nonce from the token, 128-bit tag.
+pub const ALG_PKCS11_AES256_GCM: u8 = 2;
+const NONCE_LEN: usize = 12;
+const TAG_BITS: u64 = 128;
+/// Stored reference format: `1 || key id (16) || version (4, big endian)`.
+const REF_FORMAT: u8 = 1;
+const REF_LEN: usize = 1 + 16 + 4;
+
+/// The pkcs11 backend.
+#[derive(Debug)]
+pub struct Pkcs11Backend {
+    token: Arc<Token>,
+    capabilities: Capabilities,
+}
+
+/// The CKA_ID of a key version.
+pub(crate) fn object_id(key_id: KeyId, version: u32) -> Vec<u8> {
+    let mut id = Vec::with_capacity(20);
+    id.extend_from_slice(key_id.0.as_bytes());
+    id.extend_from_slice(&version.to_be_bytes());
+    id
+}
+
+fn stored_id(key: &VersionHandle<'_>) -> Result<Vec<u8>, BackendError> {
+    let m = key.material;
+    if m.len() != REF_LEN || m[0] != REF_FORMAT {
+        return Err(BackendError::InvalidMaterial("unrecognised token key reference".into()));
+    }
+    let id = m[1..].to_vec();
+    if id != object_id(key.key_id, key.version) {
+        return Err(BackendError::InvalidMaterial("the reference names another key version".into()));
+    }
+    Ok(id)
+}
+
+/// Maps a token failure: connection-level errors are `Unavailable`, the rest internal.
+pub(crate) fn mapped(e: OpError) -> BackendError {
+    match e {
+        OpError::Backend(b) => b,
+        OpError::Ck(e) if is_connection_error(&e) => BackendError::Unavailable(e.to_string()),
+        OpError::Ck(e) => BackendError::Internal(e.to_string()),
+    }
+}
+
+/// The key version's token object, or an error saying it is not there.
+fn key_object(lease: &Lease<'_>, id: &[u8]) -> OpResult<cryptoki::object::ObjectHandle> {
+    match lease.find(id)? {
+        Some(handle) => Ok(handle),
+        None if lease.token_present() => {
+            Err(OpError::Backend(BackendError::InvalidMaterial("the token has no such key".into())))
+        }
+        None => Err(OpError::Backend(BackendError::Unavailable("the token is gone".into()))),
+    }
+}
+
+/// Runs a GCM operation with a cached handle; a stale handle (the object changed under us) is
+/// looked up once more.
+fn with_key<T>(
+    lease: &Lease<'_>,
+    id: &[u8],
+    op: impl Fn(cryptoki::object::ObjectHandle) -> Result<T, CkError>,
+) -> OpResult<T> {
+    let handle = key_object(lease, id)?;
+    match op(handle) {
+        Err(CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _)) => {
+            lease.forget(id);
+            Ok(op(key_object(lease, id)?)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+impl Pkcs11Backend {
+    /// Connects to the configured token (loads the module, finds the token by label, logs in).
+    pub fn connect(config: &crate::Pkcs11Config) -> Result<Self, String> {
+        let pin = config.pin()?;
+        let token = Token::open(config.module.clone(), config.token_label.clone(), pin, config.session_limit())?;
+        Ok(Self::new(Arc::new(token)))
+    }
+
+    pub(crate) fn new(token: Arc<Token>) -> Self {
+        Self {
+            token,
+            capabilities: Capabilities {
+                specs: vec![KeySpec::Aes256],
+                max_plaintext: 64 * 1024,
+                protection: Protection::Hsm,
+                material_leaves: false,
+                fixed_nonce_testing: true,
+            },
+        }
+    }
+
+    /// The token this backend uses.
+    pub(crate) fn token(&self) -> &Arc<Token> {
+        &self.token
+    }
+
+    /// The root key labelled `label` in this token (created on first use).
+    pub fn root(&self, label: &str) -> Result<crate::HsmRoot, BackendError> {
+        crate::HsmRoot::open(self.token.clone(), label)
+    }
+}
+
+impl Backend for Pkcs11Backend {
+    fn kind(&self) -> &'static str {
+        crate::KIND
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let KeySpec::Aes256 = spec;
+        let id = object_id(key_id, version);
+        let label = format!("keyward:{key_id}:v{version}");
+        let object = id.clone();
+        self.token
+            .run(move |lease| {
+                let template = [
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    Attribute::Wrap(false),
+                    Attribute::Unwrap(false),
+                    Attribute::Id(object),
+                    Attribute::Label(label.into_bytes()),
+                ];
+                lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
+                Ok(())
+            })
+            .await
+            .map_err(mapped)?;
+        let mut reference = Zeroizing::new(Vec::with_capacity(REF_LEN));
+        reference.push(REF_FORMAT);
+        reference.extend_from_slice(&id);
+        Ok(reference)
+    }
+
+    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+        let id = stored_id(&key)?;
+        let nonce = Backend::generate_random(self, NONCE_LEN).await?;
+        let aad = aad(ALG_PKCS11_AES256_GCM, &nonce);
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        let params = nonce.to_vec();
+        let ciphertext = self
+            .token
+            .run(move |lease| {
+                with_key(lease, &id, |handle| {
+                    let mut iv = params.clone();
+                    let gcm = GcmParams::new(&mut iv, &aad, TAG_BITS.into())?;
+                    lease.session.encrypt(&Mechanism::AesGcm(gcm), handle, &plaintext)
+                })
+            })
+            .await
+            .map_err(mapped)?;
+        Ok(Sealed { algorithm: ALG_PKCS11_AES256_GCM, params: nonce.to_vec(), ciphertext })
+    }
+
+    async fn decrypt(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: u8,
+        params: &[u8],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        if algorithm != ALG_PKCS11_AES256_GCM {
+            return Err(BackendError::DecryptFailed(format!("unknown algorithm {algorithm}")));
+        }
+        if params.len() != NONCE_LEN {
+            return Err(BackendError::DecryptFailed("bad nonce length".into()));
+        }
+        if ciphertext.len() < 16 {
+            return Err(BackendError::DecryptFailed("ciphertext shorter than its tag".into()));
+        }
+        let id = stored_id(&key)?;
+        let (nonce, ciphertext, aad) = (params.to_vec(), ciphertext.to_vec(), aad.to_vec());
+        let result = self
+            .token
+            .run(move |lease| {
+                with_key(lease, &id, |handle| {
+                    let mut iv = nonce.clone();
+                    let gcm = GcmParams::new(&mut iv, &aad, TAG_BITS.into())?;
+                    lease.session.decrypt(&Mechanism::AesGcm(gcm), handle, &ciphertext)
+                })
+            })
+            .await;
+        match result {
+            Ok(plain) => Ok(Zeroizing::new(plain)),
+            // SoftHSM reports a tag mismatch as a general error.
+            Err(OpError::Ck(CkError::Pkcs11(
+                RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
+                _,
+            ))) => Err(BackendError::DecryptFailed("authentication tag mismatch".into())),
+            Err(e) => Err(mapped(e)),
+        }
+    }
+
+    async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        let filled = self
+            .token
+            .run(move |lease| {
+                let mut buf = vec![0u8; len];
+                lease.session.generate_random_slice(&mut buf)?;
+                Ok(Zeroizing::new(buf))
+            })
+            .await
+            .map_err(mapped)?;
+        out.copy_from_slice(&filled);
+        Ok(out)
+    }
+
+    async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {
+        let id = stored_id(&key)?;
+        self.token
+            .run(move |lease| {
+                // Already gone is done: destruction may be retried after a crash.
+                if let Some(handle) = lease.find(&id)? {
+                    lease.session.destroy_object(handle)?;
+                    lease.forget(&id);
+                }
+                Ok(())
+            })
+            .await
+            .map_err(mapped)
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        let probe = self.token.run(|lease| Ok(lease.session.generate_random_vec(1)?)).await;
+        match probe {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                // Reconnect (re-reading the token), then ask once more.
+                let token = self.token.clone();
+                tokio::task::spawn_blocking(move || token.reconnect())
+                    .await
+                    .map_err(|e| BackendError::Internal(e.to_string()))??;
+                self.token.run(|lease| Ok(lease.session.generate_random_vec(1)?)).await.map(|_| ()).map_err(mapped)
+            }
+        }
+    }
+
+    fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
+        // A session object (never stored in the token) holding the vector's key.
+        self.token
+            .run_blocking(|lease| {
+                let key = lease.session.create_object(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::Token(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    Attribute::Value(case.key.to_vec()),
+                ])?;
+                let mut iv = case.nonce.to_vec();
+                let mut run = || -> Result<Vec<u8>, CkError> {
+                    let gcm = GcmParams::new(&mut iv, case.aad, TAG_BITS.into())?;
+                    if case.decrypt {
+                        lease.session.decrypt(&Mechanism::AesGcm(gcm), key, case.input)
+                    } else {
+                        lease.session.encrypt(&Mechanism::AesGcm(gcm), key, case.input)
+                    }
+                };
+                let out = run();
+                lease.session.destroy_object(key)?;
+                match out {
+                    Ok(v) => Ok(v),
+                    Err(CkError::Pkcs11(
+                        RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
+                        _,
+                    )) => Err(OpError::Backend(BackendError::DecryptFailed("authentication tag mismatch".into()))),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .map_err(mapped)
+    }
+}

@@ -1,0 +1,58 @@
+//! The pkcs11 backend's settings (DESIGN §9 names).
+
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+/// Settings of one `kind = "pkcs11"` instance.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (shared library).
+    pub module: PathBuf,
+    /// The token's label; the slot is found by it (slot ids change when tokens are added).
+    pub token_label: String,
+    /// A file holding the user PIN.
+    pub pin_file: Option<PathBuf>,
+    /// An environment variable holding the user PIN.
+    pub pin_env: Option<String>,
+    /// Most sessions open at once (default 4).
+    pub sessions: Option<usize>,
+    /// The label of the token key that wraps another backend's root material (default
+    /// `keyward-root`).
+    pub root_key_label: Option<String>,
+}
+
+impl Pkcs11Config {
+    /// Reads the settings from the instance's table (`name` and `kind` are the registry's).
+    pub fn from_table(table: &toml::Table) -> Result<Self, String> {
+        let mut own = table.clone();
+        own.remove("name");
+        own.remove("kind");
+        own.try_into().map_err(|e: toml::de::Error| e.message().to_owned())
+    }
+
+    /// The PIN, from its file or variable; never from the configuration in clear.
+    pub fn pin(&self) -> Result<Zeroizing<String>, String> {
+        let raw = match (&self.pin_file, &self.pin_env) {
+            (Some(_), Some(_)) => return Err("set one of `pin_file` and `pin_env`, not both".into()),
+            (None, None) => return Err("the PIN comes from `pin_file` or `pin_env`".into()),
+            (Some(path), None) => Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| format!("PIN file `{}`: {e}", path.display()))?,
+            ),
+            (None, Some(var)) => {
+                Zeroizing::new(std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))?)
+            }
+        };
+        let pin = Zeroizing::new(raw.trim().to_owned());
+        if pin.is_empty() {
+            return Err("the PIN is empty".into());
+        }
+        Ok(pin)
+    }
+
+    /// Session pool size.
+    pub fn session_limit(&self) -> usize {
+        self.sessions.unwrap_or(4).clamp(1, 256)
+    }
+}

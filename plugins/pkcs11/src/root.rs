@@ -1,0 +1,118 @@
+//! A token key that holds another backend's root of trust: the software backend's material is
+//! sealed by it (AES-256-GCM inside the token), so the database holds nothing usable without
+//! the token.
+
+use std::sync::Arc;
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use keyward_backend::{BackendError, RootWrapper};
+use zeroize::Zeroizing;
+
+use crate::backend::mapped;
+use crate::token::{Lease, OpError, OpResult, Token};
+
+const NONCE_LEN: usize = 12;
+
+/// The root key in the token, found (or created once) by label.
+#[derive(Debug)]
+pub struct HsmRoot {
+    token: Arc<Token>,
+    /// CKA_ID of the key: 8 random bytes chosen when it was created, also its stable id.
+    id: [u8; 8],
+}
+
+impl HsmRoot {
+    /// Finds the key labelled `label`, or generates it (sensitive, non-extractable).
+    pub(crate) fn open(token: Arc<Token>, label: &str) -> Result<Self, BackendError> {
+        let label = label.to_owned();
+        let id = token
+            .run_blocking(|lease| {
+                let found = lease.session.find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Token(true),
+                    Attribute::Label(label.clone().into_bytes()),
+                ])?;
+                if let Some(handle) = found.first() {
+                    return read_id(lease, *handle);
+                }
+                let mut id = [0u8; 8];
+                lease.session.generate_random_slice(&mut id)?;
+                let template = [
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    Attribute::Id(id.to_vec()),
+                    Attribute::Label(label.clone().into_bytes()),
+                ];
+                lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
+                tracing::warn!(label = %label, "generated a root key in the token; back up the token");
+                Ok(id)
+            })
+            .map_err(mapped)?;
+        Ok(Self { token, id })
+    }
+
+    fn gcm(&self, aad: &[u8], nonce: &[u8], input: &[u8], decrypt: bool) -> OpResult<Vec<u8>> {
+        let (aad, nonce, input) = (aad.to_vec(), nonce.to_vec(), Zeroizing::new(input.to_vec()));
+        let id = self.id.to_vec();
+        self.token.run_blocking(move |lease| {
+            let handle = lease.find(&id)?.ok_or_else(|| {
+                OpError::Backend(BackendError::Unavailable("the token no longer holds the root key".into()))
+            })?;
+            let mut iv = nonce.clone();
+            let gcm = GcmParams::new(&mut iv, &aad, 128.into()).map_err(OpError::Ck)?;
+            let out = if decrypt {
+                lease.session.decrypt(&Mechanism::AesGcm(gcm), handle, &input)
+            } else {
+                lease.session.encrypt(&Mechanism::AesGcm(gcm), handle, &input)
+            };
+            Ok(out?)
+        })
+    }
+}
+
+fn read_id(lease: &Lease<'_>, handle: ObjectHandle) -> OpResult<[u8; 8]> {
+    let attrs = lease.session.get_attributes(handle, &[AttributeType::Id])?;
+    for a in attrs {
+        if let Attribute::Id(id) = a
+            && let Ok(id) = <[u8; 8]>::try_from(id.as_slice())
+        {
+            return Ok(id);
+        }
+    }
+    Err(OpError::Backend(BackendError::Internal("the root key in the token has an unexpected CKA_ID".into())))
+}
+
+impl RootWrapper for HsmRoot {
+    fn id(&self) -> [u8; 8] {
+        self.id
+    }
+
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let nonce = self
+            .token
+            .run_blocking(|lease| Ok(lease.session.generate_random_vec(NONCE_LEN as u32)?))
+            .map_err(mapped)?;
+        let ct = self.gcm(aad, &nonce, plaintext, false).map_err(mapped)?;
+        Ok([nonce.as_slice(), &ct].concat())
+    }
+
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let bad = || BackendError::InvalidMaterial("material does not unwrap for this key version".into());
+        let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or_else(bad)?;
+        match self.gcm(aad, nonce, ct, true) {
+            Ok(plain) => Ok(Zeroizing::new(plain)),
+            Err(OpError::Ck(CkError::Pkcs11(RvError::EncryptedDataInvalid | RvError::GeneralError, _))) => Err(bad()),
+            Err(e) => Err(mapped(e)),
+        }
+    }
+}

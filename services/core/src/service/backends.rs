@@ -1,0 +1,204 @@
+//! Backend instances by name, each behind a guard: every call has a timeout, and a backend that
+//! times out or reports itself unavailable is marked down, so calls for its keys fail at once
+//! (503, never a slow request) until a health probe sees it answer again. Other instances are
+//! untouched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::model::ids::KeyId;
+use crate::model::key::KeySpec;
+use crate::ports::backend::{AadFn, BackendError, BoxFuture, Capabilities, DynBackend, Sealed, VersionHandle};
+
+/// How long one backend call may take by default.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One instance behind its guard. It is itself a [`DynBackend`], so the domain calls it as any
+/// backend.
+#[derive(Debug)]
+pub struct Guarded {
+    name: String,
+    inner: Arc<dyn DynBackend>,
+    timeout: Duration,
+    up: AtomicBool,
+}
+
+impl Guarded {
+    /// Guards `inner`; calls slower than `timeout` fail and mark it down.
+    pub fn new(name: impl Into<String>, inner: Arc<dyn DynBackend>, timeout: Duration) -> Self {
+        Self { name: name.into(), inner, timeout, up: AtomicBool::new(true) }
+    }
+
+    /// Whether the last call or probe found it serving.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// The wrapped instance (for tests and kind-specific wiring).
+    pub fn inner(&self) -> &Arc<dyn DynBackend> {
+        &self.inner
+    }
+
+    /// Asks the backend itself (even while marked down) and records the answer.
+    pub async fn probe(&self) -> std::result::Result<(), BackendError> {
+        let answer = match tokio::time::timeout(self.timeout, self.inner.health()).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))),
+        };
+        let was_up = self.up.swap(answer.is_ok(), Ordering::AcqRel);
+        match (&answer, was_up) {
+            (Ok(()), false) => tracing::info!(backend = %self.name, "backend answers again; its keys are available"),
+            (Err(e), true) => {
+                tracing::error!(backend = %self.name, error = %e, "backend down; its keys are unavailable")
+            }
+            _ => {}
+        }
+        answer
+    }
+
+    async fn call<T>(
+        &self,
+        work: impl Future<Output = std::result::Result<T, BackendError>>,
+    ) -> std::result::Result<T, BackendError> {
+        if !self.is_up() {
+            return Err(BackendError::Unavailable(format!("backend `{}` is down", self.name)));
+        }
+        let answer = match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))),
+        };
+        if let Err(BackendError::Unavailable(reason)) = &answer
+            && self.up.swap(false, Ordering::AcqRel)
+        {
+            tracing::error!(backend = %self.name, %reason, "backend down; its keys are unavailable until it answers");
+        }
+        answer
+    }
+}
+
+impl DynBackend for Guarded {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+    ) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.create_key(key_id, version, spec)))
+    }
+
+    fn encrypt<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: AadFn<'a>,
+    ) -> BoxFuture<'a, std::result::Result<Sealed, BackendError>> {
+        Box::pin(self.call(self.inner.encrypt(key, plaintext, aad)))
+    }
+
+    fn decrypt<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: u8,
+        params: &'a [u8],
+        ciphertext: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.decrypt(key, algorithm, params, ciphertext, aad)))
+    }
+
+    fn generate_random(&self, len: usize) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.generate_random(len)))
+    }
+
+    fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, std::result::Result<(), BackendError>> {
+        Box::pin(self.call(self.inner.destroy(key)))
+    }
+
+    fn health(&self) -> BoxFuture<'_, std::result::Result<(), BackendError>> {
+        Box::pin(self.probe())
+    }
+
+    fn test_vector(&self, case: crate::ports::backend::GcmVector<'_>) -> std::result::Result<Vec<u8>, BackendError> {
+        self.inner.test_vector(case)
+    }
+}
+
+/// Backend instances by name, with the default for new keys.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    instances: BTreeMap<String, Arc<Guarded>>,
+    default: String,
+}
+
+impl Backends {
+    /// A set of instances, each guarded with `timeout`; `default` must name one of them.
+    pub fn new(instances: BTreeMap<String, Arc<dyn DynBackend>>, default: String) -> Result<Self> {
+        Self::with_timeout(instances, default, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// As [`Backends::new`] with a chosen call timeout.
+    pub fn with_timeout(
+        instances: BTreeMap<String, Arc<dyn DynBackend>>,
+        default: String,
+        timeout: Duration,
+    ) -> Result<Self> {
+        if !instances.contains_key(&default) {
+            return Err(Error::invalid(format!(
+                "default backend `{default}` is not configured (configured: {})",
+                instances.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let instances =
+            instances.into_iter().map(|(name, b)| (name.clone(), Arc::new(Guarded::new(name, b, timeout)))).collect();
+        Ok(Self { instances, default })
+    }
+
+    /// The instance names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.instances.keys().map(String::as_str)
+    }
+
+    /// The default instance's name.
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    /// An instance by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<Guarded>> {
+        self.instances.get(name)
+    }
+
+    /// Probes every instance marked down; returns how many are still down.
+    pub async fn probe_down(&self) -> usize {
+        let mut down = 0;
+        for b in self.instances.values().filter(|b| !b.is_up()) {
+            if b.probe().await.is_err() {
+                down += 1;
+            }
+        }
+        down
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Result<&Arc<Guarded>> {
+        self.instances.get(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown backend `{}`; configured: {}",
+                crate::model::ids::truncate(name),
+                self.instances.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! The pkcs11 backend through the HTTP API, on SoftHSM2: keys live in the token and never leave
+//! it, the software backend's root key can be held by the token, and a lost token makes only its
+//! own keys unavailable, fast, until it returns.
+
+use std::time::{Duration, Instant};
+
+use keyward_e2e::{Db, Hsm, Server, b64, keyward_bin, on_both_databases, unb64};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+on_both_databases!(hsm_keys_do_everything_and_never_leave_the_token);
+
+fn config(hsm: &Hsm, extra: &str) -> String {
+    format!(
+        "default_backend = \"software\"\nmaintenance_interval_seconds = 1\n{extra}\n[[backends]]\nname = \"software\"\nkind = \"software\"\n{}",
+        hsm.backend_toml("hsm")
+    )
+}
+
+async fn encrypt(s: &Server, key: &str, plaintext: &[u8]) -> String {
+    let r = s
+        .post(
+            &format!("/v1/keys/{key}/encrypt"),
+            json!({"plaintext": b64(plaintext), "encryption_context": {"app": "vault"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.s("ciphertext_blob")
+}
+
+async fn decrypt(s: &Server, blob: &str) -> Vec<u8> {
+    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": blob, "encryption_context": {"app": "vault"}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    unb64(&r.s("plaintext"))
+}
+
+/// Rows of one key's versions: (version, material).
+async fn materials(s: &Server, key: &str) -> Vec<(i64, Vec<u8>)> {
+    let db = keyward_store::connect(&s.db_url()).await.unwrap();
+    let sql = format!("SELECT version, material FROM key_versions WHERE key_id = '{key}' ORDER BY version");
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    rows.iter().map(|r| (r.try_get("", "version").unwrap(), r.try_get("", "material").unwrap())).collect()
+}
+
+fn object_id(key: &str, version: u32) -> Vec<u8> {
+    let id = keyward_core::model::ids::KeyId(key.parse().unwrap());
+    keyward_backend_pkcs11::object_id(id, version)
+}
+
+async fn hsm_keys_do_everything_and_never_leave_the_token(db: Db) {
+    let Some(hsm) = Hsm::shared() else { return };
+    let s = Server::start_with_config(db, &config(&hsm, ""), &[]).await;
+    let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["backend"], "hsm");
+    let key = r.s("key_id");
+    let soft = s.create_key("vault").await;
+
+    // Encrypt, Decrypt, GenerateDataKey.
+    let blob = encrypt(&s, &key, b"held by the token").await;
+    assert_eq!(decrypt(&s, &blob).await, b"held by the token");
+    let r = s.post(&format!("/v1/keys/{key}/generate-data-key"), json!({"encryption_context": {"app": "vault"}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(decrypt(&s, &r.s("ciphertext_blob")).await, unb64(&r.s("plaintext")));
+
+    // ReEncrypt to and from a software key; the plaintext never leaves the service.
+    let reencrypt = async |blob: &str, to: &str| {
+        let r = s
+            .post(
+                "/v1/re-encrypt",
+                json!({"ciphertext_blob": blob, "source_encryption_context": {"app": "vault"},
+                       "destination_key_id": to, "destination_encryption_context": {"app": "vault"}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.get("plaintext").is_none());
+        r.s("ciphertext_blob")
+    };
+    let on_soft = reencrypt(&blob, &soft).await;
+    assert_eq!(decrypt(&s, &on_soft).await, b"held by the token");
+    let soft_blob = encrypt(&s, &soft, b"from software").await;
+    let on_hsm = reencrypt(&soft_blob, &key).await;
+    assert_eq!(decrypt(&s, &on_hsm).await, b"from software");
+
+    // Rotation makes a new token key; old blobs still decrypt with theirs.
+    let r = s.post(&format!("/v1/keys/{key}/rotate"), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v2_blob = encrypt(&s, &key, b"second version").await;
+    assert_eq!(decrypt(&s, &v2_blob).await, b"second version");
+    assert_eq!(decrypt(&s, &blob).await, b"held by the token");
+
+    // The database holds references, no key bytes; the token refuses to reveal the keys.
+    let rows = materials(&s, &key).await;
+    assert_eq!(rows.len(), 2);
+    for (version, material) in &rows {
+        let id = object_id(&key, u32::try_from(*version).unwrap());
+        assert_eq!(material[0], 1, "reference format");
+        assert_eq!(&material[1..], id.as_slice(), "the stored material is the object's CKA_ID, nothing else");
+        let facts = hsm.inspect(&id);
+        assert!(facts.found, "version {version} lives in the token");
+        assert!(!facts.value_readable, "CKA_VALUE of version {version} is refused");
+        assert_eq!((facts.sensitive, facts.extractable), (Some(true), Some(false)));
+    }
+
+    // Scheduled destruction: once the window has passed, the token objects are destroyed.
+    let r = s.post(&format!("/v1/keys/{key}/schedule-deletion"), json!({"pending_window_days": 7})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let conn = keyward_store::connect(&s.db_url()).await.unwrap();
+    let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
+    conn.execute_unprepared(&format!("UPDATE keys SET deletion_date = {past} WHERE id = '{key}'")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = s.get(&format!("/v1/keys/{key}")).await.body["key_state"].clone();
+        if state == "Destroyed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not destroyed in time: {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for version in [1, 2] {
+        assert!(!hsm.inspect(&object_id(&key, version)).found, "version {version} destroyed in the token");
+    }
+    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": blob, "encryption_context": {"app": "vault"}})).await;
+    assert_eq!(r.status / 100, 4, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_can_hold_the_root_key() {
+    let Some(hsm) = Hsm::shared() else { return };
+    let label = format!("root-{}", uuid::Uuid::new_v4());
+    let toml = format!(
+        "default_backend = \"software\"\n[[backends]]\nname = \"software\"\nkind = \"software\"\nroot_key_backend = \"hsm\"\n{}root_key_label = \"{label}\"\n",
+        hsm.backend_toml("hsm")
+    );
+    let mut s = Server::start_with_config(Db::Sqlite, &toml, &[]).await;
+    let key = s.create_key("vault").await;
+    let blob = encrypt(&s, &key, b"sealed by the token").await;
+    assert_eq!(decrypt(&s, &blob).await, b"sealed by the token");
+    let state = s.state_args();
+    let data_dir = std::path::PathBuf::from(&state[1]);
+    assert!(!data_dir.join("root.key").exists(), "no root key file: the token holds it");
+    // The material names the token's root key and is sealed by it.
+    let (_, material) = materials(&s, &key).await.remove(0);
+    let root = hsm.inspect_label(&label);
+    assert_eq!(&material[1..9], root.as_slice(), "wrapped under the token's root key");
+
+    // Restart: the material unwraps through the token.
+    s.restart();
+    assert_eq!(decrypt(&s, &blob).await, b"sealed by the token");
+    assert_eq!(s.stop(), Some(0));
+
+    // Without the token the server refuses to start, and says why.
+    let missing = toml.replace(&format!("token_label = \"{}\"", hsm.label), "token_label = \"no-such-token\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.toml");
+    std::fs::write(&path, missing).unwrap();
+    let out = std::process::Command::new(keyward_bin())
+        .arg("serve")
+        .args(&state)
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .current_dir(keyward_e2e::repo_root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no token labelled `no-such-token`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_token_fails_fast_and_recovers_without_a_restart() {
+    let Some(hsm) = Hsm::private() else { return };
+    let env = hsm.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = Server::start_with_config_env(Db::Sqlite, &config(&hsm, ""), &[], &env).await;
+    let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.s("key_id");
+    let soft = s.create_key("vault").await;
+    let blob = encrypt(&s, &key, b"before").await;
+    let hsm_encrypt = async || {
+        s.post(
+            &format!("/v1/keys/{key}/encrypt"),
+            json!({"plaintext": b64(b"x"), "encryption_context": {"app": "vault"}}),
+        )
+        .await
+    };
+
+    hsm.take_away();
+    let lost = Instant::now();
+    let refused: Value = loop {
+        let r = hsm_encrypt().await;
+        if r.status == 503 {
+            assert_eq!(r.code(), "KeyUnavailable", "{}", r.body);
+            assert_eq!(r.headers["retry-after"], "1");
+            break r.body;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(lost.elapsed() < Duration::from_secs(2), "still served 2 s after the token went away");
+    };
+    assert!(lost.elapsed() < Duration::from_secs(2), "{refused}");
+    // While it is gone: its keys fail fast, software keys keep working at the same time.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (h, soft_blob) = tokio::join!(hsm_encrypt(), encrypt(&s, &soft, b"unaffected"));
+        assert_eq!(h.status, 503, "{}", h.body);
+        assert!(started.elapsed() < Duration::from_millis(500), "fail fast: {:?}", started.elapsed());
+        assert_eq!(decrypt(&s, &soft_blob).await, b"unaffected");
+    }
+    let ready = s.call("GET", "/readyz", "", None).await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.body["failing"].as_array().unwrap().contains(&json!("backend:hsm")), "{}", ready.body);
+
+    hsm.bring_back();
+    let back = Instant::now();
+    loop {
+        if hsm_encrypt().await.status == 200 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "hsm keys did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(decrypt(&s, &blob).await, b"before");
+    assert_eq!(s.call("GET", "/readyz", "", None).await.status, 200);
+}
