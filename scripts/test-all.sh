@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The full test suite: provisions every service the tests need on a fresh Debian machine,
+# The full test suite: provisions every service the tests need on a fresh Debian machine
+# (PostgreSQL, a SoftHSM2 token),
 # then runs formatting, lints and every test with missing services treated as failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ step "PostgreSQL (throwaway cluster)"
 eval "$(scripts/start-postgres.sh)"
 trap 'scripts/stop-postgres.sh "$KEYWARD_PG_DIR"' EXIT
 
+step "SoftHSM2 (throwaway token)"
+eval "$(scripts/start-softhsm.sh)"
+trap 'scripts/stop-postgres.sh "$KEYWARD_PG_DIR"; rm -rf "$KEYWARD_HSM_DIR"' EXIT
+
 export KEYWARD_REQUIRE_SERVICES=1
 
 step "cargo fmt --check"
@@ -35,5 +40,5 @@ step "keyward policy validate / test (the repository's policy set and its cases)
 cargo run -q -p keyward-server -- policy validate policies
 cargo run -q -p keyward-server -- policy test policies
 
-step "cargo test --workspace (SQLite and Postgres)"
+step "cargo test --workspace (SQLite and Postgres; pkcs11 on SoftHSM2)"
 cargo test --workspace

@@ -124,4 +124,30 @@ mod tests {
             assert!(matches!(p.await, Ok(Err(_))), "a commit past the timeout fails its requests");
         }
     }
+
+    #[tokio::test]
+    async fn lanes_share_the_load_and_a_failing_lane_is_avoided() {
+        let (a, b) = (Arc::new(MemoryAuditStore::new()), Arc::new(MemoryAuditStore::new()));
+        let lanes: Vec<Arc<dyn AuditStore>> = vec![a.clone(), b.clone()];
+        let (writer, _task) = AuditWriter::spawn_lanes(lanes, WriterConfig::default());
+        for n in 0..100 {
+            assert!(writer.record(record(n)).await.is_ok());
+        }
+        assert_eq!((a.records().len(), b.records().len()), (50, 50), "round robin");
+        // Lane a fails: the record it held fails, then a is avoided and b takes everything.
+        a.set_failing(true);
+        let failures = futures_failures(&writer, 100..102).await;
+        assert_eq!(failures, 1, "only the record on the failing lane fails");
+        assert_eq!(writer.admit(), Ok(()), "another lane is healthy");
+        assert_eq!(futures_failures(&writer, 200..220).await, 0);
+        assert_eq!(b.records().len(), 50 + 1 + 20);
+    }
+
+    async fn futures_failures(writer: &AuditWriter, range: std::ops::Range<usize>) -> usize {
+        let mut failures = 0;
+        for n in range {
+            failures += usize::from(writer.record(record(n)).await.is_err());
+        }
+        failures
+    }
 }

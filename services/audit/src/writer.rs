@@ -88,10 +88,12 @@ impl AuditWriter {
         self.lanes.iter().map(|l| l.tx.max_capacity() - l.tx.capacity()).sum()
     }
 
-    /// The next lane able to take a record, starting from the round-robin position.
+    /// The next lane able to take a record, starting from the round-robin position: a healthy
+    /// one if any, else any with room (its writer commits once the store answers).
     fn pick(&self) -> Option<&Lane> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..self.lanes.len()).map(|i| &self.lanes[(start + i) % self.lanes.len()]).find(|l| l.open())
+        let order = || (0..self.lanes.len()).map(move |i| &self.lanes[(start + i) % self.lanes.len()]);
+        order().find(|l| l.open()).or_else(|| order().find(|l| l.tx.capacity() > 0))
     }
 }
 

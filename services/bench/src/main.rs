@@ -9,6 +9,7 @@
 //! ```
 
 mod echo;
+mod hsm;
 mod load;
 mod policy_scale;
 mod postgres;
@@ -22,7 +23,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "keyward-bench", about = "Keyward benchmark harness")]
 pub struct RunArgs {
-    /// Scenarios (B0, S1, S3, S4, S6, S7) or `all`.
+    /// Scenarios (B0, S1, S3, S4, S6, S7, S8) or `all`.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// Seconds of closed-loop load per scenario (open-loop phases run half as long each).
@@ -37,6 +38,9 @@ pub struct RunArgs {
     /// A smoke run: about 1 s per phase.
     #[arg(long)]
     pub quick: bool,
+    /// Audit writer lanes of the server under test (its default when absent).
+    #[arg(long)]
+    pub audit_lanes: Option<usize>,
 }
 
 /// `serve-echo`: the B0/S1 server.
@@ -68,6 +72,11 @@ struct KeywardArgs {
     /// Serve keys from the latency-injecting stub backend with this delay.
     #[arg(long)]
     stub_latency_ms: Option<u64>,
+    /// Serve keys from the SoftHSM2 token named by `KEYWARD_TEST_PKCS11_*` (S8).
+    #[arg(long)]
+    hsm: bool,
+    #[arg(long)]
+    audit_lanes: Option<usize>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,7 +119,7 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
     let state = StateArgs { config: None, data_dir: Some(args.data_dir), database_url: args.database_url };
     let mut settings = config::resolve(&state, Some(&args.listen), None)?;
     settings.workers = args.workers;
-    if let Some(n) = std::env::var("TMP_LANES").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = args.audit_lanes {
         settings.audit_lanes = n;
     }
     let mut registry = wiring::registry();
@@ -122,6 +131,22 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
         t.insert("latency_ms".into(), toml::Value::Integer(i64::try_from(ms).map_err(|e| e.to_string())?));
         settings.backends = vec![t];
         settings.default_backend = "stub".into();
+    }
+    if args.hsm {
+        let token = hsm::Token::from_env()?;
+        let mut t = toml::Table::new();
+        for (k, v) in [
+            ("name", "hsm"),
+            ("kind", "pkcs11"),
+            ("module", token.module.as_str()),
+            ("token_label", token.label.as_str()),
+            ("pin_file", token.pin_file.as_str()),
+        ] {
+            t.insert(k.into(), v.into());
+        }
+        t.insert("sessions".into(), toml::Value::Integer(i64::try_from(args.workers.max(2)).unwrap_or(2)));
+        settings.backends = vec![t];
+        settings.default_backend = "hsm".into();
     }
     let audit_store = match args.audit.as_str() {
         "memory" => Some(std::sync::Arc::new(keyward_audit::MemoryAuditStore::new()) as _),

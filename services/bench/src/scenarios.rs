@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8"];
 
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -27,6 +27,8 @@ struct Timing {
 enum Audit {
     Memory,
     Postgres,
+    /// In memory, keys in the SoftHSM2 token (S8).
+    MemoryHsm,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +98,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
                     keyward(&mut ctx, &format!("S7 encrypt {size}B"), Audit::Memory, Op::Encrypt(size))?;
                 }
             }
+            "S8" => hsm(&mut ctx)?,
             _ => {}
         }
     }
@@ -179,7 +182,7 @@ fn spawn_with_env(args: &[String], env: Option<(&str, &str)>) -> Result<ServerPr
 fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String> {
     let pg = match audit {
         Audit::Postgres => Some(Postgres::start()?),
-        Audit::Memory => None,
+        Audit::Memory | Audit::MemoryHsm => None,
     };
     if ctx.fdatasync.is_none() && !ctx.args.quick {
         ctx.fdatasync = pg.as_ref().and_then(Postgres::fdatasync_ops);
@@ -192,8 +195,14 @@ fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String
         "--data-dir".into(),
         data_dir.display().to_string(),
         "--audit".into(),
-        if audit == Audit::Memory { "memory" } else { "database" }.into(),
+        if audit == Audit::Postgres { "database" } else { "memory" }.into(),
     ];
+    if audit == Audit::MemoryHsm {
+        args.push("--hsm".into());
+    }
+    if let Some(n) = ctx.args.audit_lanes {
+        args.extend(["--audit-lanes".into(), n.to_string()]);
+    }
     if let Some(pg) = &pg {
         args.extend(["--database-url".into(), pg.url().to_owned()]);
     }
@@ -250,6 +259,41 @@ fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String
     }
     ctx.rows.extend(rows.into_iter().map(|r| r.row));
     let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+/// S8: Encrypt on a SoftHSM2 key through the service, then H0, the raw C_Encrypt loop on the
+/// same token (after the server stopped, so they do not share the token or the cores).
+#[allow(clippy::print_stdout, reason = "part of the report")]
+fn hsm(ctx: &mut Ctx) -> Result<(), String> {
+    let token = crate::hsm::Token::from_env()?;
+    keyward(ctx, "S8 encrypt 1KB, pkcs11 (SoftHSM2)", Audit::MemoryHsm, Op::Encrypt(1024))?;
+    let s8 = ctx.rows.iter().rev().find(|r| r.scenario.starts_with("S8") && r.phase == "max").map(|r| r.rps);
+    let mut best: f64 = 0.0;
+    for sessions in [1usize, ctx.cores.max(2)] {
+        let rate = crate::hsm::raw_encrypt_rate(&token, sessions, ctx.timing.closed)?;
+        best = best.max(rate);
+        eprintln!("keyward-bench: H0 raw C_Encrypt 1KB, {sessions} session(s): {rate:.0}/s");
+        ctx.rows.push(Row {
+            scenario: format!("H0 raw C_Encrypt 1KB, {sessions} session(s)"),
+            phase: "max".into(),
+            rps: rate,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            cpu_us_per_req: None,
+            ratio_to_b0: None,
+            concurrency: sessions,
+            error_rate: 0.0,
+            audit_check: None,
+            git_sha: ctx.git_sha.clone(),
+            time: ctx.time.clone(),
+            cores: ctx.cores,
+        });
+    }
+    if let Some(s8) = s8 {
+        eprintln!("keyward-bench: S8 / H0 = {:.2} ({s8:.0} / {best:.0})", s8 / best);
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Settings: defaults, then the TOML file, then `KEYWARD_` environment, then flags, into one
 //! validated struct. Errors name the setting.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,15 @@ pub struct FileConfig {
     #[serde(default)]
     audit: AuditSection,
     tls: Option<TlsSection>,
+    /// Per-namespace settings: `[namespaces.payments] default_backend = "hsm"`.
+    #[serde(default)]
+    namespaces: BTreeMap<String, NamespaceSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceSection {
+    default_backend: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +116,8 @@ pub struct Settings {
     pub default_backend: String,
     /// Longest one backend call may take before it fails and marks the backend down.
     pub backend_timeout_ms: u64,
+    /// Namespaces whose new keys default to another backend than `default_backend`.
+    pub namespace_backends: BTreeMap<String, String>,
     /// HTTP worker threads.
     pub workers: usize,
     /// Seconds between maintenance passes.
@@ -196,6 +208,11 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         data_dir,
         policies: policies.map(Path::to_path_buf).or(file.policies),
         backend_timeout_ms: file.backend_timeout_ms.unwrap_or(1500).clamp(50, 60_000),
+        namespace_backends: file
+            .namespaces
+            .iter()
+            .filter_map(|(ns, s)| s.default_backend.clone().map(|b| (ns.clone(), b)))
+            .collect(),
         default_backend: env("KEYWARD_DEFAULT_BACKEND").or(file.default_backend).unwrap_or_else(|| "software".into()),
         workers: workers.clamp(1, 64),
         maintenance_interval_seconds: file.maintenance_interval_seconds.unwrap_or(60).max(1),

@@ -129,7 +129,9 @@ fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String
         instances.insert(name, built.backend);
     }
     let timeout = Duration::from_millis(settings.backend_timeout_ms);
-    Backends::with_timeout(instances, settings.default_backend.clone(), timeout).map_err(|e| e.message().to_owned())
+    Backends::with_timeout(instances, settings.default_backend.clone(), timeout)
+        .and_then(|b| b.with_namespace_defaults(settings.namespace_backends.clone()))
+        .map_err(|e| e.message().to_owned())
 }
 
 /// The authenticator; with no issuers configured, the dev HS256 issuer.

@@ -49,12 +49,17 @@ fn object_id(key: &str, version: u32) -> Vec<u8> {
 
 async fn hsm_keys_do_everything_and_never_leave_the_token(db: Db) {
     let Some(hsm) = Hsm::shared() else { return };
-    let s = Server::start_with_config(db, &config(&hsm, ""), &[]).await;
+    let namespaces = "[namespaces.sealed]\ndefault_backend = \"hsm\"\n";
+    let s = Server::start_with_config(db, &config(&hsm, namespaces), &[]).await;
     let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["backend"], "hsm");
+    assert_eq!((r.body["backend"].as_str(), r.body["protection"].as_str()), (Some("hsm"), Some("hsm")), "{}", r.body);
     let key = r.s("key_id");
     let soft = s.create_key("vault").await;
+    assert_eq!(s.get(&format!("/v1/keys/{soft}")).await.body["backend"], "software", "the server's default");
+    // A namespace can name its own default backend.
+    let r = s.post("/v1/keys", json!({"namespace": "sealed"})).await;
+    assert_eq!(r.body["backend"], "hsm", "{}", r.body);
 
     // Encrypt, Decrypt, GenerateDataKey.
     let blob = encrypt(&s, &key, b"held by the token").await;

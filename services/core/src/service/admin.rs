@@ -107,7 +107,8 @@ impl KeyService {
             return Ok(existing);
         }
 
-        let backend_name = input.backend.unwrap_or_else(|| self.backends.default_name().to_owned());
+        let backend_name =
+            input.backend.unwrap_or_else(|| self.backends.default_for(input.namespace.as_str()).to_owned());
         let backend = self.backends.lookup(&backend_name)?.clone();
         if !backend.capabilities().specs.contains(&input.spec) {
             return Err(Error::new(

@@ -141,6 +141,8 @@ impl DynBackend for Guarded {
 pub struct Backends {
     instances: BTreeMap<String, Arc<Guarded>>,
     default: String,
+    /// Namespaces whose new keys default to another instance.
+    namespace_defaults: BTreeMap<String, String>,
 }
 
 impl Backends {
@@ -163,7 +165,25 @@ impl Backends {
         }
         let instances =
             instances.into_iter().map(|(name, b)| (name.clone(), Arc::new(Guarded::new(name, b, timeout)))).collect();
-        Ok(Self { instances, default })
+        Ok(Self { instances, default, namespace_defaults: BTreeMap::new() })
+    }
+
+    /// Sets per-namespace defaults for new keys; each must name a configured instance.
+    pub fn with_namespace_defaults(mut self, defaults: BTreeMap<String, String>) -> Result<Self> {
+        for (namespace, name) in &defaults {
+            if !self.instances.contains_key(name) {
+                return Err(Error::invalid(format!(
+                    "namespace `{namespace}`: default backend `{name}` is not configured"
+                )));
+            }
+        }
+        self.namespace_defaults = defaults;
+        Ok(self)
+    }
+
+    /// The instance new keys of `namespace` use when CreateKey names none.
+    pub fn default_for(&self, namespace: &str) -> &str {
+        self.namespace_defaults.get(namespace).unwrap_or(&self.default)
     }
 
     /// The instance names.

@@ -3,6 +3,7 @@
 mod m0001_initial;
 mod m0002_grants;
 mod m0003_audit_chain;
+mod m0004_audit_time_brin;
 
 use sea_orm_migration::prelude::*;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_grants::Migration),
             Box::new(m0003_audit_chain::Migration),
+            Box::new(m0004_audit_time_brin::Migration),
         ]
     }
 }

@@ -1,0 +1,93 @@
+//! H0 for S8: a raw `C_Encrypt` loop (AES-256-GCM, 1 KiB) on the same SoftHSM2 token the
+//! service uses, with a token key made like the backend's (sensitive, non-extractable), one
+//! thread per session. The token comes from `scripts/start-softhsm.sh`.
+
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+
+/// Where the token is.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub module: String,
+    pub label: String,
+    pub pin_file: String,
+}
+
+impl Token {
+    /// The token named by `KEYWARD_TEST_PKCS11_*`.
+    pub fn from_env() -> Result<Self, String> {
+        let var =
+            |n: &str| std::env::var(n).map_err(|_| format!("{n} is not set: run eval \"$(scripts/start-softhsm.sh)\""));
+        Ok(Self {
+            module: var("KEYWARD_TEST_PKCS11_MODULE")?,
+            label: var("KEYWARD_TEST_PKCS11_TOKEN")?,
+            pin_file: var("KEYWARD_TEST_PKCS11_PIN_FILE")?,
+        })
+    }
+}
+
+/// Encryptions per second with `sessions` threads for `duration`.
+pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> Result<f64, String> {
+    let ctx = Pkcs11::new(&token.module).map_err(|e| e.to_string())?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(|e| e.to_string())?;
+    let slot = ctx
+        .get_slots_with_token()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).is_ok_and(|i| i.label().trim_end() == token.label))
+        .ok_or("token not found")?;
+    let pin = std::fs::read_to_string(&token.pin_file).map_err(|e| e.to_string())?;
+    let setup = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
+    setup.login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned()))).map_err(|e| e.to_string())?;
+    let key = setup
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Label(b"keyward-bench-h0".to_vec()),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+    let plaintext = vec![0x5Au8; 1024];
+    let aad = b"bench".to_vec();
+    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..sessions)
+            .map(|_| {
+                let (ctx, plaintext, aad) = (&ctx, &plaintext, &aad);
+                scope.spawn(move || -> Result<u64, String> {
+                    let session = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
+                    let started = Instant::now();
+                    let mut n: u64 = 0;
+                    while started.elapsed() < duration {
+                        let mut iv = [0u8; 12];
+                        iv[4..].copy_from_slice(&n.to_be_bytes());
+                        let gcm = GcmParams::new(&mut iv, aad, 128.into()).map_err(|e| e.to_string())?;
+                        session.encrypt(&Mechanism::AesGcm(gcm), key, plaintext).map_err(|e| e.to_string())?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect()
+    });
+    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    let _ = setup.destroy_object(key);
+    drop(setup);
+    let _ = ctx.finalize();
+    Ok(total as f64 / duration.as_secs_f64())
+}
