@@ -215,6 +215,7 @@ async fn a_lost_token_fails_fast_and_recovers_without_a_restart() {
     let ready = s.call("GET", "/readyz", "", None).await;
     assert_eq!(ready.status, 503);
     assert!(ready.body["failing"].as_array().unwrap().contains(&json!("backend:hsm")), "{}", ready.body);
+    assert_eq!(ready.body["backends"], json!({"hsm": "down", "software": "up"}));
 
     hsm.bring_back();
     let back = Instant::now();
@@ -226,5 +227,6 @@ async fn a_lost_token_fails_fast_and_recovers_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(decrypt(&s, &blob).await, b"before");
-    assert_eq!(s.call("GET", "/readyz", "", None).await.status, 200);
+    let ready = s.call("GET", "/readyz", "", None).await;
+    assert_eq!((ready.status, &ready.body["backends"]), (200, &json!({"hsm": "up", "software": "up"})));
 }

@@ -13,6 +13,8 @@ pub struct Readiness {
     pub status: String,
     /// The parts that failed, by name (`database`, `audit`, `backend:NAME`).
     pub failing: Vec<String>,
+    /// Every backend instance: `up` or `down`.
+    pub backends: std::collections::BTreeMap<String, String>,
 }
 
 /// The process is up.
@@ -38,16 +40,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         failing.push("audit".to_owned());
     }
     let backends = state.service.backends();
+    let mut instances = std::collections::BTreeMap::new();
     for name in backends.names() {
-        if let Some(b) = backends.get(name)
-            && let Err(e) = b.probe().await
-        {
-            tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
-            failing.push(format!("backend:{name}"));
-        }
+        let Some(b) = backends.get(name) else { continue };
+        let up = match b.probe().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(backend = name, error = %e, "readiness: backend unhealthy");
+                failing.push(format!("backend:{name}"));
+                false
+            }
+        };
+        instances.insert(name.to_owned(), if up { "up" } else { "down" }.to_owned());
     }
     let ready = failing.is_empty();
-    let body = Readiness { status: if ready { "ready" } else { "not ready" }.to_owned(), failing };
+    let body = Readiness { status: if ready { "ready" } else { "not ready" }.to_owned(), failing, backends: instances };
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
