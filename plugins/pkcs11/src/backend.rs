@@ -1,6 +1,7 @@
 //! AES-256-GCM inside the token. Each key version is its own token key, generated sensitive and
-//! non-extractable; the database keeps only its reference (CKA_ID). Nonces and random bytes
-//! come from the token's generator.
+//! non-extractable; the database keeps only its reference (CKA_ID). Random bytes and data keys
+//! come from the token's generator; GCM nonces from the OS generator (96 random bits per
+//! message, as the software backend; usage counters bound messages per version).
 
 use std::sync::Arc;
 
@@ -91,7 +92,13 @@ impl Pkcs11Backend {
     /// Connects to the configured token (loads the module, finds the token by label, logs in).
     pub fn connect(config: &crate::Pkcs11Config) -> Result<Self, String> {
         let pin = config.pin()?;
-        let token = Token::open(config.module.clone(), config.token_label.clone(), pin, config.session_limit())?;
+        let token = Token::open(
+            config.module.clone(),
+            config.token_label.clone(),
+            pin,
+            config.session_limit(),
+            config.inline_calls()?,
+        )?;
         Ok(Self::new(Arc::new(token)))
     }
 
@@ -163,10 +170,13 @@ impl Backend for Pkcs11Backend {
 
     async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
         let id = stored_id(&key)?;
-        let nonce = Backend::generate_random(self, NONCE_LEN).await?;
+        // The nonce is drawn here (OS generator) because the associated data covers it: one
+        // trip to the token per encryption. Random bytes and data keys still come from the token.
+        let mut nonce = vec![0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))?;
         let aad = aad(ALG_PKCS11_AES256_GCM, &nonce);
         let plaintext = Zeroizing::new(plaintext.to_vec());
-        let params = nonce.to_vec();
+        let params = nonce.clone();
         let ciphertext = self
             .token
             .run(move |lease| {
@@ -178,7 +188,7 @@ impl Backend for Pkcs11Backend {
             })
             .await
             .map_err(mapped)?;
-        Ok(Sealed { algorithm: ALG_PKCS11_AES256_GCM, params: nonce.to_vec(), ciphertext })
+        Ok(Sealed { algorithm: ALG_PKCS11_AES256_GCM, params: nonce, ciphertext })
     }
 
     async fn decrypt(

@@ -18,6 +18,11 @@ pub struct Pkcs11Config {
     pub pin_env: Option<String>,
     /// Most sessions open at once (default 4).
     pub sessions: Option<usize>,
+    /// Where calls run: `"pool"` (default) hands each to a blocking thread, right for a network
+    /// HSM whose calls take milliseconds; `"inline"` runs them on the request's thread, right
+    /// for an in-process module that answers in microseconds (SoftHSM2). Inline calls cannot be
+    /// cut short by the backend timeout.
+    pub calls: Option<String>,
     /// The label of the token key that wraps another backend's root material (default
     /// `keyward-root`).
     pub root_key_label: Option<String>,
@@ -49,6 +54,15 @@ impl Pkcs11Config {
             return Err("the PIN is empty".into());
         }
         Ok(pin)
+    }
+
+    /// Whether calls run inline (see [`Pkcs11Config::calls`]).
+    pub fn inline_calls(&self) -> Result<bool, String> {
+        match self.calls.as_deref() {
+            None | Some("pool") => Ok(false),
+            Some("inline") => Ok(true),
+            Some(other) => Err(format!("`calls` must be \"pool\" or \"inline\", not \"{other}\"")),
+        }
     }
 
     /// Session pool size.

@@ -57,6 +57,9 @@ pub(crate) struct Token {
     /// Object handles by CKA_ID; valid only for the current connection.
     handles: Mutex<HashMap<Vec<u8>, ObjectHandle>>,
     permits: tokio::sync::Semaphore,
+    /// Run calls on the caller's thread (a module that answers in microseconds, such as
+    /// SoftHSM2) instead of handing them to a blocking thread (a network HSM).
+    inline: bool,
 }
 
 impl std::fmt::Debug for Token {
@@ -165,6 +168,7 @@ impl Token {
         label: String,
         pin: Zeroizing<String>,
         sessions: usize,
+        inline: bool,
     ) -> Result<Self, String> {
         let token = Self {
             module,
@@ -173,6 +177,7 @@ impl Token {
             conn: Mutex::new(None),
             handles: Mutex::new(HashMap::new()),
             permits: tokio::sync::Semaphore::new(sessions),
+            inline,
         };
         token.connect(false).map_err(|e| e.to_string())?;
         Ok(token)
@@ -239,12 +244,15 @@ impl Token {
         }
     }
 
-    /// Runs `op` on a pooled session, off the async threads.
+    /// Runs `op` on a pooled session, on a blocking thread unless calls run inline.
     pub(crate) async fn run<T: Send + 'static>(
         self: &Arc<Self>,
         op: impl FnOnce(&Lease<'_>) -> OpResult<T> + Send + 'static,
     ) -> OpResult<T> {
         let _permit = self.permits.acquire().await.map_err(|_| BackendError::Unavailable("token closed".into()))?;
+        if self.inline {
+            return self.run_blocking(op);
+        }
         let token = self.clone();
         tokio::task::spawn_blocking(move || token.run_blocking(op))
             .await

@@ -18,6 +18,7 @@ fn config() -> Option<Pkcs11Config> {
             pin_file: Some(pin.into()),
             pin_env: None,
             sessions: None,
+            calls: None,
             root_key_label: Some(format!("test-root-{}", uuid::Uuid::new_v4())),
         }),
         _ if std::env::var("KEYWARD_REQUIRE_SERVICES").as_deref() == Ok("1") => {

@@ -145,6 +145,7 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
             t.insert(k.into(), v.into());
         }
         t.insert("sessions".into(), toml::Value::Integer(i64::try_from(args.workers.max(2)).unwrap_or(2)));
+        t.insert("calls".into(), std::env::var("KEYWARD_BENCH_HSM_CALLS").unwrap_or_else(|_| "inline".into()).into());
         settings.backends = vec![t];
         settings.default_backend = "hsm".into();
     }

@@ -88,8 +88,9 @@ pub struct IssuerConfig {
     pub jwks_refresh_seconds: Option<u64>,
 }
 
-/// Two lanes keep one batch committing while the next one fills; more add little on 2 cores.
-const DEFAULT_AUDIT_LANES: usize = 2;
+/// One lane gives the largest batches, which is what a database on the same few cores needs;
+/// more lanes overlap commits when the database is remote and its round trips dominate.
+const DEFAULT_AUDIT_LANES: usize = 1;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
