@@ -6,7 +6,8 @@ use std::process::Command;
 
 #[test]
 fn quick_run_reports_every_scenario() {
-    // With services required (the full suite) every scenario runs, Postgres ones included.
+    // With services required (the full suite) every scenario runs, Postgres and SoftHSM2 ones
+    // included.
     let full = std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
     let scenarios: &[&str] = if full { &["all"] } else { &["B0", "S1", "S3"] };
     let out = Command::new(env!("CARGO_BIN_EXE_keyward-bench"))
@@ -25,6 +26,8 @@ fn quick_run_reports_every_scenario() {
             "| S4 ",
             "| S6 ",
             "| S7 encrypt 4096B | max |",
+            "| S8 encrypt 1KB, pkcs11 (SoftHSM2) | max |",
+            "| H0 raw C_Encrypt 1KB, 1 session(s) | max |",
         ]
     } else {
         &["| B0 | max |", "| S1 HS256 | max |", "| S3 encrypt 1KB | max |"]
