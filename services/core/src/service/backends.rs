@@ -222,3 +222,136 @@ impl Backends {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU8;
+
+    use super::*;
+    use crate::ports::backend::Backend;
+
+    /// A backend whose behaviour the test switches: 0 answers, 1 hangs, 2 says it is gone.
+    #[derive(Debug, Default)]
+    struct Switchable {
+        mode: AtomicU8,
+    }
+
+    impl Switchable {
+        async fn behave(&self) -> std::result::Result<(), BackendError> {
+            match self.mode.load(Ordering::Acquire) {
+                0 => Ok(()),
+                1 => {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(())
+                }
+                _ => Err(BackendError::Unavailable("gone".into())),
+            }
+        }
+    }
+
+    impl Backend for Switchable {
+        fn kind(&self) -> &'static str {
+            "switchable"
+        }
+        fn capabilities(&self) -> &Capabilities {
+            static CAPS: std::sync::OnceLock<Capabilities> = std::sync::OnceLock::new();
+            CAPS.get_or_init(|| Capabilities {
+                specs: vec![KeySpec::Aes256],
+                max_plaintext: 1,
+                protection: crate::model::key::Protection::Hsm,
+                material_leaves: false,
+                fixed_nonce_testing: false,
+            })
+        }
+        async fn create_key(
+            &self,
+            _: KeyId,
+            _: u32,
+            _: KeySpec,
+        ) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
+            self.behave().await.map(|()| Zeroizing::new(vec![1]))
+        }
+        async fn encrypt(
+            &self,
+            _: VersionHandle<'_>,
+            _: &[u8],
+            _: AadFn<'_>,
+        ) -> std::result::Result<Sealed, BackendError> {
+            self.behave().await.map(|()| Sealed { algorithm: 0, params: vec![], ciphertext: vec![] })
+        }
+        async fn decrypt(
+            &self,
+            _: VersionHandle<'_>,
+            _: u8,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
+            self.behave().await.map(|()| Zeroizing::new(vec![]))
+        }
+        async fn generate_random(&self, len: usize) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
+            self.behave().await.map(|()| Zeroizing::new(vec![0; len]))
+        }
+        async fn destroy(&self, _: VersionHandle<'_>) -> std::result::Result<(), BackendError> {
+            self.behave().await
+        }
+        async fn health(&self) -> std::result::Result<(), BackendError> {
+            self.behave().await
+        }
+    }
+
+    fn backends(flaky: Arc<Switchable>) -> Backends {
+        let steady: Arc<dyn DynBackend> = Arc::new(Switchable::default());
+        let instances = BTreeMap::from([("flaky".to_owned(), flaky as Arc<dyn DynBackend>), ("steady".into(), steady)]);
+        Backends::with_timeout(instances, "steady".into(), Duration::from_millis(100)).unwrap_or_else(|e| {
+            unreachable!("{e:?}");
+        })
+    }
+
+    #[tokio::test]
+    async fn a_hung_backend_times_out_fails_fast_and_recovers_by_probe() {
+        let flaky = Arc::new(Switchable::default());
+        let b = backends(flaky.clone());
+        let (f, s) = (b.get("flaky").cloned().unwrap_or_else(|| unreachable!()), b.get("steady").cloned());
+        assert!(f.generate_random(1).await.is_ok());
+
+        flaky.mode.store(1, Ordering::Release);
+        let started = std::time::Instant::now();
+        assert!(matches!(f.generate_random(1).await, Err(BackendError::Unavailable(_))), "the deadline cuts it");
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(!f.is_up());
+        // Down: refused at once, without calling the backend; other instances unaffected.
+        let started = std::time::Instant::now();
+        assert!(matches!(f.generate_random(1).await, Err(BackendError::Unavailable(_))));
+        assert!(started.elapsed() < Duration::from_millis(20), "fails fast");
+        assert!(s.is_some_and(|s| s.is_up()));
+        assert_eq!(b.probe_down().await, 1, "still hung");
+
+        flaky.mode.store(0, Ordering::Release);
+        assert_eq!(b.probe_down().await, 0, "the probe sees it answer");
+        assert!(f.is_up() && f.generate_random(1).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_backend_reporting_itself_gone_is_marked_down() {
+        let flaky = Arc::new(Switchable::default());
+        let b = backends(flaky.clone());
+        let f = b.get("flaky").cloned().unwrap_or_else(|| unreachable!());
+        flaky.mode.store(2, Ordering::Release);
+        assert!(f.generate_random(1).await.is_err());
+        assert!(!f.is_up());
+        flaky.mode.store(0, Ordering::Release);
+        assert!(f.probe().await.is_ok() && f.is_up());
+    }
+
+    #[test]
+    fn namespace_defaults_must_name_configured_instances() {
+        let b = backends(Arc::new(Switchable::default()));
+        assert_eq!(b.default_for("payments"), "steady");
+        let b = b
+            .with_namespace_defaults(BTreeMap::from([("payments".into(), "flaky".into())]))
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!((b.default_for("payments"), b.default_for("other")), ("flaky", "steady"));
+        assert!(b.with_namespace_defaults(BTreeMap::from([("x".into(), "nope".into())])).is_err());
+    }
+}
