@@ -180,6 +180,18 @@ impl Token {
             inline,
         };
         token.connect(false).map_err(|e| e.to_string())?;
+        // The pool never holds more read-write sessions than the token allows.
+        let limit = token.conn.lock().ok().and_then(|c| {
+            let c = c.as_ref()?;
+            match c.ctx.get_token_info(c.slot).ok()?.max_rw_session_count() {
+                cryptoki::slot::Limit::Max(n) => usize::try_from(n).ok(),
+                _ => None,
+            }
+        });
+        if let Some(limit) = limit.filter(|l| *l > 0 && *l < sessions) {
+            token.permits.forget_permits(sessions - limit);
+            tracing::info!(token = %token.label, sessions = limit, "session pool sized to the token's limit");
+        }
         Ok(token)
     }
 
