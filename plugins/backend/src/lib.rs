@@ -8,4 +8,6 @@ mod registry;
 pub use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, BoxFuture, Capabilities, DynBackend, GcmVector, Sealed, VersionHandle,
 };
-pub use registry::{BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource, RootWrapper};
+pub use registry::{
+    BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings,
+};

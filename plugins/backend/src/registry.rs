@@ -30,6 +30,15 @@ pub enum ConfigError {
     },
 }
 
+/// An instance's own settings from its `[[backends]]` table (`name` and `kind` are the
+/// registry's); unknown fields are refused when `T` denies them.
+pub fn instance_settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    let mut own = table.clone();
+    own.remove("name");
+    own.remove("kind");
+    own.try_into().map_err(|e: toml::de::Error| e.message().to_owned())
+}
+
 /// What a factory may use besides the instance's own settings.
 #[derive(Clone)]
 pub struct BuildContext {

@@ -51,6 +51,56 @@ fn stored_id(key: &VersionHandle<'_>) -> Result<Vec<u8>, BackendError> {
     Ok(id)
 }
 
+/// The template of a token AES-256 key: generated in the token, sensitive, never extractable,
+/// for encryption and decryption only.
+pub fn aes_key_template(id: Vec<u8>, label: Vec<u8>) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Id(id),
+        Attribute::Label(label),
+    ]
+}
+
+/// One AES-GCM operation (128-bit tag) with a key object.
+pub(crate) fn gcm(
+    session: &cryptoki::session::Session,
+    key: cryptoki::object::ObjectHandle,
+    nonce: &[u8],
+    aad: &[u8],
+    input: &[u8],
+    decrypt: bool,
+) -> Result<Vec<u8>, CkError> {
+    let mut iv = nonce.to_vec();
+    let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())?;
+    if decrypt {
+        session.decrypt(&Mechanism::AesGcm(params), key, input)
+    } else {
+        session.encrypt(&Mechanism::AesGcm(params), key, input)
+    }
+}
+
+/// Maps a failed GCM decryption: a wrong tag or malformed ciphertext is `DecryptFailed`
+/// (SoftHSM reports a tag mismatch as a general error), anything else as [`mapped`].
+pub(crate) fn decrypt_failure(e: OpError) -> BackendError {
+    match e {
+        OpError::Ck(CkError::Pkcs11(
+            RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
+            _,
+        )) => BackendError::DecryptFailed("authentication tag mismatch".into()),
+        other => mapped(other),
+    }
+}
+
 /// Maps a token failure: connection-level errors are `Unavailable`, the rest internal.
 pub(crate) fn mapped(e: OpError) -> BackendError {
     match e {
@@ -139,24 +189,9 @@ impl Backend for Pkcs11Backend {
         let KeySpec::Aes256 = spec;
         let id = object_id(key_id, version);
         let label = format!("keyward:{key_id}:v{version}");
-        let object = id.clone();
+        let template = aes_key_template(id.clone(), label.into_bytes());
         self.token
             .run(move |lease| {
-                let template = [
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::Wrap(false),
-                    Attribute::Unwrap(false),
-                    Attribute::Id(object),
-                    Attribute::Label(label.into_bytes()),
-                ];
                 lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
                 Ok(())
             })
@@ -179,13 +214,7 @@ impl Backend for Pkcs11Backend {
         let params = nonce.clone();
         let ciphertext = self
             .token
-            .run(move |lease| {
-                with_key(lease, &id, |handle| {
-                    let mut iv = params.clone();
-                    let gcm = GcmParams::new(&mut iv, &aad, TAG_BITS.into())?;
-                    lease.session.encrypt(&Mechanism::AesGcm(gcm), handle, &plaintext)
-                })
-            })
+            .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &params, &aad, &plaintext, false)))
             .await
             .map_err(mapped)?;
         Ok(Sealed { algorithm: ALG_PKCS11_AES256_GCM, params: nonce, ciphertext })
@@ -210,40 +239,22 @@ impl Backend for Pkcs11Backend {
         }
         let id = stored_id(&key)?;
         let (nonce, ciphertext, aad) = (params.to_vec(), ciphertext.to_vec(), aad.to_vec());
-        let result = self
-            .token
-            .run(move |lease| {
-                with_key(lease, &id, |handle| {
-                    let mut iv = nonce.clone();
-                    let gcm = GcmParams::new(&mut iv, &aad, TAG_BITS.into())?;
-                    lease.session.decrypt(&Mechanism::AesGcm(gcm), handle, &ciphertext)
-                })
-            })
-            .await;
-        match result {
-            Ok(plain) => Ok(Zeroizing::new(plain)),
-            // SoftHSM reports a tag mismatch as a general error.
-            Err(OpError::Ck(CkError::Pkcs11(
-                RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
-                _,
-            ))) => Err(BackendError::DecryptFailed("authentication tag mismatch".into())),
-            Err(e) => Err(mapped(e)),
-        }
+        self.token
+            .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &ciphertext, true)))
+            .await
+            .map(Zeroizing::new)
+            .map_err(decrypt_failure)
     }
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        let mut out = Zeroizing::new(vec![0u8; len]);
-        let filled = self
-            .token
+        self.token
             .run(move |lease| {
-                let mut buf = vec![0u8; len];
+                let mut buf = Zeroizing::new(vec![0u8; len]);
                 lease.session.generate_random_slice(&mut buf)?;
-                Ok(Zeroizing::new(buf))
+                Ok(buf)
             })
             .await
-            .map_err(mapped)?;
-        out.copy_from_slice(&filled);
-        Ok(out)
+            .map_err(mapped)
     }
 
     async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {
@@ -288,26 +299,10 @@ impl Backend for Pkcs11Backend {
                     Attribute::Decrypt(true),
                     Attribute::Value(case.key.to_vec()),
                 ])?;
-                let mut iv = case.nonce.to_vec();
-                let mut run = || -> Result<Vec<u8>, CkError> {
-                    let gcm = GcmParams::new(&mut iv, case.aad, TAG_BITS.into())?;
-                    if case.decrypt {
-                        lease.session.decrypt(&Mechanism::AesGcm(gcm), key, case.input)
-                    } else {
-                        lease.session.encrypt(&Mechanism::AesGcm(gcm), key, case.input)
-                    }
-                };
-                let out = run();
+                let out = gcm(&lease.session, key, case.nonce, case.aad, case.input, case.decrypt);
                 lease.session.destroy_object(key)?;
-                match out {
-                    Ok(v) => Ok(v),
-                    Err(CkError::Pkcs11(
-                        RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
-                        _,
-                    )) => Err(OpError::Backend(BackendError::DecryptFailed("authentication tag mismatch".into()))),
-                    Err(e) => Err(e.into()),
-                }
+                Ok(out?)
             })
-            .map_err(mapped)
+            .map_err(decrypt_failure)
     }
 }

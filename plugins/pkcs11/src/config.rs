@@ -29,14 +29,6 @@ pub struct Pkcs11Config {
 }
 
 impl Pkcs11Config {
-    /// Reads the settings from the instance's table (`name` and `kind` are the registry's).
-    pub fn from_table(table: &toml::Table) -> Result<Self, String> {
-        let mut own = table.clone();
-        own.remove("name");
-        own.remove("kind");
-        own.try_into().map_err(|e: toml::de::Error| e.message().to_owned())
-    }
-
     /// The PIN, from its file or variable; never from the configuration in clear.
     pub fn pin(&self) -> Result<Zeroizing<String>, String> {
         let raw = match (&self.pin_file, &self.pin_env) {

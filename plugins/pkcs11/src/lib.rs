@@ -6,7 +6,7 @@ mod config;
 mod root;
 mod token;
 
-pub use backend::{ALG_PKCS11_AES256_GCM, Pkcs11Backend};
+pub use backend::{ALG_PKCS11_AES256_GCM, Pkcs11Backend, aes_key_template};
 pub use config::Pkcs11Config;
 pub use root::HsmRoot;
 
@@ -37,7 +37,7 @@ impl BackendFactory for Factory {
 
     fn build(&self, name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let config = Pkcs11Config::from_table(settings).map_err(invalid)?;
+        let config: Pkcs11Config = keyward_backend::instance_settings(settings).map_err(invalid)?;
         let backend = Pkcs11Backend::connect(&config).map_err(invalid)?;
         let label = config.root_key_label.clone().unwrap_or_else(|| "keyward-root".into());
         let token = backend.token().clone();

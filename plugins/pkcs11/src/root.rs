@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use keyward_backend::{BackendError, RootWrapper};
 use zeroize::Zeroizing;
 
-use crate::backend::mapped;
+use crate::backend::{aes_key_template, decrypt_failure, gcm, mapped};
 use crate::token::{Lease, OpError, OpResult, Token};
 
 const NONCE_LEN: usize = 12;
@@ -40,19 +38,7 @@ impl HsmRoot {
                 }
                 let mut id = [0u8; 8];
                 lease.session.generate_random_slice(&mut id)?;
-                let template = [
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::Id(id.to_vec()),
-                    Attribute::Label(label.clone().into_bytes()),
-                ];
+                let template = aes_key_template(id.to_vec(), label.clone().into_bytes());
                 lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
                 tracing::warn!(label = %label, "generated a root key in the token; back up the token");
                 Ok(id)
@@ -62,20 +48,11 @@ impl HsmRoot {
     }
 
     fn gcm(&self, aad: &[u8], nonce: &[u8], input: &[u8], decrypt: bool) -> OpResult<Vec<u8>> {
-        let (aad, nonce, input) = (aad.to_vec(), nonce.to_vec(), Zeroizing::new(input.to_vec()));
-        let id = self.id.to_vec();
-        self.token.run_blocking(move |lease| {
-            let handle = lease.find(&id)?.ok_or_else(|| {
+        self.token.run_blocking(|lease| {
+            let handle = lease.find(&self.id)?.ok_or_else(|| {
                 OpError::Backend(BackendError::Unavailable("the token no longer holds the root key".into()))
             })?;
-            let mut iv = nonce.clone();
-            let gcm = GcmParams::new(&mut iv, &aad, 128.into()).map_err(OpError::Ck)?;
-            let out = if decrypt {
-                lease.session.decrypt(&Mechanism::AesGcm(gcm), handle, &input)
-            } else {
-                lease.session.encrypt(&Mechanism::AesGcm(gcm), handle, &input)
-            };
-            Ok(out?)
+            Ok(gcm(&lease.session, handle, nonce, aad, input, decrypt)?)
         })
     }
 }
@@ -109,10 +86,10 @@ impl RootWrapper for HsmRoot {
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let bad = || BackendError::InvalidMaterial("material does not unwrap for this key version".into());
         let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or_else(bad)?;
-        match self.gcm(aad, nonce, ct, true) {
+        match self.gcm(aad, nonce, ct, true).map_err(decrypt_failure) {
             Ok(plain) => Ok(Zeroizing::new(plain)),
-            Err(OpError::Ck(CkError::Pkcs11(RvError::EncryptedDataInvalid | RvError::GeneralError, _))) => Err(bad()),
-            Err(e) => Err(mapped(e)),
+            Err(BackendError::DecryptFailed(_)) => Err(bad()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -18,14 +18,6 @@ pub struct SoftwareConfig {
 }
 
 impl SoftwareConfig {
-    /// Reads the settings from the instance's table (`name` and `kind` are the registry's).
-    pub fn from_table(table: &toml::Table) -> Result<Self, String> {
-        let mut own = table.clone();
-        own.remove("name");
-        own.remove("kind");
-        own.try_into().map_err(|e: toml::de::Error| e.message().to_owned())
-    }
-
     /// Loads (or, for the dev default, creates) the root key.
     pub fn load_root_key(&self, data_dir: &Path) -> Result<RootKey, String> {
         match (&self.root_key_file, &self.root_key_env) {

@@ -29,7 +29,7 @@ impl BackendFactory for Factory {
 
     fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Built, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let config = SoftwareConfig::from_table(settings).map_err(invalid)?;
+        let config: SoftwareConfig = keyward_backend::instance_settings(settings).map_err(invalid)?;
         let backend = match &config.root_key_backend {
             Some(holder) => {
                 let open = ctx.roots.get(holder).ok_or_else(|| {

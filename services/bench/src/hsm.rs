@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 
@@ -45,23 +44,9 @@ pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> R
     let pin = std::fs::read_to_string(&token.pin_file).map_err(|e| e.to_string())?;
     let setup = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
     setup.login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned()))).map_err(|e| e.to_string())?;
-    let key = setup
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
-                Attribute::Label(b"keyward-bench-h0".to_vec()),
-            ],
-        )
-        .map_err(|e| e.to_string())?;
+    // The same template the backend uses, so both measure the same kind of token key.
+    let template = keyward_backend_pkcs11::aes_key_template(b"keyward-bench-h0".to_vec(), b"keyward-bench-h0".to_vec());
+    let key = setup.generate_key(&Mechanism::AesKeyGen, &template).map_err(|e| e.to_string())?;
     let plaintext = vec![0x5Au8; 1024];
     let aad = b"bench".to_vec();
     let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {

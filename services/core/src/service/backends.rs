@@ -46,10 +46,7 @@ impl Guarded {
 
     /// Asks the backend itself (even while marked down) and records the answer.
     pub async fn probe(&self) -> std::result::Result<(), BackendError> {
-        let answer = match tokio::time::timeout(self.timeout, self.inner.health()).await {
-            Ok(r) => r,
-            Err(_) => Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))),
-        };
+        let answer = self.within(self.inner.health()).await;
         let was_up = self.up.swap(answer.is_ok(), Ordering::AcqRel);
         match (&answer, was_up) {
             (Ok(()), false) => tracing::info!(backend = %self.name, "backend answers again; its keys are available"),
@@ -61,6 +58,16 @@ impl Guarded {
         answer
     }
 
+    /// `work`, or `Unavailable` once the deadline passes.
+    async fn within<T>(
+        &self,
+        work: impl Future<Output = std::result::Result<T, BackendError>>,
+    ) -> std::result::Result<T, BackendError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))))
+    }
+
     async fn call<T>(
         &self,
         work: impl Future<Output = std::result::Result<T, BackendError>>,
@@ -68,10 +75,7 @@ impl Guarded {
         if !self.is_up() {
             return Err(BackendError::Unavailable(format!("backend `{}` is down", self.name)));
         }
-        let answer = match tokio::time::timeout(self.timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))),
-        };
+        let answer = self.within(work).await;
         if let Err(BackendError::Unavailable(reason)) = &answer
             && self.up.swap(false, Ordering::AcqRel)
         {
