@@ -422,6 +422,7 @@ pub mod inproc {
                 tags: BTreeMap::new(),
                 backend: None,
                 alias: None,
+                external_key_id: None,
                 idempotency: None,
             }
         }

@@ -3,6 +3,7 @@
 //! `keyward_backend::conformance::run_all(&backend).await`, which returns the checks that ran
 //! and those skipped for a missing capability, so a report lists both.
 
+use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
 use keyward_core::ports::backend::{BackendError, DynBackend, GcmVector, VersionHandle};
@@ -48,7 +49,14 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
     check!("version_handling", aes, "AES_256", version_handling(backend));
     check!("ciphertexts_differ", aes, "AES_256", ciphertexts_differ(backend));
     check!("max_plaintext", aes, "AES_256", max_plaintext(backend));
+    check!("data_keys", aes, "AES_256", data_keys(backend));
     check!("destroy", aes, "AES_256", destroy(backend));
+    check!(
+        "destroyed_version_refused",
+        aes && caps.destroy_is_immediate && !caps.material_leaves,
+        "material held in the backend and destroyed at once",
+        destroyed_version_refused(backend)
+    );
     check!("concurrency", aes, "AES_256", concurrency(backend));
     check!("wycheproof_aes_gcm", caps.fixed_nonce_testing, "fixed-nonce testing", wycheproof_aes_gcm(backend));
     check!("random_bytes", true, "", random_bytes(backend));
@@ -62,9 +70,21 @@ fn new_key_id() -> KeyId {
     KeyId(Uuid::new_v4())
 }
 
-fn aad_for(tag: &'static [u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync {
+/// The encryption context a check binds (external backends forward it; the rest rely on the
+/// associated data, which covers it).
+fn context_for(tag: &[u8]) -> EncryptionContext {
+    let map = if tag.is_empty() {
+        std::collections::BTreeMap::new()
+    } else {
+        std::collections::BTreeMap::from([("check".to_owned(), String::from_utf8_lossy(tag).into_owned())])
+    };
+    EncryptionContext::new(map).unwrap_or_default()
+}
+
+fn aad_for(tag: &[u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync + use<> {
+    let tag = tag.to_vec();
     move |alg, params| {
-        let mut v = tag.to_vec();
+        let mut v = tag.clone();
         v.push(alg);
         v.extend_from_slice(params);
         v
@@ -79,10 +99,11 @@ pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
     for len in [1usize, 15, 16, 17, 1024, backend.capabilities().max_plaintext] {
         let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let aad = aad_for(b"round-trip");
-        let sealed = backend.encrypt(handle, &plaintext, &aad).await.map_err(|e| e.to_string())?;
+        let ctx = context_for(b"round-trip");
+        let sealed = backend.encrypt(handle, &plaintext, &ctx, &aad).await.map_err(|e| e.to_string())?;
         let full_aad = aad(sealed.algorithm, &sealed.params);
         let back = backend
-            .decrypt(handle, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full_aad)
+            .decrypt(handle, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &full_aad)
             .await
             .map_err(|e| format!("decrypt of {len} bytes failed: {e}"))?;
         if back.as_slice() != plaintext.as_slice() {
@@ -98,13 +119,14 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
     let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     let aad = aad_for(b"tamper");
-    let sealed = backend.encrypt(handle, b"attack at dawn", &aad).await.map_err(|e| e.to_string())?;
+    let ctx = context_for(b"tamper");
+    let sealed = backend.encrypt(handle, b"attack at dawn", &ctx, &aad).await.map_err(|e| e.to_string())?;
     let good_aad = aad(sealed.algorithm, &sealed.params);
     for i in 0..sealed.ciphertext.len() * 8 {
         let mut ct = sealed.ciphertext.clone();
         ct[i / 8] ^= 1 << (i % 8);
         expect_decrypt_failed(
-            backend.decrypt(handle, sealed.algorithm, &sealed.params, &ct, &good_aad).await,
+            backend.decrypt(handle, sealed.algorithm, &sealed.params, &ct, &ctx, &good_aad).await,
             "ciphertext bit",
         )?;
     }
@@ -113,14 +135,14 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
         params[i / 8] ^= 1 << (i % 8);
         let aad2 = aad(sealed.algorithm, &params);
         expect_decrypt_failed(
-            backend.decrypt(handle, sealed.algorithm, &params, &sealed.ciphertext, &aad2).await,
+            backend.decrypt(handle, sealed.algorithm, &params, &sealed.ciphertext, &ctx, &aad2).await,
             "params bit",
         )?;
     }
     let mut bad_aad = good_aad.clone();
     bad_aad[0] ^= 1;
     expect_decrypt_failed(
-        backend.decrypt(handle, sealed.algorithm, &sealed.params, &sealed.ciphertext, &bad_aad).await,
+        backend.decrypt(handle, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &bad_aad).await,
         "associated data",
     )?;
     expect_decrypt_failed(
@@ -130,6 +152,7 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
                 sealed.algorithm,
                 &sealed.params,
                 &sealed.ciphertext[..sealed.ciphertext.len() - 1],
+                &ctx,
                 &good_aad,
             )
             .await,
@@ -143,19 +166,20 @@ pub async fn version_handling(backend: &dyn DynBackend) -> Result<(), String> {
     let m1 = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let m2 = backend.create_key(id, 2, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let aad = aad_for(b"other");
+    let ctx = context_for(b"other");
     let h1 = VersionHandle { key_id: id, version: 1, material: &m1 };
     let h2 = VersionHandle { key_id: id, version: 2, material: &m2 };
     for (own, other) in [(h1, h2), (h2, h1)] {
-        let sealed = backend.encrypt(own, b"secret", &aad).await.map_err(|e| e.to_string())?;
+        let sealed = backend.encrypt(own, b"secret", &ctx, &aad).await.map_err(|e| e.to_string())?;
         let full = aad(sealed.algorithm, &sealed.params);
         let back = backend
-            .decrypt(own, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+            .decrypt(own, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &full)
             .await
             .map_err(|e| format!("version {} does not decrypt its own blob: {e}", own.version))?;
         if back.as_slice() != b"secret" {
             return Err("a version decrypted its own blob to other bytes".into());
         }
-        match backend.decrypt(other, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await {
+        match backend.decrypt(other, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &full).await {
             Err(BackendError::DecryptFailed(_) | BackendError::InvalidMaterial(_)) => {}
             Ok(_) => return Err("a blob decrypted under another key version".into()),
             Err(e) => return Err(format!("decrypting under another version failed with the wrong error: {e}")),
@@ -170,33 +194,87 @@ pub async fn context_binding(backend: &dyn DynBackend) -> Result<(), String> {
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let tenant_a = aad_for(b"tenant=a");
-    let sealed = backend.encrypt(h, b"bound", &tenant_a).await.map_err(|e| e.to_string())?;
-    for other in [aad_for(b"tenant=b"), aad_for(b""), aad_for(b"tenant=a ")] {
-        let aad = other(sealed.algorithm, &sealed.params);
+    let ctx = context_for(b"tenant=a");
+    let sealed = backend.encrypt(h, b"bound", &ctx, &tenant_a).await.map_err(|e| e.to_string())?;
+    for tag in [&b"tenant=b"[..], b"", b"tenant=a "] {
+        let aad = aad_for(tag)(sealed.algorithm, &sealed.params);
         expect_decrypt_failed(
-            backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &aad).await,
+            backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &context_for(tag), &aad).await,
             "encryption context",
         )?;
     }
     Ok(())
 }
 
-/// Destroying a version succeeds; where the backend holds the material, the version no longer
-/// decrypts afterwards.
+/// Destroying a version succeeds, and destroying it again too (destruction is retried after a
+/// crash).
 pub async fn destroy(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
-    let aad = aad_for(b"destroy");
-    let sealed = backend.encrypt(h, b"gone", &aad).await.map_err(|e| e.to_string())?;
     backend.destroy(h).await.map_err(|e| format!("destroy failed: {e}"))?;
-    if !backend.capabilities().material_leaves {
-        let full = aad(sealed.algorithm, &sealed.params);
-        if backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full).await.is_ok() {
-            return Err("a destroyed version still decrypts".into());
-        }
+    backend.destroy(h).await.map_err(|e| format!("a second destroy failed: {e}"))
+}
+
+/// Where the backend holds the material and destroys it at once, a destroyed version no longer
+/// decrypts.
+pub async fn destroyed_version_refused(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let h = VersionHandle { key_id: id, version: 1, material: &m };
+    let aad = aad_for(b"destroy");
+    let ctx = context_for(b"destroy");
+    let sealed = backend.encrypt(h, b"gone", &ctx, &aad).await.map_err(|e| e.to_string())?;
+    backend.destroy(h).await.map_err(|e| format!("destroy failed: {e}"))?;
+    let full = aad(sealed.algorithm, &sealed.params);
+    if backend.decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &full).await.is_ok() {
+        return Err("a destroyed version still decrypts".into());
     }
     Ok(())
+}
+
+/// Data keys: the requested length, sealed so that decryption gives them back, the plaintext
+/// only when asked for, and a new key each time.
+pub async fn data_keys(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let h = VersionHandle { key_id: id, version: 1, material: &m };
+    let aad = aad_for(b"data-key");
+    let ctx = context_for(b"data-key");
+    let mut seen = Vec::new();
+    for len in [16usize, 32, 64] {
+        let made = backend.generate_data_key(h, len, &ctx, &aad, true).await.map_err(|e| e.to_string())?;
+        let plaintext = made.plaintext.ok_or("no plaintext although asked for")?;
+        if plaintext.len() != len {
+            return Err(format!("asked for a {len}-byte data key, got {}", plaintext.len()));
+        }
+        let s = &made.sealed;
+        let full = aad(s.algorithm, &s.params);
+        let back = backend
+            .decrypt(h, s.algorithm, &s.params, &s.ciphertext, &ctx, &full)
+            .await
+            .map_err(|e| format!("the sealed data key does not decrypt: {e}"))?;
+        if back.as_slice() != plaintext.as_slice() {
+            return Err("the sealed data key decrypts to other bytes".into());
+        }
+        if seen.contains(&*plaintext) {
+            return Err("a data key repeated".into());
+        }
+        seen.push(plaintext.to_vec());
+    }
+    let without = backend.generate_data_key(h, 32, &ctx, &aad, false).await.map_err(|e| e.to_string())?;
+    if without.plaintext.is_some() {
+        return Err("a data key without plaintext came with its plaintext".into());
+    }
+    let s = &without.sealed;
+    let full = aad(s.algorithm, &s.params);
+    let back =
+        backend.decrypt(h, s.algorithm, &s.params, &s.ciphertext, &ctx, &full).await.map_err(|e| e.to_string())?;
+    if back.len() != 32 {
+        Err(format!("a data key without plaintext decrypts to {} bytes", back.len()))
+    } else {
+        Ok(())
+    }
 }
 
 /// Many tasks at once on one key: every round trip is correct.
@@ -205,15 +283,16 @@ pub async fn concurrency(backend: &dyn DynBackend) -> Result<(), String> {
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"concurrent");
+    let ctx = context_for(b"concurrent");
     let task = |n: u32| {
-        let aad = &aad;
+        let (aad, ctx) = (&aad, &ctx);
         async move {
             for i in 0..8u32 {
                 let plaintext = [n.to_be_bytes(), i.to_be_bytes()].concat();
-                let sealed = backend.encrypt(h, &plaintext, aad).await.map_err(|e| e.to_string())?;
+                let sealed = backend.encrypt(h, &plaintext, ctx, aad).await.map_err(|e| e.to_string())?;
                 let full = aad(sealed.algorithm, &sealed.params);
                 let back = backend
-                    .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+                    .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, ctx, &full)
                     .await
                     .map_err(|e| e.to_string())?;
                 if back.as_slice() != plaintext.as_slice() {
@@ -267,8 +346,9 @@ pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> 
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"iv");
-    let a = backend.encrypt(h, b"same", &aad).await.map_err(|e| e.to_string())?;
-    let b = backend.encrypt(h, b"same", &aad).await.map_err(|e| e.to_string())?;
+    let ctx = context_for(b"iv");
+    let a = backend.encrypt(h, b"same", &ctx, &aad).await.map_err(|e| e.to_string())?;
+    let b = backend.encrypt(h, b"same", &ctx, &aad).await.map_err(|e| e.to_string())?;
     if a == b {
         return Err("two encryptions of the same plaintext were identical".into());
     }
@@ -282,13 +362,14 @@ pub async fn max_plaintext(backend: &dyn DynBackend) -> Result<(), String> {
     let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"max");
+    let ctx = context_for(b"max");
     let big = vec![7u8; backend.capabilities().max_plaintext + 1];
-    match backend.encrypt(h, &big, &aad).await {
+    match backend.encrypt(h, &big, &ctx, &aad).await {
         Err(_) => Ok(()),
         Ok(sealed) => {
             let full = aad(sealed.algorithm, &sealed.params);
             let back = backend
-                .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &full)
+                .decrypt(h, sealed.algorithm, &sealed.params, &sealed.ciphertext, &ctx, &full)
                 .await
                 .map_err(|e| e.to_string())?;
             if back.as_slice() == big.as_slice() { Ok(()) } else { Err("oversized plaintext was altered".into()) }

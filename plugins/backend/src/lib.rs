@@ -6,7 +6,7 @@ pub mod conformance;
 mod registry;
 
 pub use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, BoxFuture, Capabilities, DynBackend, GcmVector, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, Sealed, VersionHandle,
 };
 pub use registry::{
     BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings,

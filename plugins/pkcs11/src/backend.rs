@@ -10,6 +10,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
+use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
 use zeroize::Zeroizing;
@@ -161,6 +162,7 @@ impl Pkcs11Backend {
                 protection: Protection::Hsm,
                 material_leaves: false,
                 fixed_nonce_testing: true,
+                destroy_is_immediate: true,
             },
         }
     }
@@ -203,7 +205,13 @@ impl Backend for Pkcs11Backend {
         Ok(reference)
     }
 
-    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+    async fn encrypt(
+        &self,
+        key: VersionHandle<'_>,
+        plaintext: &[u8],
+        _context: &EncryptionContext,
+        aad: AadFn<'_>,
+    ) -> Result<Sealed, BackendError> {
         let id = stored_id(&key)?;
         // The nonce is drawn here (OS generator) because the associated data covers it: one
         // trip to the token per encryption. Random bytes and data keys still come from the token.
@@ -226,6 +234,7 @@ impl Backend for Pkcs11Backend {
         algorithm: u8,
         params: &[u8],
         ciphertext: &[u8],
+        _context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         if algorithm != ALG_PKCS11_AES256_GCM {

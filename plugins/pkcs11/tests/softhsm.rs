@@ -50,7 +50,10 @@ async fn stores_only_a_reference_and_refuses_a_foreign_one() {
     assert_eq!(&reference[1..], keyward_backend_pkcs11::object_id(id, 1).as_slice());
     let other = VersionHandle { key_id: KeyId(uuid::Uuid::new_v4()), version: 1, material: &reference };
     let aad = |_: u8, _: &[u8]| Vec::new();
-    assert!(matches!(Backend::encrypt(&backend, other, b"x", &aad).await, Err(BackendError::InvalidMaterial(_))));
+    assert!(matches!(
+        Backend::encrypt(&backend, other, b"x", &Default::default(), &aad).await,
+        Err(BackendError::InvalidMaterial(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
+use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
 use keyward_core::ports::backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
@@ -64,6 +65,7 @@ impl SoftwareBackend {
                 protection: Protection::Software,
                 material_leaves: true,
                 fixed_nonce_testing: true,
+                destroy_is_immediate: true,
             },
         }
     }
@@ -164,7 +166,13 @@ impl Backend for SoftwareBackend {
         }
     }
 
-    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+    async fn encrypt(
+        &self,
+        key: VersionHandle<'_>,
+        plaintext: &[u8],
+        _context: &EncryptionContext,
+        aad: AadFn<'_>,
+    ) -> Result<Sealed, BackendError> {
         let version_key = self.unwrap(key)?;
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
@@ -186,6 +194,7 @@ impl Backend for SoftwareBackend {
         algorithm: u8,
         params: &[u8],
         ciphertext: &[u8],
+        _context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         if algorithm != ALG_AES256_GCM_HKDF {

@@ -72,7 +72,14 @@ mod tests {
         let m = Backend::create_key(&backend(), id, 1, KeySpec::Aes256).await.unwrap_or_default();
         let other = SoftwareBackend::new(RootKey::from_bytes([8u8; 32]));
         let aad = |_: u8, _: &[u8]| Vec::new();
-        let r = Backend::encrypt(&other, VersionHandle { key_id: id, version: 1, material: &m }, b"x", &aad).await;
+        let r = Backend::encrypt(
+            &other,
+            VersionHandle { key_id: id, version: 1, material: &m },
+            b"x",
+            &Default::default(),
+            &aad,
+        )
+        .await;
         assert!(matches!(r, Err(BackendError::InvalidMaterial(_))));
     }
 

@@ -10,6 +10,7 @@ use keyward_backend::{
     VersionHandle,
 };
 use keyward_backend_software::{RootKey, SoftwareBackend};
+use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
 use zeroize::Zeroizing;
@@ -53,9 +54,15 @@ impl Backend for StubBackend {
         Backend::create_key(&self.inner, key_id, version, spec).await
     }
 
-    async fn encrypt(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: AadFn<'_>) -> Result<Sealed, BackendError> {
+    async fn encrypt(
+        &self,
+        key: VersionHandle<'_>,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        aad: AadFn<'_>,
+    ) -> Result<Sealed, BackendError> {
         self.delay().await;
-        Backend::encrypt(&self.inner, key, plaintext, aad).await
+        Backend::encrypt(&self.inner, key, plaintext, context, aad).await
     }
 
     async fn decrypt(
@@ -64,10 +71,11 @@ impl Backend for StubBackend {
         algorithm: u8,
         params: &[u8],
         ciphertext: &[u8],
+        context: &EncryptionContext,
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.delay().await;
-        Backend::decrypt(&self.inner, key, algorithm, params, ciphertext, aad).await
+        Backend::decrypt(&self.inner, key, algorithm, params, ciphertext, context, aad).await
     }
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {

@@ -81,6 +81,8 @@ pub fn registry() -> Registry {
     keyward_backend_software::register(&mut r);
     #[cfg(feature = "pkcs11")]
     keyward_backend_pkcs11::register(&mut r);
+    #[cfg(feature = "aws-kms")]
+    keyward_backend_aws_kms::register(&mut r);
     r
 }
 

@@ -32,7 +32,9 @@ pub struct CreateKeyRequest {
     /// An alias (`alias/NAME`) to create with the key.
     #[serde(default)]
     pub alias: Option<String>,
-    /// Links an existing key of an external backend (external backends only).
+    /// Links an existing key of an external KMS backend (an AWS KMS key id or ARN) instead of
+    /// creating one: Keyward uses it for version 1, never rotates it, and on deletion only
+    /// unlinks it. Other backends answer 422 `UnsupportedOperation`.
     #[serde(default)]
     pub external_key_id: Option<String>,
 }

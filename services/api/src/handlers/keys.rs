@@ -36,11 +36,10 @@ pub async fn create_key(
 ) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::CreateKey, StatusCode::CREATED, &body, async |scope| {
         let r: CreateKeyRequest = parse_json(&body)?;
-        if r.external_key_id.is_some() {
-            return Err(Error::new(
-                keyward_core::ErrorCode::UnsupportedOperation,
-                "`external_key_id` needs an external KMS backend, and none is configured",
-            ));
+        if let Some(external) = &r.external_key_id
+            && (external.is_empty() || external.len() > 2048 || external.chars().any(char::is_control))
+        {
+            return Err(Error::invalid("`external_key_id` must be 1-2048 characters with no control characters"));
         }
         let idempotency = match req.headers().get("idempotency-key") {
             None => None,
@@ -60,6 +59,7 @@ pub async fn create_key(
             tags: r.tags.unwrap_or_default(),
             backend: r.backend,
             alias: r.alias.as_deref().map(AliasName::parse).transpose()?,
+            external_key_id: r.external_key_id,
             idempotency,
         };
         state.service.create_key(scope, input).await.map(KeyMetadata::from)
@@ -166,6 +166,11 @@ pub async fn disable_key(
 }
 
 /// Schedules a key's destruction after a waiting period of 7-30 days (default 30).
+///
+/// When the waiting period ends, Keyward destroys every version. On an external KMS backend
+/// (`aws-kms`), a key Keyward created has each version's external key scheduled for deletion
+/// there (after the instance's `external_pending_window_days`); a linked key
+/// (`external_key_id`) is only unlinked, and its external key is left as it is.
 #[utoipa::path(
     operation_id = "ScheduleKeyDeletion", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
     request_body(content = Option<ScheduleKeyDeletionRequest>),
@@ -205,6 +210,10 @@ pub async fn cancel_key_deletion(
 }
 
 /// Rotates a key: a new version becomes primary; older versions keep decrypting.
+///
+/// On an external KMS backend, each version Keyward creates is a new external key. A linked
+/// key (`external_key_id`) rotates in its own KMS, so rotating it here is refused with 422
+/// `UnsupportedOperation`.
 #[utoipa::path(
     operation_id = "RotateKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
     responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),

@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use zeroize::Zeroizing;
 
+use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
 use crate::model::key::{KeySpec, Protection};
 
@@ -25,6 +26,9 @@ pub struct Capabilities {
     /// Whether [`Backend::test_vector`] runs AES-256-GCM with a caller-chosen key and nonce
     /// (known-answer tests only; never used to serve requests).
     pub fixed_nonce_testing: bool,
+    /// Whether a destroyed version is refused by the backend as soon as `destroy` returns (an
+    /// external KMS may only schedule deletion; Keyward refuses the version at once either way).
+    pub destroy_is_immediate: bool,
 }
 
 /// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).
@@ -65,6 +69,15 @@ pub struct Sealed {
     pub ciphertext: Vec<u8>,
 }
 
+/// A generated data key: its plaintext (when asked for) and the key sealed.
+#[derive(Debug)]
+pub struct DataKey {
+    /// The data key.
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The data key encrypted.
+    pub sealed: Sealed,
+}
+
 /// Computes the associated data for a given algorithm and params. The backend calls it once
 /// it has chosen its params, so the whole header is authenticated.
 pub type AadFn<'a> = &'a (dyn Fn(u8, &[u8]) -> Vec<u8> + Send + Sync);
@@ -84,6 +97,13 @@ pub enum BackendError {
     /// Stored material is unusable (corrupt, or wrapped under another root key).
     #[error("invalid key material: {0}")]
     InvalidMaterial(String),
+    /// This one key cannot be used now (disabled or refused in an external KMS); the backend
+    /// itself is serving.
+    #[error("key unusable: {0}")]
+    KeyUnusable(String),
+    /// The caller's input is wrong for this backend (an external key id that does not exist).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// Anything else.
     #[error("backend failure: {0}")]
     Internal(String),
@@ -108,11 +128,30 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         spec: KeySpec,
     ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
 
-    /// Encrypts under a version; the associated data comes from `aad(algorithm, params)`.
+    /// Links an existing key of an external KMS as version 1 of `key_id`; returns what to store.
+    fn link_key(
+        &self,
+        key_id: KeyId,
+        external_key_id: &str,
+    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send {
+        let _ = (key_id, external_key_id);
+        async { Err(BackendError::Unsupported("this backend does not link external keys".into())) }
+    }
+
+    /// Whether Keyward may add a version after `current` (a linked external key rotates in its
+    /// own KMS).
+    fn can_rotate(&self, current: VersionHandle<'_>) -> Result<(), BackendError> {
+        let _ = current;
+        Ok(())
+    }
+
+    /// Encrypts under a version; the associated data comes from `aad(algorithm, params)`, and
+    /// covers `context` (given as well for backends that forward it, like an external KMS).
     fn encrypt(
         &self,
         key: VersionHandle<'_>,
         plaintext: &[u8],
+        context: &EncryptionContext,
         aad: AadFn<'_>,
     ) -> impl Future<Output = Result<Sealed, BackendError>> + Send;
 
@@ -123,8 +162,26 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         algorithm: u8,
         params: &[u8],
         ciphertext: &[u8],
+        context: &EncryptionContext,
         aad: &[u8],
     ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
+
+    /// A new data key of `len` bytes, sealed under a version; the plaintext only when asked
+    /// for. By default random bytes from [`Backend::generate_random`], then [`Backend::encrypt`].
+    fn generate_data_key(
+        &self,
+        key: VersionHandle<'_>,
+        len: usize,
+        context: &EncryptionContext,
+        aad: AadFn<'_>,
+        with_plaintext: bool,
+    ) -> impl Future<Output = Result<DataKey, BackendError>> + Send {
+        async move {
+            let plaintext = self.generate_random(len).await?;
+            let sealed = self.encrypt(key, &plaintext, context, aad).await?;
+            Ok(DataKey { plaintext: with_plaintext.then_some(plaintext), sealed })
+        }
+    }
 
     /// Random bytes from the backend's generator.
     fn generate_random(&self, len: usize) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
@@ -154,10 +211,17 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         version: u32,
         spec: KeySpec,
     ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
+    fn link_key<'a>(
+        &'a self,
+        key_id: KeyId,
+        external_key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>>;
+    fn can_rotate(&self, current: VersionHandle<'_>) -> Result<(), BackendError>;
     fn encrypt<'a>(
         &'a self,
         key: VersionHandle<'a>,
         plaintext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: AadFn<'a>,
     ) -> BoxFuture<'a, Result<Sealed, BackendError>>;
     fn decrypt<'a>(
@@ -166,8 +230,17 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         algorithm: u8,
         params: &'a [u8],
         ciphertext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>>;
+    fn generate_data_key<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        len: usize,
+        context: &'a EncryptionContext,
+        aad: AadFn<'a>,
+        with_plaintext: bool,
+    ) -> BoxFuture<'a, Result<DataKey, BackendError>>;
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, Result<(), BackendError>>;
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>>;
@@ -189,13 +262,24 @@ impl<T: Backend> DynBackend for T {
     ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::create_key(self, key_id, version, spec))
     }
+    fn link_key<'a>(
+        &'a self,
+        key_id: KeyId,
+        external_key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(Backend::link_key(self, key_id, external_key_id))
+    }
+    fn can_rotate(&self, current: VersionHandle<'_>) -> Result<(), BackendError> {
+        Backend::can_rotate(self, current)
+    }
     fn encrypt<'a>(
         &'a self,
         key: VersionHandle<'a>,
         plaintext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: AadFn<'a>,
     ) -> BoxFuture<'a, Result<Sealed, BackendError>> {
-        Box::pin(Backend::encrypt(self, key, plaintext, aad))
+        Box::pin(Backend::encrypt(self, key, plaintext, context, aad))
     }
     fn decrypt<'a>(
         &'a self,
@@ -203,9 +287,20 @@ impl<T: Backend> DynBackend for T {
         algorithm: u8,
         params: &'a [u8],
         ciphertext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>> {
-        Box::pin(Backend::decrypt(self, key, algorithm, params, ciphertext, aad))
+        Box::pin(Backend::decrypt(self, key, algorithm, params, ciphertext, context, aad))
+    }
+    fn generate_data_key<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        len: usize,
+        context: &'a EncryptionContext,
+        aad: AadFn<'a>,
+        with_plaintext: bool,
+    ) -> BoxFuture<'a, Result<DataKey, BackendError>> {
+        Box::pin(Backend::generate_data_key(self, key, len, context, aad, with_plaintext))
     }
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::generate_random(self, len))

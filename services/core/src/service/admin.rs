@@ -15,6 +15,7 @@ use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
 use crate::ports::backend::DynBackend as _;
 use crate::ports::store::{IdempotencyKey, NewKey, StoreError};
+use crate::service::backends::Guarded;
 
 /// Deletion waiting period bounds, in days.
 pub const MIN_PENDING_DAYS: u32 = 7;
@@ -38,6 +39,8 @@ pub struct CreateKeyInput {
     pub backend: Option<String>,
     /// An alias to create with the key.
     pub alias: Option<AliasName>,
+    /// An existing key of an external KMS to link instead of creating material.
+    pub external_key_id: Option<String>,
     /// The `Idempotency-Key` header and a hash of the request.
     pub idempotency: Option<(String, String)>,
 }
@@ -119,7 +122,11 @@ impl KeyService {
         let now = self.clock.now();
         let id = new_key_id(now);
         scope.note_key(id, Some(1));
-        let material = backend.create_key(id, 1, input.spec).await.map_err(backend_err)?;
+        let material = match &input.external_key_id {
+            None => backend.create_key(id, 1, input.spec).await,
+            Some(external) => backend.link_key(id, external).await,
+        }
+        .map_err(backend_err)?;
         let key = KeyRecord {
             description: input.description,
             tags: input.tags,
@@ -233,6 +240,10 @@ impl KeyService {
         if key.state == KeyState::Destroyed {
             return Err(Error::conflict("the key is destroyed"));
         }
+        if let RotationUpdate::Every(_) = input.rotation {
+            let backend = self.backend_for(&permit, &key)?.clone();
+            self.ensure_rotatable(&backend, &key).await?;
+        }
         let now = self.clock.now();
         if let Some(d) = input.description {
             key.description = d;
@@ -335,6 +346,7 @@ impl KeyService {
 
     pub(super) async fn rotate(&self, scope: &mut Scope, permit: &Permit, mut key: KeyRecord) -> Result<KeyMetadata> {
         let backend = self.backend_for(permit, &key)?.clone();
+        self.ensure_rotatable(&backend, &key).await?;
         let now = self.clock.now();
         let version = key.primary_version.checked_add(1).ok_or_else(|| Error::conflict("no more versions"))?;
         let material = backend.create_key(key.id, version, key.spec).await.map_err(backend_err)?;
@@ -348,6 +360,22 @@ impl KeyService {
         let record = VersionRecord::new(version, material, now);
         self.store.add_version(permit, &key, &record).await.map_err(store_err)?;
         self.metadata(key).await
+    }
+
+    /// Refuses rotation of a key whose backend rotates it elsewhere (a linked external key).
+    async fn ensure_rotatable(&self, backend: &Guarded, key: &KeyRecord) -> Result<()> {
+        let current = self
+            .store
+            .version(key.id, key.primary_version)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::internal(format!("primary version of {} missing", key.id)))?;
+        let handle = crate::ports::backend::VersionHandle {
+            key_id: key.id,
+            version: current.version,
+            material: &current.material,
+        };
+        backend.can_rotate(handle).map_err(backend_err)
     }
 
     /// ListKeyVersions.

@@ -11,9 +11,10 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
 use crate::model::key::KeySpec;
-use crate::ports::backend::{AadFn, BackendError, BoxFuture, Capabilities, DynBackend, Sealed, VersionHandle};
+use crate::ports::backend::{AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, Sealed, VersionHandle};
 
 /// How long one backend call may take by default.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,13 +104,26 @@ impl DynBackend for Guarded {
         Box::pin(self.call(self.inner.create_key(key_id, version, spec)))
     }
 
+    fn link_key<'a>(
+        &'a self,
+        key_id: KeyId,
+        external_key_id: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.link_key(key_id, external_key_id)))
+    }
+
+    fn can_rotate(&self, current: VersionHandle<'_>) -> std::result::Result<(), BackendError> {
+        self.inner.can_rotate(current)
+    }
+
     fn encrypt<'a>(
         &'a self,
         key: VersionHandle<'a>,
         plaintext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: AadFn<'a>,
     ) -> BoxFuture<'a, std::result::Result<Sealed, BackendError>> {
-        Box::pin(self.call(self.inner.encrypt(key, plaintext, aad)))
+        Box::pin(self.call(self.inner.encrypt(key, plaintext, context, aad)))
     }
 
     fn decrypt<'a>(
@@ -118,9 +132,21 @@ impl DynBackend for Guarded {
         algorithm: u8,
         params: &'a [u8],
         ciphertext: &'a [u8],
+        context: &'a EncryptionContext,
         aad: &'a [u8],
     ) -> BoxFuture<'a, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
-        Box::pin(self.call(self.inner.decrypt(key, algorithm, params, ciphertext, aad)))
+        Box::pin(self.call(self.inner.decrypt(key, algorithm, params, ciphertext, context, aad)))
+    }
+
+    fn generate_data_key<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        len: usize,
+        context: &'a EncryptionContext,
+        aad: AadFn<'a>,
+        with_plaintext: bool,
+    ) -> BoxFuture<'a, std::result::Result<DataKey, BackendError>> {
+        Box::pin(self.call(self.inner.generate_data_key(key, len, context, aad, with_plaintext)))
     }
 
     fn generate_random(&self, len: usize) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
@@ -265,6 +291,7 @@ mod tests {
                 protection: crate::model::key::Protection::Hsm,
                 material_leaves: false,
                 fixed_nonce_testing: false,
+                destroy_is_immediate: true,
             })
         }
         async fn create_key(
@@ -279,6 +306,7 @@ mod tests {
             &self,
             _: VersionHandle<'_>,
             _: &[u8],
+            _: &EncryptionContext,
             _: AadFn<'_>,
         ) -> std::result::Result<Sealed, BackendError> {
             self.behave().await.map(|()| Sealed { algorithm: 0, params: vec![], ciphertext: vec![] })
@@ -289,6 +317,7 @@ mod tests {
             _: u8,
             _: &[u8],
             _: &[u8],
+            _: &EncryptionContext,
             _: &[u8],
         ) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
             self.behave().await.map(|()| Zeroizing::new(vec![]))

@@ -142,7 +142,8 @@ impl KeyService {
         scope.note_context(&input.context);
         let key = self.resolve(scope, &input.key).await?;
         let permit = self.authorize_key(scope, Action::Op(Operation::Encrypt), &key, &input.context)?;
-        let (key_version, ciphertext_blob) = self.seal(scope, &permit, &key, &input.plaintext, &input.context).await?;
+        let (key_version, ciphertext_blob, _) =
+            self.seal(scope, &permit, &key, Sealing::Plaintext(&input.plaintext), &input.context).await?;
         Ok(EncryptOutput { key_id: key.id, key_version, ciphertext_blob })
     }
 
@@ -168,8 +169,8 @@ impl KeyService {
         // The audit record names the source key; the destination is the resource.
         scope.note_key(source.id, None);
         let permit = self.authorize_key(scope, Action::ReEncryptTo, &dest, &input.destination_context)?;
-        let (key_version, ciphertext_blob) =
-            self.seal(scope, &permit, &dest, &plaintext, &input.destination_context).await?;
+        let (key_version, ciphertext_blob, _) =
+            self.seal(scope, &permit, &dest, Sealing::Plaintext(&plaintext), &input.destination_context).await?;
         scope.note_key(source.id, None);
         Ok(ReEncryptOutput { source_key_id: source.id, key_id: dest.id, key_version, ciphertext_blob })
     }
@@ -209,15 +210,9 @@ impl KeyService {
         let op = if with_plaintext { Operation::GenerateDataKey } else { Operation::GenerateDataKeyWithoutPlaintext };
         let permit = self.authorize_key(scope, Action::Op(op), &key, &input.context)?;
         key.state.ensure_usable()?;
-        let backend = self.backend_for(&permit, &key)?;
-        let data_key = backend.generate_random(len).await.map_err(backend_err)?;
-        let (key_version, ciphertext_blob) = self.seal(scope, &permit, &key, &data_key, &input.context).await?;
-        Ok(DataKeyOutput {
-            key_id: key.id,
-            key_version,
-            plaintext: with_plaintext.then_some(data_key),
-            ciphertext_blob,
-        })
+        let (key_version, ciphertext_blob, plaintext) =
+            self.seal(scope, &permit, &key, Sealing::DataKey { len, with_plaintext }, &input.context).await?;
+        Ok(DataKeyOutput { key_id: key.id, key_version, plaintext, ciphertext_blob })
     }
 
     /// GenerateRandom, from the default backend's generator.
@@ -244,12 +239,14 @@ impl KeyService {
         scope: &mut Scope,
         permit: &Permit,
         key: &KeyRecord,
-        plaintext: &[u8],
+        what: Sealing<'_>,
         context: &EncryptionContext,
-    ) -> Result<(u32, Vec<u8>)> {
+    ) -> Result<(u32, Vec<u8>, Option<Zeroizing<Vec<u8>>>)> {
         key.state.ensure_usable()?;
         let backend = self.backend_for(permit, key)?;
-        if plaintext.len() > backend.capabilities().max_plaintext {
+        if let Sealing::Plaintext(plaintext) = what
+            && plaintext.len() > backend.capabilities().max_plaintext
+        {
             return Err(Error::new(ErrorCode::PayloadTooLarge, "plaintext exceeds the backend's limit"));
         }
         let version = key.primary_version;
@@ -265,10 +262,24 @@ impl KeyService {
             Header { key_id: key.id, key_version: version, algorithm, params: params.to_vec() }.associated_data(context)
         };
         let started = std::time::Instant::now();
-        let span = tracing::info_span!("backend", backend = %key.backend, call = "encrypt");
-        let sealed = backend.encrypt(handle, plaintext, &aad).instrument(span).await;
-        backend_timing(&key.backend, "encrypt", started);
-        let sealed = sealed.map_err(backend_err)?;
+        let (sealed, data_key) = match what {
+            Sealing::Plaintext(plaintext) => {
+                let span = tracing::info_span!("backend", backend = %key.backend, call = "encrypt");
+                let sealed = backend.encrypt(handle, plaintext, context, &aad).instrument(span).await;
+                backend_timing(&key.backend, "encrypt", started);
+                (sealed.map_err(backend_err)?, None)
+            }
+            Sealing::DataKey { len, with_plaintext } => {
+                let span = tracing::info_span!("backend", backend = %key.backend, call = "generate_data_key");
+                let made = backend.generate_data_key(handle, len, context, &aad, with_plaintext).instrument(span).await;
+                backend_timing(&key.backend, "generate_data_key", started);
+                let made = made.map_err(backend_err)?;
+                if with_plaintext && made.plaintext.as_ref().is_none_or(|p| p.len() != len) {
+                    return Err(Error::internal("backend returned a data key of the wrong length"));
+                }
+                (made.sealed, made.plaintext)
+            }
+        };
         if sealed.params.len() > crate::blob::MAX_PARAMS {
             return Err(Error::internal("backend produced oversized params"));
         }
@@ -277,7 +288,7 @@ impl KeyService {
             header: Header { key_id: key.id, key_version: version, algorithm: sealed.algorithm, params: sealed.params },
             ciphertext: sealed.ciphertext,
         };
-        Ok((version, blob.encode()))
+        Ok((version, blob.encode(), data_key))
     }
 
     /// Parses, authorizes and decrypts a blob. Every failure after parsing that is about the
@@ -326,13 +337,22 @@ impl KeyService {
         let aad = header.associated_data(context);
         let started = std::time::Instant::now();
         let span = tracing::info_span!("backend", backend = %key.backend, call = "decrypt");
-        let plaintext =
-            backend.decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, &aad).instrument(span).await;
+        let plaintext = backend
+            .decrypt(handle, header.algorithm, &header.params, &blob.ciphertext, context, &aad)
+            .instrument(span)
+            .await;
         backend_timing(&key.backend, "decrypt", started);
         let plaintext = plaintext.map_err(backend_err)?;
         self.store.record_usage(key.id, version.version, Usage::Decrypt, self.clock.now());
         Ok((key, version.version, plaintext))
     }
+}
+
+/// What [`KeyService::seal`] encrypts: the caller's plaintext, or a data key the backend makes.
+#[derive(Clone, Copy)]
+enum Sealing<'a> {
+    Plaintext(&'a [u8]),
+    DataKey { len: usize, with_plaintext: bool },
 }
 
 fn check_plaintext_len(len: usize) -> Result<()> {

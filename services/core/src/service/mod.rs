@@ -286,6 +286,11 @@ fn backend_err(e: BackendError) -> Error {
         BackendError::DecryptFailed(reason) => Error::invalid_ciphertext(reason),
         BackendError::Unsupported(what) => Error::new(ErrorCode::UnsupportedOperation, what),
         BackendError::Unavailable(reason) => Error::key_unavailable(reason),
+        BackendError::KeyUnusable(reason) => {
+            Error::new(ErrorCode::KeyUnavailable, "the key is disabled or refused where its backend holds it")
+                .with_reason(reason)
+        }
+        BackendError::InvalidRequest(reason) => Error::invalid(reason),
         BackendError::InvalidMaterial(reason) | BackendError::Internal(reason) => Error::internal(reason),
     }
 }
