@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite: provisions every service the tests need on a fresh Debian machine
-# (PostgreSQL, a SoftHSM2 token),
+# (PostgreSQL, a SoftHSM2 token, a local KMS server),
 # then runs formatting, lints and every test with missing services treated as failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,10 @@ step "SoftHSM2 (throwaway token)"
 eval "$(scripts/start-softhsm.sh)"
 trap 'scripts/stop-postgres.sh "$KEYWARD_PG_DIR"; rm -rf "$KEYWARD_HSM_DIR"' EXIT
 
+step "local KMS server (moto, for the aws-kms backend)"
+eval "$(scripts/start-kms.sh)"
+trap 'scripts/stop-postgres.sh "$KEYWARD_PG_DIR"; rm -rf "$KEYWARD_HSM_DIR"; kill "$KEYWARD_KMS_PID" 2>/dev/null || true' EXIT
+
 export KEYWARD_REQUIRE_SERVICES=1
 
 step "cargo fmt --check"
@@ -40,5 +44,5 @@ step "keyward policy validate / test (the repository's policy set and its cases)
 cargo run -q -p keyward-server -- policy validate policies
 cargo run -q -p keyward-server -- policy test policies
 
-step "cargo test --workspace (SQLite and Postgres; pkcs11 on SoftHSM2)"
+step "cargo test --workspace (SQLite and Postgres; pkcs11 on SoftHSM2; aws-kms on moto)"
 cargo test --workspace

@@ -18,7 +18,9 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
 mod hsm;
+mod kms;
 pub use hsm::{Hsm, ObjectFacts};
+pub use kms::{CREDENTIALS as KMS_CREDENTIALS, Kms};
 
 /// Which database a server runs on.
 #[derive(Debug, Clone)]
