@@ -12,7 +12,7 @@ use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::timeout::TimeoutConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::config::{BehaviorVersion, Region, StalledStreamProtectionConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec as ExternalSpec, KeyUsageType};
@@ -134,7 +134,10 @@ impl AwsKmsBackend {
             .region(Region::new(config.region.clone()))
             .credentials_provider(credentials)
             .timeout_config(timeouts)
-            .retry_config(retries);
+            .retry_config(retries)
+            // Bodies here are a few KiB under a hard deadline; the per-request stall watchdog
+            // (timers on every poll) adds cost and nothing the deadline does not cover.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }

@@ -20,9 +20,16 @@ pub struct Request {
 impl Request {
     /// A request with a JSON body (or none) and an optional bearer token.
     pub fn new(method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Self {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("Authorization", a)).into_iter().collect();
+        Self::with_headers(method, path, &headers, body)
+    }
+
+    /// A request with extra headers and a JSON body (or none).
+    pub fn with_headers(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Self {
         let mut s = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
-        if let Some(t) = token {
-            s.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        for (name, value) in headers {
+            s.push_str(&format!("{name}: {value}\r\n"));
         }
         match body {
             Some(b) => s.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len())),

@@ -10,6 +10,7 @@
 
 mod echo;
 mod hsm;
+mod kms_stub;
 mod load;
 mod policy_scale;
 mod postgres;
@@ -23,7 +24,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "keyward-bench", about = "Keyward benchmark harness")]
 pub struct RunArgs {
-    /// Scenarios (B0, S1, S3, S4, S6, S7, S8) or `all`.
+    /// Scenarios (B0, S1, S3, S4, S6, S7, S8, S9) or `all`.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// Seconds of closed-loop load per scenario (open-loop phases run half as long each).
@@ -77,6 +78,18 @@ struct KeywardArgs {
     hsm: bool,
     #[arg(long)]
     audit_lanes: Option<usize>,
+    /// Serve keys from an aws-kms backend at this endpoint (S9).
+    #[arg(long)]
+    kms_endpoint: Option<String>,
+}
+
+/// `serve-kms-stub`: S9's latency-injecting external KMS.
+#[derive(Debug, Parser)]
+struct KmsStubArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    #[arg(long)]
+    latency_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,6 +97,10 @@ fn main() -> std::process::ExitCode {
     let result = match argv.get(1).map(String::as_str) {
         Some("serve-echo") => serve_echo(EchoArgs::parse_from(&argv[1..])),
         Some("serve-keyward") => serve_keyward(KeywardArgs::parse_from(&argv[1..])),
+        Some("serve-kms-stub") => {
+            let a = KmsStubArgs::parse_from(&argv[1..]);
+            kms_stub::serve(&a.listen, std::time::Duration::from_millis(a.latency_ms))
+        }
         Some("policy-scale") => policy_scale::main(&argv[2..]),
         _ => scenarios::run(RunArgs::parse()),
     };
@@ -148,6 +165,16 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
         t.insert("calls".into(), std::env::var("KEYWARD_BENCH_HSM_CALLS").unwrap_or_else(|_| "inline".into()).into());
         settings.backends = vec![t];
         settings.default_backend = "hsm".into();
+    }
+    if let Some(endpoint) = &args.kms_endpoint {
+        let mut t = toml::Table::new();
+        for (k, v) in [("name", "aws"), ("kind", "aws-kms"), ("region", "us-east-1"), ("endpoint", endpoint.as_str())] {
+            t.insert(k.into(), v.into());
+        }
+        t.insert("timeout_ms".into(), toml::Value::Integer(5000));
+        settings.backends = vec![t];
+        settings.default_backend = "aws".into();
+        settings.backend_timeout_ms = 6000;
     }
     let audit_store = match args.audit.as_str() {
         "memory" => Some(std::sync::Arc::new(keyward_audit::MemoryAuditStore::new()) as _),

@@ -27,6 +27,8 @@ pub struct Row {
     pub concurrency: usize,
     /// Share of non-2xx answers.
     pub error_rate: f64,
+    /// S9: throughput / (in-flight / injected latency).
+    pub little: Option<f64>,
     /// `ok`, `MISMATCH`, or absent when the scenario writes no durable audit.
     pub audit_check: Option<String>,
     /// The commit measured.
@@ -42,12 +44,12 @@ pub struct Row {
 pub fn print(rows: &[Row], header: &str) {
     println!("{header}");
     println!(
-        "| scenario | phase | req/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | ratio to B0 | errors | audit rows = answered |"
+        "| scenario | phase | req/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | ratio to B0 | errors | audit rows = answered | vs Little's law |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
     for r in rows {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2}% | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2}% | {} | {} |",
             r.scenario,
             r.phase,
             r.rps,
@@ -58,6 +60,7 @@ pub fn print(rows: &[Row], header: &str) {
             r.ratio_to_b0.map_or("".into(), |x| format!("{x:.2}")),
             r.error_rate * 100.0,
             r.audit_check.as_deref().unwrap_or("n/a"),
+            r.little.map_or("".into(), |x| format!("{x:.2}")),
         );
     }
 }

@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9"];
 
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -29,6 +29,8 @@ enum Audit {
     Postgres,
     /// In memory, keys in the SoftHSM2 token (S8).
     MemoryHsm,
+    /// In memory, keys in an external KMS at this endpoint (S9).
+    MemoryKms,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +101,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
                 }
             }
             "S8" => hsm(&mut ctx)?,
+            "S9" => kms(&mut ctx)?,
             _ => {}
         }
     }
@@ -180,9 +183,13 @@ fn spawn_with_env(args: &[String], env: Option<(&str, &str)>) -> Result<ServerPr
 }
 
 fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String> {
+    keyward_on(ctx, name, audit, op, None)
+}
+
+fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>) -> Result<(), String> {
     let pg = match audit {
         Audit::Postgres => Some(Postgres::start()?),
-        Audit::Memory | Audit::MemoryHsm => None,
+        Audit::Memory | Audit::MemoryHsm | Audit::MemoryKms => None,
     };
     if ctx.fdatasync.is_none() && !ctx.args.quick {
         ctx.fdatasync = pg.as_ref().and_then(Postgres::fdatasync_ops);
@@ -200,13 +207,25 @@ fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String
     if audit == Audit::MemoryHsm {
         args.push("--hsm".into());
     }
+    if let (Audit::MemoryKms, Some(endpoint)) = (audit, kms) {
+        args.extend(["--kms-endpoint".into(), endpoint.to_owned()]);
+    }
     if let Some(n) = ctx.args.audit_lanes {
         args.extend(["--audit-lanes".into(), n.to_string()]);
     }
     if let Some(pg) = &pg {
         args.extend(["--database-url".into(), pg.url().to_owned()]);
     }
-    let server = ServerProcess::spawn(&args)?;
+    let server = if audit == Audit::MemoryKms {
+        // The SDK reads credentials from the environment; the stub ignores them.
+        let mut full: Vec<String> =
+            ["AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench"].iter().map(|s| (*s).to_owned()).collect();
+        full.push(std::env::current_exe().map_err(|e| e.to_string())?.display().to_string());
+        full.extend(args);
+        ServerProcess::spawn_program("env", &full)?
+    } else {
+        ServerProcess::spawn(&args)?
+    };
     // The banner writes the admin token just after announcing the address.
     let token_file = data_dir.join("admin.token");
     for _ in 0..100 {
@@ -286,6 +305,7 @@ fn hsm(ctx: &mut Ctx) -> Result<(), String> {
             concurrency: sessions,
             error_rate: 0.0,
             audit_check: None,
+            little: None,
             git_sha: ctx.git_sha.clone(),
             time: ctx.time.clone(),
             cores: ctx.cores,
@@ -293,6 +313,63 @@ fn hsm(ctx: &mut Ctx) -> Result<(), String> {
     }
     if let Some(s8) = s8 {
         eprintln!("keyward-bench: S8 / H0 = {:.2} ({s8:.0} / {best:.0})", s8 / best);
+    }
+    Ok(())
+}
+
+/// S9: Encrypt on an aws-kms key whose KMS answers after 1, 5 and 25 ms. With the in-flight
+/// count sized for 2,000 req/s at each latency (well under what the cores serve, so waiting is
+/// what is measured), Little's law says throughput is in-flight / latency, if no request blocks
+/// a runtime thread while it waits.
+fn kms(ctx: &mut Ctx) -> Result<(), String> {
+    const TARGET_RPS: u64 = 2_000;
+    let base_concurrency = ctx.args.concurrency;
+    for latency_ms in [1u64, 5, 25] {
+        let stub = ServerProcess::spawn(&["serve-kms-stub".into(), "--latency-ms".into(), latency_ms.to_string()])?;
+        let endpoint = format!("http://{}", stub.addr);
+        let in_flight = usize::try_from((TARGET_RPS * latency_ms / 1000).max(2)).unwrap_or(2);
+        ctx.args.concurrency = in_flight;
+        let name = format!("S9 encrypt 1KB, aws-kms stub {latency_ms} ms, {in_flight} in flight");
+        let result = keyward_on(ctx, &name, Audit::MemoryKms, Op::Encrypt(1024), Some(&endpoint));
+        ctx.args.concurrency = base_concurrency;
+        // K0: the same in-flight count straight at the stub, so the stub's and loopback's own
+        // share of the latency shows apart from Keyward's.
+        let plaintext = STANDARD.encode(vec![0x5Au8; 1024]);
+        let body = format!(r#"{{"KeyId":"k","Plaintext":"{plaintext}","EncryptionContext":{{"app":"bench"}}}}"#);
+        let direct = Request::with_headers("POST", "/", &[("X-Amz-Target", "TrentService.Encrypt")], Some(&body));
+        let pick: Picker = Arc::new(move |_| direct.clone());
+        let k0 = ctx.rt.block_on(load::closed_loop(stub.addr, pick, in_flight, ctx.timing.closed));
+        stub.stop();
+        result?;
+        let k0 = k0.map_err(|e| e.to_string())?;
+        let ideal = in_flight as f64 * 1000.0 / latency_ms as f64;
+        ctx.rows.push(Row {
+            scenario: format!("K0 straight to the stub {latency_ms} ms, {in_flight} in flight"),
+            phase: "max".into(),
+            rps: k0.rps(),
+            p50_ms: k0.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: k0.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            p999_ms: k0.latency.value_at_quantile(0.999) as f64 / 1000.0,
+            cpu_us_per_req: None,
+            ratio_to_b0: None,
+            concurrency: in_flight,
+            error_rate: 1.0 - k0.ok as f64 / k0.answered.max(1) as f64,
+            audit_check: None,
+            little: Some(k0.rps() / ideal),
+            git_sha: ctx.git_sha.clone(),
+            time: ctx.time.clone(),
+            cores: ctx.cores,
+        });
+        if let Some(row) = ctx.rows.iter_mut().rev().find(|r| r.scenario == name && r.phase == "max") {
+            let ratio = row.rps / ideal;
+            eprintln!(
+                "keyward-bench: {name}: {:.0} req/s; Little's law {ideal:.0}: {ratio:.2}; straight to the stub {:.0} ({:.2})",
+                row.rps,
+                k0.rps(),
+                row.rps / k0.rps().max(1.0)
+            );
+            row.little = Some(ratio);
+        }
     }
     Ok(())
 }
@@ -345,6 +422,7 @@ fn measure(
             concurrency: c,
             error_rate: 1.0 - r.ok as f64 / r.answered.max(1) as f64,
             audit_check: None,
+            little: None,
             git_sha: ctx.git_sha.clone(),
             time: ctx.time.clone(),
             cores: ctx.cores,
