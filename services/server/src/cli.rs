@@ -30,6 +30,60 @@ pub enum Command {
     /// Checks a policy directory: validate, run its tests, or diff two sets.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Encrypts a file or stream on this machine under a new data key from GenerateDataKey
+    /// (docs/envelope-format.md); the data never leaves this machine.
+    Encrypt(EncryptArgs),
+    /// Decrypts what `keyward encrypt` wrote; OUT appears only if every frame verified.
+    Decrypt(DecryptArgs),
+}
+
+/// Where the server is and who is asking.
+#[derive(Debug, clap::Args)]
+pub struct RemoteArgs {
+    /// Keyward's URL.
+    #[arg(long, env = "KEYWARD_SERVER", default_value = "http://127.0.0.1:8420")]
+    pub server: String,
+    /// A bearer token.
+    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// PEM certificates to trust besides the web PKI (a private CA).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `keyward encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The key (id or `alias/NAME`) that wraps the data key.
+    #[arg(long)]
+    pub key: String,
+    /// An encryption context pair `name=value` (repeatable); decryption needs the same.
+    #[arg(long = "context", value_parser = parse_pair)]
+    pub context: Vec<(String, String)>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The file to encrypt (`-`: standard input).
+    pub input: PathBuf,
+    /// Where to write the envelope (`-`: standard output).
+    pub output: PathBuf,
+}
+
+/// `keyward decrypt`.
+#[derive(Debug, clap::Args)]
+pub struct DecryptArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The envelope (`-`: standard input).
+    pub input: PathBuf,
+    /// Where to write the plaintext (`-`: standard output, streamed as frames verify).
+    pub output: PathBuf,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not name=value")),
+    }
 }
 
 /// `keyward audit ...`.

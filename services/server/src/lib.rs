@@ -5,6 +5,7 @@ pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod envelope_cmd;
 pub mod policy_cmd;
 pub mod serve;
 pub mod telemetry;

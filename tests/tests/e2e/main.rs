@@ -10,6 +10,7 @@ mod authz;
 mod aws_kms;
 mod crypto;
 mod durability;
+mod envelope;
 mod grants;
 mod hsm;
 mod jwt;

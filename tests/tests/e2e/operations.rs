@@ -128,7 +128,8 @@ async fn readme_walkthrough_runs() {
     let s = Server::start(Db::Sqlite).await;
     let script = script
         .replace("http://127.0.0.1:8420", &s.base)
-        .replace("keyward-data/admin.token", &s.data_dir.path().join("admin.token").display().to_string());
+        .replace("keyward-data/admin.token", &s.data_dir.path().join("admin.token").display().to_string())
+        .replace("cargo run -q -p keyward-server --", &keyward_e2e::keyward_bin().display().to_string());
     let out = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).output().unwrap();
     assert!(
         out.status.success(),

@@ -1,0 +1,130 @@
+//! A typed client of Keyward's HTTP API (the operations the CLI and tools need).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with a problem (`application/problem+json`).
+    #[error("{status} {code}: {detail}")]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// Keyward's stable error code, e.g. `AccessDenied`.
+        code: String,
+        /// The server's explanation.
+        detail: String,
+    },
+    /// The server could not be reached or answered something unreadable.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// A data key: its plaintext (use it, then drop it) and the same key as a ciphertext blob.
+#[derive(Debug)]
+pub struct DataKey {
+    /// The key that wrapped it.
+    pub key_id: String,
+    /// The key version.
+    pub key_version: u32,
+    /// The data key.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The data key encrypted under the Keyward key.
+    pub ciphertext_blob: Vec<u8>,
+}
+
+/// A client bound to one server and one bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+struct Problem {
+    code: Option<String>,
+    detail: Option<String>,
+    title: Option<String>,
+}
+
+impl Client {
+    /// A client for `server` (e.g. `https://kms.example.com`), trusting the web PKI and, when
+    /// given, the PEM certificates in `extra_ca_pem`.
+    pub fn new(server: &str, token: &str, extra_ca_pem: Option<&[u8]>) -> Result<Self, ApiError> {
+        // Keyward builds rustls on aws-lc; install it unless the process already chose one.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut builder = reqwest::Client::builder().use_rustls_tls().timeout(std::time::Duration::from_secs(30));
+        if let Some(pem) = extra_ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ApiError::Transport(e.to_string()))? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(Self { http, base: server.trim_end_matches('/').to_owned(), token: Zeroizing::new(token.to_owned()) })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, ApiError> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token.as_str())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(format!("{}: {e}", self.base)))?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.map_err(|e| ApiError::Transport(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(format!("unreadable answer: {e}")));
+        }
+        let problem: Option<Problem> = serde_json::from_slice(&bytes).ok();
+        Err(ApiError::Problem {
+            status,
+            code: problem.as_ref().and_then(|p| p.code.clone()).unwrap_or_else(|| "Unknown".into()),
+            detail: problem.and_then(|p| p.detail.or(p.title)).unwrap_or_default(),
+        })
+    }
+
+    /// GenerateDataKey: a 32-byte data key under `key` (id or `alias/NAME`), bound to `context`.
+    pub async fn generate_data_key(&self, key: &str, context: &BTreeMap<String, String>) -> Result<DataKey, ApiError> {
+        let path = format!("/v1/keys/{}/generate-data-key", encode_path(key));
+        let v = self.post(&path, json!({"key_spec": "AES_256", "encryption_context": context})).await?;
+        Ok(DataKey {
+            key_id: field(&v, "key_id")?,
+            key_version: v["key_version"].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            plaintext: Zeroizing::new(b64_field(&v, "plaintext")?),
+            ciphertext_blob: b64_field(&v, "ciphertext_blob")?,
+        })
+    }
+
+    /// Decrypt: the plaintext of a ciphertext blob, under the context it was bound to.
+    pub async fn decrypt(
+        &self,
+        ciphertext_blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        let body = json!({"ciphertext_blob": STANDARD.encode(ciphertext_blob), "encryption_context": context});
+        let v = self.post("/v1/decrypt", body).await?;
+        Ok(Zeroizing::new(b64_field(&v, "plaintext")?))
+    }
+}
+
+/// `alias/NAME` goes into a path percent-encoded.
+fn encode_path(key: &str) -> String {
+    key.replace('/', "%2F")
+}
+
+fn field(v: &Value, name: &str) -> Result<String, ApiError> {
+    v[name].as_str().map(str::to_owned).ok_or_else(|| ApiError::Transport(format!("answer without `{name}`")))
+}
+
+fn b64_field(v: &Value, name: &str) -> Result<Vec<u8>, ApiError> {
+    STANDARD.decode(field(v, name)?).map_err(|_| ApiError::Transport(format!("`{name}` is not base64")))
+}
