@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite: provisions every service the tests need on a fresh Debian machine
-# (PostgreSQL, a SoftHSM2 token, a local KMS server),
+# (PostgreSQL, a SoftHSM2 token, a local KMS server, the client generators and the fuzzer),
 # then runs formatting, lints and every test with missing services treated as failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,3 +46,6 @@ cargo run -q -p keyward-server -- policy test policies
 
 step "cargo test --workspace (SQLite and Postgres; pkcs11 on SoftHSM2; aws-kms on moto)"
 cargo test --workspace
+
+step "generated clients (Python, TypeScript), API fuzzing (schemathesis), 401 without a token"
+scripts/test-clients.sh

@@ -6,6 +6,7 @@ pub mod dto;
 pub mod error;
 mod handlers;
 pub mod meta;
+mod openapi_doc;
 pub mod state;
 
 use actix_web::body::MessageBody;
@@ -81,7 +82,7 @@ fn base_document() -> OpenApi {
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> OpenApi {
     let (_, api) = App::new().into_utoipa_app().openapi(base_document()).configure(routes).split_for_parts();
-    api
+    openapi_doc::finish(api)
 }
 
 /// The OpenAPI document as pretty JSON with a trailing newline (the committed form).
@@ -118,7 +119,7 @@ pub fn app(
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .configure(routes)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
         .default_service(web::to(not_found))
         .wrap(meta::AssignIds)
 }

@@ -202,3 +202,30 @@ async fn a_256_mib_file_round_trips_in_constant_memory() {
     assert_eq!(std::fs::metadata(&output).unwrap().len(), 256 << 20);
     assert_eq!(sha256_of(&input), sha256_of(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_library_seals_and_opens_through_the_api() {
+    use keyward_client::api::{ApiError, Client};
+    use keyward_client::envelope;
+    let s = Server::start(Db::Sqlite).await;
+    let cli = setup(&s).await;
+    let client = Client::new(&s.base, &cli.token, None).unwrap();
+    let context = std::collections::BTreeMap::from([("app".to_owned(), "billing".to_owned())]);
+    let dk = client.generate_data_key(&cli.key, &context).await.unwrap();
+    assert_eq!((dk.key_id.as_str(), dk.key_version, dk.plaintext.len()), (cli.key.as_str(), 1, 32));
+    let mut sealed = Vec::new();
+    envelope::seal(&dk.plaintext, &dk.ciphertext_blob, &context, 1024, &b"library data"[..], &mut sealed).unwrap();
+    let mut input = sealed.as_slice();
+    let header = envelope::read_header(&mut input).unwrap();
+    assert_eq!(header.context, context);
+    let data_key = client.decrypt(&header.data_key_blob, &header.context).await.unwrap();
+    let mut opened = Vec::new();
+    envelope::open(&header, &data_key, input, &mut opened).unwrap();
+    assert_eq!(opened, b"library data");
+    // Errors carry the problem's stable code.
+    let other = std::collections::BTreeMap::from([("app".to_owned(), "other".to_owned())]);
+    match client.decrypt(&header.data_key_blob, &other).await {
+        Err(ApiError::Problem { status: 400, code, .. }) => assert_eq!(code, "InvalidCiphertext"),
+        other => panic!("a wrong context decrypted: {other:?}"),
+    }
+}

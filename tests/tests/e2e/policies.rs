@@ -142,6 +142,11 @@ async fn conditions_forbids_dry_runs_and_reloads() {
     let r = s.call("POST", &format!("/v1/keys/{prod}/disable?dry_run=true"), &s.admin, None).await;
     assert_eq!(r.body["decision"], "Allow");
     assert_eq!(s.get(&format!("/v1/keys/{prod}")).await.body["key_state"], "Enabled", "dry run changed nothing");
+    // A listing across namespaces filters by many decisions: its dry run is a clear 400.
+    let r = s.get("/v1/keys?dry_run=true").await;
+    assert_eq!((r.status, r.code()), (400, "InvalidRequest"), "{}", r.body);
+    let r = s.get("/v1/keys?namespace=payments&dry_run=true").await;
+    assert_eq!((r.status, r.body["decision"].as_str()), (200, Some("Allow")), "{}", r.body);
     assert_eq!(s.get("/v1/keys?namespace=payments").await.body["keys"].as_array().unwrap().len(), before);
     tokio::time::sleep(Duration::from_millis(1200)).await; // usage counters flush every second
     let versions = s.get(&format!("/v1/keys/{prod}/versions")).await;

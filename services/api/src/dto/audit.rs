@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// QueryAudit's filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueryAuditQuery {
     /// A principal uid, e.g. `Keyward::User::"alice"`.

@@ -115,7 +115,10 @@ impl KeyService {
                 }),
                 None => match outcome {
                     Err(e) => Err(e),
-                    Ok(_) => Err(Error::internal("dry run reached no decision")),
+                    // A listing across namespaces filters by many decisions, not one.
+                    Ok(_) => Err(Error::invalid(
+                        "this request makes no single authorization decision to dry-run: name its namespace or key",
+                    )),
                 },
             }
         })
