@@ -101,6 +101,8 @@ fn missing(what: &str) -> BackendError {
 /// The aws-kms backend.
 #[derive(Debug)]
 pub struct AwsKmsBackend {
+    config: aws_sdk_kms::Config,
+    id: usize,
     client: Client,
     capabilities: Capabilities,
     pending_window_days: i32,
@@ -141,8 +143,12 @@ impl AwsKmsBackend {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let sdk = builder.build();
         Ok(Self {
-            client: Client::from_conf(builder.build()),
+            client: Client::from_conf(sdk.clone()),
+            config: sdk,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             capabilities: Capabilities {
                 specs: vec![KeySpec::Aes256],
                 max_plaintext: MAX_PLAINTEXT,
@@ -159,6 +165,28 @@ impl AwsKmsBackend {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// This thread's client. Each server worker runs its own event loop; a connection pool
+    /// shared between them would drive each connection on one worker and wake it from the
+    /// other on every call, so every thread gets its own pool.
+    fn local(&self) -> Client {
+        thread_local! {
+            static CLIENTS: std::cell::RefCell<HashMap<usize, Client>> = std::cell::RefCell::new(HashMap::new());
+        }
+        CLIENTS.with(|c| {
+            c.borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    let http = aws_smithy_http_client::Builder::new()
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                        ))
+                        .build_https();
+                    Client::from_conf(self.config.to_builder().http_client(http).build())
+                })
+                .clone()
+        })
+    }
 }
 
 impl Backend for AwsKmsBackend {
@@ -173,7 +201,7 @@ impl Backend for AwsKmsBackend {
     async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let KeySpec::Aes256 = spec;
         let out = self
-            .client
+            .local()
             .create_key()
             .description(format!("Keyward key {key_id} version {version}"))
             .key_usage(KeyUsageType::EncryptDecrypt)
@@ -190,7 +218,8 @@ impl Backend for AwsKmsBackend {
             // An alias can be repointed outside Keyward; bind the key itself.
             return Err(BackendError::InvalidRequest("link a key id or key ARN, not an alias".into()));
         }
-        let out = self.client.describe_key().key_id(external_key_id).send().await.map_err(|e| mapped(Call::Link, e))?;
+        let out =
+            self.local().describe_key().key_id(external_key_id).send().await.map_err(|e| mapped(Call::Link, e))?;
         let meta = out.key_metadata().ok_or_else(|| missing("key metadata"))?;
         if meta.key_spec().is_some_and(|s| *s != ExternalSpec::SymmetricDefault)
             || meta.key_usage().is_some_and(|u| *u != KeyUsageType::EncryptDecrypt)
@@ -227,7 +256,7 @@ impl Backend for AwsKmsBackend {
         }
         let context = external_context(context, &aad(ALG_EXTERNAL_KMS, &[]))?;
         let out = self
-            .client
+            .local()
             .encrypt()
             .key_id(arn)
             .plaintext(Blob::new(plaintext.to_vec()))
@@ -256,7 +285,7 @@ impl Backend for AwsKmsBackend {
         }
         let (_, arn) = external_key(&key)?;
         let out = self
-            .client
+            .local()
             .decrypt()
             .key_id(arn)
             .ciphertext_blob(Blob::new(ciphertext.to_vec()))
@@ -285,7 +314,7 @@ impl Backend for AwsKmsBackend {
         let context = external_context(context, &aad(ALG_EXTERNAL_KMS, &[]))?;
         let (plaintext, ciphertext) = if with_plaintext {
             let out = self
-                .client
+                .local()
                 .generate_data_key()
                 .key_id(arn)
                 .number_of_bytes(bytes)
@@ -297,7 +326,7 @@ impl Backend for AwsKmsBackend {
             (Some(plaintext), out.ciphertext_blob)
         } else {
             let out = self
-                .client
+                .local()
                 .generate_data_key_without_plaintext()
                 .key_id(arn)
                 .number_of_bytes(bytes)
@@ -313,7 +342,7 @@ impl Backend for AwsKmsBackend {
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let out = self
-            .client
+            .local()
             .generate_random()
             .number_of_bytes(byte_count(len)?)
             .send()
@@ -334,7 +363,7 @@ impl Backend for AwsKmsBackend {
         // Keys Keyward created are in its own account and region, so the bare key id names them;
         // some compatible servers take only that form here.
         let key_id = arn.rsplit_once(":key/").map_or(arn, |(_, id)| id);
-        let call = self.client.schedule_key_deletion().key_id(key_id).pending_window_in_days(self.pending_window_days);
+        let call = self.local().schedule_key_deletion().key_id(key_id).pending_window_in_days(self.pending_window_days);
         match call.send().await {
             Ok(_) => Ok(()),
             // Already scheduled or gone: destruction may be retried after a crash.
