@@ -308,6 +308,34 @@ impl Server {
         r.s("key_id")
     }
 
+    /// Schedules each key's deletion, moves its deletion date into the past (as a DBA could),
+    /// and waits until the server's own maintenance pass has destroyed it (start the server
+    /// with a short `maintenance_interval_seconds`).
+    pub async fn destroy_now(&self, keys: &[&str]) {
+        let conn = keyward_store::connect(&self.db_url()).await.expect("connect");
+        for key in keys {
+            let r = self
+                .post(&format!("/v1/keys/{key}/schedule-deletion"), serde_json::json!({"pending_window_days": 7}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
+            conn.execute_unprepared(&format!("UPDATE keys SET deletion_date = {past} WHERE id = '{key}'"))
+                .await
+                .expect("move the deletion date");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        for key in keys {
+            loop {
+                let state = self.get(&format!("/v1/keys/{key}")).await.body["key_state"].clone();
+                if state == "Destroyed" {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{key} not destroyed in time: {state}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
     /// Counts the audit records in the server's database.
     pub async fn audit_count(&self) -> u64 {
         self.audit_store().await.count().await.expect("count audit")

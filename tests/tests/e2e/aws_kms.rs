@@ -224,24 +224,7 @@ async fn aws_keys_do_everything_under_policies_and_audit(db: Db) {
 
     // Deletion: a created key's external keys are scheduled for deletion there; a linked key
     // is only unlinked.
-    let conn = keyward_store::connect(&s.db_url()).await.unwrap();
-    for key in [&created, &linked] {
-        let r = s.post(&format!("/v1/keys/{key}/schedule-deletion"), json!({"pending_window_days": 7})).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
-        conn.execute_unprepared(&format!("UPDATE keys SET deletion_date = {past} WHERE id = '{key}'")).await.unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    for key in [&created, &linked] {
-        loop {
-            let state = s.get(&format!("/v1/keys/{key}")).await.body["key_state"].clone();
-            if state == "Destroyed" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not destroyed in time: {state}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    s.destroy_now(&[&created, &linked]).await;
     for arn in &versions {
         assert_eq!(external_state(&kms, arn).await, KeyState::PendingDeletion, "{arn}");
     }

@@ -108,20 +108,7 @@ async fn hsm_keys_do_everything_and_never_leave_the_token(db: Db) {
     }
 
     // Scheduled destruction: once the window has passed, the token objects are destroyed.
-    let r = s.post(&format!("/v1/keys/{key}/schedule-deletion"), json!({"pending_window_days": 7})).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let conn = keyward_store::connect(&s.db_url()).await.unwrap();
-    let past = chrono::Utc::now().timestamp_micros() - 1_000_000;
-    conn.execute_unprepared(&format!("UPDATE keys SET deletion_date = {past} WHERE id = '{key}'")).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let state = s.get(&format!("/v1/keys/{key}")).await.body["key_state"].clone();
-        if state == "Destroyed" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not destroyed in time: {state}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.destroy_now(&[&key]).await;
     for version in [1, 2] {
         assert!(!hsm.inspect(&object_id(&key, version)).found, "version {version} destroyed in the token");
     }
