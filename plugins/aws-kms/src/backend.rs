@@ -103,7 +103,6 @@ fn missing(what: &str) -> BackendError {
 pub struct AwsKmsBackend {
     config: aws_sdk_kms::Config,
     id: usize,
-    client: Client,
     capabilities: Capabilities,
     pending_window_days: i32,
 }
@@ -144,10 +143,8 @@ impl AwsKmsBackend {
             builder = builder.endpoint_url(endpoint);
         }
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let sdk = builder.build();
         Ok(Self {
-            client: Client::from_conf(sdk.clone()),
-            config: sdk,
+            config: builder.build(),
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             capabilities: Capabilities {
                 specs: vec![KeySpec::Aes256],
@@ -161,9 +158,9 @@ impl AwsKmsBackend {
         })
     }
 
-    /// The SDK client (tests inspect the external side with it).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// This thread's SDK client (tests inspect the external side with it).
+    pub fn client(&self) -> Client {
+        self.local()
     }
 
     /// This thread's client. Each server worker runs its own event loop; a connection pool

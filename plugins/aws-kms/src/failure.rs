@@ -24,10 +24,8 @@ where
 {
     let code = match &e {
         SdkError::ServiceError(service) => service.err().code().unwrap_or("Unknown").to_owned(),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            return BackendError::Unavailable(format!("external KMS: {}", DisplayErrorContext(&e)));
-        }
-        // Building the request failed: typically no credentials could be loaded.
+        // Timeouts, transport failures, unreadable answers, and requests that could not be built
+        // (typically: no credentials could be loaded).
         _ => return BackendError::Unavailable(format!("external KMS: {}", DisplayErrorContext(&e))),
     };
     let reason = format!("external KMS: {code}");

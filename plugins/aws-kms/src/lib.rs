@@ -10,7 +10,7 @@ pub use config::AwsKmsConfig;
 
 use std::sync::Arc;
 
-use keyward_backend::{BackendFactory, BuildContext, Built, ConfigError, Registry};
+use keyward_backend::{BuildContext, Built, ConfigError, Registry};
 
 /// The kind name in configuration.
 pub const KIND: &str = "aws-kms";
@@ -25,26 +25,18 @@ pub fn external_arn(material: &[u8]) -> Option<&str> {
 
 /// Registers the aws-kms kind.
 pub fn register(registry: &mut Registry) {
-    registry.register(Box::new(Factory));
+    registry.register(KIND, build);
 }
 
-struct Factory;
-
-impl BackendFactory for Factory {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn build(&self, name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let config: AwsKmsConfig = keyward_backend::instance_settings(settings).map_err(invalid)?;
-        let backend = AwsKmsBackend::connect(&config).map_err(invalid)?;
-        tracing::info!(
-            backend = name,
-            region = %config.region,
-            endpoint = config.endpoint.as_deref().unwrap_or("AWS"),
-            "aws-kms backend ready"
-        );
-        Ok(Built::plain(Arc::new(backend)))
-    }
+fn build(name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
+    let invalid = ConfigError::invalid_for(name);
+    let config: AwsKmsConfig = keyward_backend::instance_settings(settings).map_err(invalid)?;
+    let backend = AwsKmsBackend::connect(&config).map_err(invalid)?;
+    tracing::info!(
+        backend = name,
+        region = %config.region,
+        endpoint = config.endpoint.as_deref().unwrap_or("AWS"),
+        "aws-kms backend ready"
+    );
+    Ok(Built::plain(Arc::new(backend)))
 }

@@ -8,6 +8,4 @@ mod registry;
 pub use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, Sealed, VersionHandle,
 };
-pub use registry::{
-    BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings,
-};
+pub use registry::{BuildContext, BuildFn, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings};

@@ -30,6 +30,13 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// Makes `Invalid` errors for the instance `name` (for `map_err`).
+    pub fn invalid_for(name: &str) -> impl Fn(String) -> ConfigError + Copy + '_ {
+        move |message| ConfigError::Invalid { name: name.to_owned(), message }
+    }
+}
+
 /// An instance's own settings from its `[[backends]]` table (`name` and `kind` are the
 /// registry's); unknown fields are refused when `T` denies them.
 pub fn instance_settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
@@ -100,19 +107,14 @@ impl Built {
     }
 }
 
-/// Builds instances of one backend kind.
-pub trait BackendFactory: Send + Sync {
-    /// The kind name used in `kind = "..."`.
-    fn kind(&self) -> &'static str;
-
-    /// Builds an instance named `name` from its configuration table.
-    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Built, ConfigError>;
-}
+/// Builds an instance of one kind: its name, its `[[backends]]` table, and what instances built
+/// earlier offer.
+pub type BuildFn = fn(&str, &toml::Table, &BuildContext) -> Result<Built, ConfigError>;
 
 /// The backend kinds compiled into this binary.
 #[derive(Default)]
 pub struct Registry {
-    factories: BTreeMap<&'static str, Box<dyn BackendFactory>>,
+    factories: BTreeMap<&'static str, BuildFn>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -127,9 +129,9 @@ impl Registry {
         Self::default()
     }
 
-    /// Adds a kind.
-    pub fn register(&mut self, factory: Box<dyn BackendFactory>) {
-        self.factories.insert(factory.kind(), factory);
+    /// Adds a kind, named as in `kind = "..."`.
+    pub fn register(&mut self, kind: &'static str, build: BuildFn) {
+        self.factories.insert(kind, build);
     }
 
     /// The registered kind names.
@@ -150,6 +152,6 @@ impl Registry {
             kind: kind.to_owned(),
             known: self.kinds().collect::<Vec<_>>().join(", "),
         })?;
-        factory.build(name, settings, ctx)
+        factory(name, settings, ctx)
     }
 }

@@ -12,7 +12,7 @@ pub use root::HsmRoot;
 
 use std::sync::Arc;
 
-use keyward_backend::{BackendFactory, BuildContext, Built, ConfigError, Registry, RootSource};
+use keyward_backend::{BuildContext, Built, ConfigError, Registry, RootSource};
 
 /// The kind name in configuration.
 pub const KIND: &str = "pkcs11";
@@ -25,24 +25,16 @@ pub fn object_id(key_id: keyward_core::model::ids::KeyId, version: u32) -> Vec<u
 
 /// Registers the pkcs11 kind.
 pub fn register(registry: &mut Registry) {
-    registry.register(Box::new(Factory));
+    registry.register(KIND, build);
 }
 
-struct Factory;
-
-impl BackendFactory for Factory {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn build(&self, name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let config: Pkcs11Config = keyward_backend::instance_settings(settings).map_err(invalid)?;
-        let backend = Pkcs11Backend::connect(&config).map_err(invalid)?;
-        let label = config.root_key_label.clone().unwrap_or_else(|| "keyward-root".into());
-        let token = backend.token().clone();
-        let root: RootSource = Arc::new(move || Ok(Arc::new(HsmRoot::open(token.clone(), &label)?) as _));
-        tracing::info!(backend = name, token = %config.token_label, module = %config.module.display(), "pkcs11 backend ready");
-        Ok(Built { backend: Arc::new(backend), root: Some(root) })
-    }
+fn build(name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
+    let invalid = ConfigError::invalid_for(name);
+    let config: Pkcs11Config = keyward_backend::instance_settings(settings).map_err(invalid)?;
+    let backend = Pkcs11Backend::connect(&config).map_err(invalid)?;
+    let label = config.root_key_label.clone().unwrap_or_else(|| "keyward-root".into());
+    let token = backend.token().clone();
+    let root: RootSource = Arc::new(move || Ok(Arc::new(HsmRoot::open(token.clone(), &label)?) as _));
+    tracing::info!(backend = name, token = %config.token_label, module = %config.module.display(), "pkcs11 backend ready");
+    Ok(Built { backend: Arc::new(backend), root: Some(root) })
 }

@@ -10,42 +10,32 @@ pub use root_key::RootKey;
 
 use std::sync::Arc;
 
-use keyward_backend::{BackendFactory, BuildContext, Built, ConfigError, Registry};
+use keyward_backend::{BuildContext, Built, ConfigError, Registry};
 
 /// The kind name in configuration.
 pub const KIND: &str = "software";
 
 /// Registers the software kind.
 pub fn register(registry: &mut Registry) {
-    registry.register(Box::new(Factory));
+    registry.register(KIND, build);
 }
 
-struct Factory;
-
-impl BackendFactory for Factory {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn build(&self, name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Built, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let config: SoftwareConfig = keyward_backend::instance_settings(settings).map_err(invalid)?;
-        let backend = match &config.root_key_backend {
-            Some(holder) => {
-                let open = ctx.roots.get(holder).ok_or_else(|| {
-                    invalid(format!(
-                        "`root_key_backend = \"{holder}\"` must name a configured pkcs11 backend that started"
-                    ))
-                })?;
-                let root = open().map_err(|e| invalid(format!("root key in backend `{holder}`: {e}")))?;
-                SoftwareBackend::with_held_root(root)
-            }
-            None => SoftwareBackend::new(config.load_root_key(&ctx.data_dir).map_err(invalid)?),
-        };
-        let held = config.root_key_backend.as_deref().unwrap_or("local");
-        tracing::info!(backend = name, root_key_id = %hex::encode(backend.root_id()), root_key = held, "software backend ready");
-        Ok(Built::plain(Arc::new(backend)))
-    }
+fn build(name: &str, settings: &toml::Table, ctx: &BuildContext) -> Result<Built, ConfigError> {
+    let invalid = ConfigError::invalid_for(name);
+    let config: SoftwareConfig = keyward_backend::instance_settings(settings).map_err(invalid)?;
+    let backend = match &config.root_key_backend {
+        Some(holder) => {
+            let open = ctx.roots.get(holder).ok_or_else(|| {
+                invalid(format!("`root_key_backend = \"{holder}\"` must name a configured pkcs11 backend that started"))
+            })?;
+            let root = open().map_err(|e| invalid(format!("root key in backend `{holder}`: {e}")))?;
+            SoftwareBackend::with_held_root(root)
+        }
+        None => SoftwareBackend::new(config.load_root_key(&ctx.data_dir).map_err(invalid)?),
+    };
+    let held = config.root_key_backend.as_deref().unwrap_or("local");
+    tracing::info!(backend = name, root_key_id = %hex::encode(backend.root_id()), root_key = held, "software backend ready");
+    Ok(Built::plain(Arc::new(backend)))
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_backend::{
-    AadFn, Backend, BackendError, BackendFactory, BuildContext, Built, Capabilities, ConfigError, Registry, Sealed,
-    VersionHandle,
+    AadFn, Backend, BackendError, BuildContext, Built, Capabilities, ConfigError, Registry, Sealed, VersionHandle,
 };
 use keyward_backend_software::{RootKey, SoftwareBackend};
 use keyward_core::model::context::EncryptionContext;
@@ -98,27 +97,19 @@ impl Backend for StubBackend {
 
 /// Registers the stub kind (settings: `latency_ms`, default 0).
 pub fn register(registry: &mut Registry) {
-    registry.register(Box::new(Factory));
+    registry.register(KIND, build);
 }
 
-struct Factory;
-
-impl BackendFactory for Factory {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn build(&self, name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { name: name.to_owned(), message };
-        let latency = match settings.get("latency_ms") {
-            None => 0,
-            Some(v) => v
-                .as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| invalid("`latency_ms` must be a non-negative integer".into()))?,
-        };
-        Ok(Built::plain(Arc::new(StubBackend::new(Duration::from_millis(latency)).map_err(invalid)?)))
-    }
+fn build(name: &str, settings: &toml::Table, _ctx: &BuildContext) -> Result<Built, ConfigError> {
+    let invalid = ConfigError::invalid_for(name);
+    let latency = match settings.get("latency_ms") {
+        None => 0,
+        Some(v) => v
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| invalid("`latency_ms` must be a non-negative integer".into()))?,
+    };
+    Ok(Built::plain(Arc::new(StubBackend::new(Duration::from_millis(latency)).map_err(invalid)?)))
 }
 
 #[cfg(test)]

@@ -343,23 +343,17 @@ fn kms(ctx: &mut Ctx) -> Result<(), String> {
         result?;
         let k0 = k0.map_err(|e| e.to_string())?;
         let ideal = in_flight as f64 * 1000.0 / latency_ms as f64;
-        ctx.rows.push(Row {
-            scenario: format!("K0 straight to the stub {latency_ms} ms, {in_flight} in flight"),
-            phase: "max".into(),
-            rps: k0.rps(),
-            p50_ms: k0.latency.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: k0.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            p999_ms: k0.latency.value_at_quantile(0.999) as f64 / 1000.0,
-            cpu_us_per_req: None,
-            ratio_to_b0: None,
-            concurrency: in_flight,
-            error_rate: 1.0 - k0.ok as f64 / k0.answered.max(1) as f64,
-            audit_check: None,
+        let k0_row = Row {
             little: Some(k0.rps() / ideal),
-            git_sha: ctx.git_sha.clone(),
-            time: ctx.time.clone(),
-            cores: ctx.cores,
-        });
+            ..run_row(
+                ctx,
+                &format!("K0 straight to the stub {latency_ms} ms, {in_flight} in flight"),
+                "max",
+                &k0,
+                in_flight,
+            )
+        };
+        ctx.rows.push(k0_row);
         if let Some(row) = ctx.rows.iter_mut().rev().find(|r| r.scenario == name && r.phase == "max") {
             let ratio = row.rps / ideal;
             eprintln!(
@@ -411,25 +405,34 @@ fn measure(
     let b0 = ctx.b0_rps.or((name == "B0").then_some(max));
     let mk = |phase: &str, r: &RunResult, cpu: Option<f64>, extra: u64| Measured {
         row: Row {
-            scenario: name.to_owned(),
-            phase: phase.to_owned(),
-            rps: r.rps(),
-            p50_ms: r.latency.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: r.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            p999_ms: r.latency.value_at_quantile(0.999) as f64 / 1000.0,
             cpu_us_per_req: cpu,
             ratio_to_b0: b0.map(|b| r.rps() / b).filter(|_| phase == "max"),
-            concurrency: c,
-            error_rate: 1.0 - r.ok as f64 / r.answered.max(1) as f64,
-            audit_check: None,
-            little: None,
-            git_sha: ctx.git_sha.clone(),
-            time: ctx.time.clone(),
-            cores: ctx.cores,
+            ..run_row(ctx, name, phase, r, c)
         },
         answered_total: r.answered + extra,
     };
     Ok(vec![mk("max", &closed, Some(cpu), warm.answered), mk("50%", &half, None, 0), mk("80%", &eighty, None, 0)])
+}
+
+/// A row of one load run: rate, latency percentiles and errors; the rest left empty.
+fn run_row(ctx: &Ctx, name: &str, phase: &str, r: &RunResult, concurrency: usize) -> Row {
+    Row {
+        scenario: name.to_owned(),
+        phase: phase.to_owned(),
+        rps: r.rps(),
+        p50_ms: r.latency.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: r.latency.value_at_quantile(0.99) as f64 / 1000.0,
+        p999_ms: r.latency.value_at_quantile(0.999) as f64 / 1000.0,
+        cpu_us_per_req: None,
+        ratio_to_b0: None,
+        concurrency,
+        error_rate: 1.0 - r.ok as f64 / r.answered.max(1) as f64,
+        audit_check: None,
+        little: None,
+        git_sha: ctx.git_sha.clone(),
+        time: ctx.time.clone(),
+        cores: ctx.cores,
+    }
 }
 
 fn temp_dir() -> PathBuf {

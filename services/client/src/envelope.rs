@@ -246,10 +246,8 @@ pub fn open(
     let (mut index, mut total) = (0u64, 0u64);
     loop {
         let mut prefix = [0u8; 5];
-        match fill(&mut input, &mut prefix)? {
-            0 => return Err(EnvelopeError::Truncated(index)),
-            5 => {}
-            _ => return Err(EnvelopeError::Truncated(index)),
+        if fill(&mut input, &mut prefix)? != prefix.len() {
+            return Err(EnvelopeError::Truncated(index));
         }
         let last = match prefix[0] {
             0 => false,

@@ -241,8 +241,7 @@ impl KeyService {
             return Err(Error::conflict("the key is destroyed"));
         }
         if let RotationUpdate::Every(_) = input.rotation {
-            let backend = self.backend_for(&permit, &key)?.clone();
-            self.ensure_rotatable(&backend, &key).await?;
+            self.ensure_rotatable(self.backend_for(&permit, &key)?, &key).await?;
         }
         let now = self.clock.now();
         if let Some(d) = input.description {
