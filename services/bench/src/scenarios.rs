@@ -375,6 +375,34 @@ async fn audit_count(url: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// Totals of the server's audit batch metrics.
+#[derive(Debug, Default, Clone, Copy)]
+struct Batches {
+    count: f64,
+    records: f64,
+    commit_seconds: f64,
+}
+
+/// Reads the audit batch totals from `/metrics` (zeros when unreadable: a diagnostic only).
+async fn audit_batches(addr: std::net::SocketAddr) -> Batches {
+    let Ok(mut conn) = Conn::open(addr).await else { return Batches::default() };
+    let Ok((200, body)) = conn.send(&Request::new("GET", "/metrics", None, None)).await else {
+        return Batches::default();
+    };
+    let text = String::from_utf8_lossy(&body);
+    let total = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Batches {
+        count: total("keyward_audit_batch_records_count"),
+        records: total("keyward_audit_batch_records_sum"),
+        commit_seconds: total("keyward_audit_commit_seconds_sum"),
+    }
+}
+
 struct Measured {
     row: Row,
     answered_total: u64,
@@ -393,7 +421,17 @@ fn measure(
     let warm = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.warmup)).map_err(|e| e.to_string())?;
     let cpu0 = server.cpu_us();
     let db0 = pg.map(|_| cpu_us_of_command("postgres"));
+    let batches0 = pg.map(|_| ctx.rt.block_on(audit_batches(addr)));
     let closed = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.closed)).map_err(|e| e.to_string())?;
+    if let Some(before) = batches0 {
+        let after = ctx.rt.block_on(audit_batches(addr));
+        let n = (after.count - before.count).max(1.0);
+        eprintln!(
+            "keyward-bench: {name}: {n:.0} audit batches, {:.1} records and {:.2} ms commit each on average",
+            (after.records - before.records) / n,
+            (after.commit_seconds - before.commit_seconds) * 1e3 / n
+        );
+    }
     let cpu = (server.cpu_us() - cpu0) as f64 / closed.answered.max(1) as f64;
     let db_cpu = db0.map(|d| (cpu_us_of_command("postgres").saturating_sub(d)) as f64 / closed.answered.max(1) as f64);
     let max = closed.rps();

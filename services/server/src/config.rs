@@ -91,6 +91,8 @@ pub struct IssuerConfig {
 /// One lane gives the largest batches, which is what a database on the same few cores needs;
 /// more lanes overlap commits when the database is remote and its round trips dominate.
 const DEFAULT_AUDIT_LANES: usize = 1;
+/// Most extra wait for a fuller audit batch (only while a batch is smaller than the last).
+const DEFAULT_AUDIT_LINGER_MS: u64 = 1;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,7 +226,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
         audit_lanes: file.audit.lanes.unwrap_or(DEFAULT_AUDIT_LANES).clamp(1, 64),
         audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
-        audit_linger_ms: file.audit.linger_ms.unwrap_or(0).min(100),
+        audit_linger_ms: file.audit.linger_ms.unwrap_or(DEFAULT_AUDIT_LINGER_MS).min(100),
         audit_commit_timeout_ms: file.audit.commit_timeout_ms.unwrap_or(1500).clamp(100, 60_000),
         audit_checkpoint_interval_seconds: file.audit.checkpoint_interval_seconds.unwrap_or(60).clamp(1, 86_400),
         audit_signing_key_file: file.audit.signing_key_file,

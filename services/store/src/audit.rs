@@ -22,6 +22,7 @@ use crate::entity::{audit_checkpoint, audit_record};
 pub struct SqlAuditStore {
     db: DatabaseConnection,
     head: Arc<tokio::sync::Mutex<Head>>,
+    connection: Arc<crate::audit_pg::LaneConnection>,
 }
 
 /// The head of this writer's chain.
@@ -92,7 +93,7 @@ pub struct AuditQuery {
 impl SqlAuditStore {
     /// Storage over an open (migrated) connection; starts a new chain.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, head: Arc::new(tokio::sync::Mutex::new(Head::fresh())) }
+        Self { db, head: Arc::new(tokio::sync::Mutex::new(Head::fresh())), connection: Arc::default() }
     }
 
     /// This writer's chain id.
@@ -460,7 +461,8 @@ impl AuditStore for SqlAuditStore {
             })
             .collect();
         let result = if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            crate::audit_pg::insert(self.db.get_postgres_connection_pool(), &models)
+            self.connection
+                .insert(self.db.get_postgres_connection_pool(), &models)
                 .await
                 .map_err(|e| AuditError(e.to_string()))
         } else {
