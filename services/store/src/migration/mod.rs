@@ -4,6 +4,7 @@ mod m0001_initial;
 mod m0002_grants;
 mod m0003_audit_chain;
 mod m0004_audit_time_brin;
+mod m0005_audit_c_collation;
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_grants::Migration),
             Box::new(m0003_audit_chain::Migration),
             Box::new(m0004_audit_time_brin::Migration),
+            Box::new(m0005_audit_c_collation::Migration),
         ]
     }
 }
