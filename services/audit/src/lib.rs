@@ -143,6 +143,47 @@ mod tests {
         assert_eq!(b.records().len(), 50 + 1 + 20);
     }
 
+    /// A store that remembers the size of every batch.
+    #[derive(Debug, Default)]
+    struct Batches(std::sync::Mutex<Vec<usize>>);
+
+    #[async_trait::async_trait]
+    impl AuditStore for Batches {
+        async fn append(&self, records: &[AuditRecord]) -> Result<(), AuditError> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(records.len());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lone_request_never_waits_and_a_batch_smaller_than_the_last_waits_for_stragglers() {
+        let linger = std::time::Duration::from_secs(2);
+        let store = Arc::new(Batches::default());
+        let (writer, _task) = AuditWriter::spawn(store.clone(), WriterConfig { linger, ..WriterConfig::default() });
+        let started = std::time::Instant::now();
+        assert!(writer.record(record(0)).await.is_ok());
+        assert!(started.elapsed() < linger / 2, "a lone request is committed at once");
+        // Four at once form one batch (all queued before the writer runs).
+        let four = tokio::join!(
+            writer.record(record(1)),
+            writer.record(record(2)),
+            writer.record(record(3)),
+            writer.record(record(4))
+        );
+        assert!(four.0.is_ok() && four.1.is_ok() && four.2.is_ok() && four.3.is_ok());
+        // The next batch is smaller than four: the writer waits for a straggler.
+        let late = {
+            let w = writer.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                w.record(record(6)).await
+            }
+        };
+        let (first, second) = tokio::join!(writer.record(record(5)), late);
+        assert!(first.is_ok() && second.is_ok());
+        assert_eq!(*store.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), vec![1, 4, 2]);
+    }
+
     async fn futures_failures(writer: &AuditWriter, range: std::ops::Range<usize>) -> usize {
         let mut failures = 0;
         for n in range {

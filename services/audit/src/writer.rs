@@ -29,7 +29,12 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { max_batch: 256, queue: 8192, linger: Duration::from_millis(1), commit_timeout: Duration::from_millis(1500) }
+        Self {
+            max_batch: 256,
+            queue: 8192,
+            linger: Duration::from_millis(1),
+            commit_timeout: Duration::from_millis(1500),
+        }
     }
 }
 

@@ -391,10 +391,7 @@ async fn audit_batches(addr: std::net::SocketAddr) -> Batches {
     };
     let text = String::from_utf8_lossy(&body);
     let total = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
     Batches {
         count: total("keyward_audit_batch_records_count"),
