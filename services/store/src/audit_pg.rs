@@ -5,6 +5,8 @@
 //! is pinged before every use, a round trip (and two process wake-ups) per batch on a path
 //! whose latency bounds throughput.
 
+use std::time::{Duration, Instant};
+
 use sqlx::{Connection, PgConnection};
 
 use crate::entity::audit_record;
@@ -20,21 +22,30 @@ const INSERT: &str = "INSERT INTO audit_records (time, request_id, trace_id, pri
 
 /// A lane's own connection, opened on first use. A connection whose statement failed, or was
 /// abandoned at the commit deadline, is closed rather than reused (its state is unknown); the
-/// next batch opens a fresh one.
+/// next batch opens a fresh one. One idle for a while is pinged first, and replaced if the
+/// ping fails: a connection dropped while idle (a firewall, `idle_session_timeout`) must not
+/// cost a batch of refused requests. Under load it is never idle, so never pinged.
 #[derive(Debug, Default)]
-pub(crate) struct LaneConnection(tokio::sync::Mutex<Option<PgConnection>>);
+pub(crate) struct LaneConnection(tokio::sync::Mutex<Option<(PgConnection, Instant)>>);
+
+/// Idle time after which the lane's connection is checked before use.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
 
 impl LaneConnection {
     /// Inserts the rows atomically: one statement in autocommit is its own transaction, which
     /// saves the BEGIN and COMMIT round trips of an explicit one.
     pub(crate) async fn insert(&self, pool: &sqlx::PgPool, rows: &[audit_record::Model]) -> Result<(), sqlx::Error> {
         let mut slot = self.0.lock().await;
-        let mut conn = match slot.take() {
+        let kept = match slot.take() {
+            Some((mut conn, used)) if used.elapsed() >= IDLE_CHECK => conn.ping().await.ok().map(|()| conn),
+            kept => kept.map(|(conn, _)| conn),
+        };
+        let mut conn = match kept {
             Some(conn) => conn,
             None => PgConnection::connect_with(&pool.connect_options()).await?,
         };
         insert(&mut conn, rows).await?;
-        *slot = Some(conn);
+        *slot = Some((conn, Instant::now()));
         Ok(())
     }
 }

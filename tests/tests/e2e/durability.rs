@@ -217,3 +217,27 @@ async fn postgres_outage_under_load_fails_fast_and_recovers() {
     );
     assert_all_recorded(&acked, &request_ids(&s).await);
 }
+
+/// The audit writer's own connection, dropped while idle (a firewall, `idle_session_timeout`),
+/// costs no request: after a quiet spell it is checked before use and replaced.
+#[tokio::test]
+async fn an_audit_connection_dropped_while_idle_costs_no_request() {
+    let Some(db) = Db::postgres().await else { return };
+    let s = Server::start(db).await;
+    let key = s.create_key("idle").await;
+    let path = format!("/v1/keys/{key}/encrypt");
+    let encrypt = || s.post(&path, json!({"plaintext": b64(b"quiet")}));
+    assert_eq!(encrypt().await.status, 200);
+    let admin = keyward_store::connect(&s.db_url()).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &admin,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let r = encrypt().await;
+    assert_eq!(r.status, 200, "the first request after the drop: {}", r.body);
+    assert_eq!(encrypt().await.status, 200);
+}
