@@ -136,14 +136,15 @@ async fn run(
         // a fixed cost in the database, so fuller batches leave more CPU for requests. A lone
         // request (the last batch held one record) never waits.
         let deadline = tokio::time::Instant::now() + config.linger;
-        let target = last_batch.min(config.max_batch);
         while records.len() < config.max_batch {
             match rx.try_recv() {
                 Ok((r, a)) => {
                     records.push(r);
                     acks.push(a);
                 }
-                Err(mpsc::error::TryRecvError::Empty) if config.linger.is_zero() || records.len() >= target => break,
+                Err(mpsc::error::TryRecvError::Empty) if config.linger.is_zero() || records.len() >= last_batch => {
+                    break;
+                }
                 Err(mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some((r, a))) => {
                         records.push(r);

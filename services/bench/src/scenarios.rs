@@ -420,6 +420,8 @@ fn measure(
     let db0 = pg.map(|_| cpu_us_of_command("postgres"));
     let batches0 = pg.map(|_| ctx.rt.block_on(audit_batches(addr)));
     let closed = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.closed)).map_err(|e| e.to_string())?;
+    let cpu = (server.cpu_us() - cpu0) as f64 / closed.answered.max(1) as f64;
+    let db_cpu = db0.map(|d| (cpu_us_of_command("postgres").saturating_sub(d)) as f64 / closed.answered.max(1) as f64);
     if let Some(before) = batches0 {
         let after = ctx.rt.block_on(audit_batches(addr));
         let n = (after.count - before.count).max(1.0);
@@ -429,8 +431,6 @@ fn measure(
             (after.commit_seconds - before.commit_seconds) * 1e3 / n
         );
     }
-    let cpu = (server.cpu_us() - cpu0) as f64 / closed.answered.max(1) as f64;
-    let db_cpu = db0.map(|d| (cpu_us_of_command("postgres").saturating_sub(d)) as f64 / closed.answered.max(1) as f64);
     let max = closed.rps();
     let half = ctx.rt.block_on(load::open_loop(addr, pick.clone(), c, max * 0.5, t.open)).map_err(|e| e.to_string())?;
     let eighty = ctx.rt.block_on(load::open_loop(addr, pick, c, max * 0.8, t.open)).map_err(|e| e.to_string())?;
