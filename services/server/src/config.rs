@@ -91,8 +91,6 @@ pub struct IssuerConfig {
 /// One lane gives the largest batches, which is what a database on the same few cores needs;
 /// more lanes overlap commits when the database is remote and its round trips dominate.
 const DEFAULT_AUDIT_LANES: usize = 1;
-/// Most extra wait for a fuller audit batch (only while a batch is smaller than the last).
-const DEFAULT_AUDIT_LINGER_MS: u64 = 1;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +163,9 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, String> {
 /// Resolves settings from the file, environment and flags.
 pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>) -> Result<Settings, String> {
     let file = read_file(state.config.as_deref())?;
+    // The writer's own defaults, so the two never disagree.
+    let writer = keyward_audit::WriterConfig::default();
+    let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let listen = listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| "127.0.0.1:8420".into());
     let listen: SocketAddr =
         listen.parse().map_err(|_| format!("`listen`: `{listen}` is not an address like 127.0.0.1:8420"))?;
@@ -223,11 +224,15 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         issuers: file.auth.issuers,
         leeway_seconds,
         backends: file.backends,
-        audit_max_batch: file.audit.max_batch.unwrap_or(256).clamp(1, 10_000),
+        audit_max_batch: file.audit.max_batch.unwrap_or(writer.max_batch).clamp(1, 10_000),
         audit_lanes: file.audit.lanes.unwrap_or(DEFAULT_AUDIT_LANES).clamp(1, 64),
-        audit_queue: file.audit.queue.unwrap_or(8192).clamp(1, 1_000_000),
-        audit_linger_ms: file.audit.linger_ms.unwrap_or(DEFAULT_AUDIT_LINGER_MS).min(100),
-        audit_commit_timeout_ms: file.audit.commit_timeout_ms.unwrap_or(1500).clamp(100, 60_000),
+        audit_queue: file.audit.queue.unwrap_or(writer.queue).clamp(1, 1_000_000),
+        audit_linger_ms: file.audit.linger_ms.unwrap_or(millis(writer.linger)).min(100),
+        audit_commit_timeout_ms: file
+            .audit
+            .commit_timeout_ms
+            .unwrap_or(millis(writer.commit_timeout))
+            .clamp(100, 60_000),
         audit_checkpoint_interval_seconds: file.audit.checkpoint_interval_seconds.unwrap_or(60).clamp(1, 86_400),
         audit_signing_key_file: file.audit.signing_key_file,
         tls,

@@ -1,6 +1,6 @@
 //! Postgres fast path for audit batches: one statement whose parameters are column arrays
 //! (`INSERT ... SELECT * FROM UNNEST(...)`). Its text does not depend on the batch size, so it
-//! is prepared once, and Postgres parses and plans it once instead of a 26 × N-parameter
+//! is prepared once, and Postgres parses and plans it once instead of a 25 × N-parameter
 //! VALUES list per batch. Each lane sends it on a connection of its own: a pooled connection
 //! is pinged before every use, a round trip (and two process wake-ups) per batch on a path
 //! whose latency bounds throughput.
