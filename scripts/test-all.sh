@@ -49,3 +49,6 @@ cargo test --workspace
 
 step "generated clients (Python, TypeScript), API fuzzing (schemathesis), 401 without a token"
 scripts/test-clients.sh
+
+step "AWS clients against the AWS KMS-compatible API (boto3, AWS CLI, Encryption SDK CLI, sops, SigV4 attacks)"
+scripts/test-aws-clients.sh

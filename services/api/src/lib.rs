@@ -2,6 +2,7 @@
 //! bearer authentication, and the OpenAPI document generated from the handlers.
 
 pub mod auth;
+pub mod aws;
 pub mod dto;
 pub mod error;
 mod handlers;
@@ -24,7 +25,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{aliases, audit, crypto, grants, health, keys, policy};
+    use handlers::{access_keys, aliases, audit, crypto, grants, health, keys, policy};
     cfg.service(
         scope("/v1")
             .service(keys::create_key)
@@ -54,7 +55,10 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(policy::get_policies)
             .service(policy::reload_policies)
             .service(audit::query_audit)
-            .service(audit::verify_audit),
+            .service(audit::verify_audit)
+            .service(access_keys::create_access_key)
+            .service(access_keys::list_access_keys)
+            .service(access_keys::delete_access_key),
     )
     .service(health::healthz)
     .service(health::readyz)
@@ -119,7 +123,13 @@ pub fn app(
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .configure(routes)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
-        .default_service(web::to(not_found))
-        .wrap(meta::AssignIds)
+    app.service(
+        web::resource("/")
+            .guard(actix_web::guard::Post())
+            .guard(actix_web::guard::fn_guard(aws::is_aws_request))
+            .to(aws::handle),
+    )
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
+    .default_service(web::to(not_found))
+    .wrap(meta::AssignIds)
 }

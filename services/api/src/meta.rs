@@ -62,6 +62,7 @@ pub fn request_meta(req: &HttpRequest) -> RequestMeta {
         source_ip: req.peer_addr().map(|a| a.ip()),
         user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
         justification: header(JUSTIFICATION).map(|j| j.chars().take(1024).collect()),
+        interface: None,
     }
 }
 

@@ -16,6 +16,8 @@ pub struct AppState {
     pub service: Arc<KeyService>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
+    /// The AWS KMS-compatible front door's settings and signing-key cache.
+    pub aws: Arc<crate::aws::AwsApi>,
     /// `/metrics`, when a recorder is installed.
     pub metrics: Option<MetricsRenderer>,
 }

@@ -39,6 +39,7 @@ mod tests {
             justification: None,
             dry_run: false,
             duration_us: 0,
+            interface: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10"];
 
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -37,6 +37,8 @@ enum Audit {
 enum Op {
     Encrypt(usize),
     GenerateDataKey,
+    /// Encrypt through the AWS KMS-compatible API, signed with SigV4.
+    AwsEncrypt(usize),
 }
 
 struct Ctx {
@@ -102,6 +104,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             }
             "S8" => hsm(&mut ctx)?,
             "S9" => kms(&mut ctx)?,
+            "S10" => keyward(&mut ctx, "S10 encrypt 1KB, AWS API (SigV4)", Audit::Memory, Op::AwsEncrypt(1024))?,
             _ => {}
         }
     }
@@ -259,6 +262,7 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
             Some(&token),
             Some(r#"{"encryption_context":{"app":"bench"}}"#),
         ),
+        Op::AwsEncrypt(size) => aws_encrypt(ctx, addr, &token, &key_id, size)?,
     };
     let pick: Picker = Arc::new(move |_| req.clone());
     let before = match &pg {
@@ -279,6 +283,46 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
     ctx.rows.extend(rows.into_iter().map(|r| r.row));
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
+}
+
+/// S10's request: an access key for the admin, then one SigV4-signed Encrypt, replayed (a
+/// signature stays valid for five minutes; the server verifies it in full every time).
+fn aws_encrypt(
+    ctx: &Ctx,
+    addr: std::net::SocketAddr,
+    token: &str,
+    key_id: &str,
+    size: usize,
+) -> Result<Request, String> {
+    let create = Request::new(
+        "POST",
+        "/v1/access-keys",
+        Some(token),
+        Some(r#"{"principal":"Keyward::User::\"bench\"","groups":["admins"],"default_namespace":"bench"}"#),
+    );
+    let (status, body) =
+        ctx.rt.block_on(async { Conn::open(addr).await?.send(&create).await }).map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("create access key: {status} {}", String::from_utf8_lossy(&body)));
+    }
+    let ak: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let (id, secret) = (
+        ak["access_key_id"].as_str().ok_or("no access_key_id")?,
+        ak["secret_access_key"].as_str().ok_or("no secret_access_key")?,
+    );
+    let plaintext = STANDARD.encode(vec![0x5Au8; size]);
+    let body = format!(r#"{{"KeyId":"{key_id}","Plaintext":"{plaintext}","EncryptionContext":{{"app":"bench"}}}}"#);
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let signed = [("host", "bench"), ("x-amz-date", amz_date.as_str()), ("x-amz-target", "TrentService.Encrypt")];
+    let request = keyward_api::aws::sigv4::Request { method: "POST", path: "/", query: "", body: body.as_bytes() };
+    let authorization = keyward_api::aws::sigv4::authorization(id, secret, "us-east-1", "kms", request, &signed)
+        .map_err(|e| format!("sign: {e:?}"))?;
+    let headers = [
+        ("X-Amz-Date", amz_date.as_str()),
+        ("X-Amz-Target", "TrentService.Encrypt"),
+        ("Authorization", authorization.as_str()),
+    ];
+    Ok(Request::with_headers("POST", "/", &headers, Some(&body)))
 }
 
 /// S8: Encrypt on a SoftHSM2 key through the service, then H0, the raw C_Encrypt loop on the

@@ -71,16 +71,21 @@ impl Client {
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, ApiError> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(self.token.as_str())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport(format!("{}: {e}", self.base)))?;
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Calls an operation: a JSON body when given; the JSON answer (`null` for 204).
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(self.token.as_str());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.map_err(|e| ApiError::Transport(format!("{}: {e}", self.base)))?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await.map_err(|e| ApiError::Transport(e.to_string()))?;
+        if status == 204 {
+            return Ok(Value::Null);
+        }
         if (200..300).contains(&status) {
             return serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(format!("unreadable answer: {e}")));
         }
@@ -113,6 +118,44 @@ impl Client {
         let body = json!({"ciphertext_blob": STANDARD.encode(ciphertext_blob), "encryption_context": context});
         let v = self.post("/v1/decrypt", body).await?;
         Ok(Zeroizing::new(b64_field(&v, "plaintext")?))
+    }
+}
+
+impl Client {
+    /// CreateAccessKey: a SigV4 credential for `principal` (`Keyward::User::"alice"`); the
+    /// answer holds the secret, shown this once.
+    pub async fn create_access_key(
+        &self,
+        principal: &str,
+        groups: &[String],
+        default_namespace: &str,
+    ) -> Result<Value, ApiError> {
+        let body = json!({"principal": principal, "groups": groups, "default_namespace": default_namespace});
+        self.post("/v1/access-keys", body).await
+    }
+
+    /// ListAccessKeys: every page, never with secrets.
+    pub async fn list_access_keys(&self) -> Result<Vec<Value>, ApiError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let path = match &next {
+                Some(t) => format!("/v1/access-keys?next_token={t}"),
+                None => "/v1/access-keys".to_owned(),
+            };
+            let v = self.call(reqwest::Method::GET, &path, None).await?;
+            all.extend(v["access_keys"].as_array().cloned().unwrap_or_default());
+            match v["next_token"].as_str() {
+                Some(t) => next = Some(t.to_owned()),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// DeleteAccessKey.
+    pub async fn delete_access_key(&self, access_key_id: &str) -> Result<(), ApiError> {
+        self.call(reqwest::Method::DELETE, &format!("/v1/access-keys/{}", encode_path(access_key_id)), None).await?;
+        Ok(())
     }
 }
 

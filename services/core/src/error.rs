@@ -66,6 +66,22 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A finer reading of some codes, for front doors whose protocol names more cases than
+/// Keyward's codes (the AWS KMS API). The REST API answers by code alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Detail {
+    /// `InvalidCiphertext` because the blob is under another key than the one named.
+    IncorrectKey,
+    /// `Conflict` because a name is already taken.
+    AlreadyExists,
+    /// `Conflict` because the key's state does not allow the change.
+    InvalidState,
+    /// `InvalidRequest` because an alias name is malformed.
+    InvalidAliasName,
+    /// `InvalidRequest` because a grant id is malformed.
+    InvalidGrantId,
+}
+
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit
 /// trail and the server log only) a private reason.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -74,12 +90,25 @@ pub struct Error {
     code: ErrorCode,
     message: String,
     reason: Option<String>,
+    detail: Option<Detail>,
 }
 
 impl Error {
     /// An error whose message may be shown to the caller.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), reason: None }
+        Self { code, message: message.into(), reason: None, detail: None }
+    }
+
+    /// Attaches a finer reading of the code (see [`Detail`]).
+    #[must_use]
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The finer reading of the code, if any.
+    pub fn detail(&self) -> Option<Detail> {
+        self.detail
     }
 
     /// Attaches a private reason: kept in the audit record and log, never sent to the caller.

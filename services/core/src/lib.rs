@@ -10,4 +10,4 @@ pub mod operation;
 pub mod ports;
 pub mod service;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Detail, Error, ErrorCode, Result};

@@ -34,6 +34,11 @@ pub enum Operation {
     ReloadPolicies,
     QueryAudit,
     VerifyAudit,
+    CreateAccessKey,
+    ListAccessKeys,
+    DeleteAccessKey,
+    /// A request for an operation Keyward does not have (audited, then refused).
+    Unsupported,
     /// Background destruction of a key whose deletion date has passed.
     DestroyKey,
 }
@@ -70,6 +75,10 @@ impl Operation {
             Self::ReloadPolicies => "ReloadPolicies",
             Self::QueryAudit => "QueryAudit",
             Self::VerifyAudit => "VerifyAudit",
+            Self::CreateAccessKey => "CreateAccessKey",
+            Self::ListAccessKeys => "ListAccessKeys",
+            Self::DeleteAccessKey => "DeleteAccessKey",
+            Self::Unsupported => "Unsupported",
             Self::DestroyKey => "DestroyKey",
         }
     }
@@ -85,7 +94,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 31] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -114,6 +123,9 @@ impl Operation {
         Self::ReloadPolicies,
         Self::QueryAudit,
         Self::VerifyAudit,
+        Self::CreateAccessKey,
+        Self::ListAccessKeys,
+        Self::DeleteAccessKey,
     ];
 }
 

@@ -35,6 +35,43 @@ pub enum Command {
     Encrypt(EncryptArgs),
     /// Decrypts what `keyward encrypt` wrote; OUT appears only if every frame verified.
     Decrypt(DecryptArgs),
+    /// Issues, lists and deletes access keys for the AWS KMS-compatible API (SigV4).
+    #[command(subcommand)]
+    AccessKey(AccessKeyCommand),
+}
+
+/// `keyward access-key ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccessKeyCommand {
+    /// Issues an access key; prints its id and secret (shown this once) as JSON.
+    Create {
+        /// The principal it acts as: `Keyward::User::"alice"` or `Keyward::Service::"ci"`.
+        #[arg(long)]
+        principal: String,
+        /// A group the principal is a member of (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Where CreateKey puts keys that name no namespace.
+        #[arg(long = "namespace")]
+        default_namespace: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Lists access keys (never their secrets).
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Deletes an access key: requests signed with it are refused from now on.
+    Delete {
+        /// The access key id.
+        access_key_id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 /// Where the server is and who is asking.

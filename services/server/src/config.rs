@@ -31,9 +31,19 @@ pub struct FileConfig {
     #[serde(default)]
     audit: AuditSection,
     tls: Option<TlsSection>,
+    /// The AWS KMS-compatible API: what its ARNs say.
+    #[serde(default)]
+    aws: AwsSection,
     /// Per-namespace settings: `[namespaces.payments] default_backend = "hsm"`.
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AwsSection {
+    region: Option<String>,
+    account_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +157,8 @@ pub struct Settings {
     pub audit_signing_key_file: Option<PathBuf>,
     /// TLS on the listener, when configured.
     pub tls: Option<TlsFiles>,
+    /// The AWS KMS-compatible API's region and account id (written in ARNs).
+    pub aws: keyward_api::aws::AwsSettings,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -206,6 +218,12 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
     if leeway_seconds > 60 {
         return Err("`auth.leeway_seconds` must be at most 60".into());
     }
+    let defaults = keyward_api::aws::AwsSettings::default();
+    let aws = keyward_api::aws::AwsSettings {
+        region: env("KEYWARD_AWS_REGION").or(file.aws.region).unwrap_or(defaults.region),
+        account_id: env("KEYWARD_AWS_ACCOUNT_ID").or(file.aws.account_id).unwrap_or(defaults.account_id),
+    };
+    aws.validate()?;
     let workers = file.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     Ok(Settings {
         listen,
@@ -236,6 +254,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         audit_checkpoint_interval_seconds: file.audit.checkpoint_interval_seconds.unwrap_or(60).clamp(1, 86_400),
         audit_signing_key_file: file.audit.signing_key_file,
         tls,
+        aws,
     })
 }
 

@@ -10,7 +10,7 @@ use keyward_client::envelope;
 
 use crate::cli::{DecryptArgs, EncryptArgs, RemoteArgs};
 
-fn client(remote: &RemoteArgs) -> Result<Client, String> {
+pub(crate) fn client(remote: &RemoteArgs) -> Result<Client, String> {
     let ca = match &remote.ca_file {
         Some(path) => Some(std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()))?),
         None => None,
@@ -18,7 +18,7 @@ fn client(remote: &RemoteArgs) -> Result<Client, String> {
     Client::new(&remote.server, &remote.token, ca.as_deref()).map_err(|e| e.to_string())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 

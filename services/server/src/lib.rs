@@ -1,6 +1,7 @@
 //! The `keyward` server: CLI, configuration, wiring and the HTTP server, as a library so
 //! tools (the benchmark harness) run exactly the same server.
 
+pub mod access_key_cmd;
 pub mod audit_cmd;
 pub mod cli;
 pub mod config;

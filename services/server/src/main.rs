@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
-use keyward_server::{audit_cmd, config, dev, envelope_cmd, policy_cmd, serve, telemetry, wiring};
+use keyward_server::{access_key_cmd, audit_cmd, config, dev, envelope_cmd, policy_cmd, serve, telemetry, wiring};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +38,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = config::resolve(&state, None, None)?;
             runtime()?.block_on(audit_cmd::export(&settings, from)).map(|_| ())
         }
+        Command::AccessKey(cmd) => access_key_cmd::run(&cmd),
         Command::Encrypt(args) => envelope_cmd::encrypt(&args),
         Command::Decrypt(args) => envelope_cmd::decrypt(&args),
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),

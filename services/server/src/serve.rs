@@ -18,7 +18,8 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
     let wired = wiring::wire(&settings, embedding).await?;
-    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone(), metrics: metrics_recorder() };
+    let aws = std::sync::Arc::new(keyward_api::aws::AwsApi { settings: settings.aws.clone(), ..Default::default() });
+    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone(), aws, metrics: metrics_recorder() };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let server = HttpServer::new(move || keyward_api::app(state.clone()))
         .workers(settings.workers)

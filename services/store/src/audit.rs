@@ -335,6 +335,7 @@ fn from_row(m: audit_record::Model) -> StoredAuditRecord {
         justification: m.justification,
         dry_run: m.dry_run,
         duration_us: u64::try_from(m.duration_us).unwrap_or(0),
+        interface: m.interface,
     };
     StoredAuditRecord { id: m.id, record, chain_id: m.chain_id, sequence: m.sequence, hash: m.hash }
 }
@@ -396,6 +397,7 @@ pub fn audit_json(m: &audit_record::Model) -> serde_json::Value {
         "justification": m.justification,
         "dry_run": m.dry_run,
         "duration_us": m.duration_us,
+        "interface": m.interface,
         "chain_id": m.chain_id,
         "sequence": m.sequence,
         "prev_hash": m.prev_hash,
@@ -436,6 +438,7 @@ fn to_model(r: &AuditRecord) -> audit_record::Model {
         sequence: None,
         prev_hash: None,
         hash: None,
+        interface: r.interface.clone(),
     }
 }
 

@@ -36,7 +36,9 @@ impl serde::Serialize for Canonical<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let m = self.0;
-        let mut t = s.serialize_tuple(23)?;
+        // `interface` was added later: it is encoded only when set, so every record stored
+        // before it (all REST) keeps its hash.
+        let mut t = s.serialize_tuple(if m.interface.is_some() { 24 } else { 23 })?;
         t.serialize_element(&m.chain_id)?;
         t.serialize_element(&m.sequence)?;
         t.serialize_element(&m.time)?;
@@ -60,6 +62,9 @@ impl serde::Serialize for Canonical<'_> {
         t.serialize_element(&m.justification)?;
         t.serialize_element(&m.dry_run)?;
         t.serialize_element(&m.duration_us)?;
+        if let Some(interface) = &m.interface {
+            t.serialize_element(interface)?;
+        }
         t.end()
     }
 }
@@ -176,6 +181,7 @@ mod tests {
             sequence: Some(i64::MAX),
             prev_hash: Some(GENESIS.into()),
             hash: None,
+            interface: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::gate::Permit;
+use keyward_core::model::access_key::AccessKeyRecord;
 use keyward_core::model::grant::GrantRecord;
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeyState};
@@ -366,5 +367,21 @@ impl KeyStore for SqlStore {
 
     async fn grants_revision(&self) -> Result<i64, StoreError> {
         crate::grants::revision(&self.db).await
+    }
+
+    async fn insert_access_key(&self, permit: &Permit, key: &AccessKeyRecord) -> Result<(), StoreError> {
+        crate::access_keys::insert(&self.db, permit, key).await
+    }
+
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        crate::access_keys::get(&self.db, id).await
+    }
+
+    async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        crate::access_keys::list(&self.db, after, limit).await
+    }
+
+    async fn delete_access_key(&self, permit: &Permit, id: &str) -> Result<bool, StoreError> {
+        crate::access_keys::delete(&self.db, permit, id).await
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence on sea-orm: SQLite (the embedded default) and Postgres. Implements the
 //! domain's key store and the audit trail's storage.
 
+mod access_keys;
 mod audit;
 mod audit_pg;
 mod cache;

@@ -7,6 +7,7 @@ mod aliases;
 mod audit_coverage;
 mod audit_trail;
 mod authz;
+mod aws_api;
 mod aws_kms;
 mod crypto;
 mod durability;

@@ -81,6 +81,8 @@ pub struct AuditRecordDto {
     pub sequence: Option<i64>,
     /// The record's hash.
     pub hash: Option<String>,
+    /// The front door: null for the REST API, `aws-kms` for the AWS KMS-compatible API.
+    pub interface: Option<String>,
 }
 
 /// QueryAudit's answer.

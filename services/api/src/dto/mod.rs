@@ -1,5 +1,6 @@
 //! Request and response bodies, as the OpenAPI document describes them.
 
+pub mod access_keys;
 pub mod aliases;
 pub mod audit;
 pub mod crypto;

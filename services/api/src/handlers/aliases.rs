@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 use keyward_core::model::ids::AliasName;
 use keyward_core::operation::Operation;
+use keyward_core::service::AliasWrite;
 
 use super::{key_ref, respond, run};
 use crate::dto::aliases::{Alias, CreateAliasRequest, ListAliasesQuery, ListAliasesResponse};
@@ -39,7 +40,10 @@ pub async fn create_alias(
 ) -> Result<HttpResponse, ApiError> {
     let op = async |scope: &mut _| {
         let r: CreateAliasRequest = parse_json(&body)?;
-        let (out, created) = state.service.create_alias(scope, alias_name(&name)?, &key_ref(&r.target_key_id)?).await?;
+        let (out, created) = state
+            .service
+            .create_alias(scope, alias_name(&name)?, &key_ref(&r.target_key_id)?, AliasWrite::Upsert)
+            .await?;
         let alias = Alias { alias_name: out.alias_name.to_string(), target_key_id: out.target_key_id.to_string() };
         Ok((alias, if created { StatusCode::CREATED } else { StatusCode::OK }))
     };

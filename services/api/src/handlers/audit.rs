@@ -85,6 +85,7 @@ pub async fn query_audit(state: web::Data<AppState>, req: HttpRequest) -> Result
                     chain_id: s.chain_id,
                     sequence: s.sequence,
                     hash: s.hash,
+                    interface: r.interface,
                 }
             })
             .collect();

@@ -95,6 +95,7 @@ pub async fn re_encrypt(
         let input = ReEncryptInput {
             ciphertext_blob: blob(&r.ciphertext_blob)?,
             source_context: context(r.source_encryption_context)?,
+            source_key: None,
             destination: key_ref(&r.destination_key_id)?,
             destination_context: context(r.destination_encryption_context)?,
         };

@@ -1,6 +1,7 @@
 //! HTTP handlers: thin. Each authenticates, parses, calls the domain and shapes the answer;
 //! the domain authorizes and audits. Every failure, parsing included, is audited.
 
+pub mod access_keys;
 pub mod aliases;
 pub mod audit;
 pub mod crypto;
@@ -95,7 +96,7 @@ fn request_span(op: Operation, meta: &keyward_core::service::RequestMeta) -> tra
 }
 
 /// Counts a request by operation and outcome code, and times it.
-fn count(op: Operation, error: Option<&Error>, started: std::time::Instant) {
+pub(crate) fn count(op: Operation, error: Option<&Error>, started: std::time::Instant) {
     let code = error.map_or("Success", |e| e.code().as_str());
     metrics::counter!("keyward_requests_total", "operation" => op.as_str(), "code" => code).increment(1);
     metrics::histogram!("keyward_request_duration_seconds", "operation" => op.as_str())

@@ -78,7 +78,8 @@ impl AliasName {
             Err(Error::invalid(format!(
                 "alias `{}` is invalid: write `alias/NAME` with 1-250 of A-Z a-z 0-9 / _ -",
                 truncate(s)
-            )))
+            ))
+            .with_detail(crate::error::Detail::InvalidAliasName))
         }
     }
 

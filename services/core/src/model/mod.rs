@@ -1,5 +1,6 @@
 //! The key model: identifiers, keys, versions, encryption context, principals.
 
+pub mod access_key;
 pub mod context;
 pub mod grant;
 pub mod ids;

@@ -51,6 +51,9 @@ pub struct AuditRecord {
     pub dry_run: bool,
     /// Time spent, in microseconds.
     pub duration_us: u64,
+    /// The front door the request came through: none for the REST API, `aws-kms` for the
+    /// AWS KMS-compatible API.
+    pub interface: Option<String>,
 }
 
 /// Filters for reading the trail.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::gate::Permit;
 use uuid::Uuid;
 
+use crate::model::access_key::AccessKeyRecord;
 use crate::model::grant::GrantRecord;
 use crate::model::ids::{AliasName, KeyId, Namespace};
 use crate::model::key::KeyRecord;
@@ -138,4 +139,16 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// A value that changes whenever any grant is created or revoked (to resync replicas).
     async fn grants_revision(&self) -> Result<i64, StoreError>;
+
+    /// Stores a new access key.
+    async fn insert_access_key(&self, permit: &Permit, key: &AccessKeyRecord) -> Result<(), StoreError>;
+
+    /// Loads an access key.
+    async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+
+    /// Lists access keys by id after a cursor.
+    async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError>;
+
+    /// Deletes an access key; false when it did not exist.
+    async fn delete_access_key(&self, permit: &Permit, id: &str) -> Result<bool, StoreError>;
 }

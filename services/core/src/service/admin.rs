@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{KeyService, Scope, backend_err, store_err};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
@@ -56,13 +56,31 @@ pub enum RotationUpdate {
     Every(u32),
 }
 
+/// How UpdateKey changes tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TagUpdate {
+    /// Leave as they are.
+    #[default]
+    Keep,
+    /// Replace all tags.
+    Replace(BTreeMap<String, String>),
+    /// Set these tags (adding or overwriting) and remove those, keeping the rest (the AWS
+    /// TagResource / UntagResource shape, applied to the key as it is when the change lands).
+    Change {
+        /// Tags to set.
+        set: BTreeMap<String, String>,
+        /// Tag names to remove.
+        remove: Vec<String>,
+    },
+}
+
 /// UpdateKey's input: absent fields are left as they are.
 #[derive(Debug, Clone)]
 pub struct UpdateKeyInput {
     /// New description.
     pub description: Option<String>,
-    /// New tags (replace all).
-    pub tags: Option<BTreeMap<String, String>>,
+    /// Tag change.
+    pub tags: TagUpdate,
     /// Rotation period change.
     pub rotation: RotationUpdate,
 }
@@ -148,9 +166,9 @@ impl KeyService {
                 return Ok(existing);
             }
             return Err(match (&e, &input.alias) {
-                (StoreError::Conflict(_), Some(alias)) => {
-                    Error::conflict(format!("alias `{alias}` already exists")).with_reason(e.to_string())
-                }
+                (StoreError::Conflict(_), Some(alias)) => Error::conflict(format!("alias `{alias}` already exists"))
+                    .with_reason(e.to_string())
+                    .with_detail(Detail::AlreadyExists),
                 _ => store_err(e),
             });
         }
@@ -222,7 +240,7 @@ impl KeyService {
         if let Some(d) = &input.description {
             validate_description(d)?;
         }
-        if let Some(t) = &input.tags {
+        if let TagUpdate::Replace(t) | TagUpdate::Change { set: t, .. } = &input.tags {
             validate_tags(t)?;
         }
         if let RotationUpdate::Every(days) = input.rotation
@@ -238,7 +256,7 @@ impl KeyService {
         let permit =
             self.authorize_key(scope, Action::Op(Operation::UpdateKey), &key, &EncryptionContext::default())?;
         if key.state == KeyState::Destroyed {
-            return Err(Error::conflict("the key is destroyed"));
+            return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
         }
         if let RotationUpdate::Every(_) = input.rotation {
             self.ensure_rotatable(self.backend_for(&permit, &key)?, &key).await?;
@@ -247,8 +265,16 @@ impl KeyService {
         if let Some(d) = input.description {
             key.description = d;
         }
-        if let Some(t) = input.tags {
-            key.tags = t;
+        match input.tags {
+            TagUpdate::Keep => {}
+            TagUpdate::Replace(t) => key.tags = t,
+            TagUpdate::Change { set, remove } => {
+                for name in &remove {
+                    key.tags.remove(name);
+                }
+                key.tags.extend(set);
+                validate_tags(&key.tags)?;
+            }
         }
         match input.rotation {
             RotationUpdate::Keep => {}
@@ -285,7 +311,9 @@ impl KeyService {
                     "the key is pending deletion; cancel the deletion first",
                 ));
             }
-            KeyState::Destroyed => return Err(Error::conflict("the key is destroyed")),
+            KeyState::Destroyed => {
+                return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
+            }
         }
         if key.state == to {
             return self.metadata(key).await;
@@ -312,8 +340,12 @@ impl KeyService {
             self.authorize_key(scope, Action::Op(Operation::ScheduleKeyDeletion), &key, &EncryptionContext::default())?;
         match key.state {
             KeyState::Enabled | KeyState::Disabled => {}
-            KeyState::PendingDeletion => return Err(Error::conflict("the key is already pending deletion")),
-            KeyState::Destroyed => return Err(Error::conflict("the key is destroyed")),
+            KeyState::PendingDeletion => {
+                return Err(Error::conflict("the key is already pending deletion").with_detail(Detail::InvalidState));
+            }
+            KeyState::Destroyed => {
+                return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
+            }
         }
         let now = self.clock.now();
         key.state = KeyState::PendingDeletion;
@@ -327,7 +359,8 @@ impl KeyService {
         let permit =
             self.authorize_key(scope, Action::Op(Operation::CancelKeyDeletion), &key, &EncryptionContext::default())?;
         if key.state != KeyState::PendingDeletion {
-            return Err(Error::conflict(format!("the key is `{}`, not pending deletion", key.state.as_str())));
+            return Err(Error::conflict(format!("the key is `{}`, not pending deletion", key.state.as_str()))
+                .with_detail(Detail::InvalidState));
         }
         key.state = KeyState::Disabled;
         key.deletion_date = None;
@@ -422,7 +455,7 @@ impl KeyService {
             )));
         }
         if key.state == KeyState::Destroyed {
-            return Err(Error::conflict("the key is destroyed"));
+            return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
         }
         key.min_decryption_version = version;
         self.save(&permit, key, self.clock.now()).await

@@ -1,7 +1,7 @@
 //! Aliases: friendly names that stand for a key wherever a key id does.
 
 use super::{KeyService, Scope, store_err};
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef};
 use crate::operation::{Action, Operation};
@@ -25,19 +25,41 @@ pub struct ListAliasesOutput {
     pub next_token: Option<String>,
 }
 
+/// Whether CreateAlias may create, repoint, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasWrite {
+    /// Create the alias or point it at another key (the REST CreateAlias).
+    Upsert,
+    /// Only create: an existing alias is a `Conflict` (AWS CreateAlias).
+    CreateOnly,
+    /// Only repoint: a missing alias is `NotFound` (AWS UpdateAlias).
+    UpdateOnly,
+}
+
 impl KeyService {
-    /// CreateAlias: creates the alias or points it at another key. Returns true if created.
-    /// Repointing needs `CreateAlias` on both the old and the new key.
+    /// CreateAlias: creates the alias or points it at another key, as `mode` allows. Returns
+    /// true if created. Repointing needs `CreateAlias` on both the old and the new key.
     pub async fn create_alias(
         &self,
         scope: &mut Scope,
         name: AliasName,
         target: &KeyRef,
+        mode: AliasWrite,
     ) -> Result<(AliasOutput, bool)> {
         let key = self.resolve(scope, target).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::CreateAlias), &key, &EncryptionContext::default())?;
-        if let Some(existing) = self.store.alias(&name).await.map_err(store_err)?
+        let existing = self.store.alias(&name).await.map_err(store_err)?;
+        match (mode, &existing) {
+            (AliasWrite::CreateOnly, Some(_)) => {
+                return Err(
+                    Error::conflict(format!("alias `{name}` already exists")).with_detail(Detail::AlreadyExists)
+                );
+            }
+            (AliasWrite::UpdateOnly, None) => return Err(Error::not_found(format!("alias `{name}`"))),
+            _ => {}
+        }
+        if let Some(existing) = existing
             && existing.key_id != key.id
             && let Some(old) = self.store.key(existing.key_id).await.map_err(store_err)?
         {

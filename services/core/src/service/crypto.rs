@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use super::{KeyService, Scope, backend_err, store_err};
 use crate::blob::{Blob, Header};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyId, KeyRef, Namespace};
@@ -71,6 +71,8 @@ pub struct ReEncryptInput {
     pub ciphertext_blob: Vec<u8>,
     /// Its context.
     pub source_context: EncryptionContext,
+    /// When given, the blob's key must be this one.
+    pub source_key: Option<KeyRef>,
     /// The key to encrypt under.
     pub destination: KeyRef,
     /// The new context.
@@ -163,8 +165,15 @@ impl KeyService {
         if scope.dry_run {
             return self.re_encrypt_dry_run(scope, &input).await;
         }
-        let (source, _, plaintext) =
-            self.open(scope, Action::ReEncryptFrom, &input.ciphertext_blob, &input.source_context, None).await?;
+        let (source, _, plaintext) = self
+            .open(
+                scope,
+                Action::ReEncryptFrom,
+                &input.ciphertext_blob,
+                &input.source_context,
+                input.source_key.as_ref(),
+            )
+            .await?;
         let dest = self.resolve(scope, &input.destination).await?;
         // The audit record names the source key; the destination is the resource.
         scope.note_key(source.id, None);
@@ -308,7 +317,8 @@ impl KeyService {
             let want = self.resolve(scope, expected).await?;
             if want.id != header.key_id {
                 scope.note_key(header.key_id, None);
-                return Err(Error::invalid_ciphertext(format!("blob is under key {}, not {}", header.key_id, want.id)));
+                return Err(Error::invalid_ciphertext(format!("blob is under key {}, not {}", header.key_id, want.id))
+                    .with_detail(Detail::IncorrectKey));
             }
         }
         let key = self

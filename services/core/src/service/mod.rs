@@ -1,5 +1,6 @@
 //! The key service: every operation, authorized through the gate and audited.
 
+mod access_keys;
 mod admin;
 mod aliases;
 mod audit_read;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, UpdateKeyInput, VersionInfo};
-pub use aliases::{AliasOutput, ListAliasesOutput};
+pub use access_keys::{AccessKeyInfo, AccessKeySecret, CreateAccessKeyInput, ListAccessKeysOutput};
+pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, TagUpdate, UpdateKeyInput, VersionInfo};
+pub use aliases::{AliasOutput, AliasWrite, ListAliasesOutput};
 pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,

