@@ -72,6 +72,7 @@ struct AuthSection {
     #[serde(default)]
     issuers: Vec<IssuerConfig>,
     leeway_seconds: Option<u64>,
+    allow_dev_issuer: Option<bool>,
 }
 
 /// One `[[auth.issuers]]` entry.
@@ -139,6 +140,8 @@ pub struct Settings {
     pub issuers: Vec<IssuerConfig>,
     /// JWT clock leeway.
     pub leeway_seconds: u64,
+    /// Whether the generated dev issuer may serve off loopback or over TLS.
+    pub allow_dev_issuer: bool,
     /// Backend instance tables (`name`, `kind`, settings).
     pub backends: Vec<toml::Table>,
     /// Audit batch size.
@@ -241,6 +244,10 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         database_url,
         issuers: file.auth.issuers,
         leeway_seconds,
+        allow_dev_issuer: match env("KEYWARD_ALLOW_DEV_ISSUER") {
+            Some(v) => v == "true" || v == "1",
+            None => file.auth.allow_dev_issuer.unwrap_or(false),
+        },
         backends: file.backends,
         audit_max_batch: file.audit.max_batch.unwrap_or(writer.max_batch).clamp(1, 10_000),
         audit_lanes: file.audit.lanes.unwrap_or(DEFAULT_AUDIT_LANES).clamp(1, 64),

@@ -97,6 +97,20 @@ pub fn mint(secret: &[u8], spec: &TokenSpec<'_>) -> Result<String, String> {
         .map_err(|e| format!("cannot sign: {e}"))
 }
 
+/// Whether `token` is a dev admin token signed with `secret` that stays valid for `at_least`.
+pub fn admin_token_valid_for(secret: &[u8], token: &str, at_least: Duration) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: i64,
+        sub: String,
+    }
+    let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+    v.set_issuer(&[DEV_ISSUER]);
+    v.set_audience(&[DEV_AUDIENCE]);
+    jsonwebtoken::decode::<Exp>(token, &jsonwebtoken::DecodingKey::from_secret(secret), &v)
+        .is_ok_and(|t| t.claims.sub == "admin" && t.claims.exp > (Utc::now() + at_least).timestamp())
+}
+
 /// Parses `30s`, `15m`, `1h`, `7d`.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
-use keyward_server::{access_key_cmd, audit_cmd, config, dev, envelope_cmd, policy_cmd, serve, telemetry, wiring};
+use keyward_server::{
+    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, policy_cmd, serve, telemetry, wiring,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,7 +62,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate(state) => {
             let settings = config::resolve(&state, None, None)?;
-            std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory: {e}"))?;
+            data_dir::prepare(&settings)?;
             runtime()?.block_on(async {
                 let db = wiring::database(&settings).await?;
                 println!(
@@ -81,8 +83,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     dev::read_secret(i.secret_file.as_deref().ok_or("issuer has no secret")?)?,
                 ),
                 None if settings.issuers.is_empty() => {
-                    std::fs::create_dir_all(&settings.data_dir)
-                        .map_err(|e| format!("cannot create data directory: {e}"))?;
+                    data_dir::prepare(&settings)?;
                     (dev::DEV_ISSUER.to_owned(), dev::DEV_AUDIENCE.to_owned(), dev::dev_secret(&settings.data_dir)?)
                 }
                 None => return Err("no HS256 issuer with a `secret_file` is configured to sign with".into()),

@@ -15,8 +15,7 @@ use crate::wiring;
 pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(), String> {
     // One TLS provider for the listener and JWKS fetches; a second install is harmless.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| format!("cannot create data directory `{}`: {e}", settings.data_dir.display()))?;
+    crate::data_dir::prepare(&settings)?;
     let wired = wiring::wire(&settings, embedding).await?;
     let aws = std::sync::Arc::new(keyward_api::aws::AwsApi { settings: settings.aws.clone(), ..Default::default() });
     let state = AppState { service: wired.service.clone(), auth: wired.auth.clone(), aws, metrics: metrics_recorder() };
@@ -221,9 +220,14 @@ fn banner(settings: &Settings, addr: &str, dev_auth: bool, policies: &str) -> Re
             ttl: chrono::Duration::days(30),
             service: false,
         };
-        let token = dev::mint(&secret, &spec)?;
         let path = settings.data_dir.join("admin.token");
-        dev::write_private(&path, format!("{token}\n").as_bytes())?;
+        // One admin token: the one on file while it has a day left, else a new one (a token
+        // minted at every start would leave a trail of valid 30-day admin tokens).
+        let kept = std::fs::read_to_string(&path).ok().map(|t| t.trim().to_owned());
+        if !kept.as_deref().is_some_and(|t| dev::admin_token_valid_for(&secret, t, chrono::Duration::days(1))) {
+            let token = dev::mint(&secret, &spec)?;
+            dev::write_private(&path, format!("{token}\n").as_bytes())?;
+        }
         println!();
         println!("  DEV SETUP: generated secrets in {} — not for production.", settings.data_dir.display());
         println!("  Admin token (member of `admins`) written to {}", path.display());

@@ -139,6 +139,17 @@ fn backends(settings: &Settings, registry: &Registry) -> Result<Backends, String
 /// The authenticator; with no issuers configured, the dev HS256 issuer.
 pub fn authenticator(settings: &Settings) -> Result<(Authenticator, bool), String> {
     if settings.issuers.is_empty() {
+        // The dev issuer's secret is a file beside the data: fine on a developer's loopback,
+        // an open door anywhere else.
+        if (settings.tls.is_some() || !settings.listen.ip().is_loopback()) && !settings.allow_dev_issuer {
+            return Err(format!(
+                "no `[[auth.issuers]]` is configured and the listener is {}{}: the generated dev HS256 issuer \
+                 serves only plain loopback. Configure an issuer, or set `auth.allow_dev_issuer = true` \
+                 (KEYWARD_ALLOW_DEV_ISSUER=1) to accept dev tokens here anyway",
+                settings.listen,
+                if settings.tls.is_some() { " with TLS" } else { "" }
+            ));
+        }
         let secret = dev::dev_secret(&settings.data_dir)?;
         let issuer = Issuer::hs256(dev::DEV_ISSUER, dev::DEV_AUDIENCE, "groups", &secret, settings.leeway_seconds)?;
         return Ok((Authenticator::new(vec![issuer]), true));

@@ -161,3 +161,21 @@ async fn metrics_count_requests_audit_batches_and_backend_calls() {
     assert!(text.contains("keyward_audit_queue_depth"), "{text}");
     assert!(!text.contains(&s.admin), "no tokens in metrics");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_data_directory_and_its_database_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh").join("keyward-data");
+    let out = Command::new(keyward_bin()).args(["migrate", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(keyward_bin()).args(["token", "--sub", "x", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path) & 0o077, 0, "{} is private", path.display());
+    }
+    assert!(data.join("keyward.db").exists() && data.join("dev-jwt-secret").exists());
+}

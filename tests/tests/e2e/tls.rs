@@ -7,7 +7,7 @@ async fn serves_https_on_a_self_signed_certificate() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let tls = repo_root().join("tests/fixtures/tls");
     let config = format!(
-        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        "[auth]\nallow_dev_issuer = true\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
         tls.join("cert.pem").display(),
         tls.join("key.pem").display()
     );
@@ -39,8 +39,12 @@ fn plain_http_off_loopback_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn plain_http_off_loopback_starts_when_explicitly_allowed() {
-    let s = Server::start_with_env(Db::Sqlite, &["--listen", "0.0.0.0:0"], &[("KEYWARD_ALLOW_INSECURE_HTTP", "true")])
-        .await;
+    let s = Server::start_with_env(
+        Db::Sqlite,
+        &["--listen", "0.0.0.0:0"],
+        &[("KEYWARD_ALLOW_INSECURE_HTTP", "true"), ("KEYWARD_ALLOW_DEV_ISSUER", "1")],
+    )
+    .await;
     assert!(s.base.starts_with("http://0.0.0.0:"), "{}", s.base);
 }
 
@@ -49,7 +53,7 @@ async fn a_verified_client_certificate_names_a_service() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let tls = repo_root().join("tests/fixtures/tls");
     let config = format!(
-        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\n",
+        "[auth]\nallow_dev_issuer = true\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\n",
         tls.join("cert.pem").display(),
         tls.join("key.pem").display(),
         tls.join("client-ca.pem").display()
@@ -85,7 +89,11 @@ async fn sighup_reloads_the_certificate() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::copy(fixtures.join("cert.pem"), &cert).unwrap();
     std::fs::copy(fixtures.join("key.pem"), &key).unwrap();
-    let config = format!("[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", cert.display(), key.display());
+    let config = format!(
+        "[auth]\nallow_dev_issuer = true\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
     let s = Server::start_with_config(Db::Sqlite, &config, &[]).await;
     // A client that trusts only the rotated certificate.
     let rotated = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("rotated-cert.pem")).unwrap()).unwrap();
@@ -113,4 +121,28 @@ async fn sighup_reloads_the_certificate() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(ok, "rotated certificate not served after SIGHUP");
+}
+
+#[test]
+fn the_dev_issuer_is_refused_off_loopback_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(keyward_bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .env("KEYWARD_ALLOW_INSECURE_HTTP", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("allow_dev_issuer"), "{stderr}");
+    assert!(!dir.path().join("admin.token").exists(), "no admin token was minted");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_one_admin_token() {
+    // (kill -9 and start again: the token on file is reused, not replaced)
+    let mut s = Server::start(Db::Sqlite).await;
+    let first = std::fs::read_to_string(s.data_dir.path().join("admin.token")).unwrap();
+    s.crash_and_restart();
+    let second = std::fs::read_to_string(s.data_dir.path().join("admin.token")).unwrap();
+    assert_eq!(first, second, "no new admin token at each start");
 }
