@@ -1,8 +1,9 @@
 //! Access keys on sea-orm.
 
 use keyward_core::gate::Permit;
-use keyward_core::model::access_key::{AccessKeyRecord, parse_principal};
+use keyward_core::model::access_key::AccessKeyRecord;
 use keyward_core::model::ids::Namespace;
+use keyward_core::model::principal::Principal;
 use keyward_core::operation::{Action, Operation};
 use keyward_core::ports::backend::Sealed;
 use keyward_core::ports::store::StoreError;
@@ -21,7 +22,7 @@ fn corrupt(detail: impl std::fmt::Display) -> StoreError {
 fn from_row(m: access_key::Model) -> Result<AccessKeyRecord, StoreError> {
     let groups: Vec<String> = serde_json::from_str(&m.groups).map_err(corrupt)?;
     Ok(AccessKeyRecord {
-        principal: parse_principal(&m.principal, groups).map_err(corrupt)?,
+        principal: Principal::from_uid(&m.principal, groups).map_err(corrupt)?,
         default_namespace: Namespace::parse(&m.default_namespace).map_err(corrupt)?,
         created_at: convert::time(m.created_at)?,
         created_by: m.created_by,

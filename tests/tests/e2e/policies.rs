@@ -166,6 +166,19 @@ async fn conditions_forbids_dry_runs_and_reloads() {
     assert_eq!(r.body["determining_policies"], json!(["sre-use-prod"]));
     let r = s.call("POST", "/v1/authorize", &sre, Some(ask(Some(r#"Keyward::User::"ann""#), &[]))).await;
     assert_eq!((r.status, r.code()), (403, "AccessDenied"), "asking about others needs Authorize");
+    // Asking "about oneself" with made-up groups, address or justification is asking about
+    // someone else: it needs Authorize, or it would reveal decisions on keys one cannot see.
+    let self_uid = r#"Keyward::User::"sam""#;
+    let r = s.call("POST", "/v1/authorize", &sre, Some(ask(Some(self_uid), &["sre", "admins"]))).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"), "made-up groups: {}", r.body);
+    let mut forged = ask(None, &[]);
+    forged["context"] = json!({"justification": "made up"});
+    assert_eq!(s.call("POST", "/v1/authorize", &sre, Some(forged)).await.code(), "AccessDenied");
+    let mut forged = ask(None, &[]);
+    forged["context"] = json!({"source_ip": "10.9.8.7"});
+    assert_eq!(s.call("POST", "/v1/authorize", &sre, Some(forged)).await.code(), "AccessDenied");
+    let r = s.call("POST", "/v1/authorize", &sre, Some(ask(Some(self_uid), &["sre"]))).await;
+    assert_eq!((r.status, r.body["decision"].as_str()), (200, Some("Allow")), "one's real attributes: {}", r.body);
     let r = s.post("/v1/authorize", ask(Some(r#"Keyward::User::"zoe""#), &["sre"])).await;
     assert_eq!(r.body["decision"], "Allow", "{}", r.body);
     let r = s.post("/v1/authorize", ask(Some(r#"Keyward::User::"zoe""#), &[])).await;

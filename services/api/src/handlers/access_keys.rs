@@ -2,8 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use keyward_core::model::access_key::parse_principal;
 use keyward_core::model::ids::Namespace;
+use keyward_core::model::principal::Principal;
 use keyward_core::operation::Operation;
 use keyward_core::service::{AccessKeyInfo, CreateAccessKeyInput};
 
@@ -43,7 +43,7 @@ pub async fn create_access_key(
     run(&state, &req, Operation::CreateAccessKey, StatusCode::CREATED, &body, async |scope| {
         let r: CreateAccessKeyRequest = parse_json(&body)?;
         let input = CreateAccessKeyInput {
-            principal: parse_principal(&r.principal, r.groups)?,
+            principal: Principal::from_uid(&r.principal, r.groups)?,
             default_namespace: Namespace::parse(&r.default_namespace)?,
         };
         let (k, secret) = state.service.create_access_key(scope, input).await?;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use keyward_core::Error;
 use keyward_core::model::ids::{KeyRef, Namespace};
-use keyward_core::model::principal::{Principal, PrincipalKind};
+use keyward_core::model::principal::Principal;
 use keyward_core::operation::{Action, Operation};
 use keyward_core::service::{AskedResource, AuthorizeInput};
 
@@ -22,20 +22,6 @@ fn uid_id<'a>(uid: &'a str, ty: &str) -> Option<&'a str> {
         .strip_prefix("::\"")?
         .strip_suffix('"')
         .filter(|id| !id.is_empty() && !id.contains(['"', '\\']))
-}
-
-fn principal(uid: &str, groups: Vec<String>) -> Result<Principal, Error> {
-    let (kind, id) = if let Some(id) = uid_id(uid, "Keyward::User") {
-        (PrincipalKind::User, id)
-    } else if let Some(id) = uid_id(uid, "Keyward::Service") {
-        (PrincipalKind::Service, id)
-    } else {
-        return Err(Error::invalid("`principal` must be Keyward::User::\"<id>\" or Keyward::Service::\"<id>\""));
-    };
-    if groups.len() > 256 {
-        return Err(Error::invalid("at most 256 `groups`"));
-    }
-    Ok(Principal { kind, id: id.to_owned(), groups })
 }
 
 fn resource(uid: &str) -> Result<AskedResource, Error> {
@@ -72,7 +58,7 @@ pub async fn authorize(
         let r: AuthorizeRequest = parse_json(&body)?;
         let ctx = r.context.unwrap_or_default();
         let asked = match r.principal {
-            Some(uid) => Some(principal(&uid, r.groups.unwrap_or_default())?),
+            Some(uid) => Some(Principal::from_uid(&uid, r.groups.unwrap_or_default())?),
             None if r.groups.is_some() => return Err(Error::invalid("`groups` needs `principal`")),
             None => None,
         };

@@ -4,9 +4,8 @@
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
 use crate::model::ids::{KeyId, Namespace};
-use crate::model::principal::{Principal, PrincipalKind};
+use crate::model::principal::Principal;
 use crate::ports::backend::Sealed;
 
 /// Length of an access key id: `KW` and 18 characters of the base32 alphabet (`A-Z2-7`).
@@ -75,33 +74,6 @@ pub fn seal_aad(access_key_id: &str, algorithm: u8, params: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// A principal uid (`Keyward::User::"alice"` or `Keyward::Service::"ci"`) with its groups.
-pub fn parse_principal(uid: &str, groups: Vec<String>) -> Result<Principal> {
-    let id_of = |ty: &str| {
-        uid.strip_prefix(ty)?
-            .strip_prefix("::\"")?
-            .strip_suffix('"')
-            .filter(|id| !id.is_empty() && id.len() <= 256 && !id.contains(['"', '\\']))
-    };
-    let (kind, id) = if let Some(id) = id_of("Keyward::User") {
-        (PrincipalKind::User, id)
-    } else if let Some(id) = id_of("Keyward::Service") {
-        (PrincipalKind::Service, id)
-    } else {
-        return Err(Error::invalid("`principal` must be Keyward::User::\"<id>\" or Keyward::Service::\"<id>\""));
-    };
-    if groups.len() > 256 {
-        return Err(Error::invalid("at most 256 `groups`"));
-    }
-    if let Some(g) = groups.iter().find(|g| g.is_empty() || g.len() > 256 || g.contains(['"', '\\'])) {
-        return Err(Error::invalid(format!(
-            "group `{}` is invalid: 1-256 characters, no quotes or backslashes",
-            g.chars().take(64).collect::<String>()
-        )));
-    }
-    Ok(Principal { kind, id: id.to_owned(), groups })
-}
-
 /// The secret as a client configures it.
 pub fn secret_text(random: &[u8]) -> Zeroizing<String> {
     use base64::Engine as _;
@@ -123,13 +95,13 @@ mod tests {
 
     #[test]
     fn principals_parse_strictly() {
-        let p = parse_principal("Keyward::User::\"alice\"", vec!["payments".into()]).unwrap();
+        let p = Principal::from_uid("Keyward::User::\"alice\"", vec!["payments".into()]).unwrap();
         assert_eq!(p.to_string(), "Keyward::User::\"alice\"");
-        assert!(parse_principal("Keyward::Service::\"ci\"", vec![]).is_ok());
+        assert!(Principal::from_uid("Keyward::Service::\"ci\"", vec![]).is_ok());
         for bad in ["alice", "Keyward::Group::\"g\"", "Keyward::User::\"\"", "Keyward::User::\"a\"b\""] {
-            assert!(parse_principal(bad, vec![]).is_err(), "{bad}");
+            assert!(Principal::from_uid(bad, vec![]).is_err(), "{bad}");
         }
-        assert!(parse_principal("Keyward::User::\"a\"", vec![String::new()]).is_err());
+        assert!(Principal::from_uid("Keyward::User::\"a\"", vec![String::new()]).is_err());
     }
 
     #[test]

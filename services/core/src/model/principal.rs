@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::Error;
+
 /// The kind of principal, which picks its Cedar entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -23,6 +25,33 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal uid (`Keyward::User::"alice"` or `Keyward::Service::"ci"`) with its groups.
+    pub fn from_uid(uid: &str, groups: Vec<String>) -> Result<Self, Error> {
+        let id_of = |ty: &str| {
+            uid.strip_prefix(ty)?
+                .strip_prefix("::\"")?
+                .strip_suffix('"')
+                .filter(|id| !id.is_empty() && id.len() <= 256 && !id.contains(['"', '\\']))
+        };
+        let (kind, id) = if let Some(id) = id_of("Keyward::User") {
+            (PrincipalKind::User, id)
+        } else if let Some(id) = id_of("Keyward::Service") {
+            (PrincipalKind::Service, id)
+        } else {
+            return Err(Error::invalid("`principal` must be Keyward::User::\"<id>\" or Keyward::Service::\"<id>\""));
+        };
+        if groups.len() > 256 {
+            return Err(Error::invalid("at most 256 `groups`"));
+        }
+        if let Some(g) = groups.iter().find(|g| g.is_empty() || g.len() > 256 || g.contains(['"', '\\'])) {
+            return Err(Error::invalid(format!(
+                "group `{}` is invalid: 1-256 characters, no quotes or backslashes",
+                g.chars().take(64).collect::<String>()
+            )));
+        }
+        Ok(Self { kind, id: id.to_owned(), groups })
+    }
+
     /// The system principal that runs background work (deletion, scheduled rotation).
     pub fn system() -> Self {
         Self { kind: PrincipalKind::Service, id: "keyward:system".into(), groups: Vec::new() }

@@ -70,7 +70,22 @@ impl KeyService {
             _ => return Err(Error::internal("resource not resolved")),
         };
         let asked = input.principal.unwrap_or_else(|| (*caller).clone());
-        let about_self = asked.kind == caller.kind && asked.id == caller.id;
+        // A question is about the caller only if every asked attribute is the caller's real
+        // one: made-up groups, a source address or a justification would otherwise reveal
+        // decisions (and so tags and namespaces) on keys the caller cannot see.
+        let same_groups = {
+            let (mut a, mut c) = (asked.groups.clone(), caller.groups.clone());
+            a.sort_unstable();
+            a.dedup();
+            c.sort_unstable();
+            c.dedup();
+            a == c
+        };
+        let about_self = asked.kind == caller.kind
+            && asked.id == caller.id
+            && same_groups
+            && input.source_ip.is_none_or(|ip| Some(ip) == scope.meta.source_ip)
+            && input.justification.as_ref().is_none_or(|j| Some(j) == scope.meta.justification.as_ref());
         if !about_self {
             self.authorize(scope, Action::Op(Operation::Authorize), resource, &input.encryption_context)?;
         }
