@@ -398,3 +398,55 @@ async fn policy_diff_lists_changed_cases_and_recorded_requests() {
     let (ok, out) = keyward(&["policy", "diff", "policies", "policies"]);
     assert!(ok && out.contains("0 changed"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dry_run_spelling_is_a_dry_run_and_unknown_ones_run_nothing() {
+    let s = Server::start(Db::Sqlite).await;
+    let key = s.create_key("dry").await;
+    let state = async || s.get(&format!("/v1/keys/{key}")).await.s("key_state");
+    let disable = format!("/v1/keys/{key}/disable");
+    for (path, body) in [
+        (format!("{disable}?dry_run=true"), None),
+        (format!("{disable}?dry_run=1"), None),
+        (disable.clone(), Some(json!({"dry_run": true}))),
+    ] {
+        let r = s.call("POST", &path, &s.admin, body.clone()).await;
+        assert_eq!((r.status, r.body["decision"].as_str()), (200, Some("Allow")), "{path} {body:?}: {}", r.body);
+        assert_eq!(state().await, "Enabled", "{path} {body:?} ran");
+    }
+    for (path, body) in [
+        (format!("{disable}?dry_run=yes"), None),
+        (format!("{disable}?dry_run="), None),
+        (disable.clone(), Some(json!({"dry_run": "true"}))),
+        (disable.clone(), Some(json!({"dry_run": 1}))),
+    ] {
+        let r = s.call("POST", &path, &s.admin, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, "InvalidRequest"), "{path} {body:?}: {}", r.body);
+        assert_eq!(state().await, "Enabled", "{path} {body:?} ran");
+    }
+    // A body that mentions the flag but is not JSON is refused too.
+    let raw = reqwest::Client::new()
+        .post(format!("{}{disable}", s.base))
+        .bearer_auth(&s.admin)
+        .body(r#"{"dry_run": tru"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    assert_eq!(state().await, "Enabled");
+    // The other body-less operations honour a body flag as well.
+    let put = s.call("PUT", "/v1/aliases/alias%2Fdry", &s.admin, Some(json!({"target_key_id": key}))).await;
+    assert_eq!(put.status, 201);
+    let r = s.call("DELETE", "/v1/aliases/alias%2Fdry", &s.admin, Some(json!({"dry_run": true}))).await;
+    assert_eq!(r.body["decision"], "Allow", "{}", r.body);
+    let r = s.call("POST", &format!("/v1/keys/{key}/rotate"), &s.admin, Some(json!({"dry_run": true}))).await;
+    assert_eq!(r.body["decision"], "Allow", "{}", r.body);
+    let described = s.get(&format!("/v1/keys/{key}")).await;
+    assert_eq!(
+        (described.body["aliases"].clone(), described.body["primary_version"].clone()),
+        (json!(["alias/dry"]), json!(1))
+    );
+    // And a real run still runs.
+    assert_eq!(s.call("POST", &format!("{disable}?dry_run=false"), &s.admin, None).await.status, 200);
+    assert_eq!(state().await, "Disabled");
+}

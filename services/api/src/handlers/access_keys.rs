@@ -7,7 +7,7 @@ use keyward_core::model::principal::Principal;
 use keyward_core::operation::Operation;
 use keyward_core::service::{AccessKeyInfo, CreateAccessKeyInput};
 
-use super::{respond, run};
+use super::{DryRunBody, respond, run};
 use crate::dto::access_keys::{
     AccessKey, CreateAccessKeyRequest, CreateAccessKeyResponse, ListAccessKeysQuery, ListAccessKeysResponse,
 };
@@ -91,6 +91,7 @@ pub async fn delete_access_key(
     state: web::Data<AppState>,
     req: HttpRequest,
     access_key_id: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
     let op = async |scope: &mut _| {
         state.service.delete_access_key(scope, &access_key_id).await?;
@@ -98,5 +99,5 @@ pub async fn delete_access_key(
         state.aws.credentials.forget(&access_key_id);
         Ok(((), StatusCode::NO_CONTENT))
     };
-    respond(&state, &req, Operation::DeleteAccessKey, b"", op, |(), _| HttpResponse::NoContent().finish()).await
+    respond(&state, &req, Operation::DeleteAccessKey, &body, op, |(), _| HttpResponse::NoContent().finish()).await
 }

@@ -6,7 +6,7 @@ use keyward_core::model::ids::AliasName;
 use keyward_core::operation::Operation;
 use keyward_core::service::AliasWrite;
 
-use super::{key_ref, respond, run};
+use super::{DryRunBody, key_ref, respond, run};
 use crate::dto::aliases::{Alias, CreateAliasRequest, ListAliasesQuery, ListAliasesResponse};
 use crate::dto::{limit, parse_json, parse_query};
 use crate::error::{ApiError, Problem};
@@ -63,11 +63,12 @@ pub async fn delete_alias(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
     let op = async |scope: &mut _| {
         state.service.delete_alias(scope, &alias_name(&name)?).await.map(|()| ((), StatusCode::NO_CONTENT))
     };
-    respond(&state, &req, Operation::DeleteAlias, b"", op, |(), _| HttpResponse::NoContent().finish()).await
+    respond(&state, &req, Operation::DeleteAlias, &body, op, |(), _| HttpResponse::NoContent().finish()).await
 }
 
 /// Lists aliases, of one key or of every namespace the caller may list.

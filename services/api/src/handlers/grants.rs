@@ -7,7 +7,7 @@ use keyward_core::model::grant::GrantConstraints as Constraints;
 use keyward_core::operation::Operation;
 use keyward_core::service::{CreateGrantInput, GrantOutput};
 
-use super::{key_ref, respond, run};
+use super::{DryRunBody, key_ref, respond, run};
 use crate::dto::grants::{CreateGrantRequest, CreateGrantResponse, Grant, GrantConstraints, ListGrantsResponse};
 use crate::dto::keys::rfc3339;
 use crate::dto::parse_json;
@@ -96,10 +96,11 @@ pub async fn revoke_grant(
     state: web::Data<AppState>,
     req: HttpRequest,
     grant_id: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
     let op = async |scope: &mut _| {
         let id = uuid::Uuid::parse_str(&grant_id).map_err(|_| Error::invalid("grant id is not a UUID"))?;
         state.service.revoke_grant(scope, id).await.map(|()| ((), StatusCode::NO_CONTENT))
     };
-    respond(&state, &req, Operation::RevokeGrant, b"", op, |(), _| HttpResponse::NoContent().finish()).await
+    respond(&state, &req, Operation::RevokeGrant, &body, op, |(), _| HttpResponse::NoContent().finish()).await
 }

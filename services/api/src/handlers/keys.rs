@@ -8,7 +8,7 @@ use keyward_core::operation::Operation;
 use keyward_core::service::{CreateKeyInput, RotationUpdate, TagUpdate, UpdateKeyInput};
 use sha2::{Digest, Sha256};
 
-use super::{key_ref, run};
+use super::{DryRunBody, key_ref, run};
 use crate::dto::keys::{
     CreateKeyRequest, KeyMetadata, KeyVersion, ListKeyVersionsResponse, ListKeysQuery, ListKeysResponse,
     ScheduleKeyDeletionRequest, SetMinDecryptionVersionRequest, UpdateKeyRequest,
@@ -141,8 +141,9 @@ pub async fn enable_key(
     state: web::Data<AppState>,
     req: HttpRequest,
     key: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::EnableKey, StatusCode::OK, b"", async |scope| {
+    run(&state, &req, Operation::EnableKey, StatusCode::OK, &body, async |scope| {
         state.service.enable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -159,8 +160,9 @@ pub async fn disable_key(
     state: web::Data<AppState>,
     req: HttpRequest,
     key: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::DisableKey, StatusCode::OK, b"", async |scope| {
+    run(&state, &req, Operation::DisableKey, StatusCode::OK, &body, async |scope| {
         state.service.disable_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -203,8 +205,9 @@ pub async fn cancel_key_deletion(
     state: web::Data<AppState>,
     req: HttpRequest,
     key: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, b"", async |scope| {
+    run(&state, &req, Operation::CancelKeyDeletion, StatusCode::OK, &body, async |scope| {
         state.service.cancel_key_deletion(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await
@@ -225,8 +228,9 @@ pub async fn rotate_key(
     state: web::Data<AppState>,
     req: HttpRequest,
     key: web::Path<String>,
+    DryRunBody(body): DryRunBody,
 ) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::RotateKey, StatusCode::OK, b"", async |scope| {
+    run(&state, &req, Operation::RotateKey, StatusCode::OK, &body, async |scope| {
         state.service.rotate_key(scope, &key_ref(&key)?).await.map(KeyMetadata::from)
     })
     .await

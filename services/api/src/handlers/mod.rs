@@ -67,7 +67,20 @@ pub(crate) async fn respond<T>(
             scope.principal()?;
             f(scope).await
         };
-        if dry_run_requested(req.query_string(), body) {
+        let dry_run = match dry_run_requested(req.query_string(), body) {
+            Ok(d) => d,
+            Err(e) => {
+                // An unreadable dry-run flag is refused, never run (and audited).
+                let refused = state.service.audited(scope, async |scope: &mut Scope| -> Result<()> {
+                    scope.principal()?;
+                    Err(e)
+                });
+                let e = refused.await.err().unwrap_or_else(|| Error::internal("refusal without an error"));
+                count(op, Some(&e), started);
+                return Err(ApiError::new(e, request_id));
+            }
+        };
+        if dry_run {
             let answer = state.service.dry_run(scope, checked).await;
             count(op, answer.as_ref().err(), started);
             let answer = answer.map_err(|e| ApiError::new(e, request_id))?;
@@ -106,18 +119,52 @@ pub(crate) fn count(op: Operation, error: Option<&Error>, started: std::time::In
 #[derive(Deserialize)]
 struct DryRunProbe {
     #[serde(default)]
-    dry_run: Option<bool>,
+    dry_run: Option<serde_json::Value>,
 }
 
-/// `?dry_run=true`, or `"dry_run": true` in a JSON body. Bodies are probed only when they
-/// mention the field, keeping the common path to one parse.
-fn dry_run_requested(query: &str, body: &[u8]) -> bool {
-    let in_query = query.split('&').any(|pair| pair == "dry_run=true");
-    let in_body = || {
-        body.windows(9).any(|w| w == b"\"dry_run\"")
-            && serde_json::from_slice::<DryRunProbe>(body).ok().and_then(|p| p.dry_run) == Some(true)
-    };
-    in_query || in_body()
+/// Whether a dry run is asked for: `?dry_run=true` (or `1`; `false`/`0` for a real run), or
+/// `"dry_run": true` in a JSON body. Any other spelling is refused: a request that meant to be
+/// a dry run must never run for real. Bodies are probed only when they mention the field,
+/// keeping the common path to one parse.
+fn dry_run_requested(query: &str, body: &[u8]) -> Result<bool> {
+    let mut asked = false;
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "dry_run" {
+            continue;
+        }
+        asked |= match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(Error::invalid("`dry_run` must be `true` or `false`")),
+        };
+    }
+    if body.windows(9).any(|w| w == b"\"dry_run\"") {
+        // A body that mentions the flag but does not parse is refused: body-less operations
+        // would otherwise ignore it and run.
+        let probe = serde_json::from_slice::<DryRunProbe>(body)
+            .map_err(|_| Error::invalid("the body mentions `dry_run` but is not a JSON object"))?;
+        match probe.dry_run {
+            None | Some(serde_json::Value::Null | serde_json::Value::Bool(false)) => {}
+            Some(serde_json::Value::Bool(true)) => asked = true,
+            Some(_) => return Err(Error::invalid("`dry_run` must be `true` or `false`")),
+        }
+    }
+    Ok(asked)
+}
+
+/// The body of an operation that takes none but may carry `{"dry_run": true}`; not part of
+/// the documented request (the OpenAPI document lists `?dry_run=true` for these).
+pub(crate) struct DryRunBody(pub actix_web::web::Bytes);
+
+impl actix_web::FromRequest for DryRunBody {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let bytes = actix_web::web::Bytes::from_request(req, payload);
+        Box::pin(async move { bytes.await.map(DryRunBody) })
+    }
 }
 
 /// Parses a `{key}` path segment: an id, or an alias (`alias%2FNAME` percent-decoded).
