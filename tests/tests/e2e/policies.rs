@@ -450,3 +450,52 @@ async fn every_dry_run_spelling_is_a_dry_run_and_unknown_ones_run_nothing() {
     assert_eq!(s.call("POST", &format!("{disable}?dry_run=false"), &s.admin, None).await.status, 200);
     assert_eq!(state().await, "Disabled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_cursors_never_name_what_the_caller_cannot_see() {
+    let s = Server::start(Db::Sqlite).await;
+    let mut mine = Vec::new();
+    let mut hidden = Vec::new();
+    for i in 0..6 {
+        let (ns, list) = if i % 2 == 0 { ("seen", &mut mine) } else { ("unseen", &mut hidden) };
+        let key = s.create_key(ns).await;
+        let alias = format!("alias/{ns}-{i}");
+        let put = s
+            .call(
+                "PUT",
+                &format!("/v1/aliases/{}", alias.replace('/', "%2F")),
+                &s.admin,
+                Some(json!({"target_key_id": key})),
+            )
+            .await;
+        assert_eq!(put.status, 201);
+        list.push((key, alias));
+    }
+    let bob = s.token("bob", &["seen"]);
+    for (path, field, id) in [("/v1/keys", "keys", "key_id"), ("/v1/aliases", "aliases", "alias_name")] {
+        let mut shown = Vec::new();
+        let mut tokens = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let url = match &next {
+                Some(t) => format!("{path}?limit=1&next_token={}", t.replace('/', "%2F")),
+                None => format!("{path}?limit=1"),
+            };
+            let r = s.call("GET", &url, &bob, None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            shown.extend(r.body[field].as_array().unwrap().iter().map(|k| k[id].as_str().unwrap().to_owned()));
+            match r.body["next_token"].as_str() {
+                Some(t) => {
+                    tokens.push(t.to_owned());
+                    next = Some(t.to_owned());
+                }
+                None => break,
+            }
+        }
+        for (key, alias) in &hidden {
+            let secret = if field == "keys" { key } else { alias };
+            assert!(!tokens.contains(secret) && !shown.contains(secret), "{path} revealed {secret}");
+        }
+        assert_eq!(shown.len(), mine.len(), "{path}: every visible row, once: {shown:?}");
+    }
+}

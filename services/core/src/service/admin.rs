@@ -212,26 +212,43 @@ impl KeyService {
         } else {
             scope.principal()?;
         }
-        let page = self.store.list_keys(namespace.as_ref(), after, limit).await.map_err(store_err)?;
-        let next_token = (page.len() as u64 == limit).then(|| page.last().map(|k| k.id.to_string())).flatten();
+        // A cross-namespace listing reads on until it has `limit` keys the caller may see, so
+        // a cursor only ever names a key the caller was shown (a cursor naming the last row
+        // read would reveal other namespaces' key ids one `limit=1` page at a time).
         let mut allowed_ns: BTreeMap<Namespace, bool> = BTreeMap::new();
-        let mut keys = Vec::with_capacity(page.len());
-        for key in page {
-            if namespace.is_none() {
-                let allowed = match allowed_ns.get(&key.namespace) {
-                    Some(a) => *a,
-                    None => {
-                        let allowed = self.allows_namespace(scope, action, &key.namespace)?;
-                        allowed_ns.insert(key.namespace.clone(), allowed);
-                        allowed
+        let mut keys = Vec::new();
+        let mut cursor = after;
+        let mut more = false;
+        'pages: loop {
+            let page = self.store.list_keys(namespace.as_ref(), cursor, limit).await.map_err(store_err)?;
+            let full = page.len() as u64 == limit;
+            let mut rows = page.into_iter().peekable();
+            while let Some(key) = rows.next() {
+                cursor = Some(key.id);
+                if namespace.is_none() {
+                    let allowed = match allowed_ns.get(&key.namespace) {
+                        Some(a) => *a,
+                        None => {
+                            let allowed = self.allows_namespace(scope, action, &key.namespace)?;
+                            allowed_ns.insert(key.namespace.clone(), allowed);
+                            allowed
+                        }
+                    };
+                    if !allowed {
+                        continue;
                     }
-                };
-                if !allowed {
-                    continue;
+                }
+                keys.push(self.metadata(key).await?);
+                if keys.len() as u64 == limit {
+                    more = rows.peek().is_some() || full;
+                    break 'pages;
                 }
             }
-            keys.push(self.metadata(key).await?);
+            if !full {
+                break;
+            }
         }
+        let next_token = if more { keys.last().map(|k| k.key.id.to_string()) } else { None };
         Ok(ListKeysOutput { keys, next_token })
     }
 

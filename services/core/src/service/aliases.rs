@@ -108,18 +108,34 @@ impl KeyService {
                 None
             }
         };
-        let page = self.store.list_aliases(key_id, after.as_ref(), limit).await.map_err(store_err)?;
-        let next_token = (page.len() as u64 == limit).then(|| page.last().map(|a| a.name.to_string())).flatten();
-        let mut aliases = Vec::with_capacity(page.len());
-        for alias in page {
-            if key_id.is_none() {
-                let Some(target) = self.store.key(alias.key_id).await.map_err(store_err)? else { continue };
-                if !self.allows_namespace(scope, action, &target.namespace)? {
-                    continue;
+        // As ListKeys: read on until `limit` visible aliases, so a cursor names only an alias
+        // the caller was shown.
+        let mut aliases = Vec::new();
+        let mut cursor = after;
+        let mut more = false;
+        'pages: loop {
+            let page = self.store.list_aliases(key_id, cursor.as_ref(), limit).await.map_err(store_err)?;
+            let full = page.len() as u64 == limit;
+            let mut rows = page.into_iter().peekable();
+            while let Some(alias) = rows.next() {
+                cursor = Some(alias.name.clone());
+                if key_id.is_none() {
+                    let Some(target) = self.store.key(alias.key_id).await.map_err(store_err)? else { continue };
+                    if !self.allows_namespace(scope, action, &target.namespace)? {
+                        continue;
+                    }
+                }
+                aliases.push(AliasOutput { alias_name: alias.name, target_key_id: alias.key_id });
+                if aliases.len() as u64 == limit {
+                    more = rows.peek().is_some() || full;
+                    break 'pages;
                 }
             }
-            aliases.push(AliasOutput { alias_name: alias.name, target_key_id: alias.key_id });
+            if !full {
+                break;
+            }
         }
+        let next_token = if more { aliases.last().map(|a| a.alias_name.to_string()) } else { None };
         Ok(ListAliasesOutput { aliases, next_token })
     }
 }
