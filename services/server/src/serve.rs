@@ -106,11 +106,23 @@ fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) 
 /// after it returns.
 pub const BACKEND_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often every backend is probed, up or down (down ones: every [`BACKEND_PROBE_INTERVAL`]).
+pub const BACKEND_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Keeps each backend's up/down state, which requests and `/readyz` read: down backends are
+/// probed every second (to bring them back), all of them every ten.
 fn spawn_backend_probe(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let all_every = BACKEND_HEALTH_INTERVAL.as_secs() / BACKEND_PROBE_INTERVAL.as_secs().max(1);
     every(BACKEND_PROBE_INTERVAL, move || {
-        let service = service.clone();
+        let (service, ticks) = (service.clone(), ticks.clone());
         async move {
-            service.backends().probe_down().await;
+            let n = ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % all_every.max(1) == 0 {
+                service.backends().probe_all().await;
+            } else {
+                service.backends().probe_down().await;
+            }
         }
     })
 }

@@ -179,3 +179,33 @@ async fn a_new_data_directory_and_its_database_are_owner_only() {
     }
     assert!(data.join("keyward.db").exists() && data.join("dev-jwt-secret").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_never_calls_a_backend() {
+    let s = Server::start(Db::Sqlite).await;
+    let probes = async || {
+        let text = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("keyward_backend_probes_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let mut before = probes().await;
+    for _ in 0..50 {
+        if before >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        before = probes().await;
+    }
+    assert!(before >= 1.0, "the probe at start is counted (the metric exists)");
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        let r = s.call("GET", "/readyz", "", None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let after = probes().await;
+    // Only the background probe (every backend every 10 s) may have run meanwhile.
+    let allowed = 1.0 + (started.elapsed().as_secs_f64() / 10.0).ceil();
+    assert!(after - before <= allowed, "{} probes for 200 readiness checks", after - before);
+}

@@ -47,6 +47,7 @@ impl Guarded {
 
     /// Asks the backend itself (even while marked down) and records the answer.
     pub async fn probe(&self) -> std::result::Result<(), BackendError> {
+        metrics::counter!("keyward_backend_probes_total", "backend" => self.name.clone()).increment(1);
         let answer = self.within(self.inner.health()).await;
         let was_up = self.up.swap(answer.is_ok(), Ordering::AcqRel);
         match (&answer, was_up) {
@@ -229,6 +230,18 @@ impl Backends {
     /// An instance by name.
     pub fn get(&self, name: &str) -> Option<&Arc<Guarded>> {
         self.instances.get(name)
+    }
+
+    /// Probes every instance, up or down (a backend that fails while idle shows in readiness
+    /// without waiting for a request to fail on it). Returns how many are down.
+    pub async fn probe_all(&self) -> usize {
+        let mut down = 0;
+        for b in self.instances.values() {
+            if b.probe().await.is_err() {
+                down += 1;
+            }
+        }
+        down
     }
 
     /// Probes every instance marked down; returns how many are still down.
