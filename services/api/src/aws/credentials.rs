@@ -4,7 +4,7 @@
 //! access key stops working within a second on every replica.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -21,20 +21,30 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Clone)]
 struct Entry {
-    info: AccessKeyInfo,
+    date: NaiveDate,
+    region: String,
+    service: String,
+    info: Arc<AccessKeyInfo>,
     key: [u8; 32],
     checked: Instant,
 }
 
-/// The signing-key cache.
+impl Entry {
+    fn is_for(&self, date: NaiveDate, region: &str, service: &str) -> bool {
+        self.date == date && self.region == region && self.service == service
+    }
+}
+
+/// The signing-key cache, by access key id (looked up by `&str`: no allocation per request),
+/// then scope.
 #[derive(Default)]
 pub struct Credentials {
-    cache: RwLock<HashMap<(String, NaiveDate, String, String), Entry>>,
+    cache: RwLock<HashMap<String, Vec<Entry>>>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.cache.read().map(|c| c.len()).unwrap_or(0);
+        let n = self.cache.read().map(|c| c.values().map(Vec::len).sum::<usize>()).unwrap_or(0);
         f.debug_struct("Credentials").field("cached_keys", &n).finish()
     }
 }
@@ -49,20 +59,24 @@ impl Credentials {
         date: NaiveDate,
         region: &str,
         signing_service: &str,
-    ) -> Result<Option<(AccessKeyInfo, [u8; 32])>, Error> {
-        let id = (access_key_id.to_owned(), date, region.to_owned(), signing_service.to_owned());
-        let cached = self.cache.read().ok().and_then(|c| c.get(&id).cloned());
-        if let Some(e) = cached {
-            if e.checked.elapsed() < RECHECK {
-                return Ok(Some((e.info, e.key)));
+    ) -> Result<Option<(Arc<AccessKeyInfo>, [u8; 32])>, Error> {
+        let cached = self.cache.read().ok().and_then(|c| {
+            c.get(access_key_id)?
+                .iter()
+                .find(|e| e.is_for(date, region, signing_service))
+                .map(|e| (e.info.clone(), e.key, e.checked))
+        });
+        if let Some((info, key, checked)) = cached {
+            if checked.elapsed() < RECHECK {
+                return Ok(Some((info, key)));
             }
             if service.access_key_exists(access_key_id).await? {
                 if let Ok(mut c) = self.cache.write()
-                    && let Some(entry) = c.get_mut(&id)
+                    && let Some(entries) = c.get_mut(access_key_id)
                 {
-                    entry.checked = Instant::now();
+                    entries.iter_mut().for_each(|e| e.checked = Instant::now());
                 }
-                return Ok(Some((e.info, e.key)));
+                return Ok(Some((info, key)));
             }
             self.forget(access_key_id);
             return Ok(None);
@@ -71,19 +85,28 @@ impl Credentials {
             return Ok(None);
         };
         let key = sigv4::signing_key(&found.secret, date, region, signing_service);
+        let info = Arc::new(found.info);
         if let Ok(mut c) = self.cache.write() {
-            if c.len() >= MAX_ENTRIES {
+            if c.values().map(Vec::len).sum::<usize>() >= MAX_ENTRIES {
                 c.clear();
             }
-            c.insert(id, Entry { info: found.info.clone(), key, checked: Instant::now() });
+            let entry = Entry {
+                date,
+                region: region.to_owned(),
+                service: signing_service.to_owned(),
+                info: info.clone(),
+                key,
+                checked: Instant::now(),
+            };
+            c.entry(access_key_id.to_owned()).or_default().push(entry);
         }
-        Ok(Some((found.info, key)))
+        Ok(Some((info, key)))
     }
 
     /// Drops every cached key of an access key (after DeleteAccessKey on this replica).
     pub fn forget(&self, access_key_id: &str) {
         if let Ok(mut c) = self.cache.write() {
-            c.retain(|(id, ..), _| id != access_key_id);
+            c.remove(access_key_id);
         }
     }
 }

@@ -13,6 +13,8 @@ mod ops_grants;
 pub mod sigv4;
 mod wire;
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -135,7 +137,7 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
     let mut meta = meta::request_meta(&req);
     meta.interface = Some(INTERFACE);
     let scope = state.service.begin(meta, principal, op);
-    let call = Call { service: &state.service, aws: &state.aws, access_key: access_key.as_ref(), body: &body };
+    let call = Call { service: &state.service, aws: &state.aws, access_key: access_key.as_deref(), body: &body };
     let run = async |scope: &mut Scope| -> keyward_core::Result<Value> {
         scope.principal()?;
         if known.is_none() {
@@ -227,7 +229,7 @@ enum Refusal {
 }
 
 /// Checks the request's SigV4 signature; returns the access key it was signed with.
-async fn authenticate(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<AccessKeyInfo, Refusal> {
+async fn authenticate(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Arc<AccessKeyInfo>, Refusal> {
     let headers = req.headers();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(authorization) = text("authorization") else {
