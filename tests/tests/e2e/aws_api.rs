@@ -54,6 +54,27 @@ async fn sdk_round_trip_and_errors(db: Db) {
         ("payments".into(), "Keyward::User::\"alice\"".into())
     );
 
+    // The `keyward:namespace` tag picks the namespace (and is not kept as a tag); policies
+    // still decide: alice may create keys only where her groups allow.
+    let tagged = kms
+        .create_key()
+        .tags(aws_sdk_kms::types::Tag::builder().tag_key("keyward:namespace").tag_value("payments").build().unwrap())
+        .tags(aws_sdk_kms::types::Tag::builder().tag_key("team").tag_value("a").build().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let r = s.get(&format!("/v1/keys/{}", tagged.key_id)).await;
+    assert_eq!((r.s("namespace"), r.body["tags"].clone()), ("payments".into(), json!({"team": "a"})));
+    let e = kms
+        .create_key()
+        .tags(aws_sdk_kms::types::Tag::builder().tag_key("keyward:namespace").tag_value("other").build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_service_error().unwrap().code(), Some("AccessDeniedException"));
+
     // Encrypt through AWS, decrypt through REST, and back.
     let enc = kms
         .encrypt()
@@ -94,8 +115,8 @@ async fn sdk_round_trip_and_errors(db: Db) {
     // the REST API would give.
     let all = records(&s).await;
     let aws: Vec<_> = all.iter().filter(|r| r.interface.as_deref() == Some("aws-kms")).collect();
-    assert_eq!(aws.len(), 10, "{aws:#?}");
-    let denied = aws.iter().find(|r| r.outcome == "AccessDenied").unwrap();
+    assert_eq!(aws.len(), 12, "{aws:#?}");
+    let denied = aws.iter().find(|r| r.outcome == "AccessDenied" && r.action == "Encrypt").unwrap();
     assert_eq!((denied.principal.as_str(), denied.decision.as_deref()), ("Keyward::User::\"bob\"", Some("Deny")));
     let dry = aws.iter().find(|r| r.dry_run).unwrap();
     assert!(dry.determining_policies.contains("owner-user"), "alice owns the key: {}", dry.determining_policies);
@@ -109,6 +130,40 @@ async fn sdk_round_trip_and_errors(db: Db) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_issues_lists_and_deletes_access_keys() {
+    let s = Server::start(Db::Sqlite).await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(keyward_e2e::keyward_bin())
+            .arg("access-key")
+            .args(args)
+            .args(["--server", &s.base])
+            .env("KEYWARD_TOKEN", &s.admin)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["create", "--principal", "Keyward::User::\"ann\"", "--group", "g1", "--namespace", "ns1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["access_key_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["secret_access_key"].as_str().unwrap().len(), 40);
+    let out = cli(&["list"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && table.contains(&id)
+            && table.contains("Keyward::User::\"ann\"")
+            && table.contains("ns1"),
+        "{table}"
+    );
+    assert!(!table.contains(created["secret_access_key"].as_str().unwrap()), "no secret in a listing");
+    assert!(cli(&["delete", &id]).status.success());
+    let out = cli(&["delete", &id]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+    let out = cli(&["list", "--json"]);
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stdout).contains(&id));
 }
 
 async fn access_keys_are_governed(db: Db) {
