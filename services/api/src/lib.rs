@@ -21,8 +21,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::AppState;
 
-/// Largest request body read, in bytes; operations apply their own, smaller limits.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest request body read, in bytes. The largest legitimate body is a Decrypt or ReEncrypt
+/// of the largest blob (`MAX_BLOB`, 7 KiB, about 10 KiB in base64) with a full encryption
+/// context (8 KiB); larger bodies are refused (413) unread.
+pub const MAX_BODY: usize = 64 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
     use handlers::{access_keys, aliases, audit, crypto, grants, health, keys, policy};

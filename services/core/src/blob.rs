@@ -21,6 +21,11 @@ pub const FORMAT_V1: u8 = 1;
 const FIXED_LEN: usize = 2 + 1 + 16 + 4 + 1 + 2;
 /// Largest params section a blob may carry.
 pub const MAX_PARAMS: usize = 1024;
+/// Largest ciphertext section: an external KMS's own ciphertext of the largest plaintext
+/// (AWS KMS caps a ciphertext blob at 6144 bytes); AES-GCM output is at most 4096 + 16.
+pub const MAX_CIPHERTEXT: usize = 6144;
+/// Largest blob any backend writes. Longer input is refused before any key is looked up.
+pub const MAX_BLOB: usize = FIXED_LEN + MAX_PARAMS + MAX_CIPHERTEXT;
 
 /// Why a byte string is not a blob. Kept for the audit record; callers see one error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +48,9 @@ pub enum BlobError {
     /// Version 0 does not exist.
     #[error("key version 0")]
     BadVersion,
+    /// Longer than any blob a backend writes.
+    #[error("blob of {0} bytes is longer than any blob ({MAX_BLOB} bytes at most)")]
+    TooLarge(usize),
 }
 
 /// The clear header of a blob.
@@ -106,6 +114,9 @@ impl Blob {
 
     /// Parses any byte string into a blob or an error; never panics.
     pub fn parse(bytes: &[u8]) -> Result<Self, BlobError> {
+        if bytes.len() > MAX_BLOB {
+            return Err(BlobError::TooLarge(bytes.len()));
+        }
         let (magic, rest) = bytes.split_first_chunk::<2>().ok_or(BlobError::Truncated)?;
         if magic != MAGIC {
             return Err(BlobError::BadMagic);
@@ -173,6 +184,12 @@ mod tests {
         for n in 0..FIXED_LEN {
             assert!(Blob::parse(&bytes[..n]).is_err());
         }
+        let mut huge = sample();
+        huge.ciphertext = vec![0; MAX_CIPHERTEXT + 1];
+        huge.header.params = vec![0; MAX_PARAMS];
+        assert_eq!(Blob::parse(&huge.encode()), Err(BlobError::TooLarge(MAX_BLOB + 1)));
+        huge.ciphertext.pop();
+        assert!(Blob::parse(&huge.encode()).is_ok(), "the largest blob parses");
     }
 
     #[test]

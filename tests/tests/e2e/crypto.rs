@@ -187,3 +187,37 @@ async fn data_keys_and_reencrypt(db: Db) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_blobs_and_bodies_never_reach_a_backend() {
+    let s = Server::start(Db::Sqlite).await;
+    let id = s.create_key("crypto").await;
+    let r = s.post(&format!("/v1/keys/{id}/encrypt"), json!({"plaintext": b64(b"x")})).await;
+    let mut blob = unb64(&blob_of(&r));
+    let backend_decrypts = async || {
+        let text = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find(|l| l.starts_with("keyward_backend_seconds_count") && l.contains("call=\"decrypt\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(decrypt(&s, &b64(&blob), json!({})).await.status, 200);
+    let before = backend_decrypts().await;
+    assert!(before >= 1, "the backend's decrypts are counted");
+    // A well-formed header with a ciphertext longer than any backend writes.
+    blob.extend(std::iter::repeat_n(0u8, 8 * 1024));
+    let r = decrypt(&s, &b64(&blob), json!({})).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidCiphertext"), "{}", r.body);
+    let r = s.post("/v1/re-encrypt", json!({"ciphertext_blob": b64(&blob), "destination_key_id": id})).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidCiphertext"), "{}", r.body);
+    assert_eq!(backend_decrypts().await, before, "the backend was not called");
+    // A body far over the largest legitimate one is refused unread.
+    let huge = "A".repeat(700 * 1024);
+    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": huge})).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let records =
+        s.audit_store().await.query(&keyward_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let refused = records.iter().filter(|r| r.action == "Decrypt" && r.outcome == "InvalidCiphertext").count();
+    assert_eq!(refused, 1, "the oversized blob was audited");
+    assert!(records.iter().any(|r| r.reason.as_deref().is_some_and(|x| x.contains("longer than any blob"))));
+}
