@@ -12,7 +12,7 @@ use keyward_core::model::key::{KeyRecord, KeyState};
 use keyward_core::model::version::{Usage, VersionRecord};
 use keyward_core::ports::store::{AliasRecord, KeyStore, NewKey, StoreError};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, SqlErr, TransactionTrait,
@@ -316,24 +316,37 @@ impl KeyStore for SqlStore {
         q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::alias_from_row).collect()
     }
 
-    async fn put_alias(&self, _permit: &Permit, a: &AliasRecord) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await.map_err(db_err)?;
-        let existed = alias::Entity::find_by_id(a.name.to_string()).one(&txn).await.map_err(db_err)?.is_some();
-        alias::Entity::insert(alias::ActiveModel {
-            name: Set(a.name.to_string()),
-            key_id: Set(a.key_id.to_string()),
-            updated_at: Set(micros(a.updated_at)),
-        })
-        .on_conflict(
-            OnConflict::column(alias::Column::Name)
-                .update_columns([alias::Column::KeyId, alias::Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
-        Ok(!existed)
+    async fn put_alias(&self, _permit: &Permit, a: &AliasRecord, expected: Option<KeyId>) -> Result<bool, StoreError> {
+        // Conditional on what the decision saw: a concurrent create or repoint makes this a
+        // conflict instead of silently taking over an alias the caller was not authorized on.
+        match expected {
+            None => {
+                alias::Entity::insert(alias::ActiveModel {
+                    name: Set(a.name.to_string()),
+                    key_id: Set(a.key_id.to_string()),
+                    updated_at: Set(micros(a.updated_at)),
+                })
+                .exec_without_returning(&self.db)
+                .await
+                .map_err(db_err)?;
+                Ok(true)
+            }
+            Some(old) => {
+                let r = alias::Entity::update_many()
+                    .col_expr(alias::Column::KeyId, Expr::value(a.key_id.to_string()))
+                    .col_expr(alias::Column::UpdatedAt, Expr::value(micros(a.updated_at)))
+                    .filter(alias::Column::Name.eq(a.name.to_string()))
+                    .filter(alias::Column::KeyId.eq(old.to_string()))
+                    .exec(&self.db)
+                    .await
+                    .map_err(db_err)?;
+                if r.rows_affected == 1 {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Conflict(format!("alias {} moved or was deleted concurrently", a.name)))
+                }
+            }
+        }
     }
 
     async fn delete_alias(&self, _permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {

@@ -57,3 +57,33 @@ async fn aliases_everywhere(db: Db) {
     assert_eq!(s.post("/v1/keys/alias%2Fapp/encrypt", json!({"plaintext": b64(b"hi")})).await.code(), "NotFound");
     assert_eq!(s.get(&format!("/v1/keys/{b}")).await.body["key_state"], "Enabled", "the key is untouched");
 }
+
+/// Two principals race to create the same alias on their own keys: one creates it, the other
+/// gets a conflict (or, if it came second, a refusal to repoint a key it cannot manage). It
+/// never silently repoints the other's alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_never_repoint_an_alias_without_a_decision() {
+    let s = Server::start(Db::Sqlite).await;
+    let (ann, ben) = (s.token("ann", &["ns-ann"]), s.token("ben", &["ns-ben"]));
+    let key_of = async |token: &str, ns: &str| {
+        let r = s.call("POST", "/v1/keys", token, Some(json!({"namespace": ns}))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.s("key_id")
+    };
+    let (a, b) = (key_of(&ann, "ns-ann").await, key_of(&ben, "ns-ben").await);
+    for round in 0..40 {
+        let path = format!("/v1/aliases/alias%2Frace-{round}");
+        let (ra, rb) = tokio::join!(
+            s.call("PUT", &path, &ann, Some(json!({"target_key_id": a}))),
+            s.call("PUT", &path, &ben, Some(json!({"target_key_id": b}))),
+        );
+        let ok = [ra.status, rb.status].iter().filter(|st| (200..300).contains(*st)).count();
+        assert_eq!(ok, 1, "round {round}: exactly one wins ({} {}, {} {})", ra.status, ra.body, rb.status, rb.body);
+        for loser in [&ra, &rb].into_iter().filter(|r| !(200..300).contains(&r.status)) {
+            assert!(["Conflict", "AccessDenied"].contains(&loser.code()), "{}", loser.body);
+        }
+        let winner_key = if (200..300).contains(&ra.status) { &a } else { &b };
+        let now = s.get(&format!("/v1/aliases?key_id={winner_key}")).await;
+        assert!(now.body.to_string().contains(&format!("race-{round}")), "the winner's key holds the alias");
+    }
+}

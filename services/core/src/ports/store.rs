@@ -113,8 +113,15 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         limit: u64,
     ) -> Result<Vec<AliasRecord>, StoreError>;
 
-    /// Creates or repoints an alias; true when it was created.
-    async fn put_alias(&self, permit: &Permit, alias: &AliasRecord) -> Result<bool, StoreError>;
+    /// Creates an alias (`expected` none: `Conflict` if it exists) or repoints it (`expected`
+    /// the key it pointed to when the decision was made: `Conflict` if it has moved since).
+    /// True when it was created.
+    async fn put_alias(
+        &self,
+        permit: &Permit,
+        alias: &AliasRecord,
+        expected: Option<KeyId>,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes an alias; false when it did not exist.
     async fn delete_alias(&self, permit: &Permit, name: &AliasName) -> Result<bool, StoreError>;

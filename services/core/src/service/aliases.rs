@@ -5,7 +5,7 @@ use crate::error::{Detail, Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef};
 use crate::operation::{Action, Operation};
-use crate::ports::store::AliasRecord;
+use crate::ports::store::{AliasRecord, StoreError};
 
 /// An alias as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,7 @@ impl KeyService {
             (AliasWrite::UpdateOnly, None) => return Err(Error::not_found(format!("alias `{name}`"))),
             _ => {}
         }
+        let expected = existing.as_ref().map(|e| e.key_id);
         if let Some(existing) = existing
             && existing.key_id != key.id
             && let Some(old) = self.store.key(existing.key_id).await.map_err(store_err)?
@@ -66,7 +67,12 @@ impl KeyService {
             self.authorize_key(scope, Action::Op(Operation::CreateAlias), &old, &EncryptionContext::default())?;
         }
         let record = AliasRecord { name: name.clone(), key_id: key.id, updated_at: self.clock.now() };
-        let created = self.store.put_alias(&permit, &record).await.map_err(store_err)?;
+        let created = self.store.put_alias(&permit, &record, expected).await.map_err(|e| match e {
+            StoreError::Conflict(reason) => Error::conflict(format!("alias `{name}` changed concurrently; retry"))
+                .with_reason(reason)
+                .with_detail(Detail::AlreadyExists),
+            other => store_err(other),
+        })?;
         Ok((AliasOutput { alias_name: name, target_key_id: key.id }, created))
     }
 
