@@ -24,7 +24,7 @@ use keyward_core::model::ids::{KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::Action;
-use keyward_core::ports::authorizer::{AuthzRequest, Decision, RequestFacts, ResourceRef};
+use keyward_core::ports::authorizer::{AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
 use serde::Deserialize;
 
 use crate::CedarAuthorizer;
@@ -111,6 +111,12 @@ pub struct CaseContext {
     /// Whether it is a dry run.
     #[serde(default)]
     pub dry_run: bool,
+    /// CreateKey: the backend instance.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// CreateKey: whether an external key is linked.
+    #[serde(default)]
+    pub external: bool,
 }
 
 /// What a case expects.
@@ -198,6 +204,7 @@ pub fn decide(authz: &CedarAuthorizer, case: &Case) -> Result<Decision, String> 
         justification: case.context.justification.as_deref(),
         request_time: now,
         dry_run: case.context.dry_run,
+        create: case.context.backend.as_deref().map(|backend| CreateFacts { backend, external: case.context.external }),
     };
     let namespace;
     let key;

@@ -161,6 +161,10 @@ pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>)
         let keys = req.facts.encryption_context.entries().keys().map(|k| RestrictedExpression::new_string(k.clone()));
         pairs.push(("encryption_context_keys".to_owned(), RestrictedExpression::new_set(keys)));
     }
+    if let Some(c) = req.facts.create {
+        pairs.push(("backend".to_owned(), RestrictedExpression::new_string(c.backend.to_owned())));
+        pairs.push(("external".to_owned(), RestrictedExpression::new_bool(c.external)));
+    }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));
     }

@@ -26,7 +26,14 @@ fn now() -> chrono::DateTime<Utc> {
 
 /// Facts with only an encryption context (no address, no justification).
 fn facts(ctx: &EncryptionContext) -> RequestFacts<'_> {
-    RequestFacts { encryption_context: ctx, source_ip: None, justification: None, request_time: now(), dry_run: false }
+    RequestFacts {
+        encryption_context: ctx,
+        source_ip: None,
+        justification: None,
+        request_time: now(),
+        dry_run: false,
+        create: None,
+    }
 }
 
 fn set(sources: Vec<(String, String)>) -> CedarAuthorizer {
@@ -165,6 +172,8 @@ fn requests_conform_to_the_schema() {
             justification: Some("why"),
             request_time: now(),
             dry_run: true,
+            create: (op == Operation::CreateKey)
+                .then_some(keyward_core::ports::authorizer::CreateFacts { backend: "hsm", external: true }),
         };
         let req = AuthzRequest { principal: &principal, action: Action::Op(op), resource, facts };
         let reads = crate::bundle::Reads { source_ip: true, request_time: true, context_keys: true };
@@ -200,6 +209,7 @@ fn source_ip_is_available_to_policies_that_read_it() {
             justification: None,
             request_time: now(),
             dry_run: false,
+            create: None,
         };
         let req = AuthzRequest {
             principal: &p,
@@ -212,6 +222,46 @@ fn source_ip_is_available_to_policies_that_read_it() {
     assert!(decide("127.0.0.1").allowed);
     let remote = decide("10.0.0.1");
     assert!(!remote.allowed && remote.errors.is_empty());
+}
+
+#[test]
+fn policies_can_limit_who_creates_hsm_and_external_keys() {
+    let schema = crate::EMBEDDED[0];
+    let policies = r#"
+        @id("members-create") permit(principal, action == Keyward::Action::"CreateKey", resource);
+        @id("hsm-needs-admins") forbid(principal, action == Keyward::Action::"CreateKey", resource)
+          when { context has backend && context.backend == "hsm" } unless { principal in Keyward::Group::"admins" };
+        @id("no-external-links") forbid(principal, action == Keyward::Action::"CreateKey", resource)
+          when { context has external && context.external };
+    "#;
+    let sources = vec![(schema.0.to_string(), schema.1.to_string()), ("c.cedar".to_string(), policies.to_string())];
+    let authz = set(sources);
+    let ctx = EncryptionContext::default();
+    let ns = Namespace::parse("n").unwrap_or_else(|e| unreachable!("{e}"));
+    let decide = |p: &Principal, backend: &str, external: bool| {
+        let facts = RequestFacts {
+            encryption_context: &ctx,
+            source_ip: None,
+            justification: None,
+            request_time: now(),
+            dry_run: false,
+            create: Some(keyward_core::ports::authorizer::CreateFacts { backend, external }),
+        };
+        let req = AuthzRequest {
+            principal: p,
+            action: Action::Op(Operation::CreateKey),
+            resource: ResourceRef::Namespace(&ns),
+            facts,
+        };
+        let d = authz.decide(&req);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        (d.allowed, d.determining_policies)
+    };
+    let (eve, root) = (user("eve", &[]), user("root", &["admins"]));
+    assert_eq!(decide(&eve, "software", false), (true, vec!["members-create".to_string()]));
+    assert_eq!(decide(&eve, "hsm", false), (false, vec!["hsm-needs-admins".to_string()]));
+    assert!(decide(&root, "hsm", false).0);
+    assert_eq!(decide(&root, "aws", true), (false, vec!["no-external-links".to_string()]));
 }
 
 #[test]

@@ -80,6 +80,7 @@ fn request<'a>(case: &'a Case, ctx: &'a EncryptionContext) -> AuthzRequest<'a> {
         justification: None,
         request_time: now,
         dry_run: false,
+        create: None,
     };
     AuthzRequest {
         principal: p,

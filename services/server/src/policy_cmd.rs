@@ -215,6 +215,8 @@ async fn replay(
                 justification: r.justification.as_deref(),
                 request_time: time,
                 dry_run: r.dry_run,
+                // The trail does not record CreateKey's backend: replayed without it.
+                create: None,
             };
             let request = AuthzRequest { principal: &principal, action, resource: resource_ref, facts };
             let (a, b) = (old.decide(&request), new.decide(&request));

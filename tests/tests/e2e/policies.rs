@@ -499,3 +499,27 @@ async fn listing_cursors_never_name_what_the_caller_cannot_see() {
         assert_eq!(shown.len(), mine.len(), "{path}: every visible row, once: {shown:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_key_policies_see_the_backend_and_external_link() {
+    let dir = policy_dir();
+    std::fs::write(
+        dir.path().join("zz-backends.cedar"),
+        r#"@id("interns-no-software") forbid (principal in Keyward::Group::"interns", action == Keyward::Action::"CreateKey", resource)
+           when { context has backend && context.backend == "software" && context has external && !context.external };"#,
+    )
+    .unwrap();
+    let dir_arg = dir.path().display().to_string();
+    let s = Server::start_with(Db::Sqlite, &["--policies", &dir_arg]).await;
+    let intern = s.token("ivy", &["payments", "interns"]);
+    let r = s.call("POST", "/v1/keys", &intern, Some(json!({"namespace": "payments"}))).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"), "{}", r.body);
+    let r = s.call("POST", "/v1/keys", &intern, Some(json!({"namespace": "payments", "dry_run": true}))).await;
+    assert_eq!(
+        (r.body["decision"].as_str(), r.body["determining_policies"].clone()),
+        (Some("Deny"), json!(["interns-no-software"]))
+    );
+    let member = s.token("max", &["payments"]);
+    let r = s.call("POST", "/v1/keys", &member, Some(json!({"namespace": "payments"}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}

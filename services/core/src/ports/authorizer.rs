@@ -55,6 +55,19 @@ pub struct RequestFacts<'a> {
     pub request_time: DateTime<Utc>,
     /// Whether the call is a dry run.
     pub dry_run: bool,
+    /// For CreateKey: where the key would live.
+    pub create: Option<CreateFacts<'a>>,
+}
+
+/// What CreateKey asks for, so policies can limit who creates HSM objects or billable external
+/// keys: `context.backend` (the backend instance) and `context.external` (linking an existing
+/// external key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateFacts<'a> {
+    /// The backend instance the key would live in.
+    pub backend: &'a str,
+    /// Whether an existing external key is linked.
+    pub external: bool,
 }
 
 /// One question to the authorizer.

@@ -118,6 +118,9 @@ impl KeyService {
         validate_tags(&input.tags)?;
         let principal = scope.principal()?;
         let owner = principal.to_string();
+        let backend_name =
+            input.backend.clone().unwrap_or_else(|| self.backends.default_for(input.namespace.as_str()).to_owned());
+        scope.create = Some((backend_name.clone(), input.external_key_id.is_some()));
         let permit = self.authorize_namespace(scope, Action::Op(Operation::CreateKey), &input.namespace)?;
 
         let idempotency =
@@ -128,8 +131,6 @@ impl KeyService {
             return Ok(existing);
         }
 
-        let backend_name =
-            input.backend.unwrap_or_else(|| self.backends.default_for(input.namespace.as_str()).to_owned());
         let backend = self.backends.lookup(&backend_name)?.clone();
         if !backend.capabilities().specs.contains(&input.spec) {
             return Err(Error::new(

@@ -36,7 +36,7 @@ use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
-use crate::ports::authorizer::{Authorizer, AuthzRequest, Decision, RequestFacts, ResourceRef};
+use crate::ports::authorizer::{Authorizer, AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
 use crate::ports::backend::{BackendError, DynBackend as _};
 use crate::ports::clock::Clock;
 use crate::ports::store::{KeyStore, StoreError};
@@ -166,6 +166,7 @@ impl KeyService {
             justification: scope.meta.justification.as_deref(),
             request_time: scope.started,
             dry_run: scope.dry_run,
+            create: scope.create.as_ref().map(|(backend, external)| CreateFacts { backend, external: *external }),
         }
     }
 

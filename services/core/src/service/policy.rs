@@ -97,6 +97,7 @@ impl KeyService {
             justification: input.justification.as_deref(),
             request_time: scope.started,
             dry_run: true,
+            create: None,
         };
         let decision =
             self.authorizer.decide(&AuthzRequest { principal: &asked, action: input.action, resource, facts });

@@ -47,6 +47,8 @@ pub struct Scope {
     pub(crate) policy_errors: Vec<String>,
     pub(crate) encryption_context: BTreeMap<String, String>,
     pub(crate) dry_run: bool,
+    /// CreateKey's backend instance and whether it links an external key.
+    pub(crate) create: Option<(String, bool)>,
 }
 
 impl Scope {
@@ -70,6 +72,7 @@ impl Scope {
             policy_errors: Vec::new(),
             encryption_context: BTreeMap::new(),
             dry_run: false,
+            create: None,
         }
     }
 
