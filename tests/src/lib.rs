@@ -424,6 +424,12 @@ pub mod inproc {
     impl Rig {
         /// Wires a service on `db` with `clock` and the default policies.
         pub async fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+            let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
+            Self::with_backend(db, clock, software).await
+        }
+
+        /// As [`Rig::new`], with `backend` as the one backend instance (named `software`).
+        pub async fn with_backend(db: Db, clock: Arc<dyn Clock>, backend: Arc<dyn DynBackend>) -> Self {
             let dir = tempfile::tempdir().expect("tempdir");
             let url = match db {
                 Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display()),
@@ -436,9 +442,8 @@ pub mod inproc {
             let (writer, _task) = AuditWriter::spawn(audit.clone(), WriterConfig::default());
             let authz =
                 Arc::new(CedarAuthorizer::new(PolicyBundle::embedded().expect("policies")).expect("authorizer"));
-            let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
-            let backends = Backends::new(BTreeMap::from([("software".to_owned(), software)]), "software".into())
-                .expect("backends");
+            let backends =
+                Backends::new(BTreeMap::from([("software".to_owned(), backend)]), "software".into()).expect("backends");
             let service = Arc::new(KeyService::new(store, authz, Arc::new(writer), clock, backends));
             Self { service, audit, _dir: dir }
         }

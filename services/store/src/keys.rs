@@ -358,6 +358,31 @@ impl KeyStore for SqlStore {
         self.keys_due(KeyState::PendingDeletion, key::Column::DeletionDate, now).await
     }
 
+    async fn destroyed_keys_with_material(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let destroyed_keys = sea_orm::sea_query::Query::select()
+            .column(key::Column::Id)
+            .from(key::Entity)
+            .and_where(key::Column::State.eq(KeyState::Destroyed.as_str()))
+            .to_owned();
+        let pending: Vec<String> = key_version::Entity::find()
+            .filter(key_version::Column::Destroyed.eq(false))
+            .filter(key_version::Column::KeyId.in_subquery(destroyed_keys))
+            .limit(100)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|v| v.key_id)
+            .collect();
+        let mut keys = Vec::new();
+        for id in pending.iter().collect::<std::collections::BTreeSet<_>>() {
+            if let Some(row) = key::Entity::find_by_id(id.clone()).one(&self.db).await.map_err(db_err)? {
+                keys.push(convert::key_from_row(row)?);
+            }
+        }
+        Ok(keys)
+    }
+
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
     }

@@ -86,3 +86,110 @@ fn clock_now(c: &ManualClock) -> chrono::DateTime<Utc> {
     use keyward_core::ports::clock::Clock;
     c.now()
 }
+
+/// The software backend, whose `destroy` stops at a gate until released.
+#[derive(Debug)]
+struct GatedDestroy {
+    inner: Arc<dyn keyward_core::ports::backend::DynBackend>,
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+    destroyed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl keyward_core::ports::backend::Backend for GatedDestroy {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+    fn capabilities(&self) -> &keyward_core::ports::backend::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn create_key(
+        &self,
+        key_id: keyward_core::model::ids::KeyId,
+        version: u32,
+        spec: keyward_core::model::key::KeySpec,
+    ) -> Result<Zeroizing<Vec<u8>>, keyward_core::ports::backend::BackendError> {
+        self.inner.create_key(key_id, version, spec).await
+    }
+    async fn encrypt(
+        &self,
+        key: keyward_core::ports::backend::VersionHandle<'_>,
+        plaintext: &[u8],
+        context: &keyward_core::model::context::EncryptionContext,
+        aad: keyward_core::ports::backend::AadFn<'_>,
+    ) -> Result<keyward_core::ports::backend::Sealed, keyward_core::ports::backend::BackendError> {
+        self.inner.encrypt(key, plaintext, context, aad).await
+    }
+    async fn decrypt(
+        &self,
+        key: keyward_core::ports::backend::VersionHandle<'_>,
+        algorithm: u8,
+        params: &[u8],
+        ciphertext: &[u8],
+        context: &keyward_core::model::context::EncryptionContext,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, keyward_core::ports::backend::BackendError> {
+        self.inner.decrypt(key, algorithm, params, ciphertext, context, aad).await
+    }
+    async fn generate_random(
+        &self,
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, keyward_core::ports::backend::BackendError> {
+        self.inner.generate_random(len).await
+    }
+    async fn destroy(
+        &self,
+        key: keyward_core::ports::backend::VersionHandle<'_>,
+    ) -> Result<(), keyward_core::ports::backend::BackendError> {
+        self.entered.notify_one();
+        self.release.notified().await;
+        self.destroyed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.destroy(key).await
+    }
+    async fn health(&self) -> Result<(), keyward_core::ports::backend::BackendError> {
+        self.inner.health().await
+    }
+}
+
+/// A CancelKeyDeletion racing the maintenance pass either wins before the key is marked
+/// destroyed (and nothing is destroyed) or is refused: it never returns a key whose material
+/// is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_racing_destruction_never_returns_a_key_without_material() {
+    use keyward_backend_software::{RootKey, SoftwareBackend};
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+    let gated = GatedDestroy {
+        inner: Arc::new(SoftwareBackend::new(RootKey::from_bytes([5; 32]))),
+        entered: Arc::new(tokio::sync::Notify::new()),
+        release: Arc::new(tokio::sync::Notify::new()),
+        destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
+    let (entered, release, destroyed) = (gated.entered.clone(), gated.release.clone(), gated.destroyed.clone());
+    let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(gated)).await;
+    let svc = rig.service.clone();
+    let m = svc
+        .audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, Rig::key_input("m")).await)
+        .await
+        .unwrap();
+    let key = KeyRef::Id(m.key.id);
+    svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| svc.schedule_key_deletion(s, &key, Some(7)).await)
+        .await
+        .unwrap();
+    clock.advance(Duration::days(8));
+    let pass = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.run_maintenance().await }
+    });
+    entered.notified().await; // the pass is destroying material now
+    let cancel =
+        svc.audited(rig.admin(Operation::CancelKeyDeletion), async |s| svc.cancel_key_deletion(s, &key).await).await;
+    release.notify_one();
+    let report = pass.await.unwrap().unwrap();
+    match cancel {
+        Ok(k) => panic!("cancel returned {:?} while its material was being destroyed", k.key.state),
+        Err(e) => assert_eq!(e.code(), ErrorCode::Conflict, "{e}"),
+    }
+    assert_eq!((report.destroyed, destroyed.load(std::sync::atomic::Ordering::SeqCst)), (1, 1));
+    let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &key).await).await.unwrap();
+    assert_eq!(m.key.state, KeyState::Destroyed);
+}

@@ -129,6 +129,10 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Keys pending deletion whose date has passed.
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
 
+    /// Keys marked `Destroyed` with a version whose material is not yet destroyed (a pass
+    /// that failed after the state change).
+    async fn destroyed_keys_with_material(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
     /// Enabled keys whose automatic rotation is due.
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
 

@@ -26,6 +26,16 @@ impl KeyService {
     pub async fn run_maintenance(&self) -> Result<MaintenanceReport> {
         let now = self.clock.now();
         let mut report = MaintenanceReport::default();
+        // Keys marked Destroyed whose material a failed pass left behind.
+        for key in self.store.destroyed_keys_with_material().await.map_err(store_err)? {
+            match self.system(Operation::DestroyKey, async |s, scope| s.destroy_material(scope, key).await).await {
+                Ok(()) => report.destroyed += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "key material destruction failed; will retry");
+                    report.failed += 1;
+                }
+            }
+        }
         for key in self.store.keys_due_for_deletion(now).await.map_err(store_err)? {
             match self.system(Operation::DestroyKey, async |s, scope| s.destroy(scope, key).await).await {
                 Ok(()) => report.destroyed += 1,
@@ -64,10 +74,27 @@ impl KeyService {
         self.audited(scope, async |scope| f(self, scope).await).await
     }
 
+    /// Destroys a due key: first the revision-checked state change to `Destroyed` (so a
+    /// concurrent CancelKeyDeletion either wins before it, and nothing is destroyed, or loses
+    /// after it), then the material, idempotently; a failure there is retried next pass.
     async fn destroy(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
         scope.note_key(key.id, None);
         if key.state != KeyState::PendingDeletion {
             return Err(Error::conflict("key is no longer pending deletion"));
+        }
+        let permit = Permit::new(Action::Op(Operation::DestroyKey), Some(key.id));
+        key.state = KeyState::Destroyed;
+        key.updated_at = self.clock.now();
+        key.revision += 1;
+        self.store.update_key(&permit, &key).await.map_err(store_err)?;
+        self.destroy_material(scope, key).await
+    }
+
+    /// Destroys the material of a key already marked `Destroyed`, then forgets it.
+    async fn destroy_material(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
+        scope.note_key(key.id, None);
+        if key.state != KeyState::Destroyed {
+            return Err(Error::conflict("key is not marked destroyed"));
         }
         let permit = Permit::new(Action::Op(Operation::DestroyKey), Some(key.id));
         let backend = self.backend_for(&permit, &key)?.clone();
@@ -78,7 +105,6 @@ impl KeyService {
             let handle = VersionHandle { key_id: key.id, version: version.version, material: &version.material };
             backend.destroy(handle).await.map_err(super::backend_err)?;
         }
-        key.state = KeyState::Destroyed;
         key.updated_at = self.clock.now();
         key.revision += 1;
         self.store.destroy_key(&permit, &key).await.map_err(store_err)
