@@ -407,7 +407,7 @@ pub mod inproc {
     use keyward_core::operation::Operation;
     use keyward_core::ports::backend::DynBackend;
     use keyward_core::ports::clock::Clock;
-    use keyward_core::service::{Backends, KeyService, RequestMeta, Scope};
+    use keyward_core::service::{Backends, KeyService, RequestMeta, RequestStart};
 
     use super::Db;
 
@@ -462,14 +462,14 @@ pub mod inproc {
             }
         }
 
-        /// A scope for an admin request.
-        pub fn admin(&self, op: Operation) -> Scope {
+        /// An admin request, to run with `service.audited`.
+        pub fn admin(&self, op: Operation) -> RequestStart {
             let admin = Principal { kind: PrincipalKind::User, id: "admin".into(), groups: vec!["admins".into()] };
-            self.service.begin(
-                RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() },
-                Ok(admin),
-                op,
-            )
+            RequestStart {
+                meta: RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() },
+                principal: Ok(admin),
+                operation: op,
+            }
         }
     }
 }

@@ -118,11 +118,7 @@ fn spawn_backend_probe(service: std::sync::Arc<keyward_core::service::KeyService
         let (service, ticks) = (service.clone(), ticks.clone());
         async move {
             let n = ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % all_every.max(1) == 0 {
-                service.backends().probe_all().await;
-            } else {
-                service.backends().probe_down().await;
-            }
+            service.probe_backends(n % all_every.max(1) == 0).await;
         }
     })
 }

@@ -151,7 +151,8 @@ impl KeyStore for SqlStore {
         self.db.ping().await.map_err(db_err)
     }
 
-    async fn insert_key(&self, _permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError> {
+    async fn insert_key(&self, permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError> {
+        permit.ensure_key(new.key.id).map_err(StoreError::Backend)?;
         let txn = self.db.begin().await.map_err(db_err)?;
         convert::key_to_active(new.key).insert(&txn).await.map_err(db_err)?;
         convert::version_to_active(new.key.id, new.version).insert(&txn).await.map_err(db_err)?;
@@ -216,7 +217,8 @@ impl KeyStore for SqlStore {
         q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::key_from_row).collect()
     }
 
-    async fn update_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+    async fn update_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
         self.cache.forget_key(key.id);
         let result = Self::write_key(&self.db, key).await;
         // Again after the write: a reader may have cached the old row in between.
@@ -224,7 +226,8 @@ impl KeyStore for SqlStore {
         result
     }
 
-    async fn add_version(&self, _permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
+    async fn add_version(&self, permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
+        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
         self.cache.forget_key(key.id);
         let txn = self.db.begin().await.map_err(db_err)?;
         Self::write_key(&txn, key).await?;
@@ -234,7 +237,8 @@ impl KeyStore for SqlStore {
         result
     }
 
-    async fn destroy_key(&self, _permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+    async fn destroy_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
+        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
         self.cache.forget_key(key.id);
         self.cache.forget_versions(key.id);
         let txn = self.db.begin().await.map_err(db_err)?;
@@ -316,7 +320,8 @@ impl KeyStore for SqlStore {
         q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::alias_from_row).collect()
     }
 
-    async fn put_alias(&self, _permit: &Permit, a: &AliasRecord, expected: Option<KeyId>) -> Result<bool, StoreError> {
+    async fn put_alias(&self, permit: &Permit, a: &AliasRecord, expected: Option<KeyId>) -> Result<bool, StoreError> {
+        permit.ensure_key(a.key_id).map_err(StoreError::Backend)?;
         // Conditional on what the decision saw: a concurrent create or repoint makes this a
         // conflict instead of silently taking over an alias the caller was not authorized on.
         match expected {
@@ -349,8 +354,17 @@ impl KeyStore for SqlStore {
         }
     }
 
-    async fn delete_alias(&self, _permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {
-        let r = alias::Entity::delete_by_id(name.to_string()).exec(&self.db).await.map_err(db_err)?;
+    async fn delete_alias(&self, permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {
+        // Only while it still points to the key the decision was about.
+        let Some(key) = permit.key() else {
+            return Err(StoreError::Backend("a permit naming no key cannot delete an alias".into()));
+        };
+        let r = alias::Entity::delete_many()
+            .filter(alias::Column::Name.eq(name.to_string()))
+            .filter(alias::Column::KeyId.eq(key.to_string()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         Ok(r.rows_affected > 0)
     }
 

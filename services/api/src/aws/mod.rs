@@ -136,7 +136,7 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
     };
     let mut meta = meta::request_meta(&req);
     meta.interface = Some(INTERFACE);
-    let scope = state.service.begin(meta, principal, op);
+    let scope = keyward_core::service::RequestStart { meta, principal, operation: op };
     let call = Call { service: &state.service, aws: &state.aws, access_key: access_key.as_deref(), body: &body };
     let run = async |scope: &mut Scope| -> keyward_core::Result<Value> {
         scope.principal()?;

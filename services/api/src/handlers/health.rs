@@ -33,24 +33,21 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut failing = Vec::new();
-    if let Err(e) = state.service.store().ping().await {
+    if let Err(e) = state.service.ping_database().await {
         tracing::warn!(error = %e, "readiness: database not answering");
         failing.push("database".to_owned());
     }
     if !state.service.audit_ready() {
         failing.push("audit".to_owned());
     }
-    let backends = state.service.backends();
     let mut instances = std::collections::BTreeMap::new();
-    for name in backends.names() {
-        let Some(b) = backends.get(name) else { continue };
-        // The state the background probe and failing requests keep: a readiness check never
-        // calls a backend (a flood of them would throttle an external KMS).
-        let up = b.is_up();
+    // The state the background probe and failing requests keep: a readiness check never
+    // calls a backend (a flood of them would throttle an external KMS).
+    for (name, up) in state.service.backend_states() {
         if !up {
             failing.push(format!("backend:{name}"));
         }
-        instances.insert(name.to_owned(), if up { "up" } else { "down" }.to_owned());
+        instances.insert(name, if up { "up" } else { "down" }.to_owned());
     }
     let ready = failing.is_empty();
     let body = Readiness { status: if ready { "ready" } else { "not ready" }.to_owned(), failing, backends: instances };

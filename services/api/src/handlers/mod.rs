@@ -61,7 +61,7 @@ pub(crate) async fn respond<T>(
     async move {
         let request_id = meta.request_id.clone();
         let principal = state.auth.authenticate(req).instrument(tracing::info_span!("authenticate")).await;
-        let scope = state.service.begin(meta, principal, op);
+        let scope = keyward_core::service::RequestStart { meta, principal, operation: op };
         // Authentication is checked before anything else is looked at.
         let checked = async |scope: &mut Scope| {
             scope.principal()?;

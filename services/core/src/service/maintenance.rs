@@ -70,8 +70,8 @@ impl KeyService {
             trace_id: uuid::Uuid::new_v4().simple().to_string(),
             ..RequestMeta::default()
         };
-        let scope = self.begin(meta, Ok(Principal::system()), op);
-        self.audited(scope, async |scope| f(self, scope).await).await
+        let start = super::RequestStart { meta, principal: Ok(Principal::system()), operation: op };
+        self.audited(start, async |scope| f(self, scope).await).await
     }
 
     /// Destroys a due key: first the revision-checked state change to `Destroyed` (so a

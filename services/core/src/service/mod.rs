@@ -26,14 +26,13 @@ pub use crypto::{
 pub use grants::{CreateGrantInput, GrantOutput};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
-pub use scope::{RequestMeta, Scope};
+pub use scope::{RequestMeta, RequestStart, Scope};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
-use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
@@ -71,11 +70,6 @@ impl KeyService {
         self
     }
 
-    /// The configured backends.
-    pub fn backends(&self) -> &Backends {
-        &self.backends
-    }
-
     /// The authorizer (for reloads).
     pub fn authorizer(&self) -> &Arc<dyn Authorizer> {
         &self.authorizer
@@ -86,15 +80,26 @@ impl KeyService {
         !matches!(self.audit.admit(), Err(AuditRefusal::Unavailable))
     }
 
-    /// The store (for readiness checks).
-    pub fn store(&self) -> &Arc<dyn KeyStore> {
-        &self.store
+    /// Whether the database answers (for readiness).
+    pub async fn ping_database(&self) -> std::result::Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
     }
 
-    /// Opens a request scope. `principal` is the authentication outcome: a failure is kept
-    /// and reported (and audited) when the operation asks for the caller.
-    pub fn begin(&self, meta: RequestMeta, principal: Result<Principal>, operation: Operation) -> Scope {
-        Scope::new(meta, principal, operation, self.clock.now())
+    /// Each backend instance and whether it is up, as the probe and failing calls left it
+    /// (never a backend call: readiness reads this).
+    pub fn backend_states(&self) -> std::collections::BTreeMap<String, bool> {
+        self.backends.names().filter_map(|n| Some((n.to_owned(), self.backends.get(n)?.is_up()))).collect()
+    }
+
+    /// Probes the backends marked down, or all of them; returns how many are down.
+    pub async fn probe_backends(&self, all: bool) -> usize {
+        if all { self.backends.probe_all().await } else { self.backends.probe_down().await }
+    }
+
+    /// Opens a request scope. Crate-private: outside code reaches operations only through
+    /// [`KeyService::audited`] and [`KeyService::dry_run`], so nothing runs unaudited.
+    fn begin(&self, start: RequestStart) -> Scope {
+        Scope::new(start.meta, start.principal, start.operation, self.clock.now())
     }
 
     /// Runs an operation as a dry run: it stops at its (first) decision, which is answered
@@ -102,11 +107,12 @@ impl KeyService {
     /// (unknown key, bad input) are answered as errors.
     pub async fn dry_run<T>(
         &self,
-        mut scope: Scope,
+        start: RequestStart,
         op: impl AsyncFnOnce(&mut Scope) -> Result<T>,
     ) -> Result<DryRunAnswer> {
+        let mut scope = self.begin(start);
         scope.set_dry_run();
-        self.audited(scope, async |scope| {
+        self.audited_scope(scope, async |scope| {
             let outcome = op(scope).await;
             match scope.decision {
                 Some(allowed) => Ok(DryRunAnswer {
@@ -127,9 +133,13 @@ impl KeyService {
         .await
     }
 
-    /// Runs an operation in its scope and commits its audit record before releasing the
+    /// Runs an operation in a new scope and commits its audit record before releasing the
     /// result. If the record cannot be committed, the result is withheld (fail closed).
-    pub async fn audited<T>(&self, mut scope: Scope, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
+    pub async fn audited<T>(&self, start: RequestStart, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
+        self.audited_scope(self.begin(start), op).await
+    }
+
+    async fn audited_scope<T>(&self, mut scope: Scope, op: impl AsyncFnOnce(&mut Scope) -> Result<T>) -> Result<T> {
         // A request the trail cannot take does not run.
         match self.audit.admit() {
             Ok(()) => {}
@@ -179,6 +189,15 @@ impl KeyService {
         context: &EncryptionContext,
     ) -> Result<Decision> {
         let principal = scope.principal()?;
+        // The action decided is the scope's own operation (ReEncrypt decides its two halves),
+        // so the audit record's action and the decision cannot disagree.
+        let fits = match action {
+            Action::Op(op) => op == scope.operation,
+            Action::ReEncryptFrom | Action::ReEncryptTo => scope.operation == Operation::ReEncrypt,
+        };
+        if !fits {
+            return Err(Error::internal(format!("a {} request asked for a {action} decision", scope.operation)));
+        }
         let facts = Self::facts(scope, context);
         let span = tracing::info_span!("authorize", action = action.as_str(), allowed = tracing::field::Empty);
         let decision =

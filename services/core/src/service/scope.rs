@@ -31,6 +31,19 @@ pub struct RequestMeta {
     pub interface: Option<&'static str>,
 }
 
+/// What a request brings to the service: its transport facts, the outcome of authentication
+/// and the operation asked for. The service turns it into a [`Scope`] inside its audited path.
+#[derive(Debug)]
+pub struct RequestStart {
+    /// Transport facts.
+    pub meta: RequestMeta,
+    /// The authentication outcome: a failure is kept and audited when the operation asks for
+    /// the caller.
+    pub principal: Result<Principal>,
+    /// The operation.
+    pub operation: Operation,
+}
+
 /// One request in flight: its caller, its operation and its audit draft.
 #[derive(Debug)]
 pub struct Scope {
