@@ -25,6 +25,11 @@ pub struct HsmRoot {
 impl HsmRoot {
     /// Finds the key labelled `label`, or generates it (sensitive, non-extractable).
     pub(crate) fn open(token: Arc<Token>, label: &str) -> Result<Self, BackendError> {
+        // The holder of another backend's root must be there at start (a token absent then
+        // started its own instance down): try once more, and fail with the token's reason.
+        if !token.is_connected() {
+            token.reconnect()?;
+        }
         let label = label.to_owned();
         let id = token
             .run_blocking(|lease| {

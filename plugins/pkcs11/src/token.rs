@@ -179,7 +179,17 @@ impl Token {
             permits: tokio::sync::Semaphore::new(sessions),
             inline,
         };
-        token.connect(false).map_err(|e| e.to_string())?;
+        match token.connect(false) {
+            Ok(()) => {}
+            // An absent token (or module) must not keep the server, and every key on other
+            // backends, from starting: this instance starts down and the probe reconnects it.
+            // A refused PIN is a configuration error and does stop the start.
+            Err(BackendError::Unavailable(reason)) => {
+                tracing::error!(token = %token.label, %reason, "token unavailable at start: its keys answer 503 until it is back");
+                return Ok(token);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         // The pool never holds more read-write sessions than the token allows.
         let limit = token.conn.lock().ok().and_then(|c| {
             let c = c.as_ref()?;
@@ -193,6 +203,11 @@ impl Token {
             tracing::info!(token = %token.label, sessions = limit, "session pool sized to the token's limit");
         }
         Ok(token)
+    }
+
+    /// Whether a connection to the token is open.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.conn.lock().is_ok_and(|c| c.is_some())
     }
 
     /// Drops the connection and builds a new one, re-initialising the module so it looks for

@@ -217,3 +217,42 @@ async fn a_lost_token_fails_fast_and_recovers_without_a_restart() {
     let ready = s.call("GET", "/readyz", "", None).await;
     assert_eq!((ready.status, &ready.body["backends"]), (200, &json!({"hsm": "up", "software": "up"})));
 }
+
+/// A token absent at start does not keep the server, or software keys, from starting: the
+/// instance starts down (503 for its keys, `/readyz` names it) and comes back without a
+/// restart once the token does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_absent_at_start_degrades_instead_of_refusing_to_start() {
+    let Some(hsm) = Hsm::private() else { return };
+    hsm.take_away();
+    let env = hsm.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = Server::start_with_config_env(Db::Sqlite, &config(&hsm, ""), &[], &env).await;
+    let soft = s.create_key("vault").await;
+    let blob = encrypt(&s, &soft, b"software keys work").await;
+    assert_eq!(decrypt(&s, &blob).await, b"software keys work");
+    let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm"})).await;
+    assert_eq!((r.status, r.code()), (503, "KeyUnavailable"), "{}", r.body);
+    let mut ready = s.call("GET", "/readyz", "", None).await;
+    for _ in 0..30 {
+        if ready.status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = s.call("GET", "/readyz", "", None).await;
+    }
+    assert_eq!((ready.status, &ready.body["backends"]), (503, &json!({"hsm": "down", "software": "up"})));
+
+    hsm.bring_back();
+    let back = Instant::now();
+    let key = loop {
+        let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm"})).await;
+        if r.status == 201 {
+            break r.s("key_id");
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "the token was not picked up: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let blob = encrypt(&s, &key, b"in the token").await;
+    assert_eq!(decrypt(&s, &blob).await, b"in the token");
+}
