@@ -80,6 +80,8 @@ pub enum Detail {
     InvalidAliasName,
     /// `InvalidRequest` because a grant id is malformed.
     InvalidGrantId,
+    /// `Conflict` because a count limit (grants per key) is reached.
+    LimitExceeded,
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

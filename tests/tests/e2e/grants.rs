@@ -121,3 +121,23 @@ async fn grants_delegate_exactly(db: Db) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_bounded_per_grantee() {
+    let s = Server::start(Db::Sqlite).await;
+    let key = s.create_key("bounded").await;
+    let grants = format!("/v1/keys/{key}/grants");
+    let grant = |who: &str| json!({"grantee": format!("Keyward::User::\"{who}\""), "operations": ["Encrypt"]});
+    for _ in 0..keyward_core::service::MAX_GRANTS_PER_GRANTEE {
+        assert_eq!(s.call("POST", &grants, &s.admin, Some(grant("carol"))).await.status, 201);
+    }
+    let r = s.call("POST", &grants, &s.admin, Some(grant("carol"))).await;
+    assert_eq!((r.status, r.code()), (409, "Conflict"), "{}", r.body);
+    assert_eq!(
+        s.call("POST", &grants, &s.admin, Some(grant("dave"))).await.status,
+        201,
+        "other grantees may still get one"
+    );
+    let listed = s.call("GET", &grants, &s.admin, None).await;
+    assert_eq!(listed.body["grants"].as_array().unwrap().len(), keyward_core::service::MAX_GRANTS_PER_GRANTEE + 1);
+}

@@ -69,6 +69,7 @@ impl AwsError {
             ),
             (ErrorCode::InvalidCiphertext, _) => Self::new("InvalidCiphertextException", bad, ""),
             (ErrorCode::Conflict, Some(Detail::AlreadyExists)) => Self::new("AlreadyExistsException", bad, msg),
+            (ErrorCode::Conflict, Some(Detail::LimitExceeded)) => Self::new("LimitExceededException", bad, msg),
             (ErrorCode::Conflict, _) => Self::new("KMSInvalidStateException", bad, msg),
             (ErrorCode::InvalidRequest, Some(Detail::InvalidAliasName)) => {
                 Self::new("InvalidAliasNameException", bad, msg)

@@ -5,13 +5,18 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{KeyService, Scope, store_err};
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::grant::{self, GrantConstraints, GrantRecord};
 use crate::model::ids::{KeyId, KeyRef};
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::{AuthzRequest, ResourceRef};
 use crate::ports::backend::DynBackend as _;
+
+/// Most active grants one key may have.
+pub const MAX_GRANTS_PER_KEY: usize = 500;
+/// Most active grants one grantee may hold on one key.
+pub const MAX_GRANTS_PER_GRANTEE: usize = 50;
 
 /// CreateGrant's input.
 #[derive(Debug, Clone)]
@@ -109,6 +114,21 @@ impl KeyService {
             created_at: self.clock.now(),
         };
         self.authorizer.check_grant(&record).map_err(|e| Error::invalid(format!("grant is not valid: {e}")))?;
+        // Every grant is a policy in the set: bound them.
+        let active = self.store.grants(Some(key.id)).await.map_err(store_err)?;
+        if active.len() >= MAX_GRANTS_PER_KEY {
+            return Err(Error::conflict(format!(
+                "the key has {MAX_GRANTS_PER_KEY} active grants, the most it may have"
+            ))
+            .with_detail(Detail::LimitExceeded));
+        }
+        if active.iter().filter(|g| g.grantee == record.grantee).count() >= MAX_GRANTS_PER_GRANTEE {
+            return Err(Error::conflict(format!(
+                "`{}` holds {MAX_GRANTS_PER_GRANTEE} active grants on this key, the most one grantee may hold",
+                record.grantee
+            ))
+            .with_detail(Detail::LimitExceeded));
+        }
         self.store.insert_grant(&permit, &record).await.map_err(store_err)?;
         self.sync_grants().await?;
         Ok(record.into())
@@ -144,6 +164,7 @@ impl KeyService {
 
     /// Loads every active grant into the authorizer.
     pub async fn sync_grants(&self) -> Result<()> {
+        let _one_at_a_time = self.grant_sync.lock().await;
         let grants = self.store.grants(None).await.map_err(store_err)?;
         self.authorizer.set_grants(&grants).map_err(Error::internal)
     }

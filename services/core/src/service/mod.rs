@@ -23,7 +23,7 @@ pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,
     ReEncryptOutput,
 };
-pub use grants::{CreateGrantInput, GrantOutput};
+pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
 pub use scope::{RequestMeta, RequestStart, Scope};
@@ -49,6 +49,9 @@ pub struct KeyService {
     audit_reader: Option<Arc<dyn AuditReader>>,
     clock: Arc<dyn Clock>,
     backends: Backends,
+    /// Serializes grant syncs: a snapshot read before a concurrent revoke must not be applied
+    /// after that revoke's own sync (it would bring the revoked grant back).
+    grant_sync: tokio::sync::Mutex<()>,
 }
 
 impl KeyService {
@@ -60,7 +63,7 @@ impl KeyService {
         clock: Arc<dyn Clock>,
         backends: Backends,
     ) -> Self {
-        Self { store, authorizer, audit, audit_reader: None, clock, backends }
+        Self { store, authorizer, audit, audit_reader: None, clock, backends, grant_sync: tokio::sync::Mutex::new(()) }
     }
 
     /// Lets QueryAudit and VerifyAudit read the committed trail.
