@@ -169,9 +169,14 @@ class Boto3(unittest.TestCase):
         self.assertEqual(error_code(e.exception), "ValidationException")
         self.assertIn("1 validation error detected: Value at 'plaintext' failed to satisfy constraint",
                       e.exception.response["Error"]["Message"])
+        missing = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000"
         with self.assertRaises(botocore.exceptions.ClientError) as e:
-            self.alice.describe_key(KeyId="arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000")
+            kms(ADMIN).describe_key(KeyId=missing)
         self.assertEqual(error_code(e.exception), "NotFoundException")
+        # To a caller without access, a missing key looks like a forbidden one.
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.describe_key(KeyId=missing)
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
 
     def test_re_encrypt_and_rotation(self):
         second = self.alice.create_key(Description="second")["KeyMetadata"]["Arn"]

@@ -105,3 +105,54 @@ async fn principals_and_audit(db: Db) {
     let dump = format!("{records:?}");
     assert!(!dump.contains(&s.admin) && !dump.contains(&bob));
 }
+
+/// A caller who may not use a key gets the same answer whether the key exists or not; an
+/// admin, whom the policies would allow, learns that it does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_forbidden_keys_look_the_same() {
+    let s = keyward_e2e::Server::start(keyward_e2e::Db::Sqlite).await;
+    let hidden = s.create_key("hidden").await;
+    let put =
+        s.call("PUT", "/v1/aliases/alias%2Fhidden", &s.admin, Some(serde_json::json!({"target_key_id": hidden}))).await;
+    assert_eq!(put.status, 201);
+    let blob = s
+        .post(&format!("/v1/keys/{hidden}/encrypt"), serde_json::json!({"plaintext": keyward_e2e::b64(b"x")}))
+        .await
+        .s("ciphertext_blob");
+    let bob = s.token("bob", &["elsewhere"]);
+    let missing = uuid::Uuid::new_v4().to_string();
+    // A blob that names a key that does not exist, with a valid header.
+    let mut forged = keyward_e2e::unb64(&blob);
+    forged[3..19].copy_from_slice(uuid::Uuid::parse_str(&missing).unwrap().as_bytes());
+    let forged = keyward_e2e::b64(&forged);
+    let ask = async |token: &str, method: &str, path: String, body: Option<serde_json::Value>| {
+        let r = s.call(method, &path, token, body).await;
+        (r.status, r.code().to_owned(), r.body["detail"].clone())
+    };
+    let pairs = [
+        ("GET", format!("/v1/keys/{hidden}"), format!("/v1/keys/{missing}"), None),
+        ("GET", "/v1/keys/alias%2Fhidden".into(), "/v1/keys/alias%2Fnope".into(), None),
+        (
+            "POST",
+            format!("/v1/keys/{hidden}/encrypt"),
+            format!("/v1/keys/{missing}/encrypt"),
+            Some(serde_json::json!({"plaintext": keyward_e2e::b64(b"x")})),
+        ),
+        ("POST", format!("/v1/keys/{hidden}/disable"), format!("/v1/keys/{missing}/disable"), None),
+        ("DELETE", "/v1/aliases/alias%2Fhidden".into(), "/v1/aliases/alias%2Fnope".into(), None),
+    ];
+    for (method, real, fake, body) in pairs {
+        let a = ask(&bob, method, real.clone(), body.clone()).await;
+        let b = ask(&bob, method, fake.clone(), body.clone()).await;
+        assert_eq!(a.0, 403, "{method} {real}: {a:?}");
+        assert_eq!(a, b, "{method}: {real} and {fake} answer alike");
+        let admin = ask(&s.admin, method, fake.clone(), body).await;
+        assert_eq!((admin.0, admin.1.as_str()), (404, "NotFound"), "{method} {fake} to an admin");
+    }
+    let d = |b: &str| serde_json::json!({"ciphertext_blob": b});
+    let a = ask(&bob, "POST", "/v1/decrypt".into(), Some(d(&blob))).await;
+    let b = ask(&bob, "POST", "/v1/decrypt".into(), Some(d(&forged))).await;
+    assert_eq!((a.0, &a), (403, &b), "Decrypt of a blob naming a missing key answers like a forbidden one");
+    let admin = ask(&s.admin, "POST", "/v1/decrypt".into(), Some(d(&forged))).await;
+    assert_eq!((admin.0, admin.1.as_str()), (400, "InvalidCiphertext"));
+}

@@ -98,7 +98,11 @@ async fn sdk_round_trip_and_errors(db: Db) {
     assert_eq!(code(e.as_service_error().unwrap()), "InvalidCiphertextException", "the context is missing");
     let e = other.encrypt().key_id(&arn).plaintext(Blob::new(b"x".to_vec())).send().await.unwrap_err();
     assert_eq!(code(e.as_service_error().unwrap()), "AccessDeniedException");
+    // A key that does not exist looks like one the caller may not use; to an admin it is absent.
     let e = kms.describe_key().key_id("alias/nope").send().await.unwrap_err();
+    assert_eq!(code(e.as_service_error().unwrap()), "AccessDeniedException");
+    let root = client(&s, &access_key(&s, "Keyward::User::\"root\"", &["admins"], "payments").await);
+    let e = root.describe_key().key_id("alias/nope").send().await.unwrap_err();
     assert_eq!(code(e.as_service_error().unwrap()), "NotFoundException");
     kms.disable_key().key_id(&arn).send().await.unwrap();
     let e = kms.encrypt().key_id(&arn).plaintext(Blob::new(b"x".to_vec())).send().await.unwrap_err();
@@ -115,7 +119,7 @@ async fn sdk_round_trip_and_errors(db: Db) {
     // the REST API would give.
     let all = records(&s).await;
     let aws: Vec<_> = all.iter().filter(|r| r.interface.as_deref() == Some("aws-kms")).collect();
-    assert_eq!(aws.len(), 12, "{aws:#?}");
+    assert_eq!(aws.len(), 13, "{aws:#?}");
     let denied = aws.iter().find(|r| r.outcome == "AccessDenied" && r.action == "Encrypt").unwrap();
     assert_eq!((denied.principal.as_str(), denied.decision.as_deref()), ("Keyward::User::\"bob\"", Some("Deny")));
     let dry = aws.iter().find(|r| r.dry_run).unwrap();

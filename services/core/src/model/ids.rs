@@ -46,6 +46,12 @@ impl Namespace {
         }
     }
 
+    /// The namespace of a key that does not exist: an empty name, which no real namespace
+    /// (nor its group) can have. Decisions about unknown keys are asked against it.
+    pub(crate) fn nowhere() -> Self {
+        Self(String::new())
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -78,12 +78,15 @@ impl KeyService {
 
     /// DeleteAlias.
     pub async fn delete_alias(&self, scope: &mut Scope, name: &AliasName) -> Result<()> {
-        let alias = self
-            .store
-            .alias(name)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| Error::not_found(format!("alias `{name}`")))?;
+        let Some(alias) = self.store.alias(name).await.map_err(store_err)? else {
+            let missing = Error::not_found(format!("alias `{name}`"));
+            return Err(self.unknown_key(
+                scope,
+                Action::Op(Operation::DeleteAlias),
+                &KeyRef::Alias(name.clone()),
+                missing,
+            ));
+        };
         let key = self.resolve(scope, &KeyRef::Id(alias.key_id)).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::DeleteAlias), &key, &EncryptionContext::default())?;

@@ -321,12 +321,10 @@ impl KeyService {
                     .with_detail(Detail::IncorrectKey));
             }
         }
-        let key = self
-            .store
-            .key(header.key_id)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| Error::invalid_ciphertext("blob names an unknown key"))?;
+        let Some(key) = self.store.key(header.key_id).await.map_err(store_err)? else {
+            let missing = Error::invalid_ciphertext("blob names an unknown key");
+            return Err(self.unknown_key(scope, action, &KeyRef::Id(header.key_id), missing));
+        };
         let permit = self.authorize_key(scope, action, &key, context)?;
         key.state.ensure_usable()?;
         if header.key_version < key.min_decryption_version {

@@ -31,7 +31,7 @@ pub use scope::{RequestMeta, RequestStart, Scope};
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
-use crate::model::ids::{KeyRef, Namespace};
+use crate::model::ids::{KeyId, KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::operation::{Action, Operation};
 use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
@@ -273,21 +273,57 @@ impl KeyService {
 
     /// Resolves an id or alias to a key, noting it in the scope.
     async fn resolve(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyRecord> {
+        let action = match scope.operation {
+            Operation::ReEncrypt => Action::ReEncryptTo,
+            op => Action::Op(op),
+        };
         let id = match key {
             KeyRef::Id(id) => *id,
-            KeyRef::Alias(name) => {
-                self.store
-                    .alias(name)
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(|| Error::not_found(format!("alias `{name}`")))?
-                    .key_id
-            }
+            KeyRef::Alias(name) => match self.store.alias(name).await.map_err(store_err)? {
+                Some(a) => a.key_id,
+                None => return Err(self.unknown_key(scope, action, key, Error::not_found(format!("alias `{name}`")))),
+            },
         };
-        let record =
-            self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        let Some(record) = self.store.key(id).await.map_err(store_err)? else {
+            return Err(self.unknown_key(scope, action, key, Error::not_found(format!("key `{id}`"))));
+        };
         scope.note_key(record.id, None);
         Ok(record)
+    }
+
+    /// The answer for a key that does not exist, the same one a caller gets for a key it may
+    /// not use: the decision is asked about a key in no namespace, with no owner and no tags.
+    /// Denied, it is `AccessDenied` (and recorded as that Deny), so a caller cannot tell
+    /// missing keys from forbidden ones; allowed (an admin), it is `missing`.
+    fn unknown_key(&self, scope: &mut Scope, action: Action, key: &KeyRef, missing: Error) -> Error {
+        let principal = match scope.principal() {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        let (id, shown) = match key {
+            KeyRef::Id(id) => (*id, id.to_string()),
+            KeyRef::Alias(name) => (KeyId(uuid::Uuid::nil()), name.to_string()),
+        };
+        let nowhere = KeyRecord::new(
+            id,
+            Namespace::nowhere(),
+            String::new(),
+            self.backends.default_name().to_owned(),
+            crate::model::key::KeySpec::Aes256,
+            scope.started,
+        );
+        let resource = ResourceRef::Key { key: &nowhere, protection: crate::model::key::Protection::Software };
+        let empty = EncryptionContext::default();
+        let facts = Self::facts(scope, &empty);
+        let decision = self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts });
+        if decision.allowed {
+            return missing;
+        }
+        if scope.resource.is_none() {
+            scope.resource = Some(format!("Keyward::Key::{shown:?}"));
+        }
+        scope.note_decision(resource.uid(), &decision);
+        Error::access_denied(action).with_reason(missing.message().to_owned())
     }
 
     async fn metadata(&self, key: KeyRecord) -> Result<KeyMetadata> {
