@@ -28,15 +28,19 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Runs every check the backend's capabilities allow. Returns the first failure.
+/// Runs every check the backend's capabilities allow, all of them even after a failure.
+/// Returns the report, or every failing check with its reason.
 pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
     let mut report = Report::default();
+    let mut failures = Vec::new();
     let caps = backend.capabilities().clone();
     macro_rules! check {
         ($name:literal, $gate:expr, $needs:literal, $run:expr) => {
             if $gate {
-                $run.await.map_err(|e| format!("{}: {e}", $name))?;
-                report.passed.push($name);
+                match $run.await {
+                    Ok(()) => report.passed.push($name),
+                    Err(e) => failures.push(format!("{}: {e}", $name)),
+                }
             } else {
                 report.skipped.push(($name, $needs));
             }
@@ -62,7 +66,11 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
     check!("random_bytes", true, "", random_bytes(backend));
     check!("random_quality", true, "", random_quality(backend));
     check!("health", true, "", health(backend));
-    Ok(report)
+    if failures.is_empty() {
+        Ok(report)
+    } else {
+        Err(format!("{} check(s) failed: {} ({report})", failures.len(), failures.join("; ")))
+    }
 }
 
 /// A fresh key id per check and run: backends that keep objects (HSM tokens) see no collisions.
@@ -78,7 +86,8 @@ fn context_for(tag: &[u8]) -> EncryptionContext {
     } else {
         std::collections::BTreeMap::from([("check".to_owned(), String::from_utf8_lossy(tag).into_owned())])
     };
-    EncryptionContext::new(map).unwrap_or_default()
+    // One short pair always fits the context limits.
+    EncryptionContext::new(map).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
 fn aad_for(tag: &[u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync + use<> {
@@ -432,5 +441,76 @@ fn expect_decrypt_failed<T>(r: Result<T, BackendError>, what: &str) -> Result<()
         Err(BackendError::DecryptFailed(_)) => Ok(()),
         Ok(_) => Err(format!("tampered {what} decrypted")),
         Err(e) => Err(format!("tampered {what} gave the wrong error: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::model::key::Protection;
+    use keyward_core::ports::backend::{AadFn, Backend, Capabilities, Sealed};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    /// A backend that "encrypts" by copying and whose random bytes are zeros.
+    #[derive(Debug)]
+    struct Broken(Capabilities);
+
+    impl Backend for Broken {
+        fn kind(&self) -> &'static str {
+            "broken"
+        }
+        fn capabilities(&self) -> &Capabilities {
+            &self.0
+        }
+        async fn create_key(&self, _: KeyId, _: u32, _: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+            Ok(Zeroizing::new(vec![1]))
+        }
+        async fn encrypt(
+            &self,
+            _: VersionHandle<'_>,
+            plaintext: &[u8],
+            _: &EncryptionContext,
+            _: AadFn<'_>,
+        ) -> Result<Sealed, BackendError> {
+            Ok(Sealed { algorithm: 9, params: Vec::new(), ciphertext: plaintext.to_vec() })
+        }
+        async fn decrypt(
+            &self,
+            _: VersionHandle<'_>,
+            _: u8,
+            _: &[u8],
+            ciphertext: &[u8],
+            _: &EncryptionContext,
+            _: &[u8],
+        ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+            Ok(Zeroizing::new(ciphertext.to_vec()))
+        }
+        async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+            Ok(Zeroizing::new(vec![0; len]))
+        }
+        async fn destroy(&self, _: VersionHandle<'_>) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn health(&self) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn every_failing_check_is_reported_not_just_the_first() {
+        let caps = Capabilities {
+            specs: vec![KeySpec::Aes256],
+            max_plaintext: 4096,
+            protection: Protection::Software,
+            material_leaves: true,
+            fixed_nonce_testing: false,
+            destroy_is_immediate: true,
+        };
+        let Err(report) = run_all(&Broken(caps)).await else { unreachable!("a broken backend passed") };
+        for check in ["context_binding", "rejects_tampering", "ciphertexts_differ", "random_quality"] {
+            assert!(report.contains(&format!("{check}: ")), "{check} missing from: {report}");
+        }
+        assert!(report.contains("passed: round_trip"), "the passing checks are listed too: {report}");
     }
 }

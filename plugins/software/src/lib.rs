@@ -62,9 +62,12 @@ mod tests {
         use keyward_backend::{Backend, BackendError, VersionHandle};
         use keyward_core::model::{ids::KeyId, key::KeySpec};
         let id = KeyId(uuid::Uuid::from_u128(9));
-        let m = Backend::create_key(&backend(), id, 1, KeySpec::Aes256).await.unwrap_or_default();
-        let other = SoftwareBackend::new(RootKey::from_bytes([8u8; 32]));
+        let own = backend();
+        let m = Backend::create_key(&own, id, 1, KeySpec::Aes256).await.unwrap_or_else(|e| unreachable!("{e}"));
         let aad = |_: u8, _: &[u8]| Vec::new();
+        let handle = VersionHandle { key_id: id, version: 1, material: &m };
+        assert!(Backend::encrypt(&own, handle, b"x", &Default::default(), &aad).await.is_ok(), "its own root opens it");
+        let other = SoftwareBackend::new(RootKey::from_bytes([8u8; 32]));
         let r = Backend::encrypt(
             &other,
             VersionHandle { key_id: id, version: 1, material: &m },

@@ -160,7 +160,9 @@ fn invalid_sets_are_refused_with_reasons() {
 fn requests_conform_to_the_schema() {
     // The decision path skips per-request schema validation; this proves what it builds conforms.
     let bundle = PolicyBundle::embedded().unwrap_or_else(|e| unreachable!("{e}"));
-    let ctx = EncryptionContext::new(BTreeMap::from([("tenant".to_string(), "acme".to_string())])).unwrap_or_default();
+    let ctx = EncryptionContext::new(BTreeMap::from([("tenant".to_string(), "acme".to_string())]))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(ctx.entries().len(), 1, "the request carries a context");
     let ns = Namespace::parse("payments").unwrap_or_else(|e| unreachable!("{e}"));
     let k = key("payments", r#"Keyward::Service::"batch""#, &[("env", "prod")]);
     let principal = user("bob", &["payments", "admins"]);

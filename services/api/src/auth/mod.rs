@@ -371,11 +371,15 @@ mod tests {
 
     use super::*;
 
-    fn token(secret: &[u8], exp: u64) -> String {
+    fn token(secret: &[u8], exp: u64) -> Result<String, String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims =
             serde_json::json!({"iss": "t", "aud": "a", "sub": "s", "nbf": now - 10, "exp": exp, "groups": ["g"]});
-        encode(&Header::default(), &claims, &EncodingKey::from_secret(secret)).unwrap_or_default()
+        encode(&Header::default(), &claims, &EncodingKey::from_secret(secret)).map_err(|e| e.to_string())
+    }
+
+    fn digest(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
     }
 
     #[actix_web::test]
@@ -384,13 +388,18 @@ mod tests {
         let issuer = Issuer::hs256("t", "a", "groups", &secret, 0)?;
         let auth = Authenticator::new(vec![issuer]);
         let now = jsonwebtoken::get_current_timestamp();
-        let good = token(&secret, now + 60);
+        let good = token(&secret, now + 60)?;
+        assert!(auth.cached(&digest(&good)).is_none(), "nothing cached before the first verification");
         assert_eq!(auth.verify(&good).await.ok().map(|p| p.groups), Some(vec!["g".to_owned()]));
+        assert_eq!(auth.cached(&digest(&good)).map(|p| p.id), Some("s".to_owned()), "cached once verified");
         assert_eq!(auth.verify(&good).await.ok().map(|p| p.id), Some("s".to_owned()), "served from the cache");
-        let forged = token(b"another-secret-another-secret-xx", now + 60);
+        // A well-formed token signed with another secret: refused, and never cached.
+        let forged = token(b"another-secret-another-secret-xx", now + 60)?;
+        assert_eq!(forged.split('.').count(), 3, "a real JWT, not an empty string");
         assert!(auth.verify(&forged).await.is_err(), "other signatures are not in the cache");
+        assert!(auth.cached(&digest(&forged)).is_none());
         // A cached token stops working at its exp.
-        let short = token(&secret, now + 1);
+        let short = token(&secret, now + 1)?;
         assert!(auth.verify(&short).await.is_ok());
         std::thread::sleep(std::time::Duration::from_millis(2100));
         assert!(auth.verify(&short).await.is_err());
