@@ -10,8 +10,10 @@ pub mod error;
 mod ops_admin;
 mod ops_crypto;
 mod ops_grants;
-pub mod sigv4;
 mod wire;
+
+/// SigV4 verification (its own crate, shared by every SigV4 front door).
+pub use keyward_sigv4 as sigv4;
 
 use std::sync::Arc;
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fuzzes Keyward's parsers with cargo-fuzz (libFuzzer, nightly toolchain): the ciphertext blob
+# parser, the envelope file reader (`keyward decrypt`), and SigV4 parsing and verification.
+# Each target runs for SECONDS (default 60; the full suite's setting) from its corpus in
+# tests/fuzz/corpus/<target>, which keeps what the run found. A crash fails the script and
+# leaves its input in tests/fuzz/artifacts/<target>/: add it to the corpus and fix the bug.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "fuzz: $*" >&2; }
+SECONDS_EACH=${1:-60}
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(blob_parse envelope_read sigv4_verify)
+
+rustup toolchain list | grep -q '^nightly' || { log "the nightly toolchain is required (rustup toolchain install nightly)"; exit 1; }
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install --locked cargo-fuzz >&2
+fi
+log "building the fuzz targets (nightly, address sanitizer)"
+cargo +nightly fuzz build --fuzz-dir tests/fuzz -O >&2
+for target in "${TARGETS[@]}"; do
+  mkdir -p "tests/fuzz/corpus/$target"
+  log "$target for ${SECONDS_EACH}s"
+  cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$target" "tests/fuzz/corpus/$target" -- \
+    -max_total_time="$SECONDS_EACH" -max_len=16384 -print_final_stats=1 2>&1 | tail -n 12 >&2
+done
+log "ok: no crash in ${#TARGETS[@]} targets"
