@@ -94,6 +94,8 @@ struct GatedDestroy {
     entered: Arc<tokio::sync::Notify>,
     release: Arc<tokio::sync::Notify>,
     destroyed: Arc<std::sync::atomic::AtomicUsize>,
+    /// Instead of waiting at the gate, fail this many destroy calls.
+    failures: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl keyward_core::ports::backend::Backend for GatedDestroy {
@@ -141,6 +143,10 @@ impl keyward_core::ports::backend::Backend for GatedDestroy {
         &self,
         key: keyward_core::ports::backend::VersionHandle<'_>,
     ) -> Result<(), keyward_core::ports::backend::BackendError> {
+        use std::sync::atomic::Ordering;
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(keyward_core::ports::backend::BackendError::Unavailable("injected".into()));
+        }
         self.entered.notify_one();
         self.release.notified().await;
         self.destroyed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -163,6 +169,7 @@ async fn cancel_racing_destruction_never_returns_a_key_without_material() {
         entered: Arc::new(tokio::sync::Notify::new()),
         release: Arc::new(tokio::sync::Notify::new()),
         destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        failures: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
     let (entered, release, destroyed) = (gated.entered.clone(), gated.release.clone(), gated.destroyed.clone());
     let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(gated)).await;
@@ -192,4 +199,42 @@ async fn cancel_racing_destruction_never_returns_a_key_without_material() {
     assert_eq!((report.destroyed, destroyed.load(std::sync::atomic::Ordering::SeqCst)), (1, 1));
     let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &key).await).await.unwrap();
     assert_eq!(m.key.state, KeyState::Destroyed);
+}
+
+/// A pass that fails while destroying material leaves the key Destroyed (unusable at once) and
+/// the next pass finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn material_left_by_a_failed_pass_is_destroyed_by_the_next() {
+    use keyward_backend_software::{RootKey, SoftwareBackend};
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+    let gated = GatedDestroy {
+        inner: Arc::new(SoftwareBackend::new(RootKey::from_bytes([6; 32]))),
+        entered: Arc::new(tokio::sync::Notify::new()),
+        release: Arc::new(tokio::sync::Notify::new()),
+        destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        failures: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
+    };
+    let release = gated.release.clone();
+    let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(gated)).await;
+    let svc = rig.service.clone();
+    let m = svc
+        .audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, Rig::key_input("m")).await)
+        .await
+        .unwrap();
+    let key = KeyRef::Id(m.key.id);
+    svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| svc.schedule_key_deletion(s, &key, Some(7)).await)
+        .await
+        .unwrap();
+    clock.advance(Duration::days(8));
+    let first = svc.run_maintenance().await.unwrap();
+    assert_eq!((first.destroyed, first.failed), (0, 1), "the injected failure");
+    let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &key).await).await.unwrap();
+    assert_eq!(m.key.state, KeyState::Destroyed, "unusable from the first pass on");
+    release.notify_one(); // the next destroy call may pass the gate
+    // The failure marked the backend down; the server's probe brings it back (here by hand).
+    assert_eq!(svc.probe_backends(false).await, 0);
+    let second = svc.run_maintenance().await.unwrap();
+    assert_eq!((second.destroyed, second.failed), (1, 0), "the leftover material is destroyed");
+    let third = svc.run_maintenance().await.unwrap();
+    assert_eq!((third.destroyed, third.failed), (0, 0), "and nothing is left");
 }
