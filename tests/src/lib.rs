@@ -438,6 +438,26 @@ pub mod inproc {
             let conn = keyward_store::connect(&url).await.expect("connect");
             keyward_store::migrate(&conn).await.expect("migrate");
             let store = Arc::new(keyward_store::SqlStore::new(conn));
+            Self::assemble(dir, clock, backend, store)
+        }
+
+        /// As [`Rig::new`], over a given store (a test double wrapping a real one).
+        pub async fn with_store(
+            _db: Db,
+            clock: Arc<dyn Clock>,
+            store: Arc<dyn keyward_core::ports::store::KeyStore>,
+        ) -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let software: Arc<dyn DynBackend> = Arc::new(SoftwareBackend::new(RootKey::from_bytes([3; 32])));
+            Self::assemble(dir, clock, software, store)
+        }
+
+        fn assemble(
+            dir: tempfile::TempDir,
+            clock: Arc<dyn Clock>,
+            backend: Arc<dyn DynBackend>,
+            store: Arc<dyn keyward_core::ports::store::KeyStore>,
+        ) -> Self {
             let audit = Arc::new(MemoryAuditStore::new());
             let (writer, _task) = AuditWriter::spawn(audit.clone(), WriterConfig::default());
             let authz =

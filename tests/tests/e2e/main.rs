@@ -12,6 +12,7 @@ mod aws_kms;
 mod crypto;
 mod durability;
 mod envelope;
+mod grant_sync;
 mod grants;
 mod hsm;
 mod jwt;
