@@ -157,22 +157,24 @@ impl keyward_core::ports::backend::Backend for GatedDestroy {
     }
 }
 
-/// A CancelKeyDeletion racing the maintenance pass either wins before the key is marked
-/// destroyed (and nothing is destroyed) or is refused: it never returns a key whose material
-/// is gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_racing_destruction_never_returns_a_key_without_material() {
-    use keyward_backend_software::{RootKey, SoftwareBackend};
+impl GatedDestroy {
+    /// The software backend behind a destroy gate that first fails `failures` calls.
+    fn new(root: u8, failures: usize) -> Self {
+        use keyward_backend_software::{RootKey, SoftwareBackend};
+        Self {
+            inner: Arc::new(SoftwareBackend::new(RootKey::from_bytes([root; 32]))),
+            entered: Arc::new(tokio::sync::Notify::new()),
+            release: Arc::new(tokio::sync::Notify::new()),
+            destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            failures: Arc::new(std::sync::atomic::AtomicUsize::new(failures)),
+        }
+    }
+}
+
+/// A rig on `backend` with one key scheduled for deletion and a clock past its date.
+async fn key_due_for_deletion(backend: GatedDestroy) -> (Rig, KeyRef) {
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
-    let gated = GatedDestroy {
-        inner: Arc::new(SoftwareBackend::new(RootKey::from_bytes([5; 32]))),
-        entered: Arc::new(tokio::sync::Notify::new()),
-        release: Arc::new(tokio::sync::Notify::new()),
-        destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        failures: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-    };
-    let (entered, release, destroyed) = (gated.entered.clone(), gated.release.clone(), gated.destroyed.clone());
-    let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(gated)).await;
+    let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(backend)).await;
     let svc = rig.service.clone();
     let m = svc
         .audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, Rig::key_input("m")).await)
@@ -183,6 +185,18 @@ async fn cancel_racing_destruction_never_returns_a_key_without_material() {
         .await
         .unwrap();
     clock.advance(Duration::days(8));
+    (rig, key)
+}
+
+/// A CancelKeyDeletion racing the maintenance pass either wins before the key is marked
+/// destroyed (and nothing is destroyed) or is refused: it never returns a key whose material
+/// is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_racing_destruction_never_returns_a_key_without_material() {
+    let gated = GatedDestroy::new(5, 0);
+    let (entered, release, destroyed) = (gated.entered.clone(), gated.release.clone(), gated.destroyed.clone());
+    let (rig, key) = key_due_for_deletion(gated).await;
+    let svc = rig.service.clone();
     let pass = tokio::spawn({
         let svc = svc.clone();
         async move { svc.run_maintenance().await }
@@ -205,27 +219,10 @@ async fn cancel_racing_destruction_never_returns_a_key_without_material() {
 /// the next pass finishes the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn material_left_by_a_failed_pass_is_destroyed_by_the_next() {
-    use keyward_backend_software::{RootKey, SoftwareBackend};
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
-    let gated = GatedDestroy {
-        inner: Arc::new(SoftwareBackend::new(RootKey::from_bytes([6; 32]))),
-        entered: Arc::new(tokio::sync::Notify::new()),
-        release: Arc::new(tokio::sync::Notify::new()),
-        destroyed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        failures: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
-    };
+    let gated = GatedDestroy::new(6, 1);
     let release = gated.release.clone();
-    let rig = Rig::with_backend(Db::Sqlite, clock.clone(), Arc::new(gated)).await;
+    let (rig, key) = key_due_for_deletion(gated).await;
     let svc = rig.service.clone();
-    let m = svc
-        .audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, Rig::key_input("m")).await)
-        .await
-        .unwrap();
-    let key = KeyRef::Id(m.key.id);
-    svc.audited(rig.admin(Operation::ScheduleKeyDeletion), async |s| svc.schedule_key_deletion(s, &key, Some(7)).await)
-        .await
-        .unwrap();
-    clock.advance(Duration::days(8));
     let first = svc.run_maintenance().await.unwrap();
     assert_eq!((first.destroyed, first.failed), (0, 1), "the injected failure");
     let m = svc.audited(rig.admin(Operation::DescribeKey), async |s| svc.describe_key(s, &key).await).await.unwrap();
