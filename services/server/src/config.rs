@@ -64,6 +64,7 @@ struct TlsSection {
 #[serde(deny_unknown_fields)]
 struct DatabaseSection {
     url: Option<String>,
+    key_cache_ttl_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +137,8 @@ pub struct Settings {
     pub maintenance_interval_seconds: u64,
     /// Database URL.
     pub database_url: String,
+    /// How long a cached key record is trusted when no change notification arrives.
+    pub key_cache_ttl_ms: u64,
     /// Configured issuers (none: the dev HS256 issuer).
     pub issuers: Vec<IssuerConfig>,
     /// JWT clock leeway.
@@ -242,6 +245,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         workers: workers.clamp(1, 64),
         maintenance_interval_seconds: file.maintenance_interval_seconds.unwrap_or(60).max(1),
         database_url,
+        key_cache_ttl_ms: file.database.key_cache_ttl_ms.unwrap_or(1000).min(3_600_000),
         issuers: file.auth.issuers,
         leeway_seconds,
         allow_dev_issuer: match env("KEYWARD_ALLOW_DEV_ISSUER") {

@@ -31,6 +31,7 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
+    let key_changes = wired.store.spawn_change_listener(&settings.database_url);
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
     let grant_sync = spawn_grant_sync(wired.service.clone());
     let backend_probe = spawn_backend_probe(wired.service.clone());
@@ -48,6 +49,9 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     tracing::info!("shutting down: flushing counters and the audit trail");
     maintenance.abort();
     flusher.abort();
+    if let Some(listener) = key_changes {
+        listener.abort();
+    }
     grant_sync.abort();
     backend_probe.abort();
     if let Some(c) = checkpointer {

@@ -205,7 +205,7 @@ fn issuer_spec(i: &IssuerConfig, leeway_secs: u64) -> Result<IssuerSpec, String>
 /// Wires everything; must run inside the Tokio runtime.
 pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, String> {
     let db = database(settings).await?;
-    let store = SqlStore::new(db.clone());
+    let store = SqlStore::with_cache_ttl(db.clone(), Duration::from_millis(settings.key_cache_ttl_ms));
     let bundle = policies(settings)?;
     let policies = format!("{} ({}, {} policies)", bundle.origin(), bundle.version(), bundle.len());
     let authorizer = Arc::new(CedarAuthorizer::new(bundle)?);

@@ -50,6 +50,12 @@ impl KeyCache {
         lock(&self.keys).remove(&id);
     }
 
+    /// Drops every cached key record (versions are immutable until destroyed, and destroying
+    /// is announced per key).
+    pub(crate) fn clear_keys(&self) {
+        lock(&self.keys).clear();
+    }
+
     pub(crate) fn version(&self, id: KeyId, version: u32) -> Option<VersionRecord> {
         lock(&self.versions).get(&(id, version)).cloned()
     }

@@ -137,13 +137,57 @@ impl SqlStore {
             .exec(db)
             .await
             .map_err(db_err)?;
-        if result.rows_affected == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(format!("key {} changed concurrently", k.id)))
+        if result.rows_affected != 1 {
+            return Err(StoreError::Conflict(format!("key {} changed concurrently", k.id)));
         }
+        // Other replicas drop their cached copy when this commits (see `spawn_change_listener`).
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared(&format!("NOTIFY {KEY_CHANNEL}, '{}'", k.id)).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// On Postgres, listens for other replicas' key changes and drops the cached records at
+    /// once, so a disabled or destroyed key is refused everywhere within milliseconds rather
+    /// than the cache TTL. After a lost connection (notifications may have been missed) the
+    /// whole key cache is dropped. `None` on SQLite (one process).
+    pub fn spawn_change_listener(&self, url: &str) -> Option<tokio::task::JoinHandle<()>> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return None;
+        }
+        let (cache, url) = (self.cache.clone(), url.to_owned());
+        Some(tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => match listener.listen(KEY_CHANNEL).await {
+                        Ok(()) => {
+                            cache.clear_keys();
+                            // `None`: the connection dropped; the next call reconnects.
+                            while let Ok(next) = listener.try_recv().await {
+                                match next {
+                                    Some(n) => {
+                                        if let Ok(id) = n.payload().parse::<KeyId>() {
+                                            cache.forget_key(id);
+                                            cache.forget_versions(id);
+                                        }
+                                    }
+                                    None => cache.clear_keys(),
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot listen for key changes; relying on the cache TTL"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for key changes; relying on the cache TTL"),
+                }
+                cache.clear_keys();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
     }
 }
+
+/// The Postgres channel key changes are announced on (payload: the key id).
+const KEY_CHANNEL: &str = "keyward_keys";
 
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {

@@ -49,9 +49,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
 }
 
 /// Applies pending migrations.
+/// Replicas starting together on Postgres take turns: one applies the migrations, the others
+/// wait on a session advisory lock and then find nothing to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), ConnectError> {
-    Migrator::up(db, None).await.map_err(|e| ConnectError(format!("migration failed: {e}")))
+    let failed = |e: &dyn std::fmt::Display| ConnectError(format!("migration failed: {e}"));
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await.map_err(|e| failed(&e));
+    }
+    let mut lock = db.get_postgres_connection_pool().acquire().await.map_err(|e| failed(&e))?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *lock)
+        .await
+        .map_err(|e| failed(&e))?;
+    let result = Migrator::up(db, None).await.map_err(|e| failed(&e));
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await;
+    result
 }
+
+/// The advisory lock id migrations hold on Postgres ("keyward" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6b_6579_7761_7264;
 
 /// Which database a connection talks to, for logs.
 pub fn backend_name(db: &DatabaseConnection) -> &'static str {

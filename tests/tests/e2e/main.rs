@@ -22,5 +22,6 @@ mod openapi;
 mod operations;
 mod policies;
 mod properties;
+mod replicas;
 mod telemetry;
 mod tls;
