@@ -33,7 +33,10 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
     let key_changes = wired.store.spawn_change_listener(&settings.database_url);
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
-    let grant_sync = spawn_grant_sync(wired.service.clone());
+    // Without announcements (SQLite, or a lost LISTEN connection) grants are re-read at least
+    // this often: every 2 s, or the key cache's TTL when that is longer.
+    let grant_period = GRANT_SYNC_INTERVAL.max(Duration::from_millis(settings.key_cache_ttl_ms));
+    let grant_sync = spawn_grant_sync(wired.service.clone(), wired.store.grant_changes(), grant_period);
     let backend_probe = spawn_backend_probe(wired.service.clone());
     let checkpointer = wired
         .checkpoints
@@ -94,12 +97,22 @@ fn every<F: Future<Output = ()> + Send>(
     })
 }
 
-fn spawn_grant_sync(service: std::sync::Arc<keyward_core::service::KeyService>) -> tokio::task::JoinHandle<()> {
-    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(None));
-    every(GRANT_SYNC_INTERVAL, move || {
-        let (service, seen) = (service.clone(), seen.clone());
-        async move {
-            if let Err(e) = service.sync_grants_if_changed(&mut *seen.lock().await).await {
+/// Re-reads grants when another replica announces a change (Postgres NOTIFY), and at least
+/// every `period` (the fallback when announcements are down).
+fn spawn_grant_sync(
+    service: std::sync::Arc<keyward_core::service::KeyService>,
+    changes: std::sync::Arc<tokio::sync::Notify>,
+    period: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = None;
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = changes.notified() => {}
+            }
+            if let Err(e) = service.sync_grants_if_changed(&mut seen).await {
                 tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "grant sync failed");
             }
         }

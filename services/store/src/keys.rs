@@ -30,6 +30,7 @@ pub struct SqlStore {
     db: DatabaseConnection,
     usage: Arc<UsageBuffer>,
     cache: Arc<KeyCache>,
+    grant_changes: Arc<tokio::sync::Notify>,
 }
 
 /// How long a cached key record is trusted: the time another replica's change (a disable, say)
@@ -51,7 +52,7 @@ impl SqlStore {
 
     /// A store whose key cache trusts records for `ttl` (zero disables caching).
     pub fn with_cache_ttl(db: DatabaseConnection, ttl: Duration) -> Self {
-        Self { db, usage: Arc::default(), cache: Arc::new(KeyCache::new(ttl)) }
+        Self { db, usage: Arc::default(), cache: Arc::new(KeyCache::new(ttl)), grant_changes: Arc::default() }
     }
 
     /// The connection.
@@ -147,6 +148,20 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Tells other replicas (on Postgres) that grants changed.
+    async fn announce_grants(&self) -> Result<(), StoreError> {
+        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            self.db.execute_unprepared(&format!("NOTIFY {GRANT_CHANNEL}")).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Woken when another replica announces a grant change (or the announcements may have
+    /// been missed): the server's grant sync waits on it besides its timer.
+    pub fn grant_changes(&self) -> Arc<tokio::sync::Notify> {
+        self.grant_changes.clone()
+    }
+
     /// On Postgres, listens for other replicas' key changes and drops the cached records at
     /// once, so a disabled or destroyed key is refused everywhere within milliseconds rather
     /// than the cache TTL. After a lost connection (notifications may have been missed) the
@@ -155,16 +170,18 @@ impl SqlStore {
         if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
             return None;
         }
-        let (cache, url) = (self.cache.clone(), url.to_owned());
+        let (cache, grants, url) = (self.cache.clone(), self.grant_changes.clone(), url.to_owned());
         Some(tokio::spawn(async move {
             loop {
                 match sqlx::postgres::PgListener::connect(&url).await {
-                    Ok(mut listener) => match listener.listen(KEY_CHANNEL).await {
+                    Ok(mut listener) => match listener.listen_all([KEY_CHANNEL, GRANT_CHANNEL]).await {
                         Ok(()) => {
                             cache.clear_keys();
+                            grants.notify_one();
                             // `None`: the connection dropped; the next call reconnects.
                             while let Ok(next) = listener.try_recv().await {
                                 match next {
+                                    Some(n) if n.channel() == GRANT_CHANNEL => grants.notify_one(),
                                     Some(n) => {
                                         if let Ok(id) = n.payload().parse::<KeyId>() {
                                             cache.forget_key(id);
@@ -188,6 +205,8 @@ impl SqlStore {
 
 /// The Postgres channel key changes are announced on (payload: the key id).
 const KEY_CHANNEL: &str = "keyward_keys";
+/// The Postgres channel grant changes are announced on.
+const GRANT_CHANNEL: &str = "keyward_grants";
 
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {
@@ -446,7 +465,8 @@ impl KeyStore for SqlStore {
     }
 
     async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError> {
-        crate::grants::insert(&self.db, permit, grant).await
+        crate::grants::insert(&self.db, permit, grant).await?;
+        self.announce_grants().await
     }
 
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError> {
@@ -458,7 +478,9 @@ impl KeyStore for SqlStore {
     }
 
     async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        crate::grants::revoke(&self.db, permit, id, at).await
+        let revoked = crate::grants::revoke(&self.db, permit, id, at).await?;
+        self.announce_grants().await?;
+        Ok(revoked)
     }
 
     async fn grants_revision(&self) -> Result<i64, StoreError> {

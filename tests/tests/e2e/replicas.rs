@@ -38,6 +38,36 @@ async fn a_key_disabled_on_one_replica_is_refused_by_another_at_once() {
         assert!(disabled.elapsed() < Duration::from_secs(5), "the other replica still uses the disabled key");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Grants made and revoked on one replica bind the other at once too.
+    let erin = b.token("erin", &[]);
+    let erin_encrypts = async || {
+        b.call("POST", &format!("/v1/keys/{key}/encrypt"), &erin, Some(json!({"plaintext": b64(b"x")}))).await.status
+    };
+    assert_eq!(b.call("POST", &format!("/v1/keys/{key}/enable"), &b.admin, None).await.status, 200);
+    assert_eq!(erin_encrypts().await, 403);
+    let grant = a
+        .call(
+            "POST",
+            &format!("/v1/keys/{key}/grants"),
+            &a.admin,
+            Some(json!({"grantee": "Keyward::User::\"erin\"", "operations": ["Encrypt"]})),
+        )
+        .await;
+    assert_eq!(grant.status, 201, "{}", grant.body);
+    let granted = Instant::now();
+    while erin_encrypts().await != 200 {
+        assert!(granted.elapsed() < Duration::from_secs(5), "the other replica did not see the grant");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let revoke = format!("/v1/grants/{}", grant.s("grant_id"));
+    assert_eq!(a.call("DELETE", &revoke, &a.admin, None).await.status, 204);
+    let revoked = Instant::now();
+    while erin_encrypts().await != 403 {
+        assert!(revoked.elapsed() < Duration::from_secs(5), "the other replica still honours the revoked grant");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.call("POST", &format!("/v1/keys/{key}/disable"), &a.admin, None).await.status, 200);
+
     // And back: enabling on B is seen by A.
     assert_eq!(b.call("POST", &format!("/v1/keys/{key}/enable"), &b.admin, None).await.status, 200);
     let enabled = Instant::now();
