@@ -247,6 +247,15 @@ class Boto3(unittest.TestCase):
         self.bob.encrypt(KeyId=self.arn, Plaintext=b"via grant")
         listed = [x["GrantId"] for x in self.alice.list_grants(KeyId=self.arn)["Grants"]]
         self.assertIn(g["GrantId"], listed)
+        # A named retiring principal finds the grants it is expected to retire.
+        r = self.alice.create_grant(KeyId=self.arn, GranteePrincipal=grantee, Operations=["Decrypt"],
+                                    RetiringPrincipal=f'Keyward::Service::"janitor-{RUN}"')
+        retirable = self.alice.list_retirable_grants(RetiringPrincipal=f'Keyward::Service::"janitor-{RUN}"')["Grants"]
+        self.assertEqual([x["GrantId"] for x in retirable], [r["GrantId"]])
+        self.assertEqual(retirable[0]["RetiringPrincipal"], f'Keyward::Service::"janitor-{RUN}"')
+        self.assertEqual(self.bob.list_retirable_grants(RetiringPrincipal=f'Keyward::Service::"janitor-{RUN}"')["Grants"], [],
+                         "only grants on keys the caller may list")
+        self.alice.retire_grant(KeyId=self.arn, GrantId=r["GrantId"])
         self.alice.retire_grant(GrantToken=g["GrantToken"])
         with self.assertRaises(botocore.exceptions.ClientError) as e:
             self.bob.encrypt(KeyId=self.arn, Plaintext=b"x")

@@ -307,6 +307,7 @@ fn an_erroring_forbid_denies() {
 
 fn grant(ops: &[Action], constraints: GrantConstraints) -> GrantRecord {
     GrantRecord {
+        retiring_principal: None,
         id: uuid::Uuid::from_u128(7),
         key_id: KeyId(uuid::Uuid::from_u128(42)),
         grantee: r#"Keyward::User::"carol""#.into(),

@@ -48,6 +48,7 @@ fn from_row(m: grant::Model) -> Result<GrantRecord, StoreError> {
         },
         granted_by: m.granted_by,
         created_at: convert::time(m.created_at)?,
+        retiring_principal: m.retiring_principal,
     })
 }
 
@@ -69,6 +70,7 @@ pub(crate) async fn insert(db: &DatabaseConnection, permit: &Permit, g: &GrantRe
         granted_by: Set(g.granted_by.clone()),
         created_at: Set(micros(g.created_at)),
         revoked_at: Set(None),
+        retiring_principal: Set(g.retiring_principal.clone()),
     };
     grant::Entity::insert(row).exec_without_returning(db).await.map_err(db_err)?;
     Ok(())

@@ -190,6 +190,7 @@ async fn a_stale_grant_snapshot_cannot_revive_a_revoked_grant() {
         grantee: format!("Keyward::User::\"{who}\""),
         operations: vec!["Encrypt".into()],
         constraints: GrantConstraints::default(),
+        retiring_principal: None,
     };
     // Grant erin, then revoke it while another create's sync holds a snapshot taken before.
     let erin = svc

@@ -87,6 +87,7 @@ const OPERATIONS: &[(&str, Operation, bool)] = &[
     ("ListKeyRotations", Operation::ListKeyVersions, false),
     ("CreateGrant", Operation::CreateGrant, true),
     ("ListGrants", Operation::ListGrants, false),
+    ("ListRetirableGrants", Operation::ListGrants, false),
     ("RevokeGrant", Operation::RevokeGrant, true),
     ("RetireGrant", Operation::RevokeGrant, true),
 ];
@@ -219,6 +220,7 @@ async fn dispatch(name: &str, call: &Call<'_>, scope: &mut Scope) -> keyward_cor
         "ListKeyRotations" => ops_admin::list_key_rotations(call, scope).await,
         "CreateGrant" => ops_grants::create_grant(call, scope).await,
         "ListGrants" => ops_grants::list_grants(call, scope).await,
+        "ListRetirableGrants" => ops_grants::list_retirable_grants(call, scope).await,
         "RevokeGrant" => ops_grants::revoke_grant(call, scope).await,
         "RetireGrant" => ops_grants::retire_grant(call, scope).await,
         other => Err(Error::internal(format!("no translation for `{other}`"))),

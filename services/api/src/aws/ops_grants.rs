@@ -1,4 +1,4 @@
-//! CreateGrant, ListGrants, RevokeGrant, RetireGrant. A grant's principal is a Keyward entity
+//! CreateGrant, ListGrants, ListRetirableGrants, RevokeGrant, RetireGrant. A grant's principal is a Keyward entity
 //! uid; an IAM user or role ARN of the configured account maps to `Keyward::User` or
 //! `Keyward::Service` of the same name. The grant token is the grant id.
 
@@ -58,12 +58,6 @@ fn grantee(call: &Call<'_>, value: &str) -> Result<String, Error> {
 
 pub(super) async fn create_grant(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: CreateGrantRequest = parse(call.body)?;
-    if r.retiring_principal.is_some() {
-        return Err(Error::new(
-            keyward_core::ErrorCode::UnsupportedOperation,
-            "`RetiringPrincipal` is not supported: grants are retired by whoever may revoke them",
-        ));
-    }
     let key = call
         .aws
         .settings
@@ -73,6 +67,7 @@ pub(super) async fn create_grant(call: &Call<'_>, scope: &mut Scope) -> Result<V
         r.grantee_principal.as_deref().ok_or_else(|| constraint("granteePrincipal", "Member must not be null"))?,
     )?;
     let operations = r.operations.ok_or_else(|| constraint("operations", "Member must not be null"))?;
+    let retiring_principal = r.retiring_principal.as_deref().map(|p| grantee(call, p)).transpose()?;
     let c = r.constraints.unwrap_or_default();
     let input = CreateGrantInput {
         key,
@@ -82,6 +77,7 @@ pub(super) async fn create_grant(call: &Call<'_>, scope: &mut Scope) -> Result<V
             encryption_context_equals: c.encryption_context_equals,
             encryption_context_subset: c.encryption_context_subset,
         },
+        retiring_principal,
     };
     let out = call.service.create_grant(scope, input).await?;
     let id = out.grant_id.to_string();
@@ -107,7 +103,26 @@ fn grant(call: &Call<'_>, g: &GrantOutput) -> Value {
     if !c.is_empty() {
         v["Constraints"] = Value::Object(c);
     }
+    if let Some(r) = &g.retiring_principal {
+        v["RetiringPrincipal"] = json!(r);
+    }
     v
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RetirableRequest {
+    retiring_principal: Option<String>,
+}
+
+/// ListRetirableGrants: the grants naming a retiring principal, on keys whose grants the
+/// caller may list.
+pub(super) async fn list_retirable_grants(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
+    let r: RetirableRequest = parse(call.body)?;
+    let who = r.retiring_principal.ok_or_else(|| constraint("retiringPrincipal", "Member must not be null"))?;
+    let grants = call.service.list_retirable_grants(scope, &grantee(call, &who)?).await?;
+    let grants: Vec<Value> = grants.iter().map(|g| grant(call, g)).collect();
+    Ok(json!({ "Grants": grants, "Truncated": false }))
 }
 
 #[derive(Deserialize)]

@@ -28,6 +28,10 @@ pub struct CreateGrantRequest {
     /// Optional encryption-context constraints.
     #[serde(default)]
     pub constraints: Option<GrantConstraints>,
+    /// Optional: the principal expected to retire the grant (`Keyward::User::"..."`); listed by
+    /// the AWS API's ListRetirableGrants. Retiring is still a RevokeGrant decision.
+    #[serde(default)]
+    pub retiring_principal: Option<String>,
     /// `true`: answer the authorization decision and do nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -57,6 +61,8 @@ pub struct Grant {
     pub granted_by: String,
     /// When (RFC 3339).
     pub created_at: String,
+    /// The principal expected to retire it, if one was named.
+    pub retiring_principal: Option<String>,
 }
 
 /// ListGrants' answer.

@@ -28,6 +28,7 @@ fn grant(g: GrantOutput) -> Grant {
         },
         granted_by: g.granted_by,
         created_at: rfc3339(g.created_at),
+        retiring_principal: g.retiring_principal,
     }
 }
 
@@ -58,6 +59,7 @@ pub async fn create_grant(
                 encryption_context_equals: c.encryption_context_equals,
                 encryption_context_subset: c.encryption_context_subset,
             },
+            retiring_principal: r.retiring_principal,
         };
         let out = state.service.create_grant(scope, input).await?;
         Ok(CreateGrantResponse { grant_id: out.grant_id.to_string() })

@@ -69,6 +69,9 @@ pub struct GrantRecord {
     pub granted_by: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// A principal uid named as the one expected to retire it (listed by ListRetirableGrants;
+    /// retiring is still a RevokeGrant decision).
+    pub retiring_principal: Option<String>,
 }
 
 impl GrantRecord {

@@ -29,6 +29,8 @@ pub struct CreateGrantInput {
     pub operations: Vec<String>,
     /// Encryption-context constraints.
     pub constraints: GrantConstraints,
+    /// The principal expected to retire it.
+    pub retiring_principal: Option<String>,
 }
 
 /// A grant as answered.
@@ -48,6 +50,8 @@ pub struct GrantOutput {
     pub granted_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// The principal expected to retire it.
+    pub retiring_principal: Option<String>,
 }
 
 impl From<GrantRecord> for GrantOutput {
@@ -60,6 +64,7 @@ impl From<GrantRecord> for GrantOutput {
             constraints: g.constraints,
             granted_by: g.granted_by,
             created_at: g.created_at,
+            retiring_principal: g.retiring_principal,
         }
     }
 }
@@ -84,6 +89,11 @@ impl KeyService {
     pub async fn create_grant(&self, scope: &mut Scope, input: CreateGrantInput) -> Result<GrantOutput> {
         let key = self.resolve(scope, &input.key).await?;
         check_grantee(&input.grantee)?;
+        if let Some(r) = &input.retiring_principal {
+            check_grantee(r).map_err(|_| {
+                Error::invalid("`retiring_principal` must be an entity uid like Keyward::User::\"alice\"")
+            })?;
+        }
         let operations = grant::parse_operations(&input.operations)?;
         grant::check_constraints(&input.constraints)?;
         let permit =
@@ -112,6 +122,7 @@ impl KeyService {
             constraints: input.constraints,
             granted_by: caller.to_string(),
             created_at: self.clock.now(),
+            retiring_principal: input.retiring_principal,
         };
         self.authorizer.check_grant(&record).map_err(|e| Error::invalid(format!("grant is not valid: {e}")))?;
         // Every grant is a policy in the set: bound them.
@@ -160,6 +171,32 @@ impl KeyService {
             return Err(Error::not_found(format!("grant `{id}`")));
         }
         self.sync_grants().await
+    }
+
+    /// ListRetirableGrants: the active grants naming `retiring` as their retiring principal,
+    /// on the keys whose grants the caller may list.
+    pub async fn list_retirable_grants(&self, scope: &mut Scope, retiring: &str) -> Result<Vec<GrantOutput>> {
+        let caller = scope.principal()?;
+        check_grantee(retiring)?;
+        let mut out = Vec::new();
+        for g in self.store.grants(None).await.map_err(store_err)? {
+            if g.retiring_principal.as_deref() != Some(retiring) {
+                continue;
+            }
+            let Some(key) = self.store.key(g.key_id).await.map_err(store_err)? else { continue };
+            let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
+            let empty = EncryptionContext::default();
+            let request = AuthzRequest {
+                principal: &caller,
+                action: Action::Op(Operation::ListGrants),
+                resource: ResourceRef::Key { key: &key, protection },
+                facts: Self::facts(scope, &empty),
+            };
+            if self.authorizer.decide(&request).allowed {
+                out.push(g.into());
+            }
+        }
+        Ok(out)
     }
 
     /// Loads every active grant into the authorizer.

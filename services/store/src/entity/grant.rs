@@ -17,6 +17,7 @@ pub struct Model {
     pub granted_by: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub retiring_principal: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

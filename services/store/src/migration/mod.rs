@@ -6,6 +6,7 @@ mod m0003_audit_chain;
 mod m0004_audit_time_brin;
 mod m0005_audit_c_collation;
 mod m0006_access_keys;
+mod m0007_grant_retiring_principal;
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_audit_time_brin::Migration),
             Box::new(m0005_audit_c_collation::Migration),
             Box::new(m0006_access_keys::Migration),
+            Box::new(m0007_grant_retiring_principal::Migration),
         ]
     }
 }
