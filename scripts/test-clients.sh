@@ -31,22 +31,7 @@ if [ ! -x "$VENV/bin/st" ] || [ ! -x "$VENV/bin/openapi-python-client" ]; then
 fi
 command -v npm >/dev/null || apt_install nodejs npm
 
-log "building keyward"
-cargo build -q -p keyward-server
-BIN=${CARGO_TARGET_DIR:-target}/debug/keyward
-
-DATA=$(mktemp -d /tmp/keyward-clients.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-"$BIN" serve --data-dir "$DATA/data" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf -o /dev/null "$BASE/healthz" && break
-  kill -0 "$SERVER" 2>/dev/null || { log "keyward exited: $(tail -5 "$DATA/server.log")"; exit 1; }
-  sleep 0.1
-done
-TOKEN=$(cat "$DATA/data/admin.token")
+. scripts/dev-server.sh clients
 mkdir -p "$OUT"
 
 log "Python client (openapi-python-client)"

@@ -165,6 +165,11 @@ impl Server {
         s
     }
 
+    /// Runs `keyward audit verify` on this server's state.
+    pub fn audit_verify(&self) -> std::process::Output {
+        Command::new(keyward_bin()).args(["audit", "verify"]).args(self.state_args()).output().expect("audit verify")
+    }
+
     /// Arguments that select this server's state (data dir and database).
     pub fn state_args(&self) -> Vec<String> {
         let mut args = vec!["--data-dir".to_owned(), self.data_dir.path().display().to_string()];

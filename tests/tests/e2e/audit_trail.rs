@@ -2,7 +2,7 @@
 //! broken record after an edit, a deleted middle row, a deleted tail, swapped rows, or a
 //! forged checkpoint.
 
-use keyward_e2e::{Db, Server, b64, keyward_bin, on_both_databases};
+use keyward_e2e::{Db, Server, b64, on_both_databases};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
@@ -36,8 +36,7 @@ async fn trail(db: Db) -> (Server, Vec<i64>) {
 }
 
 fn verify(s: &Server) -> (bool, Value) {
-    let out =
-        std::process::Command::new(keyward_bin()).args(["audit", "verify"]).args(s.state_args()).output().unwrap();
+    let out = s.audit_verify();
     let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.success(), report)
 }

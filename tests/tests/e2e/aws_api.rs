@@ -128,11 +128,7 @@ async fn sdk_round_trip_and_errors(db: Db) {
     assert_eq!(rest_records, 1);
 
     // Records with an interface still chain and verify.
-    let out = std::process::Command::new(keyward_e2e::keyward_bin())
-        .args(["audit", "verify"])
-        .args(s.state_args())
-        .output()
-        .unwrap();
+    let out = s.audit_verify();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 

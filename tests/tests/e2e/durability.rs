@@ -98,11 +98,7 @@ async fn kill_9_under_load_loses_no_answered_request(db: Db) {
     let acked = answered_before(&mut s, Server::crash_and_restart).await;
     assert_all_recorded(&acked, &request_ids(&s).await);
     // The crashed run's chain still verifies (its tail after the last checkpoint is intact).
-    let out = std::process::Command::new(keyward_e2e::keyward_bin())
-        .args(["audit", "verify"])
-        .args(s.state_args())
-        .output()
-        .unwrap();
+    let out = s.audit_verify();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 

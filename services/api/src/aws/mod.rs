@@ -110,6 +110,11 @@ impl Call<'_> {
     pub fn access_key(&self) -> Result<&AccessKeyInfo, Error> {
         self.access_key.ok_or_else(|| Error::unauthenticated("no access key"))
     }
+
+    /// A required `KeyId` parameter, in any of its spellings.
+    pub fn key_id(&self, value: Option<&str>) -> Result<keyward_core::model::ids::KeyRef, Error> {
+        self.aws.settings.key_ref(value.ok_or_else(|| error::constraint("keyId", "Member must not be null"))?)
+    }
 }
 
 /// The handler of `POST /` with `X-Amz-Target`.

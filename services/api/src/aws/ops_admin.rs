@@ -66,13 +66,9 @@ struct KeyIdRequest {
     key_id: Option<String>,
 }
 
-fn key_ref(call: &Call<'_>, key_id: Option<&str>) -> Result<KeyRef, Error> {
-    call.aws.settings.key_ref(key_id.ok_or_else(|| constraint("keyId", "Member must not be null"))?)
-}
-
 fn key_of(call: &Call<'_>) -> Result<KeyRef, Error> {
     let r: KeyIdRequest = parse(call.body)?;
-    key_ref(call, r.key_id.as_deref())
+    call.key_id(r.key_id.as_deref())
 }
 
 #[derive(Deserialize)]
@@ -174,7 +170,7 @@ struct DescriptionRequest {
 
 pub(super) async fn update_key_description(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: DescriptionRequest = parse(call.body)?;
-    let key = key_ref(call, r.key_id.as_deref())?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let description = r.description.ok_or_else(|| constraint("description", "Member must not be null"))?;
     let input =
         UpdateKeyInput { description: Some(description), tags: TagUpdate::Keep, rotation: RotationUpdate::Keep };
@@ -201,7 +197,7 @@ struct ScheduleRequest {
 
 pub(super) async fn schedule_key_deletion(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: ScheduleRequest = parse(call.body)?;
-    let key = key_ref(call, r.key_id.as_deref())?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let days = match r.pending_window_in_days {
         None => None,
         Some(d @ 7..=30) => Some(u32::try_from(d).unwrap_or(30)),
@@ -243,7 +239,7 @@ fn alias_name(value: Option<&str>) -> Result<AliasName, Error> {
 pub(super) async fn create_alias(call: &Call<'_>, scope: &mut Scope, update: bool) -> Result<Value, Error> {
     let r: AliasRequest = parse(call.body)?;
     let name = alias_name(r.alias_name.as_deref())?;
-    let target = key_ref(call, r.target_key_id.as_deref())?;
+    let target = call.key_id(r.target_key_id.as_deref())?;
     if matches!(target, KeyRef::Alias(_)) {
         return Err(constraint("targetKeyId", "Member must be a key id or key ARN, not an alias"));
     }
@@ -297,7 +293,7 @@ fn reserved(name: &str) -> Result<(), Error> {
 
 pub(super) async fn tag_resource(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: TagRequest = parse(call.body)?;
-    let key = key_ref(call, r.key_id.as_deref())?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let tags = r.tags.ok_or_else(|| constraint("tags", "Member must not be null"))?;
     let mut set = BTreeMap::new();
     for t in tags {
@@ -315,7 +311,7 @@ pub(super) async fn tag_resource(call: &Call<'_>, scope: &mut Scope) -> Result<V
 
 pub(super) async fn untag_resource(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: TagRequest = parse(call.body)?;
-    let key = key_ref(call, r.key_id.as_deref())?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let remove = r.tag_keys.ok_or_else(|| constraint("tagKeys", "Member must not be null"))?;
     let input = UpdateKeyInput {
         description: None,
@@ -341,7 +337,7 @@ struct RotationRequest {
 
 pub(super) async fn set_rotation(call: &Call<'_>, scope: &mut Scope, enable: bool) -> Result<Value, Error> {
     let r: RotationRequest = parse(call.body)?;
-    let key = key_ref(call, r.key_id.as_deref())?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let rotation = match (enable, r.rotation_period_in_days) {
         (false, _) => RotationUpdate::Off,
         (true, None) => RotationUpdate::Every(DEFAULT_ROTATION_DAYS),

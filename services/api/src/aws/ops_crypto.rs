@@ -26,11 +26,6 @@ struct EncryptRequest {
     encryption_algorithm: Option<String>,
 }
 
-fn key_id(call: &Call<'_>, value: Option<&str>) -> Result<keyward_core::model::ids::KeyRef, Error> {
-    let value = value.ok_or_else(|| constraint("keyId", "Member must not be null"))?;
-    call.aws.settings.key_ref(value)
-}
-
 pub(super) async fn encrypt(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: EncryptRequest = parse(call.body)?;
     symmetric("EncryptionAlgorithm", r.encryption_algorithm.as_deref())?;
@@ -43,7 +38,7 @@ pub(super) async fn encrypt(call: &Call<'_>, scope: &mut Scope) -> Result<Value,
         return Err(constraint("plaintext", "Member must have length less than or equal to 4096"));
     }
     let input = EncryptInput {
-        key: key_id(call, r.key_id.as_deref())?,
+        key: call.key_id(r.key_id.as_deref())?,
         plaintext,
         context: wire::context(r.encryption_context)?,
     };
@@ -161,7 +156,7 @@ pub(super) async fn generate_data_key(
         (None, Some(_)) => return Err(constraint("numberOfBytes", "Member must have value between 1 and 1024")),
     };
     let input =
-        DataKeyInput { key: key_id(call, r.key_id.as_deref())?, size, context: wire::context(r.encryption_context)? };
+        DataKeyInput { key: call.key_id(r.key_id.as_deref())?, size, context: wire::context(r.encryption_context)? };
     let out = call.service.generate_data_key(scope, input, with_plaintext).await?;
     let mut answer = json!({
         "CiphertextBlob": b64(&out.ciphertext_blob),

@@ -58,10 +58,7 @@ fn grantee(call: &Call<'_>, value: &str) -> Result<String, Error> {
 
 pub(super) async fn create_grant(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: CreateGrantRequest = parse(call.body)?;
-    let key = call
-        .aws
-        .settings
-        .key_ref(r.key_id.as_deref().ok_or_else(|| constraint("keyId", "Member must not be null"))?)?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let grantee_uid = grantee(
         call,
         r.grantee_principal.as_deref().ok_or_else(|| constraint("granteePrincipal", "Member must not be null"))?,
@@ -135,10 +132,7 @@ struct ListGrantsRequest {
 
 pub(super) async fn list_grants(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: ListGrantsRequest = parse(call.body)?;
-    let key = call
-        .aws
-        .settings
-        .key_ref(r.key_id.as_deref().ok_or_else(|| constraint("keyId", "Member must not be null"))?)?;
+    let key = call.key_id(r.key_id.as_deref())?;
     let wanted_grantee = r.grantee_principal.as_deref().map(|g| grantee(call, g)).transpose()?;
     let grants = call.service.list_grants(scope, &key).await?;
     let grants: Vec<Value> = grants
