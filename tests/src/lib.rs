@@ -421,8 +421,10 @@ pub mod inproc {
     pub struct Rig {
         /// The service.
         pub service: Arc<KeyService>,
-        /// Committed audit records.
+        /// Committed audit records of requests that changed nothing.
         pub audit: Arc<MemoryAuditStore>,
+        /// The database, where state changes are recorded with their transactions.
+        pub db: Option<sea_orm::DatabaseConnection>,
         _dir: tempfile::TempDir,
     }
 
@@ -442,8 +444,23 @@ pub mod inproc {
             };
             let conn = keyward_store::connect(&url).await.expect("connect");
             keyward_store::migrate(&conn).await.expect("migrate");
-            let store = Arc::new(keyward_store::SqlStore::new(conn));
-            Self::assemble(dir, clock, backend, store)
+            let store = Arc::new(keyward_store::SqlStore::new(conn.clone()));
+            let mut rig = Self::assemble(dir, clock, backend, store);
+            rig.db = Some(conn);
+            rig
+        }
+
+        /// Every committed record: those of requests that changed nothing (the writer's) and
+        /// those of changes (the database's), in no particular order.
+        pub async fn records(&self) -> Vec<keyward_core::ports::audit::AuditRecord> {
+            use keyward_core::ports::audit::{AuditFilter, AuditReader as _};
+            let mut records = self.audit.records();
+            if let Some(db) = &self.db {
+                let reader = keyward_store::SqlAuditReader::new(keyward_store::SqlAuditStore::new(db.clone()), None);
+                let stored = reader.query(&AuditFilter { limit: 1_000_000, ..AuditFilter::default() }).await;
+                records.extend(stored.expect("read the change records").into_iter().map(|s| s.record));
+            }
+            records
         }
 
         /// As [`Rig::new`], over a given store (a test double wrapping a real one).
@@ -470,7 +487,7 @@ pub mod inproc {
             let backends =
                 Backends::new(BTreeMap::from([("software".to_owned(), backend)]), "software".into()).expect("backends");
             let service = Arc::new(KeyService::new(store, authz, Arc::new(writer), clock, backends));
-            Self { service, audit, _dir: dir }
+            Self { service, audit, db: None, _dir: dir }
         }
 
         /// CreateKey's input for an `AES_256` key in `namespace`, with nothing else set.

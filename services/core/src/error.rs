@@ -93,12 +93,26 @@ pub struct Error {
     message: String,
     reason: Option<String>,
     detail: Option<Detail>,
+    /// Already in the audit trail (committed with a refused change): not recorded again.
+    recorded: bool,
 }
 
 impl Error {
     /// An error whose message may be shown to the caller.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), reason: None, detail: None }
+        Self { code, message: message.into(), reason: None, detail: None, recorded: false }
+    }
+
+    /// Marks the error as already recorded in the audit trail.
+    #[must_use]
+    pub(crate) fn recorded(mut self) -> Self {
+        self.recorded = true;
+        self
+    }
+
+    /// Whether the error's record is already committed.
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.recorded
     }
 
     /// Attaches a finer reading of the code (see [`Detail`]).

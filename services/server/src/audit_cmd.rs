@@ -1,6 +1,6 @@
 //! `keyward audit verify|export`: check and read the trail a server wrote.
 
-use keyward_store::{AuditQuery, SqlAuditStore, VerifyReport};
+use keyward_store::{AuditQuery, SqlAuditStore, VerifyOptions, VerifyReport};
 
 use crate::config::Settings;
 use crate::wiring;
@@ -10,19 +10,28 @@ async fn open(settings: &Settings) -> Result<SqlAuditStore, String> {
     Ok(SqlAuditStore::new(db))
 }
 
-/// Walks every chain and checkpoint; prints the report as JSON; fails on a break. The
-/// checkpoint signatures are checked with the configured (or data-directory) signing key.
+/// Walks every chain beside its checkpoints; prints the report as JSON. Signatures are
+/// checked with the configured (or data-directory) signing key; without it nothing can be
+/// vouched for and the verdict is not ok.
 #[allow(clippy::print_stdout, clippy::print_stderr, reason = "command output")]
-pub async fn verify(settings: &Settings) -> Result<VerifyReport, String> {
+pub async fn verify(settings: &Settings, from_checkpoint: Option<i64>) -> Result<VerifyReport, String> {
     let store = open(settings).await?;
     let path = wiring::signing_key_path(settings);
     let key = if path.exists() {
         Some(wiring::signing_key(settings)?.verifying_key())
     } else {
-        eprintln!("keyward: no signing key at {}: checkpoint signatures are not checked", path.display());
+        eprintln!(
+            "keyward: no signing key at {}: signatures cannot be checked, so nothing is vouched for",
+            path.display()
+        );
         None
     };
-    let report = store.verify(key.as_ref()).await.map_err(|e| e.to_string())?;
+    let options = VerifyOptions {
+        key: key.as_ref(),
+        checkpoint_interval: std::time::Duration::from_secs(settings.audit_checkpoint_interval_seconds),
+        from_checkpoint,
+    };
+    let report = store.verify(options).await.map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     Ok(report)
 }

@@ -126,8 +126,17 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 /// `keyward audit ...`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walks every hash chain and signed checkpoint; exits 1 naming the first broken record.
-    Verify(StateArgs),
+    /// Walks every hash chain beside its signed checkpoints; exits 1 unless nothing is broken,
+    /// every signature was checked, and no chain's unsigned tail spans more than the checkpoint
+    /// interval. Prints the report as JSON.
+    Verify {
+        /// Resume from this checkpoint id (a signed head): only its chain from there on and
+        /// later chains are walked.
+        #[arg(long)]
+        from_checkpoint: Option<i64>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Prints records as JSON lines, oldest first.
     Export {
         /// Only records from this time on (RFC 3339).

@@ -31,9 +31,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
             actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding::default()))
         }
-        Command::Audit(AuditCommand::Verify(state)) => {
+        Command::Audit(AuditCommand::Verify { from_checkpoint, state }) => {
             let settings = config::resolve(&state, None, None)?;
-            let report = runtime()?.block_on(audit_cmd::verify(&settings))?;
+            let report = runtime()?.block_on(audit_cmd::verify(&settings, from_checkpoint))?;
             if report.ok { Ok(()) } else { Err("the audit trail does not verify".into()) }
         }
         Command::Audit(AuditCommand::Export { from, state }) => {

@@ -205,7 +205,9 @@ fn issuer_spec(i: &IssuerConfig, leeway_secs: u64) -> Result<IssuerSpec, String>
 /// Wires everything; must run inside the Tokio runtime.
 pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, String> {
     let db = database(settings).await?;
-    let store = SqlStore::with_cache_ttl(db.clone(), Duration::from_millis(settings.key_cache_ttl_ms));
+    let signer = Arc::new(signing_key(settings)?);
+    let store = SqlStore::with_cache_ttl(db.clone(), Duration::from_millis(settings.key_cache_ttl_ms))
+        .with_signing_key(signer.clone());
     let bundle = policies(settings)?;
     let policies = format!("{} ({}, {} policies)", bundle.origin(), bundle.version(), bundle.len());
     let authorizer = Arc::new(CedarAuthorizer::new(bundle)?);
@@ -215,15 +217,21 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         linger: Duration::from_millis(settings.audit_linger_ms),
         commit_timeout: Duration::from_millis(settings.audit_commit_timeout_ms),
     };
-    // One chain per lane: each lane's store keeps its own chain head.
-    let (lanes, chains): (Vec<Arc<dyn AuditStore>>, Vec<SqlAuditStore>) = match embedding.audit_store {
+    // One chain per lane: each lane's store keeps its own chain head. State changes are
+    // recorded on the key store's own chain, in their transactions.
+    let (lanes, mut chains): (Vec<Arc<dyn AuditStore>>, Vec<SqlAuditStore>) = match embedding.audit_store {
         Some(store) => (vec![store; settings.audit_lanes], Vec::new()),
         None => {
-            let chains: Vec<_> = (0..settings.audit_lanes).map(|_| SqlAuditStore::new(db.clone())).collect();
+            let chains: Vec<_> = (0..settings.audit_lanes)
+                .map(|_| SqlAuditStore::new(db.clone()).with_signing_key(signer.clone()))
+                .collect();
             (chains.iter().map(|c| Arc::new(c.clone()) as Arc<dyn AuditStore>).collect(), chains)
         }
     };
-    let checkpoints = if chains.is_empty() { None } else { Some((chains, Arc::new(signing_key(settings)?))) };
+    let reader =
+        (!chains.is_empty()).then(|| SqlAuditReader::new(SqlAuditStore::new(db.clone()), Some(signer.verifying_key())));
+    chains.push(store.change_chain().clone());
+    let checkpoints = Some((chains, signer));
     let (writer, audit_task) = AuditWriter::spawn_lanes(lanes, writer_config);
     let mut service = KeyService::new(
         Arc::new(store.clone()),
@@ -232,10 +240,8 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         Arc::new(SystemClock),
         backends(settings, &embedding.registry)?,
     );
-    if let Some((chains, key)) = &checkpoints
-        && let Some(sql) = chains.first()
-    {
-        service = service.with_audit_reader(Arc::new(SqlAuditReader::new(sql.clone(), Some(key.verifying_key()))));
+    if let Some(reader) = reader {
+        service = service.with_audit_reader(Arc::new(reader));
     }
     let service = Arc::new(service);
     service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;

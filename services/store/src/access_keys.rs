@@ -1,14 +1,12 @@
 //! Access keys on sea-orm.
 
-use keyward_core::gate::Permit;
 use keyward_core::model::access_key::AccessKeyRecord;
 use keyward_core::model::ids::Namespace;
 use keyward_core::model::principal::Principal;
-use keyward_core::operation::{Action, Operation};
 use keyward_core::ports::backend::Sealed;
 use keyward_core::ports::store::StoreError;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use zeroize::Zeroizing;
 
 use crate::convert::{self, micros};
@@ -38,16 +36,7 @@ fn from_row(m: access_key::Model) -> Result<AccessKeyRecord, StoreError> {
     })
 }
 
-fn check(permit: &Permit, op: Operation) -> Result<(), StoreError> {
-    if permit.action() == Action::Op(op) {
-        Ok(())
-    } else {
-        Err(StoreError::Backend(format!("permit is for {}, not {op}", permit.action())))
-    }
-}
-
-pub(crate) async fn insert(db: &DatabaseConnection, permit: &Permit, k: &AccessKeyRecord) -> Result<(), StoreError> {
-    check(permit, Operation::CreateAccessKey)?;
+pub(crate) async fn insert<C: ConnectionTrait>(db: &C, k: &AccessKeyRecord) -> Result<(), StoreError> {
     let row = access_key::ActiveModel {
         id: Set(k.id.clone()),
         principal: Set(k.principal.to_string()),
@@ -84,8 +73,8 @@ pub(crate) async fn list(
     rows.into_iter().map(from_row).collect()
 }
 
-pub(crate) async fn delete(db: &DatabaseConnection, permit: &Permit, id: &str) -> Result<bool, StoreError> {
-    check(permit, Operation::DeleteAccessKey)?;
+/// Deletes an access key; `Conflict` when it does not exist (any more).
+pub(crate) async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<(), StoreError> {
     let result = access_key::Entity::delete_by_id(id.to_owned()).exec(db).await.map_err(db_err)?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("access key {id} is gone"))) }
 }

@@ -5,17 +5,16 @@ use keyward_core::ports::audit::{
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use std::sync::Arc;
 
-use sea_orm::Condition;
-
-use crate::chain::{GENESIS, SigningKey, VerifyingKey, checkpoint_statement, record_hash};
+use crate::chain::{GENESIS, SigningKey, VerifyingKey, checkpoint_statement, genesis_statement, record_hash};
 use crate::convert::micros;
 use crate::entity::{audit_checkpoint, audit_record};
+use crate::verify::{VerifyOptions, VerifyReport};
 
 /// Audit rows in a SQL database, chained per writer (see [`crate::chain`]).
 #[derive(Debug, Clone)]
@@ -23,50 +22,89 @@ pub struct SqlAuditStore {
     db: DatabaseConnection,
     head: Arc<tokio::sync::Mutex<Head>>,
     connection: Arc<crate::audit_pg::LaneConnection>,
+    signer: Option<Arc<SigningKey>>,
 }
 
 /// The head of this writer's chain.
 #[derive(Debug, Clone)]
-struct Head {
+pub(crate) struct Head {
     chain_id: String,
     sequence: i64,
     hash: String,
+    /// The chain this one follows (`chain:sequence:hash`), for its genesis checkpoint.
+    previous: String,
+    /// Whether the genesis checkpoint is committed.
+    started: bool,
 }
 
 impl Head {
-    fn fresh() -> Self {
-        Self { chain_id: uuid::Uuid::now_v7().to_string(), sequence: 0, hash: GENESIS.to_owned() }
+    /// A writer's first chain.
+    fn first() -> Self {
+        Self {
+            chain_id: uuid::Uuid::now_v7().to_string(),
+            sequence: 0,
+            hash: GENESIS.to_owned(),
+            previous: String::new(),
+            started: false,
+        }
+    }
+
+    /// The chain that replaces `self` once its state is uncertain (a failed or abandoned
+    /// commit): its genesis names the last head known to be committed.
+    fn successor(&self) -> Self {
+        let previous = if self.sequence > 0 {
+            format!("{}:{}:{}", self.chain_id, self.sequence, self.hash)
+        } else {
+            self.previous.clone()
+        };
+        Self { previous, ..Self::first() }
+    }
+
+    /// Chains records after this head: their rows, and the head after them.
+    fn extend<'a>(&self, records: impl IntoIterator<Item = &'a AuditRecord>) -> (Vec<audit_record::Model>, Self) {
+        let mut next = self.clone();
+        let models = records
+            .into_iter()
+            .map(|r| {
+                let mut model = to_model(r);
+                next.sequence += 1;
+                model.chain_id = Some(next.chain_id.clone());
+                model.sequence = Some(next.sequence);
+                model.prev_hash = Some(next.hash.clone());
+                next.hash = record_hash(&next.hash, &model);
+                model.hash = Some(next.hash.clone());
+                model
+            })
+            .collect();
+        next.started = true;
+        (models, next)
     }
 }
 
-/// The outcome of walking every chain and checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VerifyReport {
-    /// Whether nothing was found broken.
-    pub ok: bool,
-    /// Chained records checked.
-    pub records_checked: u64,
-    /// Checkpoints checked.
-    pub checkpoints_checked: u64,
-    /// Records written before chaining existed (not verifiable).
-    pub unchained_records: u64,
-    /// The first problem found.
-    pub first_break: Option<Break>,
+/// A chain's head held for one commit. Until [`HeldHead::committed`], the writer's head is
+/// already the successor chain: a commit that fails, or is abandoned at a timeout while its
+/// outcome is unknown, never leaves a head that a later commit could fork.
+pub(crate) struct HeldHead<'a> {
+    guard: tokio::sync::MutexGuard<'a, Head>,
+    current: Head,
 }
 
-/// Where the trail stops being trustworthy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Break {
-    /// The chain.
-    pub chain_id: String,
-    /// The sequence where the problem shows.
-    pub sequence: i64,
-    /// The record's row id, when the record exists.
-    pub record_id: Option<i64>,
-    /// The checkpoint's row id, when a checkpoint is at fault.
-    pub checkpoint_id: Option<i64>,
-    /// What is wrong.
-    pub reason: String,
+impl HeldHead<'_> {
+    /// Rows for `records` on this chain, preceded (on a new chain) by its genesis checkpoint.
+    pub(crate) fn rows<'r>(
+        &self,
+        store: &SqlAuditStore,
+        records: impl IntoIterator<Item = &'r AuditRecord>,
+    ) -> (Option<audit_checkpoint::ActiveModel>, Vec<audit_record::Model>, Head) {
+        let genesis = (!self.current.started).then(|| store.genesis_row(&self.current)).flatten();
+        let (models, next) = self.current.extend(records);
+        (genesis, models, next)
+    }
+
+    /// Records that the commit landed: the chain goes on from `next`.
+    pub(crate) fn committed(mut self, next: Head) {
+        *self.guard = next;
+    }
 }
 
 /// Filters for reading the trail.
@@ -93,7 +131,14 @@ pub struct AuditQuery {
 impl SqlAuditStore {
     /// Storage over an open (migrated) connection; starts a new chain.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, head: Arc::new(tokio::sync::Mutex::new(Head::fresh())), connection: Arc::default() }
+        Self { db, head: Arc::new(tokio::sync::Mutex::new(Head::first())), connection: Arc::default(), signer: None }
+    }
+
+    /// Signs each chain's genesis checkpoint with `key`.
+    #[must_use]
+    pub fn with_signing_key(mut self, key: Arc<SigningKey>) -> Self {
+        self.signer = Some(key);
+        self
     }
 
     /// This writer's chain id.
@@ -101,9 +146,39 @@ impl SqlAuditStore {
         self.head.lock().await.chain_id.clone()
     }
 
-    /// Multi-row inserts in one transaction (SQLite; any database).
-    async fn insert_generic(&self, models: Vec<audit_record::Model>) -> Result<(), AuditError> {
-        let txn = self.db.begin().await.map_err(unavailable)?;
+    /// Takes the head for one commit, leaving its successor in place until the commit lands.
+    pub(crate) async fn hold(&self) -> HeldHead<'_> {
+        let mut guard = self.head.lock().await;
+        let current = std::mem::replace(&mut *guard, Head::first());
+        *guard = current.successor();
+        HeldHead { guard, current }
+    }
+
+    /// The signed genesis checkpoint of a new chain (none without a signing key).
+    fn genesis_row(&self, head: &Head) -> Option<audit_checkpoint::ActiveModel> {
+        let key = self.signer.as_ref()?;
+        let time = micros(chrono::Utc::now());
+        Some(audit_checkpoint::ActiveModel {
+            id: NotSet,
+            chain_id: Set(head.chain_id.clone()),
+            sequence: Set(0),
+            head_hash: Set(GENESIS.to_owned()),
+            time: Set(time),
+            key_id: Set(key.key_id().to_owned()),
+            signature: Set(key.sign(&genesis_statement(&head.chain_id, time, &head.previous))),
+            previous: Set(Some(head.previous.clone())),
+        })
+    }
+
+    /// Inserts chained rows (and a genesis checkpoint) on any connection or transaction.
+    pub(crate) async fn insert_rows<C: ConnectionTrait>(
+        db: &C,
+        genesis: Option<audit_checkpoint::ActiveModel>,
+        models: Vec<audit_record::Model>,
+    ) -> Result<(), sea_orm::DbErr> {
+        if let Some(g) = genesis {
+            audit_checkpoint::Entity::insert(g).exec_without_returning(db).await?;
+        }
         // Stay under SQLite's bound-parameter limit: 26 columns per row.
         let mut rows = models
             .into_iter()
@@ -115,14 +190,18 @@ impl SqlAuditStore {
             .peekable();
         while rows.peek().is_some() {
             let chunk: Vec<_> = rows.by_ref().take(500).collect();
-            audit_record::Entity::insert_many(chunk).exec_without_returning(&txn).await.map_err(unavailable)?;
+            audit_record::Entity::insert_many(chunk).exec_without_returning(db).await?;
         }
-        txn.commit().await.map_err(unavailable)
+        Ok(())
     }
 
-    /// Signs and stores a checkpoint of this writer's chain head (also when idle).
+    /// Signs and stores a checkpoint of this writer's chain head (also when idle; a chain
+    /// with no records yet has nothing to vouch for).
     pub async fn checkpoint(&self, key: &SigningKey, now: chrono::DateTime<chrono::Utc>) -> Result<(), AuditError> {
         let head = self.head.lock().await;
+        if head.sequence == 0 {
+            return Ok(());
+        }
         let time = micros(now);
         let statement = checkpoint_statement(&head.chain_id, head.sequence, &head.hash, time);
         let row = audit_checkpoint::ActiveModel {
@@ -133,135 +212,15 @@ impl SqlAuditStore {
             time: Set(time),
             key_id: Set(key.key_id().to_owned()),
             signature: Set(key.sign(&statement)),
+            previous: Set(None),
         };
         audit_checkpoint::Entity::insert(row).exec_without_returning(&self.db).await.map_err(unavailable)?;
         Ok(())
     }
 
-    /// Walks every chain in sequence order and every checkpoint; reports the first break.
-    /// Without a key, checkpoint signatures are not checked (their heads still are).
-    pub async fn verify(&self, key: Option<&VerifyingKey>) -> Result<VerifyReport, AuditError> {
-        let mut report = VerifyReport {
-            ok: true,
-            records_checked: 0,
-            checkpoints_checked: 0,
-            unchained_records: audit_record::Entity::find()
-                .filter(audit_record::Column::ChainId.is_null())
-                .count(&self.db)
-                .await
-                .map_err(unavailable)?,
-            first_break: None,
-        };
-        // Per chain: (last sequence, hash by sequence for checkpoint heads).
-        let mut heads: std::collections::HashMap<String, (i64, std::collections::HashMap<i64, String>)> =
-            std::collections::HashMap::new();
-        let mut cursor: Option<(String, i64)> = None;
-        let mut state: Option<(String, i64, String, i64)> = None; // chain, sequence, hash, row id
-        let fail = |report: &mut VerifyReport, b: Break| {
-            if report.first_break.is_none() {
-                report.ok = false;
-                report.first_break = Some(b);
-            }
-        };
-        'pages: loop {
-            let mut find = audit_record::Entity::find()
-                .filter(audit_record::Column::ChainId.is_not_null())
-                .order_by_asc(audit_record::Column::ChainId)
-                .order_by_asc(audit_record::Column::Sequence)
-                .limit(5000);
-            if let Some((c, seq)) = &cursor {
-                find = find.filter(
-                    Condition::any().add(audit_record::Column::ChainId.gt(c.as_str())).add(
-                        Condition::all()
-                            .add(audit_record::Column::ChainId.eq(c.as_str()))
-                            .add(audit_record::Column::Sequence.gt(*seq)),
-                    ),
-                );
-            }
-            let page = find.all(&self.db).await.map_err(unavailable)?;
-            let Some(last) = page.last() else { break 'pages };
-            cursor = Some((last.chain_id.clone().unwrap_or_default(), last.sequence.unwrap_or(0)));
-            for row in &page {
-                report.records_checked += 1;
-                let chain = row.chain_id.clone().unwrap_or_default();
-                let sequence = row.sequence.unwrap_or(0);
-                let (expected, prev, prev_id) = match &state {
-                    Some((c, s, h, id)) if *c == chain => (s + 1, h.clone(), Some(*id)),
-                    _ => (1, GENESIS.to_owned(), None),
-                };
-                let at = |reason: String| Break {
-                    chain_id: chain.clone(),
-                    sequence,
-                    record_id: Some(row.id),
-                    checkpoint_id: None,
-                    reason,
-                };
-                if sequence != expected {
-                    fail(
-                        &mut report,
-                        at(format!(
-                            "sequence {sequence} follows {}: records missing (deleted) or reordered",
-                            expected - 1
-                        )),
-                    );
-                } else if row.prev_hash.as_deref() != Some(prev.as_str()) {
-                    fail(
-                        &mut report,
-                        at("prev_hash does not match the previous record: records reordered or replaced".into()),
-                    );
-                } else if row.hash.as_deref() != Some(record_hash(&prev, row).as_str()) {
-                    fail(&mut report, at("hash does not match the record's contents: the record was altered".into()));
-                } else if prev_id.is_some_and(|p| row.id <= p) {
-                    fail(&mut report, at("row ids are out of sequence order: rows were swapped".into()));
-                }
-                let hash = row.hash.clone().unwrap_or_default();
-                let entry = heads.entry(chain.clone()).or_default();
-                entry.0 = sequence;
-                entry.1.insert(sequence, hash.clone());
-                state = Some((chain, sequence, hash, row.id));
-            }
-        }
-        let checkpoints = audit_checkpoint::Entity::find()
-            .order_by_asc(audit_checkpoint::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(unavailable)?;
-        for c in &checkpoints {
-            report.checkpoints_checked += 1;
-            let at = |reason: String| Break {
-                chain_id: c.chain_id.clone(),
-                sequence: c.sequence,
-                record_id: None,
-                checkpoint_id: Some(c.id),
-                reason,
-            };
-            if let Some(key) = key
-                && !key.verifies(c)
-            {
-                fail(&mut report, at("checkpoint signature is not valid: forged or altered checkpoint".into()));
-                continue;
-            }
-            if c.sequence == 0 {
-                continue;
-            }
-            match heads.get(&c.chain_id) {
-                Some((last, _)) if *last < c.sequence => fail(
-                    &mut report,
-                    at(format!(
-                        "a checkpoint covers sequence {} but the chain ends at {last}: the tail was deleted",
-                        c.sequence
-                    )),
-                ),
-                Some((_, hashes)) if hashes.get(&c.sequence) != Some(&c.head_hash) => {
-                    fail(&mut report, at("the checkpoint's head hash differs from the record's".into()));
-                }
-                None => {
-                    fail(&mut report, at("a checkpoint names a chain with no records: the records were deleted".into()))
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(report)
+    /// Walks every chain beside its checkpoints (see [`crate::verify`]).
+    pub async fn verify(&self, options: VerifyOptions<'_>) -> Result<VerifyReport, AuditError> {
+        crate::verify::verify(&self.db, options).await
     }
 
     /// Reads rows matching a query, oldest first.
@@ -302,12 +261,21 @@ impl SqlAuditStore {
 pub struct SqlAuditReader {
     store: SqlAuditStore,
     key: Option<VerifyingKey>,
+    checkpoint_interval: std::time::Duration,
 }
 
 impl SqlAuditReader {
-    /// A reader checking checkpoint signatures with `key`.
+    /// A reader checking checkpoint signatures with `key`, for servers that checkpoint every
+    /// minute.
     pub fn new(store: SqlAuditStore, key: Option<VerifyingKey>) -> Self {
-        Self { store, key }
+        Self { store, key, checkpoint_interval: std::time::Duration::from_secs(60) }
+    }
+
+    /// The servers' checkpoint interval (how long an unsigned tail may span).
+    #[must_use]
+    pub fn with_checkpoint_interval(mut self, interval: std::time::Duration) -> Self {
+        self.checkpoint_interval = interval;
+        self
     }
 }
 
@@ -357,7 +325,12 @@ impl AuditReader for SqlAuditReader {
     }
 
     async fn verify(&self) -> Result<VerifyOutcome, AuditError> {
-        let r = self.store.verify(self.key.as_ref()).await?;
+        let options = VerifyOptions {
+            key: self.key.as_ref(),
+            checkpoint_interval: self.checkpoint_interval,
+            from_checkpoint: None,
+        };
+        let r = self.store.verify(options).await?;
         let first_break = r.first_break.map(|b| match (b.record_id, b.checkpoint_id) {
             (Some(id), _) => format!("record {id} (chain {}, sequence {}): {}", b.chain_id, b.sequence, b.reason),
             (None, Some(id)) => {
@@ -365,7 +338,13 @@ impl AuditReader for SqlAuditReader {
             }
             (None, None) => format!("chain {}, sequence {}: {}", b.chain_id, b.sequence, b.reason),
         });
-        Ok(VerifyOutcome { ok: r.ok, records_checked: r.records_checked, first_break })
+        Ok(VerifyOutcome {
+            ok: r.ok,
+            records_checked: r.records_checked,
+            verified_records: r.verified_records,
+            unsigned_tail_records: r.unsigned_tail.records,
+            first_break,
+        })
     }
 }
 
@@ -448,33 +427,30 @@ impl AuditStore for SqlAuditStore {
         if records.is_empty() {
             return Ok(());
         }
-        let mut head = self.head.lock().await;
-        let mut next = head.clone();
-        let models: Vec<audit_record::Model> = records
-            .iter()
-            .map(|r| {
-                let mut model = to_model(r);
-                next.sequence += 1;
-                model.chain_id = Some(next.chain_id.clone());
-                model.sequence = Some(next.sequence);
-                model.prev_hash = Some(next.hash.clone());
-                next.hash = record_hash(&next.hash, &model);
-                model.hash = Some(next.hash.clone());
-                model
-            })
-            .collect();
+        let held = self.hold().await;
+        let (genesis, models, next) = held.rows(self, records);
         let result = if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            self.connection
-                .insert(self.db.get_postgres_connection_pool(), &models)
-                .await
-                .map_err(|e| AuditError(e.to_string()))
+            let pool = self.db.get_postgres_connection_pool();
+            async {
+                if let Some(g) = genesis {
+                    audit_checkpoint::Entity::insert(g).exec_without_returning(&self.db).await.map_err(unavailable)?;
+                }
+                self.connection.insert(pool, &models).await.map_err(|e| AuditError(e.to_string()))
+            }
+            .await
         } else {
-            self.insert_generic(models).await
+            async {
+                let txn = self.db.begin().await?;
+                Self::insert_rows(&txn, genesis, models).await?;
+                txn.commit().await
+            }
+            .await
+            .map_err(unavailable)
         };
-        match &result {
-            Ok(()) => *head = next,
-            // Whether the batch landed is unknown: continue on a new chain rather than fork this one.
-            Err(_) => *head = Head::fresh(),
+        // On failure the held head is dropped: whether the batch landed is unknown, so the
+        // writer goes on with the successor chain rather than fork this one.
+        if result.is_ok() {
+            held.committed(next);
         }
         result
     }

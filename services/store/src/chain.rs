@@ -74,6 +74,12 @@ pub fn checkpoint_statement(chain_id: &str, sequence: i64, head_hash: &str, time
     format!("keyward-audit-checkpoint/v1\n{chain_id}\n{sequence}\n{head_hash}\n{time}")
 }
 
+/// The statement a chain's genesis checkpoint signs: the chain exists from `time` and follows
+/// `previous` (`chain:sequence:hash`, empty for a writer's first chain).
+pub fn genesis_statement(chain_id: &str, time: i64, previous: &str) -> String {
+    format!("keyward-audit-genesis/v1\n{chain_id}\n{time}\n{previous}")
+}
+
 /// The Ed25519 key that signs checkpoints (a 32-byte seed, stored as 64 hex characters).
 pub struct SigningKey {
     pair: Ed25519KeyPair,
@@ -138,7 +144,10 @@ impl VerifyingKey {
 
     /// Whether a checkpoint row carries a valid signature by this key.
     pub fn verifies(&self, c: &audit_checkpoint::Model) -> bool {
-        let statement = checkpoint_statement(&c.chain_id, c.sequence, &c.head_hash, c.time);
+        let statement = match &c.previous {
+            Some(previous) => genesis_statement(&c.chain_id, c.time, previous),
+            None => checkpoint_statement(&c.chain_id, c.sequence, &c.head_hash, c.time),
+        };
         let Ok(signature) = hex::decode(&c.signature) else { return false };
         c.key_id == self.key_id()
             && UnparsedPublicKey::new(&ED25519, &self.0).verify(statement.as_bytes(), &signature).is_ok()

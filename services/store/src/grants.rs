@@ -3,14 +3,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use keyward_core::gate::Permit;
 use keyward_core::model::grant::{GrantConstraints, GrantRecord};
 use keyward_core::model::ids::KeyId;
 use keyward_core::operation::Action;
 use keyward_core::ports::store::StoreError;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -52,10 +51,7 @@ fn from_row(m: grant::Model) -> Result<GrantRecord, StoreError> {
     })
 }
 
-pub(crate) async fn insert(db: &DatabaseConnection, permit: &Permit, g: &GrantRecord) -> Result<(), StoreError> {
-    if permit.key() != Some(g.key_id) {
-        return Err(StoreError::Backend("permit does not name the grant's key".into()));
-    }
+pub(crate) async fn insert<C: ConnectionTrait>(db: &C, g: &GrantRecord) -> Result<(), StoreError> {
     let names: Vec<&str> = g.operations.iter().map(|a| a.as_str()).collect();
     let constraints = StoredConstraints {
         encryption_context_equals: g.constraints.encryption_context_equals.clone(),
@@ -95,15 +91,13 @@ pub(crate) async fn list(db: &DatabaseConnection, key: Option<KeyId>) -> Result<
     rows.into_iter().map(from_row).collect()
 }
 
-pub(crate) async fn revoke(
-    db: &DatabaseConnection,
-    permit: &Permit,
+/// Revokes a grant still active on `key`; `Conflict` when it is not.
+pub(crate) async fn revoke<C: ConnectionTrait>(
+    db: &C,
     id: Uuid,
+    key: KeyId,
     at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let Some(key) = permit.key() else {
-        return Err(StoreError::Backend("permit names no key".into()));
-    };
+) -> Result<(), StoreError> {
     let result = grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(micros(at)))
         .filter(grant::Column::Id.eq(id.to_string()))
@@ -112,7 +106,7 @@ pub(crate) async fn revoke(
         .exec(db)
         .await
         .map_err(db_err)?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("grant {id} is not active"))) }
 }
 
 /// Rows plus revoked rows: both only grow, so the sum moves on every create and revoke.

@@ -4,20 +4,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use keyward_core::gate::Permit;
 use keyward_core::model::access_key::AccessKeyRecord;
 use keyward_core::model::grant::GrantRecord;
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeyState};
 use keyward_core::model::version::{Usage, VersionRecord};
-use keyward_core::ports::store::{AliasRecord, KeyStore, NewKey, StoreError};
-use sea_orm::ActiveValue::Set;
+use keyward_core::ports::audit::AuditRecord;
+use keyward_core::ports::store::{AliasRecord, Change, Committed, KeyStore, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait,
 };
 
+use crate::SqlAuditStore;
 use crate::cache::KeyCache;
 use crate::convert::{self, micros};
 use crate::entity::{alias, idempotency_key, key, key_version};
@@ -31,6 +31,9 @@ pub struct SqlStore {
     usage: Arc<UsageBuffer>,
     cache: Arc<KeyCache>,
     grant_changes: Arc<tokio::sync::Notify>,
+    /// The chain this process's state changes are recorded on, each record in its change's
+    /// transaction.
+    changes: SqlAuditStore,
 }
 
 /// How long a cached key record is trusted: the time another replica's change (a disable, say)
@@ -52,7 +55,20 @@ impl SqlStore {
 
     /// A store whose key cache trusts records for `ttl` (zero disables caching).
     pub fn with_cache_ttl(db: DatabaseConnection, ttl: Duration) -> Self {
-        Self { db, usage: Arc::default(), cache: Arc::new(KeyCache::new(ttl)), grant_changes: Arc::default() }
+        let changes = SqlAuditStore::new(db.clone());
+        Self { db, usage: Arc::default(), cache: Arc::new(KeyCache::new(ttl)), grant_changes: Arc::default(), changes }
+    }
+
+    /// Signs the genesis checkpoint of each chain of change records with `key`.
+    #[must_use]
+    pub fn with_signing_key(mut self, key: Arc<crate::chain::SigningKey>) -> Self {
+        self.changes = self.changes.with_signing_key(key);
+        self
+    }
+
+    /// The chain state changes are recorded on (checkpointed like the writer's lanes).
+    pub fn change_chain(&self) -> &SqlAuditStore {
+        &self.changes
     }
 
     /// The connection.
@@ -130,7 +146,7 @@ impl SqlStore {
             .collect()
     }
 
-    async fn write_key<C: ConnectionTrait>(db: &C, k: &KeyRecord) -> Result<(), StoreError> {
+    pub(crate) async fn write_key<C: ConnectionTrait>(db: &C, k: &KeyRecord) -> Result<(), StoreError> {
         let result = key::Entity::update_many()
             .set(convert::key_to_active(k))
             .filter(key::Column::Id.eq(k.id.to_string()))
@@ -144,14 +160,6 @@ impl SqlStore {
         // Other replicas drop their cached copy when this commits (see `spawn_change_listener`).
         if db.get_database_backend() == sea_orm::DbBackend::Postgres {
             db.execute_unprepared(&format!("NOTIFY {KEY_CHANNEL}, '{}'", k.id)).await.map_err(db_err)?;
-        }
-        Ok(())
-    }
-
-    /// Tells other replicas (on Postgres) that grants changed.
-    async fn announce_grants(&self) -> Result<(), StoreError> {
-        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            self.db.execute_unprepared(&format!("NOTIFY {GRANT_CHANNEL}")).await.map_err(db_err)?;
         }
         Ok(())
     }
@@ -206,7 +214,7 @@ impl SqlStore {
 /// The Postgres channel key changes are announced on (payload: the key id).
 const KEY_CHANNEL: &str = "keyward_keys";
 /// The Postgres channel grant changes are announced on.
-const GRANT_CHANNEL: &str = "keyward_grants";
+pub(crate) const GRANT_CHANNEL: &str = "keyward_grants";
 
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {
@@ -214,34 +222,24 @@ impl KeyStore for SqlStore {
         self.db.ping().await.map_err(db_err)
     }
 
-    async fn insert_key(&self, permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError> {
-        permit.ensure_key(new.key.id).map_err(StoreError::Backend)?;
-        let txn = self.db.begin().await.map_err(db_err)?;
-        convert::key_to_active(new.key).insert(&txn).await.map_err(db_err)?;
-        convert::version_to_active(new.key.id, new.version).insert(&txn).await.map_err(db_err)?;
-        if let Some(name) = new.alias {
-            alias::ActiveModel {
-                name: Set(name.to_string()),
-                key_id: Set(new.key.id.to_string()),
-                updated_at: Set(micros(new.key.created_at)),
-            }
-            .insert(&txn)
-            .await
-            .map_err(db_err)?;
+    async fn commit(
+        &self,
+        change: &Change,
+        applied: &AuditRecord,
+        refused: &AuditRecord,
+    ) -> Result<Committed, StoreError> {
+        let key = change.write().key();
+        if let Some(id) = key {
+            self.cache.forget_key(id);
+            self.cache.forget_versions(id);
         }
-        if let Some(idem) = new.idempotency {
-            idempotency_key::ActiveModel {
-                principal: Set(idem.principal.clone()),
-                idem_key: Set(idem.key.clone()),
-                request_hash: Set(idem.request_hash.clone()),
-                key_id: Set(new.key.id.to_string()),
-                created_at: Set(micros(new.key.created_at)),
-            }
-            .insert(&txn)
-            .await
-            .map_err(db_err)?;
+        let result = crate::changes::commit(&self.db, &self.changes, change, applied, refused).await;
+        // Again after the commit: a reader may have cached the old row in between.
+        if let Some(id) = key {
+            self.cache.forget_key(id);
+            self.cache.forget_versions(id);
         }
-        txn.commit().await.map_err(db_err)
+        result
     }
 
     async fn idempotent_key(&self, principal: &str, key: &str) -> Result<Option<(KeyId, String)>, StoreError> {
@@ -278,45 +276,6 @@ impl KeyStore for SqlStore {
             q = q.filter(key::Column::Id.gt(after.to_string()));
         }
         q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::key_from_row).collect()
-    }
-
-    async fn update_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
-        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
-        self.cache.forget_key(key.id);
-        let result = Self::write_key(&self.db, key).await;
-        // Again after the write: a reader may have cached the old row in between.
-        self.cache.forget_key(key.id);
-        result
-    }
-
-    async fn add_version(&self, permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
-        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
-        self.cache.forget_key(key.id);
-        let txn = self.db.begin().await.map_err(db_err)?;
-        Self::write_key(&txn, key).await?;
-        convert::version_to_active(key.id, version).insert(&txn).await.map_err(db_err)?;
-        let result = txn.commit().await.map_err(db_err);
-        self.cache.forget_key(key.id);
-        result
-    }
-
-    async fn destroy_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
-        permit.ensure_key(key.id).map_err(StoreError::Backend)?;
-        self.cache.forget_key(key.id);
-        self.cache.forget_versions(key.id);
-        let txn = self.db.begin().await.map_err(db_err)?;
-        Self::write_key(&txn, key).await?;
-        key_version::Entity::update_many()
-            .col_expr(key_version::Column::Material, Expr::value(Vec::<u8>::new()))
-            .col_expr(key_version::Column::Destroyed, Expr::value(true))
-            .filter(key_version::Column::KeyId.eq(key.id.to_string()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        let result = txn.commit().await.map_err(db_err);
-        self.cache.forget_key(key.id);
-        self.cache.forget_versions(key.id);
-        result
     }
 
     async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError> {
@@ -383,54 +342,6 @@ impl KeyStore for SqlStore {
         q.all(&self.db).await.map_err(db_err)?.into_iter().map(convert::alias_from_row).collect()
     }
 
-    async fn put_alias(&self, permit: &Permit, a: &AliasRecord, expected: Option<KeyId>) -> Result<bool, StoreError> {
-        permit.ensure_key(a.key_id).map_err(StoreError::Backend)?;
-        // Conditional on what the decision saw: a concurrent create or repoint makes this a
-        // conflict instead of silently taking over an alias the caller was not authorized on.
-        match expected {
-            None => {
-                alias::Entity::insert(alias::ActiveModel {
-                    name: Set(a.name.to_string()),
-                    key_id: Set(a.key_id.to_string()),
-                    updated_at: Set(micros(a.updated_at)),
-                })
-                .exec_without_returning(&self.db)
-                .await
-                .map_err(db_err)?;
-                Ok(true)
-            }
-            Some(old) => {
-                let r = alias::Entity::update_many()
-                    .col_expr(alias::Column::KeyId, Expr::value(a.key_id.to_string()))
-                    .col_expr(alias::Column::UpdatedAt, Expr::value(micros(a.updated_at)))
-                    .filter(alias::Column::Name.eq(a.name.to_string()))
-                    .filter(alias::Column::KeyId.eq(old.to_string()))
-                    .exec(&self.db)
-                    .await
-                    .map_err(db_err)?;
-                if r.rows_affected == 1 {
-                    Ok(false)
-                } else {
-                    Err(StoreError::Conflict(format!("alias {} moved or was deleted concurrently", a.name)))
-                }
-            }
-        }
-    }
-
-    async fn delete_alias(&self, permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {
-        // Only while it still points to the key the decision was about.
-        let Some(key) = permit.key() else {
-            return Err(StoreError::Backend("a permit naming no key cannot delete an alias".into()));
-        };
-        let r = alias::Entity::delete_many()
-            .filter(alias::Column::Name.eq(name.to_string()))
-            .filter(alias::Column::KeyId.eq(key.to_string()))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected > 0)
-    }
-
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.keys_due(KeyState::PendingDeletion, key::Column::DeletionDate, now).await
     }
@@ -464,11 +375,6 @@ impl KeyStore for SqlStore {
         self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
     }
 
-    async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError> {
-        crate::grants::insert(&self.db, permit, grant).await?;
-        self.announce_grants().await
-    }
-
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError> {
         crate::grants::get(&self.db, id).await
     }
@@ -477,18 +383,8 @@ impl KeyStore for SqlStore {
         crate::grants::list(&self.db, key).await
     }
 
-    async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let revoked = crate::grants::revoke(&self.db, permit, id, at).await?;
-        self.announce_grants().await?;
-        Ok(revoked)
-    }
-
     async fn grants_revision(&self) -> Result<i64, StoreError> {
         crate::grants::revision(&self.db).await
-    }
-
-    async fn insert_access_key(&self, permit: &Permit, key: &AccessKeyRecord) -> Result<(), StoreError> {
-        crate::access_keys::insert(&self.db, permit, key).await
     }
 
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
@@ -497,9 +393,5 @@ impl KeyStore for SqlStore {
 
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError> {
         crate::access_keys::list(&self.db, after, limit).await
-    }
-
-    async fn delete_access_key(&self, permit: &Permit, id: &str) -> Result<bool, StoreError> {
-        crate::access_keys::delete(&self.db, permit, id).await
     }
 }

@@ -6,21 +6,24 @@ mod audit;
 mod audit_pg;
 mod cache;
 pub mod chain;
+mod changes;
 mod convert;
 pub mod entity;
 mod grants;
 mod keys;
 mod migration;
 mod usage;
+mod verify;
 
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
-pub use audit::{AuditQuery, Break, SqlAuditReader, SqlAuditStore, VerifyReport, audit_json};
+pub use audit::{AuditQuery, SqlAuditReader, SqlAuditStore, audit_json};
 pub use keys::{DEFAULT_KEY_CACHE_TTL, SqlStore};
 pub use migration::Migrator;
+pub use verify::{Break, UnsignedTail, VerifyOptions, VerifyReport};
 
 /// Why the database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use keyward_core::gate::Permit;
 use keyward_core::model::access_key::AccessKeyRecord;
 use keyward_core::model::grant::{GrantConstraints, GrantRecord};
 use keyward_core::model::ids::{AliasName, KeyId, KeyRef, Namespace};
@@ -13,8 +12,9 @@ use keyward_core::model::key::KeyRecord;
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::model::version::{Usage, VersionRecord};
 use keyward_core::operation::Operation;
+use keyward_core::ports::audit::AuditRecord;
 use keyward_core::ports::clock::SystemClock;
-use keyward_core::ports::store::{AliasRecord, KeyStore, NewKey, StoreError};
+use keyward_core::ports::store::{AliasRecord, Change, Committed, KeyStore, StoreError};
 use keyward_core::service::{CreateGrantInput, EncryptInput, RequestMeta, RequestStart};
 use keyward_e2e::Db;
 use keyward_e2e::inproc::Rig;
@@ -36,8 +36,13 @@ impl KeyStore for GatedStore {
         self.inner.ping().await
     }
 
-    async fn insert_key(&self, permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError> {
-        self.inner.insert_key(permit, new).await
+    async fn commit(
+        &self,
+        change: &Change,
+        applied: &AuditRecord,
+        refused: &AuditRecord,
+    ) -> Result<Committed, StoreError> {
+        self.inner.commit(change, applied, refused).await
     }
 
     async fn idempotent_key(&self, principal: &str, key: &str) -> Result<Option<(KeyId, String)>, StoreError> {
@@ -55,18 +60,6 @@ impl KeyStore for GatedStore {
         limit: u64,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.list_keys(namespace, after, limit).await
-    }
-
-    async fn update_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.update_key(permit, key).await
-    }
-
-    async fn add_version(&self, permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError> {
-        self.inner.add_version(permit, key, version).await
-    }
-
-    async fn destroy_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.destroy_key(permit, key).await
     }
 
     async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError> {
@@ -98,19 +91,6 @@ impl KeyStore for GatedStore {
         self.inner.list_aliases(key, after, limit).await
     }
 
-    async fn put_alias(
-        &self,
-        permit: &Permit,
-        alias: &AliasRecord,
-        expected: Option<KeyId>,
-    ) -> Result<bool, StoreError> {
-        self.inner.put_alias(permit, alias, expected).await
-    }
-
-    async fn delete_alias(&self, permit: &Permit, name: &AliasName) -> Result<bool, StoreError> {
-        self.inner.delete_alias(permit, name).await
-    }
-
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys_due_for_deletion(now).await
     }
@@ -121,10 +101,6 @@ impl KeyStore for GatedStore {
 
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys_due_for_rotation(now).await
-    }
-
-    async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError> {
-        self.inner.insert_grant(permit, grant).await
     }
 
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError> {
@@ -141,16 +117,8 @@ impl KeyStore for GatedStore {
         read
     }
 
-    async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.inner.revoke_grant(permit, id, at).await
-    }
-
     async fn grants_revision(&self) -> Result<i64, StoreError> {
         self.inner.grants_revision().await
-    }
-
-    async fn insert_access_key(&self, permit: &Permit, key: &AccessKeyRecord) -> Result<(), StoreError> {
-        self.inner.insert_access_key(permit, key).await
     }
 
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
@@ -159,10 +127,6 @@ impl KeyStore for GatedStore {
 
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError> {
         self.inner.list_access_keys(after, limit).await
-    }
-
-    async fn delete_access_key(&self, permit: &Permit, id: &str) -> Result<bool, StoreError> {
-        self.inner.delete_access_key(permit, id).await
     }
 }
 

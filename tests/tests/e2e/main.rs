@@ -9,6 +9,7 @@ mod audit_trail;
 mod authz;
 mod aws_api;
 mod aws_kms;
+mod change_atomicity;
 mod crypto;
 mod durability;
 mod envelope;

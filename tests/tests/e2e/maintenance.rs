@@ -63,7 +63,7 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
     let e = encrypt().await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::KeyDisabled);
     // Destruction is audited as the system principal.
-    let records = rig.audit.records();
+    let records = rig.records().await;
     let destroy = records.iter().find(|r| r.action == "DestroyKey").expect("audited");
     assert_eq!(
         (destroy.principal.as_str(), destroy.outcome.as_str()),

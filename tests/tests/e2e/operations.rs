@@ -82,9 +82,18 @@ fn startup_errors_are_precise() {
 async fn audit_failure_withholds_results() {
     let rig = Rig::new(Db::Sqlite, Arc::new(SystemClock)).await;
     let svc = &rig.service;
-    let input = || Rig::key_input("fc");
+    let key = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, Rig::key_input("fc")).await);
+    let key = keyward_core::model::ids::KeyRef::Id(key.await.unwrap().key.id);
+    let encrypt = || async {
+        let input = keyward_core::service::EncryptInput {
+            key: key.clone(),
+            plaintext: zeroize::Zeroizing::new(b"x".to_vec()),
+            context: Default::default(),
+        };
+        svc.audited(rig.admin(Operation::Encrypt), async |s| svc.encrypt(s, input).await).await
+    };
     rig.audit.set_failing(true);
-    let e = svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.unwrap_err();
+    let e = encrypt().await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::AuditUnavailable);
     assert!(!e.message().contains("store"), "no internals in the message: {}", e.message());
     // While the store fails, requests are refused before they run.
@@ -102,7 +111,7 @@ async fn audit_failure_withholds_results() {
     rig.audit.set_failing(false);
     let mut recovered = false;
     for _ in 0..40 {
-        if svc.audited(rig.admin(Operation::CreateKey), async |s| svc.create_key(s, input()).await).await.is_ok() {
+        if encrypt().await.is_ok() {
             recovered = true;
             break;
         }

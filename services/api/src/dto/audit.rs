@@ -97,10 +97,15 @@ pub struct QueryAuditResponse {
 /// VerifyAudit's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyAuditResponse {
-    /// Nothing broken.
+    /// Nothing broken, every signature checked, and no chain's unsigned tail longer than the
+    /// checkpoint interval.
     pub ok: bool,
     /// Chained records checked.
     pub records_checked: u64,
+    /// Of those, records a valid checkpoint signature covers.
+    pub verified_records: u64,
+    /// Records after their chain's last signature: chained, not yet vouched for.
+    pub unsigned_tail_records: u64,
     /// The first broken record or checkpoint, and what is wrong.
     pub first_break: Option<String>,
 }

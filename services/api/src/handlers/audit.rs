@@ -104,7 +104,13 @@ pub async fn query_audit(state: web::Data<AppState>, req: HttpRequest) -> Result
 pub async fn verify_audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::VerifyAudit, StatusCode::OK, b"", async |scope| {
         let v = state.service.verify_audit(scope).await?;
-        Ok(VerifyAuditResponse { ok: v.ok, records_checked: v.records_checked, first_break: v.first_break })
+        Ok(VerifyAuditResponse {
+            ok: v.ok,
+            records_checked: v.records_checked,
+            verified_records: v.verified_records,
+            unsigned_tail_records: v.unsigned_tail_records,
+            first_break: v.first_break,
+        })
     })
     .await
 }

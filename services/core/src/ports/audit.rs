@@ -99,6 +99,10 @@ pub struct VerifyOutcome {
     pub ok: bool,
     /// Chained records checked.
     pub records_checked: u64,
+    /// Of those, records a valid signature covers.
+    pub verified_records: u64,
+    /// Records past their chain's last signature (chained, but not yet vouched for).
+    pub unsigned_tail_records: u64,
     /// The first problem: where and what.
     pub first_break: Option<String>,
 }

@@ -1,4 +1,5 @@
-//! The key store port. Reads need nothing; every write demands a [`Permit`].
+//! The key store port. Reads need nothing; every write is a [`Change`], which demands a
+//! [`Permit`] and commits with its audit record.
 
 use chrono::{DateTime, Utc};
 
@@ -10,6 +11,8 @@ use crate::model::grant::GrantRecord;
 use crate::model::ids::{AliasName, KeyId, Namespace};
 use crate::model::key::KeyRecord;
 use crate::model::version::{Usage, VersionRecord};
+use crate::operation::{Action, Operation};
+use crate::ports::audit::AuditRecord;
 
 /// Why the store failed. `Conflict` is a lost race or a uniqueness violation.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,17 +36,127 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// A new key with its first version, created in one transaction.
+/// One request's state change. A request changes state through exactly one `Change`, which
+/// the store commits in the same database transaction as the request's audit record: no change
+/// is ever visible without the record naming it, and no record claims a change that did not
+/// land.
 #[derive(Debug)]
-pub struct NewKey<'a> {
-    /// The key.
-    pub key: &'a KeyRecord,
-    /// Version 1.
-    pub version: &'a VersionRecord,
-    /// An alias to create with it.
-    pub alias: Option<&'a AliasName>,
-    /// The idempotency key to remember with it.
-    pub idempotency: Option<&'a IdempotencyKey>,
+pub struct Change {
+    permit: Permit,
+    write: Write,
+}
+
+impl Change {
+    /// A write under a permit: the permit must name the key the write changes (and, for access
+    /// keys, be for the access-key operation), so a permit for one thing cannot change another.
+    pub fn new(permit: Permit, write: Write) -> Result<Self, String> {
+        match write.key() {
+            Some(key) => permit.ensure_key(key)?,
+            None => {
+                let wanted = match &write {
+                    Write::InsertAccessKey(_) => Operation::CreateAccessKey,
+                    _ => Operation::DeleteAccessKey,
+                };
+                if permit.action() != Action::Op(wanted) {
+                    return Err(format!("a permit for {} cannot {wanted}", permit.action()));
+                }
+            }
+        }
+        Ok(Self { permit, write })
+    }
+
+    /// What is written.
+    pub fn write(&self) -> &Write {
+        &self.write
+    }
+
+    /// The permit it was allowed by.
+    pub fn permit(&self) -> &Permit {
+        &self.permit
+    }
+}
+
+/// The writes a request can make. Each is conditional on what its decision saw (a key's
+/// revision, an alias's target, a grant still active, a name still free); when the condition
+/// no longer holds, the store commits the request's refusal record instead and changes nothing.
+#[derive(Debug)]
+pub enum Write {
+    /// A new key with its first version, an optional alias and idempotency key.
+    InsertKey {
+        /// The key.
+        key: KeyRecord,
+        /// Version 1.
+        version: VersionRecord,
+        /// An alias created with it.
+        alias: Option<AliasName>,
+        /// The idempotency key remembered with it.
+        idempotency: Option<IdempotencyKey>,
+    },
+    /// A changed key, if its stored revision is still `revision - 1`.
+    UpdateKey(KeyRecord),
+    /// A new primary version and the changed key, with the same revision check.
+    AddVersion(KeyRecord, VersionRecord),
+    /// Every version's material marked destroyed and the changed key, with the revision check.
+    DestroyKey(KeyRecord),
+    /// An alias created (`expected` none: refused if it exists) or repointed (refused unless
+    /// it still points to `expected`).
+    PutAlias {
+        /// The alias and its new target.
+        alias: AliasRecord,
+        /// The key it pointed to when the decision was made.
+        expected: Option<KeyId>,
+    },
+    /// An alias deleted, if it still points to `key`.
+    DeleteAlias {
+        /// The alias.
+        name: AliasName,
+        /// The key the decision was about.
+        key: KeyId,
+    },
+    /// A new grant.
+    InsertGrant(GrantRecord),
+    /// A grant revoked, if still active on `key`.
+    RevokeGrant {
+        /// The grant.
+        id: Uuid,
+        /// Its key.
+        key: KeyId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A new access key.
+    InsertAccessKey(AccessKeyRecord),
+    /// An access key deleted, if it exists (the record, to destroy its sealing key after).
+    DeleteAccessKey(AccessKeyRecord),
+}
+
+impl Write {
+    /// The key the write changes, if it changes one.
+    pub fn key(&self) -> Option<KeyId> {
+        match self {
+            Self::InsertKey { key, .. } | Self::UpdateKey(key) | Self::AddVersion(key, _) | Self::DestroyKey(key) => {
+                Some(key.id)
+            }
+            Self::PutAlias { alias, .. } => Some(alias.key_id),
+            Self::DeleteAlias { key, .. } | Self::RevokeGrant { key, .. } => Some(*key),
+            Self::InsertGrant(g) => Some(g.key_id),
+            Self::InsertAccessKey(_) | Self::DeleteAccessKey(_) => None,
+        }
+    }
+
+    /// Whether the write changes the grant set (the authorizer resyncs after it commits).
+    pub fn changes_grants(&self) -> bool {
+        matches!(self, Self::InsertGrant(_) | Self::RevokeGrant { .. })
+    }
+}
+
+/// Whether a change was applied, or its condition failed and only the refusal was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The change and the request's record committed together.
+    Applied,
+    /// The change's condition no longer held: nothing changed, the refusal record committed.
+    Refused,
 }
 
 /// An alias and its target.
@@ -63,8 +176,15 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Inserts a key, its first version, an optional alias and idempotency key, atomically.
-    async fn insert_key(&self, permit: &Permit, new: NewKey<'_>) -> Result<(), StoreError>;
+    /// Commits a request's change with its audit record in one transaction: `applied` when
+    /// the change's condition holds (and it is made), `refused` otherwise (nothing changes).
+    /// An error means neither committed.
+    async fn commit(
+        &self,
+        change: &Change,
+        applied: &AuditRecord,
+        refused: &AuditRecord,
+    ) -> Result<Committed, StoreError>;
 
     /// The key a remembered idempotency key created, with the stored request hash.
     async fn idempotent_key(&self, principal: &str, key: &str) -> Result<Option<(KeyId, String)>, StoreError>;
@@ -79,16 +199,6 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         after: Option<KeyId>,
         limit: u64,
     ) -> Result<Vec<KeyRecord>, StoreError>;
-
-    /// Writes a changed key if its revision is still `key.revision - 1`; otherwise `Conflict`.
-    async fn update_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError>;
-
-    /// Adds a version and writes the key (new primary) in one transaction, with the same
-    /// revision check as [`KeyStore::update_key`].
-    async fn add_version(&self, permit: &Permit, key: &KeyRecord, version: &VersionRecord) -> Result<(), StoreError>;
-
-    /// Marks every version's material destroyed and writes the key, in one transaction.
-    async fn destroy_key(&self, permit: &Permit, key: &KeyRecord) -> Result<(), StoreError>;
 
     /// Loads one version.
     async fn version(&self, id: KeyId, version: u32) -> Result<Option<VersionRecord>, StoreError>;
@@ -113,19 +223,6 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         limit: u64,
     ) -> Result<Vec<AliasRecord>, StoreError>;
 
-    /// Creates an alias (`expected` none: `Conflict` if it exists) or repoints it (`expected`
-    /// the key it pointed to when the decision was made: `Conflict` if it has moved since).
-    /// True when it was created.
-    async fn put_alias(
-        &self,
-        permit: &Permit,
-        alias: &AliasRecord,
-        expected: Option<KeyId>,
-    ) -> Result<bool, StoreError>;
-
-    /// Deletes an alias; false when it did not exist.
-    async fn delete_alias(&self, permit: &Permit, name: &AliasName) -> Result<bool, StoreError>;
-
     /// Keys pending deletion whose date has passed.
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
 
@@ -136,30 +233,18 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Enabled keys whose automatic rotation is due.
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
 
-    /// Stores a new grant.
-    async fn insert_grant(&self, permit: &Permit, grant: &GrantRecord) -> Result<(), StoreError>;
-
     /// Loads an active grant.
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError>;
 
     /// The active grants of one key (all keys when `None`), oldest first.
     async fn grants(&self, key: Option<KeyId>) -> Result<Vec<GrantRecord>, StoreError>;
 
-    /// Revokes a grant; false when it was not active.
-    async fn revoke_grant(&self, permit: &Permit, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
-
     /// A value that changes whenever any grant is created or revoked (to resync replicas).
     async fn grants_revision(&self) -> Result<i64, StoreError>;
-
-    /// Stores a new access key.
-    async fn insert_access_key(&self, permit: &Permit, key: &AccessKeyRecord) -> Result<(), StoreError>;
 
     /// Loads an access key.
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
 
     /// Lists access keys by id after a cursor.
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError>;
-
-    /// Deletes an access key; false when it did not exist.
-    async fn delete_access_key(&self, permit: &Permit, id: &str) -> Result<bool, StoreError>;
 }

@@ -19,6 +19,7 @@ use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::ResourceRef;
 use crate::ports::backend::{DynBackend as _, VersionHandle};
+use crate::ports::store::Write;
 
 /// CreateAccessKey's input.
 #[derive(Debug, Clone)]
@@ -118,13 +119,11 @@ impl KeyService {
             material,
             sealed,
         };
-        if let Err(e) = self.store.insert_access_key(&permit, &record).await {
-            let handle = VersionHandle { key_id: seal_key_id, version: 1, material: &record.material };
-            let _ = backend.destroy(handle).await;
-            return Err(store_err(e));
-        }
         scope.resource = Some(format!("Keyward::AccessKey::{:?}", record.id));
-        Ok((info(&record), secret))
+        let output = info(&record);
+        let refused = Error::conflict("the access key id is taken; retry");
+        self.stage(scope, permit, Write::InsertAccessKey(record), refused)?;
+        Ok((output, secret))
     }
 
     /// ListAccessKeys: every issued key, without secrets.
@@ -169,16 +168,8 @@ impl KeyService {
         let Some(record) = record else {
             return Err(Error::not_found(format!("access key `{id}`")));
         };
-        if !self.store.delete_access_key(&permit, id).await.map_err(store_err)? {
-            return Err(Error::not_found(format!("access key `{id}`")));
-        }
-        if let Ok(backend) = self.backends.lookup(&record.backend) {
-            let handle = VersionHandle { key_id: record.seal_key_id, version: 1, material: &record.material };
-            if let Err(e) = backend.destroy(handle).await {
-                tracing::warn!(access_key = id, error = %e, "sealing key of a deleted access key not destroyed");
-            }
-        }
-        Ok(())
+        let refused = Error::not_found(format!("access key `{id}`"));
+        self.stage(scope, permit, Write::DeleteAccessKey(record), refused)
     }
 
     /// The secret of an access key, unsealed, for a SigV4 verifier to derive signing keys

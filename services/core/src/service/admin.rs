@@ -14,7 +14,7 @@ use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, validate_desc
 use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
 use crate::ports::backend::DynBackend as _;
-use crate::ports::store::{IdempotencyKey, NewKey, StoreError};
+use crate::ports::store::{IdempotencyKey, Write};
 use crate::service::backends::Guarded;
 
 /// Deletion waiting period bounds, in days.
@@ -152,28 +152,17 @@ impl KeyService {
             ..KeyRecord::new(id, input.namespace, owner, backend_name, input.spec, now)
         };
         let version = VersionRecord::new(1, material, now);
-        let new =
-            NewKey { key: &key, version: &version, alias: input.alias.as_ref(), idempotency: idempotency.as_ref() };
-        let key_permit = Permit::new(permit.action(), Some(id));
-        if let Err(e) = self.store.insert_key(&key_permit, new).await {
-            // Do not leave orphaned material in a backend that holds it.
-            let handle = crate::ports::backend::VersionHandle { key_id: id, version: 1, material: &version.material };
-            if let Err(de) = backend.destroy(handle).await {
-                tracing::warn!(error = %de, "could not destroy material of a key that was not stored");
+        let refused = match &input.alias {
+            Some(alias) => {
+                Error::conflict(format!("alias `{alias}` already exists, or the idempotency key was just used; retry"))
+                    .with_detail(Detail::AlreadyExists)
             }
-            if let (StoreError::Conflict(_), Some(idem)) = (&e, &idempotency)
-                && let Some(existing) = self.replay(scope, idem).await?
-            {
-                return Ok(existing);
-            }
-            return Err(match (&e, &input.alias) {
-                (StoreError::Conflict(_), Some(alias)) => Error::conflict(format!("alias `{alias}` already exists"))
-                    .with_reason(e.to_string())
-                    .with_detail(Detail::AlreadyExists),
-                _ => store_err(e),
-            });
-        }
-        self.metadata(key).await
+            None => Error::conflict("the idempotency key was just used by a concurrent request; retry"),
+        };
+        let metadata = self.metadata_with(key.clone(), input.alias.iter().cloned().collect())?;
+        let write = Write::InsertKey { key, version, alias: input.alias, idempotency };
+        self.stage(scope, Permit::new(permit.action(), Some(id)), write, refused)?;
+        Ok(metadata)
     }
 
     /// The key a repeated idempotency key created, or `Conflict` if the request differs.
@@ -305,7 +294,7 @@ impl KeyService {
                 key.next_rotation_at = Some(now + Duration::days(i64::from(days)));
             }
         }
-        self.save(&permit, key, now).await
+        self.save(scope, permit, key).await
     }
 
     /// EnableKey.
@@ -337,7 +326,7 @@ impl KeyService {
             return self.metadata(key).await;
         }
         key.state = to;
-        self.save(&permit, key, self.clock.now()).await
+        self.save(scope, permit, key).await
     }
 
     /// ScheduleKeyDeletion.
@@ -368,7 +357,7 @@ impl KeyService {
         let now = self.clock.now();
         key.state = KeyState::PendingDeletion;
         key.deletion_date = Some(now + Duration::days(i64::from(days)));
-        self.save(&permit, key, now).await
+        self.save(scope, permit, key).await
     }
 
     /// CancelKeyDeletion: the key comes back `Disabled`.
@@ -382,7 +371,7 @@ impl KeyService {
         }
         key.state = KeyState::Disabled;
         key.deletion_date = None;
-        self.save(&permit, key, self.clock.now()).await
+        self.save(scope, permit, key).await
     }
 
     /// RotateKey: adds a version and makes it primary.
@@ -391,11 +380,11 @@ impl KeyService {
         let permit =
             self.authorize_key(scope, Action::Op(Operation::RotateKey), &key, &EncryptionContext::default())?;
         key.state.ensure_usable()?;
-        self.rotate(scope, &permit, key).await
+        self.rotate(scope, permit, key).await
     }
 
-    pub(super) async fn rotate(&self, scope: &mut Scope, permit: &Permit, mut key: KeyRecord) -> Result<KeyMetadata> {
-        let backend = self.backend_for(permit, &key)?.clone();
+    pub(super) async fn rotate(&self, scope: &mut Scope, permit: Permit, mut key: KeyRecord) -> Result<KeyMetadata> {
+        let backend = self.backend_for(&permit, &key)?.clone();
         self.ensure_rotatable(&backend, &key).await?;
         let now = self.clock.now();
         let version = key.primary_version.checked_add(1).ok_or_else(|| Error::conflict("no more versions"))?;
@@ -408,8 +397,9 @@ impl KeyService {
         key.revision += 1;
         scope.note_key(key.id, Some(version));
         let record = VersionRecord::new(version, material, now);
-        self.store.add_version(permit, &key, &record).await.map_err(store_err)?;
-        self.metadata(key).await
+        let metadata = self.metadata(key.clone()).await?;
+        self.stage(scope, permit, Write::AddVersion(key, record), changed_concurrently())?;
+        Ok(metadata)
     }
 
     /// Refuses rotation of a key whose backend rotates it elsewhere (a linked external key).
@@ -476,15 +466,22 @@ impl KeyService {
             return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
         }
         key.min_decryption_version = version;
-        self.save(&permit, key, self.clock.now()).await
+        self.save(scope, permit, key).await
     }
 
-    async fn save(&self, permit: &Permit, mut key: KeyRecord, now: DateTime<Utc>) -> Result<KeyMetadata> {
-        key.updated_at = now;
+    /// Stages a changed key (revision-checked) and answers its metadata.
+    async fn save(&self, scope: &mut Scope, permit: Permit, mut key: KeyRecord) -> Result<KeyMetadata> {
+        key.updated_at = self.clock.now();
         key.revision += 1;
-        self.store.update_key(permit, &key).await.map_err(store_err)?;
-        self.metadata(key).await
+        let metadata = self.metadata(key.clone()).await?;
+        self.stage(scope, permit, Write::UpdateKey(key), changed_concurrently())?;
+        Ok(metadata)
     }
+}
+
+/// The answer to a write whose key changed between the decision and the commit.
+pub(super) fn changed_concurrently() -> Error {
+    Error::conflict("the key changed concurrently; retry")
 }
 
 /// A time-ordered key id (UUID v7) from the clock port.

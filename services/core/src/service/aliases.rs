@@ -5,7 +5,7 @@ use crate::error::{Detail, Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef};
 use crate::operation::{Action, Operation};
-use crate::ports::store::{AliasRecord, StoreError};
+use crate::ports::store::{AliasRecord, Write};
 
 /// An alias as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +67,10 @@ impl KeyService {
             self.authorize_key(scope, Action::Op(Operation::CreateAlias), &old, &EncryptionContext::default())?;
         }
         let record = AliasRecord { name: name.clone(), key_id: key.id, updated_at: self.clock.now() };
-        let created = self.store.put_alias(&permit, &record, expected).await.map_err(|e| match e {
-            StoreError::Conflict(reason) => Error::conflict(format!("alias `{name}` changed concurrently; retry"))
-                .with_reason(reason)
-                .with_detail(Detail::AlreadyExists),
-            other => store_err(other),
-        })?;
-        Ok((AliasOutput { alias_name: name, target_key_id: key.id }, created))
+        let refused =
+            Error::conflict(format!("alias `{name}` changed concurrently; retry")).with_detail(Detail::AlreadyExists);
+        self.stage(scope, permit, Write::PutAlias { alias: record, expected }, refused)?;
+        Ok((AliasOutput { alias_name: name, target_key_id: key.id }, expected.is_none()))
     }
 
     /// DeleteAlias.
@@ -90,10 +87,8 @@ impl KeyService {
         let key = self.resolve(scope, &KeyRef::Id(alias.key_id)).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::DeleteAlias), &key, &EncryptionContext::default())?;
-        if !self.store.delete_alias(&permit, name).await.map_err(store_err)? {
-            return Err(Error::not_found(format!("alias `{name}`")));
-        }
-        Ok(())
+        let write = Write::DeleteAlias { name: name.clone(), key: key.id };
+        self.stage(scope, permit, write, Error::not_found(format!("alias `{name}`")))
     }
 
     /// ListAliases: those of one key, or all in namespaces the caller may list.

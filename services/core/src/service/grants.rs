@@ -12,6 +12,7 @@ use crate::model::ids::{KeyId, KeyRef};
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::{AuthzRequest, ResourceRef};
 use crate::ports::backend::DynBackend as _;
+use crate::ports::store::Write;
 
 /// Most active grants one key may have.
 pub const MAX_GRANTS_PER_KEY: usize = 500;
@@ -140,9 +141,10 @@ impl KeyService {
             ))
             .with_detail(Detail::LimitExceeded));
         }
-        self.store.insert_grant(&permit, &record).await.map_err(store_err)?;
-        self.sync_grants().await?;
-        Ok(record.into())
+        let output = record.clone().into();
+        let refused = Error::conflict("the grant could not be stored; retry");
+        self.stage(scope, permit, Write::InsertGrant(record), refused)?;
+        Ok(output)
     }
 
     /// ListGrants: the key's active grants.
@@ -167,10 +169,8 @@ impl KeyService {
         scope.note_key(key.id, None);
         let permit =
             self.authorize_key(scope, Action::Op(Operation::RevokeGrant), &key, &EncryptionContext::default())?;
-        if !self.store.revoke_grant(&permit, id, self.clock.now()).await.map_err(store_err)? {
-            return Err(Error::not_found(format!("grant `{id}`")));
-        }
-        self.sync_grants().await
+        let write = Write::RevokeGrant { id, key: key.id, at: self.clock.now() };
+        self.stage(scope, permit, write, Error::not_found(format!("grant `{id}`")))
     }
 
     /// ListRetirableGrants: the active grants naming `retiring` as their retiring principal,

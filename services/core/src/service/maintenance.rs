@@ -1,6 +1,7 @@
 //! Background work: destroying keys whose deletion date has passed, and scheduled rotation.
 //! Runs as the system principal; every change is audited like a request.
 
+use super::admin::changed_concurrently;
 use super::{KeyService, RequestMeta, store_err};
 use crate::error::{Error, Result};
 use crate::gate::Permit;
@@ -9,6 +10,7 @@ use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
 use crate::ports::backend::DynBackend as _;
 use crate::ports::backend::VersionHandle;
+use crate::ports::store::Write;
 
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +39,21 @@ impl KeyService {
             }
         }
         for key in self.store.keys_due_for_deletion(now).await.map_err(store_err)? {
-            match self.system(Operation::DestroyKey, async |s, scope| s.destroy(scope, key).await).await {
+            // First the revision-checked change to `Destroyed`, committed with its record (a
+            // concurrent CancelKeyDeletion either wins before it, and nothing is destroyed, or
+            // loses after it); then, as its own audited step, the material.
+            let id = key.id;
+            let marked = self.system(Operation::DestroyKey, async |s, scope| s.mark_destroyed(scope, key)).await;
+            let result = match marked {
+                Ok(()) => match self.store.key(id).await.map_err(store_err)? {
+                    Some(key) => {
+                        self.system(Operation::DestroyKey, async |s, scope| s.destroy_material(scope, key).await).await
+                    }
+                    None => Err(Error::internal(format!("key {id} vanished after being marked destroyed"))),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(()) => report.destroyed += 1,
                 Err(e) => {
                     tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "key destruction failed; will retry");
@@ -50,7 +66,7 @@ impl KeyService {
                 .system(Operation::RotateKey, async |s, scope| {
                     scope.note_key(key.id, None);
                     let permit = Permit::new(Action::Op(Operation::RotateKey), Some(key.id));
-                    s.rotate(scope, &permit, key).await.map(|_| ())
+                    s.rotate(scope, permit, key).await.map(|_| ())
                 })
                 .await;
             match result {
@@ -74,10 +90,8 @@ impl KeyService {
         self.audited(start, async |scope| f(self, scope).await).await
     }
 
-    /// Destroys a due key: first the revision-checked state change to `Destroyed` (so a
-    /// concurrent CancelKeyDeletion either wins before it, and nothing is destroyed, or loses
-    /// after it), then the material, idempotently; a failure there is retried next pass.
-    async fn destroy(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
+    /// Stages a due key's change to `Destroyed`.
+    fn mark_destroyed(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
         scope.note_key(key.id, None);
         if key.state != KeyState::PendingDeletion {
             return Err(Error::conflict("key is no longer pending deletion"));
@@ -86,11 +100,11 @@ impl KeyService {
         key.state = KeyState::Destroyed;
         key.updated_at = self.clock.now();
         key.revision += 1;
-        self.store.update_key(&permit, &key).await.map_err(store_err)?;
-        self.destroy_material(scope, key).await
+        self.stage(scope, permit, Write::UpdateKey(key), changed_concurrently())
     }
 
-    /// Destroys the material of a key already marked `Destroyed`, then forgets it.
+    /// Destroys the material of a key already marked `Destroyed` (idempotently: a failure
+    /// is retried next pass), then records every version destroyed.
     async fn destroy_material(&self, scope: &mut super::Scope, mut key: KeyRecord) -> Result<()> {
         scope.note_key(key.id, None);
         if key.state != KeyState::Destroyed {
@@ -107,6 +121,6 @@ impl KeyService {
         }
         key.updated_at = self.clock.now();
         key.revision += 1;
-        self.store.destroy_key(&permit, &key).await.map_err(store_err)
+        self.stage(scope, permit, Write::DestroyKey(key), changed_concurrently())
     }
 }

@@ -26,19 +26,21 @@ pub use crypto::{
 pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
+use scope::Staged;
 pub use scope::{RequestMeta, RequestStart, Scope};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
-use crate::model::ids::{KeyId, KeyRef, Namespace};
+use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::operation::{Action, Operation};
 use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
+use crate::ports::backend::VersionHandle;
 use crate::ports::backend::{BackendError, DynBackend as _};
 use crate::ports::clock::Clock;
-use crate::ports::store::{KeyStore, StoreError};
+use crate::ports::store::{Change, Committed, KeyStore, StoreError, Write};
 
 /// The domain service. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -156,11 +158,26 @@ impl KeyService {
             }
         }
         let result = op(&mut scope).await;
+        let result = match (result, scope.staged.take()) {
+            (Ok(value), Some(staged)) => match self.commit_staged(&scope, staged).await {
+                Ok(()) => return Ok(value),
+                Err(e) => Err(e),
+            },
+            (result, staged) => {
+                if let Some(staged) = staged {
+                    self.after_commit(staged.change.write(), false).await;
+                }
+                result
+            }
+        };
         let record = scope.into_record(self.clock.now(), result.as_ref().err());
         if let Err(e) = &result
             && e.code() == ErrorCode::Internal
         {
             tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "request failed");
+        }
+        if result.as_ref().err().is_some_and(Error::is_recorded) {
+            return result;
         }
         match self.audit.record(record).instrument(tracing::info_span!("audit_commit")).await {
             Ok(()) => result,
@@ -169,6 +186,75 @@ impl KeyService {
                 Err(Error::audit_unavailable(e.0))
             }
         }
+    }
+
+    /// Commits a request's staged change in the same transaction as its record. `Ok` when
+    /// both committed; the refusal (also recorded) when the change's condition failed; an
+    /// error when nothing committed, which the caller records like any failure.
+    async fn commit_staged(&self, scope: &Scope, staged: Staged) -> Result<()> {
+        let now = self.clock.now();
+        let applied = scope.record(now, None);
+        let refused = scope.record(now, Some(&staged.refused));
+        let outcome = self
+            .store
+            .commit(&staged.change, &applied, &refused)
+            .instrument(tracing::info_span!("commit_change"))
+            .await;
+        match outcome {
+            Ok(Committed::Applied) => {
+                self.after_commit(staged.change.write(), true).await;
+                Ok(())
+            }
+            Ok(Committed::Refused) => {
+                self.after_commit(staged.change.write(), false).await;
+                // Already recorded with the change's transaction: answered, not recorded again.
+                Err(staged.refused.recorded())
+            }
+            Err(e) => {
+                self.after_commit(staged.change.write(), false).await;
+                tracing::error!(error = %e, "change and its audit record not committed");
+                Err(Error::audit_unavailable(
+                    "the change could not be committed with its audit record; nothing changed",
+                )
+                .with_reason(e.to_string()))
+            }
+        }
+    }
+
+    /// What follows a change: the authorizer reloads grants after a grant change; material
+    /// made for a change that did not land, or freed by one that did, is destroyed.
+    async fn after_commit(&self, write: &Write, applied: bool) {
+        let destroy = |backend: &str, key_id: KeyId, version: u32, material: &[u8]| {
+            let backend = self.backends.lookup(backend).ok().cloned();
+            let material = zeroize::Zeroizing::new(material.to_vec());
+            async move {
+                let Some(backend) = backend else { return };
+                let handle = VersionHandle { key_id, version, material: &material };
+                if let Err(e) = backend.destroy(handle).await {
+                    tracing::warn!(key = %key_id, error = %e, "material not destroyed; it is orphaned in its backend");
+                }
+            }
+        };
+        match (write, applied) {
+            (w, true) if w.changes_grants() => {
+                if let Err(e) = self.sync_grants().await {
+                    tracing::error!(code = %e.code(), reason = e.reason().unwrap_or(""), "grants not reloaded after a change; the periodic sync retries");
+                }
+            }
+            (Write::DeleteAccessKey(k), true) | (Write::InsertAccessKey(k), false) => {
+                destroy(&k.backend, k.seal_key_id, 1, &k.material).await;
+            }
+            (Write::InsertKey { key, version, .. }, false) => {
+                destroy(&key.backend, key.id, version.version, &version.material).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Stages a request's change under its permit.
+    fn stage(&self, scope: &mut Scope, permit: Permit, write: Write, refused: Error) -> Result<()> {
+        let change = Change::new(permit, write).map_err(Error::internal)?;
+        scope.stage(change, refused)
     }
 
     /// The facts of a request in its scope.
@@ -328,6 +414,10 @@ impl KeyService {
 
     async fn metadata(&self, key: KeyRecord) -> Result<KeyMetadata> {
         let aliases = self.store.aliases_of(key.id).await.map_err(store_err)?;
+        self.metadata_with(key, aliases)
+    }
+
+    fn metadata_with(&self, key: KeyRecord, aliases: Vec<AliasName>) -> Result<KeyMetadata> {
         let backend = self.backends.lookup(&key.backend)?;
         let (protection, backend_up) = (backend.capabilities().protection, backend.is_up());
         Ok(KeyMetadata { key, aliases, protection, backend_up })

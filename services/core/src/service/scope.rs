@@ -13,6 +13,7 @@ use crate::model::principal::Principal;
 use crate::operation::Operation;
 use crate::ports::audit::AuditRecord;
 use crate::ports::authorizer::Decision;
+use crate::ports::store::Change;
 
 /// Transport facts about a request, gathered at the edge.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +63,16 @@ pub struct Scope {
     pub(crate) dry_run: bool,
     /// CreateKey's backend instance and whether it links an external key.
     pub(crate) create: Option<(String, bool)>,
+    /// The request's state change, committed with its record once the operation succeeds.
+    pub(crate) staged: Option<Staged>,
+}
+
+/// A change waiting for the request's outcome, with the error the request answers if the
+/// change's condition fails at commit (a lost race).
+#[derive(Debug)]
+pub(crate) struct Staged {
+    pub(crate) change: Change,
+    pub(crate) refused: Error,
 }
 
 impl Scope {
@@ -86,6 +97,7 @@ impl Scope {
             encryption_context: BTreeMap::new(),
             dry_run: false,
             create: None,
+            staged: None,
         }
     }
 
@@ -138,6 +150,49 @@ impl Scope {
         self.policy_version = Some(decision.policy_version.to_string());
         if self.resource.is_none() {
             self.resource = Some(resource);
+        }
+    }
+
+    /// Stages the request's one state change; it commits with the request's record.
+    pub(crate) fn stage(&mut self, change: Change, refused: Error) -> Result<()> {
+        if self.staged.is_some() {
+            return Err(Error::internal("a request stages at most one change"));
+        }
+        self.staged = Some(Staged { change, refused });
+        Ok(())
+    }
+
+    /// The record the request will leave, without consuming the scope (a staged change needs
+    /// two: one if it applies, one if it is refused).
+    pub(crate) fn record(&self, finished: DateTime<Utc>, outcome: Option<&Error>) -> AuditRecord {
+        let (principal, principal_groups) = match &self.principal {
+            Ok(p) => (p.to_string(), p.groups.clone()),
+            Err(_) => ("anonymous".to_owned(), Vec::new()),
+        };
+        let duration_us = (finished - self.started).num_microseconds().and_then(|n| u64::try_from(n).ok());
+        AuditRecord {
+            time: self.started,
+            request_id: self.meta.request_id.clone(),
+            trace_id: self.meta.trace_id.clone(),
+            principal,
+            principal_groups,
+            action: self.operation.as_str().to_owned(),
+            resource: self.resource.clone(),
+            key_id: self.key_id,
+            key_version: self.key_version,
+            decision: self.decision,
+            determining_policies: self.determining_policies.clone(),
+            policy_version: self.policy_version.clone(),
+            policy_errors: self.policy_errors.clone(),
+            outcome: outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned()),
+            reason: outcome.and_then(|e| e.reason().map(str::to_owned)),
+            encryption_context: self.encryption_context.clone(),
+            source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
+            user_agent: self.meta.user_agent.clone(),
+            justification: self.meta.justification.clone(),
+            dry_run: self.dry_run,
+            duration_us: duration_us.unwrap_or(0),
+            interface: self.meta.interface.map(str::to_owned),
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Model {
     pub key_id: String,
     /// Ed25519 signature over the checkpoint statement (hex).
     pub signature: String,
+    /// Set on a chain's genesis checkpoint (sequence 0): the head of the chain it follows
+    /// (`chain:sequence:hash`), or empty for a writer's first chain.
+    pub previous: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

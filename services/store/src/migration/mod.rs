@@ -7,6 +7,7 @@ mod m0004_audit_time_brin;
 mod m0005_audit_c_collation;
 mod m0006_access_keys;
 mod m0007_grant_retiring_principal;
+mod m0008_audit_genesis;
 
 use sea_orm_migration::prelude::*;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_audit_c_collation::Migration),
             Box::new(m0006_access_keys::Migration),
             Box::new(m0007_grant_retiring_principal::Migration),
+            Box::new(m0008_audit_genesis::Migration),
         ]
     }
 }
