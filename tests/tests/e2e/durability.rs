@@ -74,7 +74,11 @@ fn assert_all_recorded(acked: &[String], recorded: &[String]) {
     assert!(missing.is_empty(), "{} answered requests have no record, e.g. {:?}", missing.len(), missing.first());
 }
 
-on_both_databases!(kill_9_under_load_loses_no_answered_request, sigterm_under_load_records_every_response);
+on_both_databases!(
+    kill_9_under_load_loses_no_answered_request,
+    sigterm_under_load_records_every_response,
+    kill_9_during_state_changes_leaves_each_change_with_its_record
+);
 
 /// Runs 32 clients for 1.5 s, then `interrupt`s the server and returns the request ids of the
 /// 2xx answers (after checking there were enough to mean something).
@@ -106,6 +110,64 @@ async fn sigterm_under_load_records_every_response(db: Db) {
     let mut s = Server::start(db).await;
     let acked = answered_before(&mut s, |s| assert_eq!(s.stop(), Some(0), "graceful stop under load exits 0")).await;
     assert_all_recorded(&acked, &request_ids(&s).await);
+}
+
+/// Clients toggle a key between Disabled and Enabled while the server is killed: after the
+/// restart, every answered change has its record, and the key's state is the one the last
+/// recorded change left (a change and its record commit together or not at all).
+async fn kill_9_during_state_changes_leaves_each_change_with_its_record(db: Db) {
+    let mut s = Server::start(db).await;
+    let key = s.create_key("toggle").await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|c| {
+            let (http, stop, acked) = (http.clone(), stop.clone(), acked.clone());
+            let (base, token, key) = (s.base.clone(), s.admin.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut n = c;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let op = if n % 2 == 0 { "disable" } else { "enable" };
+                    match http.post(format!("{base}/v1/keys/{key}/{op}")).bearer_auth(&token).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            acked.lock().unwrap().push(id.to_owned());
+                        }
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.crash_and_restart();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in handles {
+        h.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 20, "changes ran: {}", acked.len());
+    let rows = s
+        .audit_store()
+        .await
+        .query(&keyward_store::AuditQuery { key_id: Some(key.clone()), limit: 1_000_000, ..Default::default() })
+        .await
+        .unwrap();
+    assert_all_recorded(&acked, &rows.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>());
+    // Changes commit in their chain's order: the last successful one decides the state.
+    let last = rows
+        .iter()
+        .filter(|r| r.outcome == "Success" && (r.action == "EnableKey" || r.action == "DisableKey"))
+        .max_by_key(|r| r.id)
+        .expect("some change was recorded");
+    let expected = if last.action == "DisableKey" { "Disabled" } else { "Enabled" };
+    let described = s.get(&format!("/v1/keys/{key}")).await;
+    assert_eq!(described.body["key_state"], expected, "{}", described.body);
+    let out = s.audit_verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// A dedicated cluster this test may stop and start.
