@@ -11,3 +11,6 @@ pub mod ports;
 pub mod service;
 
 pub use error::{Detail, Error, ErrorCode, Result};
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

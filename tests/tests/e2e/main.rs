@@ -18,6 +18,7 @@ mod grants;
 mod hsm;
 mod jwt;
 mod lifecycle;
+mod lifecycle_model;
 mod maintenance;
 mod openapi;
 mod operations;

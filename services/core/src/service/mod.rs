@@ -10,6 +10,8 @@ mod grants;
 mod maintenance;
 mod policy;
 mod scope;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

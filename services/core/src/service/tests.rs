@@ -1,0 +1,305 @@
+//! Unit tests of every operation on the in-memory ports (no HTTP, no database), and the
+//! model-based lifecycle test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::model::context::EncryptionContext;
+use crate::model::grant::GrantConstraints;
+use crate::model::ids::AliasName;
+use crate::model::key::{KeySpec, KeyState};
+use crate::model::principal::{Principal, PrincipalKind};
+use crate::ports::audit::AuditRecord;
+use crate::testing::lifecycle::{Run, steps};
+use crate::testing::{Harness, RuleAuthorizer};
+
+fn start(op: Operation, who: &str) -> RequestStart {
+    RequestStart {
+        meta: RequestMeta { request_id: uuid::Uuid::new_v4().to_string(), ..RequestMeta::default() },
+        principal: Ok(Principal { kind: PrincipalKind::User, id: who.into(), groups: vec![] }),
+        operation: op,
+    }
+}
+
+fn input(namespace: &str) -> CreateKeyInput {
+    CreateKeyInput {
+        namespace: Namespace::parse(namespace).unwrap(),
+        description: String::new(),
+        spec: KeySpec::Aes256,
+        tags: BTreeMap::new(),
+        backend: None,
+        alias: None,
+        external_key_id: None,
+        idempotency: None,
+    }
+}
+
+/// A harness where `mallory` may do nothing and everyone else everything.
+fn harness() -> Harness {
+    Harness::new(RuleAuthorizer::new(|r| r.principal.id != "mallory"))
+}
+
+async fn create(h: &Harness) -> KeyRef {
+    let svc = &h.service;
+    let m = svc.audited(start(Operation::CreateKey, "alice"), async |s| svc.create_key(s, input("ns")).await);
+    KeyRef::Id(m.await.unwrap().key.id)
+}
+
+fn last(h: &Harness, action: &str) -> AuditRecord {
+    h.records().into_iter().rev().find(|r| r.action == action).expect("recorded")
+}
+
+#[tokio::test]
+async fn create_describe_list_and_update() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!(
+        (d.key.state, d.key.primary_version, d.key.owner.as_str()),
+        (KeyState::Enabled, 1, "Keyward::User::\"alice\"")
+    );
+    let ns = Namespace::parse("ns").unwrap();
+    let listed = svc.audited(start(Operation::ListKeys, "alice"), async |s| svc.list_keys(s, Some(ns), None, 10).await);
+    assert_eq!(listed.await.unwrap().keys.len(), 1);
+    let update =
+        UpdateKeyInput { description: Some("d".into()), tags: TagUpdate::Keep, rotation: RotationUpdate::Every(90) };
+    let u =
+        svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await).await.unwrap();
+    assert_eq!((u.key.description.as_str(), u.key.rotation_period_days, u.key.revision), ("d", Some(90), 2));
+    assert_eq!(last(&h, "UpdateKey").outcome, "Success");
+}
+
+#[tokio::test]
+async fn a_denied_request_changes_nothing_and_is_recorded() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let e =
+        svc.audited(start(Operation::DisableKey, "mallory"), async |s| svc.disable_key(s, &k).await).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+    let r = last(&h, "DisableKey");
+    assert_eq!((r.decision, r.outcome.as_str()), (Some(false), "AccessDenied"));
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!(d.key.state, KeyState::Enabled);
+}
+
+#[tokio::test]
+async fn a_change_that_cannot_commit_with_its_record_does_not_happen() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    h.store.set_failing(true);
+    let e =
+        svc.audited(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &k).await).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuditUnavailable);
+    h.store.set_failing(false);
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!(d.key.state, KeyState::Enabled, "the change did not land");
+    assert!(h.records().iter().all(|r| !(r.action == "DisableKey" && r.outcome == "Success")));
+}
+
+#[tokio::test]
+async fn a_lost_race_records_the_refusal_and_changes_nothing() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let name = AliasName::parse("alias/race").unwrap();
+    // The decision saw no alias; a concurrent request creates it before this one commits.
+    let other = create(&h).await;
+    let e = svc
+        .audited(start(Operation::CreateAlias, "alice"), async |s| {
+            let out = svc.create_alias(s, name.clone(), &k, AliasWrite::Upsert).await;
+            let winner = svc.audited(start(Operation::CreateAlias, "bob"), async |s2| {
+                svc.create_alias(s2, name.clone(), &other, AliasWrite::CreateOnly).await
+            });
+            winner.await.unwrap();
+            out
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    let records: Vec<_> = h.records().into_iter().filter(|r| r.action == "CreateAlias").collect();
+    assert_eq!(records.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), vec!["Success", "Conflict"]);
+    let alias = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &other).await);
+    assert_eq!(alias.await.unwrap().aliases, vec![name], "the winner's alias stands");
+}
+
+#[tokio::test]
+async fn lifecycle_enable_disable_schedule_cancel_rotate_and_min_version() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let encrypt = async |k: &KeyRef| {
+        let i = EncryptInput {
+            key: k.clone(),
+            plaintext: Zeroizing::new(b"p".to_vec()),
+            context: EncryptionContext::default(),
+        };
+        svc.audited(start(Operation::Encrypt, "alice"), async |s| svc.encrypt(s, i).await).await
+    };
+    let decrypt = async |blob: Vec<u8>| {
+        let i = DecryptInput { ciphertext_blob: blob, context: EncryptionContext::default(), key: None };
+        svc.audited(start(Operation::Decrypt, "alice"), async |s| svc.decrypt(s, i).await).await
+    };
+    let v1 = encrypt(&k).await.unwrap();
+    svc.audited(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &k).await).await.unwrap();
+    assert_eq!(encrypt(&k).await.unwrap_err().code(), ErrorCode::KeyDisabled);
+    svc.audited(start(Operation::EnableKey, "alice"), async |s| svc.enable_key(s, &k).await).await.unwrap();
+    let m = svc.audited(start(Operation::RotateKey, "alice"), async |s| svc.rotate_key(s, &k).await).await.unwrap();
+    assert_eq!(m.key.primary_version, 2);
+    assert_eq!(encrypt(&k).await.unwrap().key_version, 2);
+    assert_eq!(decrypt(v1.ciphertext_blob.clone()).await.unwrap().plaintext.as_slice(), b"p", "old versions decrypt");
+    svc.audited(start(Operation::SetMinDecryptionVersion, "alice"), async |s| {
+        svc.set_min_decryption_version(s, &k, 2).await
+    })
+    .await
+    .unwrap();
+    assert_eq!(decrypt(v1.ciphertext_blob.clone()).await.unwrap_err().code(), ErrorCode::InvalidCiphertext);
+    let m = svc.audited(start(Operation::ScheduleKeyDeletion, "alice"), async |s| {
+        svc.schedule_key_deletion(s, &k, Some(7)).await
+    });
+    assert_eq!(m.await.unwrap().key.state, KeyState::PendingDeletion);
+    assert_eq!(encrypt(&k).await.unwrap_err().code(), ErrorCode::KeyPendingDeletion);
+    let m = svc.audited(start(Operation::CancelKeyDeletion, "alice"), async |s| svc.cancel_key_deletion(s, &k).await);
+    assert_eq!(m.await.unwrap().key.state, KeyState::Disabled, "cancelled keys come back disabled");
+    let versions =
+        svc.audited(start(Operation::ListKeyVersions, "alice"), async |s| svc.list_key_versions(s, &k).await);
+    assert_eq!(versions.await.unwrap().iter().map(|v| v.encryptions).collect::<Vec<_>>(), vec![1, 1]);
+}
+
+#[tokio::test]
+async fn maintenance_destroys_due_keys_and_retries_material() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let KeyRef::Id(id) = k else { unreachable!() };
+    svc.audited(start(Operation::ScheduleKeyDeletion, "alice"), async |s| {
+        svc.schedule_key_deletion(s, &k, Some(7)).await
+    })
+    .await
+    .unwrap();
+    h.clock.advance(chrono::Duration::days(8));
+    h.backend.set_failing_destroy(true);
+    let r = svc.run_maintenance().await.unwrap();
+    assert_eq!((r.destroyed, r.failed), (0, 1));
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!(d.key.state, KeyState::Destroyed, "marked first: a cancel can no longer win");
+    assert!(!h.backend.is_destroyed(id, 1));
+    h.backend.set_failing_destroy(false);
+    // The failure marked the backend down; the background probe brings it back.
+    assert_eq!(svc.probe_backends(false).await, 0);
+    let r = svc.run_maintenance().await.unwrap();
+    assert_eq!(r.destroyed, 1, "the next pass destroys the material: {r:?}");
+    assert!(h.backend.is_destroyed(id, 1));
+    assert_eq!(svc.run_maintenance().await.unwrap().destroyed, 0);
+}
+
+#[tokio::test]
+async fn aliases_grants_and_access_keys() {
+    let h = harness();
+    let svc = &h.service;
+    let k = create(&h).await;
+    let name = AliasName::parse("alias/app").unwrap();
+    let (_, created) = svc
+        .audited(start(Operation::CreateAlias, "alice"), async |s| {
+            svc.create_alias(s, name.clone(), &k, AliasWrite::CreateOnly).await
+        })
+        .await
+        .unwrap();
+    assert!(created);
+    let e = svc
+        .audited(start(Operation::CreateAlias, "alice"), async |s| {
+            svc.create_alias(s, name.clone(), &k, AliasWrite::CreateOnly).await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.detail(), Some(crate::Detail::AlreadyExists));
+    svc.audited(start(Operation::DeleteAlias, "alice"), async |s| svc.delete_alias(s, &name).await).await.unwrap();
+    let grant = CreateGrantInput {
+        key: k.clone(),
+        grantee: "Keyward::User::\"gus\"".into(),
+        operations: vec!["Encrypt".into()],
+        constraints: GrantConstraints::default(),
+        retiring_principal: None,
+    };
+    let g =
+        svc.audited(start(Operation::CreateGrant, "alice"), async |s| svc.create_grant(s, grant).await).await.unwrap();
+    svc.audited(start(Operation::RevokeGrant, "alice"), async |s| svc.revoke_grant(s, g.grant_id).await).await.unwrap();
+    let e = svc.audited(start(Operation::RevokeGrant, "alice"), async |s| svc.revoke_grant(s, g.grant_id).await).await;
+    assert_eq!(e.unwrap_err().code(), ErrorCode::NotFound, "a revoked grant is gone");
+    let access = CreateAccessKeyInput {
+        principal: Principal { kind: PrincipalKind::Service, id: "ci".into(), groups: vec![] },
+        default_namespace: Namespace::parse("ns").unwrap(),
+    };
+    let (info, secret) = svc
+        .audited(start(Operation::CreateAccessKey, "alice"), async |s| svc.create_access_key(s, access).await)
+        .await
+        .unwrap();
+    let unsealed = svc.access_key_secret_for_authentication(&info.access_key_id).await.unwrap();
+    assert_eq!(unsealed.map(|s| s.secret.to_string()), Some(secret.to_string()), "the secret unseals");
+    let id = info.access_key_id.clone();
+    svc.audited(start(Operation::DeleteAccessKey, "alice"), async |s| svc.delete_access_key(s, &id).await)
+        .await
+        .unwrap();
+    assert!(!svc.access_key_exists(&id).await.unwrap());
+}
+
+#[tokio::test]
+async fn data_keys_re_encryption_and_dry_runs() {
+    let h = harness();
+    let svc = &h.service;
+    let (a, b) = (create(&h).await, create(&h).await);
+    let input = DataKeyInput { key: a.clone(), size: DataKeySize::Aes256, context: EncryptionContext::default() };
+    let dk =
+        svc.audited(start(Operation::GenerateDataKey, "alice"), async |s| svc.generate_data_key(s, input, true).await);
+    let dk = dk.await.unwrap();
+    let plaintext = dk.plaintext.clone().unwrap();
+    assert_eq!(plaintext.len(), 32);
+    let re = ReEncryptInput {
+        ciphertext_blob: dk.ciphertext_blob.clone(),
+        source_context: EncryptionContext::default(),
+        source_key: None,
+        destination: b.clone(),
+        destination_context: EncryptionContext::default(),
+    };
+    let moved = svc.audited(start(Operation::ReEncrypt, "alice"), async |s| svc.re_encrypt(s, re).await).await.unwrap();
+    let back = DecryptInput {
+        ciphertext_blob: moved.ciphertext_blob,
+        context: EncryptionContext::default(),
+        key: Some(b.clone()),
+    };
+    let out = svc.audited(start(Operation::Decrypt, "alice"), async |s| svc.decrypt(s, back).await).await.unwrap();
+    assert_eq!(out.plaintext.as_slice(), plaintext.as_slice());
+    // A dry run decides and records, and does nothing.
+    let answer =
+        svc.dry_run(start(Operation::DisableKey, "mallory"), async |s| svc.disable_key(s, &a).await).await.unwrap();
+    assert!(!answer.allowed);
+    let answer =
+        svc.dry_run(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &a).await).await.unwrap();
+    assert!(answer.allowed);
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &a).await).await.unwrap();
+    assert_eq!(d.key.state, KeyState::Enabled);
+    assert!(last(&h, "DisableKey").dry_run);
+}
+
+proptest! {
+    // Fast on the in-memory ports: the full 10,000 sequences on every `cargo test`.
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_lifecycle_follows_the_model(sequence in steps(1..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let outcome = runtime.block_on(async {
+            let h = Harness::new(RuleAuthorizer::allow_all());
+            let trail = h.trail();
+            Run::new(&h.service, &h.clock, &trail).steps(&sequence).await
+        });
+        prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    }
+}
