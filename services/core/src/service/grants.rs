@@ -199,11 +199,29 @@ impl KeyService {
         Ok(out)
     }
 
-    /// Loads every active grant into the authorizer.
+    /// Loads every active grant into the authorizer; returns once the set includes every grant
+    /// change committed before the call. Syncs run one at a time (a snapshot read before a
+    /// concurrent revoke must not be applied after that revoke's own sync: it would bring the
+    /// revoked grant back), a burst of changes is covered by one rebuild, and the rebuild (CPU
+    /// work growing with the number of grants) runs on a blocking thread, not a request's.
     pub async fn sync_grants(&self) -> Result<()> {
-        let _one_at_a_time = self.grant_sync.lock().await;
+        use std::sync::atomic::Ordering;
+        let mine = self.grant_sync.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let _one_at_a_time = self.grant_sync.lock.lock().await;
+        if self.grant_sync.applied.load(Ordering::Acquire) >= mine {
+            // A sync that read its snapshot after this call began has already covered it.
+            return Ok(());
+        }
+        let target = self.grant_sync.requested.load(Ordering::Acquire);
         let grants = self.store.grants(None).await.map_err(store_err)?;
-        self.authorizer.set_grants(&grants).map_err(Error::internal)
+        let authorizer = self.authorizer.clone();
+        let rebuilt = tokio::task::spawn_blocking(move || authorizer.set_grants(&grants))
+            .await
+            .map_err(|e| Error::internal(format!("grant rebuild did not finish: {e}")))?;
+        rebuilt.map_err(Error::internal)?;
+        self.grant_sync.applied.fetch_max(target, Ordering::AcqRel);
+        metrics::counter!("keyward_grant_rebuilds_total").increment(1);
+        Ok(())
     }
 
     /// Resyncs grants when the store's grant revision moved (grants made on other replicas).
@@ -215,4 +233,12 @@ impl KeyService {
         }
         Ok(())
     }
+}
+
+/// The state of grant syncs: how many were asked for, and how many a finished rebuild covers.
+#[derive(Debug, Default)]
+pub(super) struct GrantSync {
+    lock: tokio::sync::Mutex<()>,
+    requested: std::sync::atomic::AtomicU64,
+    applied: std::sync::atomic::AtomicU64,
 }

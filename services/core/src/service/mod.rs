@@ -53,9 +53,8 @@ pub struct KeyService {
     audit_reader: Option<Arc<dyn AuditReader>>,
     clock: Arc<dyn Clock>,
     backends: Backends,
-    /// Serializes grant syncs: a snapshot read before a concurrent revoke must not be applied
-    /// after that revoke's own sync (it would bring the revoked grant back).
-    grant_sync: tokio::sync::Mutex<()>,
+    /// Grant syncs, serialized and coalesced (see [`KeyService::sync_grants`]).
+    grant_sync: grants::GrantSync,
 }
 
 impl KeyService {
@@ -67,7 +66,7 @@ impl KeyService {
         clock: Arc<dyn Clock>,
         backends: Backends,
     ) -> Self {
-        Self { store, authorizer, audit, audit_reader: None, clock, backends, grant_sync: tokio::sync::Mutex::new(()) }
+        Self { store, authorizer, audit, audit_reader: None, clock, backends, grant_sync: grants::GrantSync::default() }
     }
 
     /// Lets QueryAudit and VerifyAudit read the committed trail.
