@@ -1,6 +1,7 @@
 //! Keyward's HTTP API: routes, handlers, request and response types, problem+json errors,
 //! bearer authentication, and the OpenAPI document generated from the handlers.
 
+pub mod admission;
 pub mod auth;
 pub mod aws;
 pub mod dto;
@@ -133,5 +134,6 @@ pub fn app(
     )
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
     .default_service(web::to(not_found))
+    .wrap(actix_web::middleware::from_fn(admission::admit))
     .wrap(meta::AssignIds)
 }

@@ -20,6 +20,8 @@ pub struct AppState {
     pub aws: Arc<crate::aws::AwsApi>,
     /// `/metrics`, when a recorder is installed.
     pub metrics: Option<MetricsRenderer>,
+    /// The in-flight limit.
+    pub admission: crate::admission::Admission,
 }
 
 impl std::fmt::Debug for AppState {

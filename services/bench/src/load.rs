@@ -114,12 +114,23 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// Latency in microseconds.
     pub latency: Histogram<u64>,
+    /// Responses refused by admission control (429).
+    pub refused: u64,
+    /// Latency of the refusals from their send, in microseconds.
+    pub refused_latency: Histogram<u64>,
+    /// Latency of the 2xx responses from their send, in microseconds.
+    pub ok_latency: Histogram<u64>,
 }
 
 impl RunResult {
     /// Responses per second.
     pub fn rps(&self) -> f64 {
         self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// 2xx responses per second.
+    pub fn goodput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -147,17 +158,14 @@ pub async fn closed_loop(
         let counter = counter.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
-            let mut h = histogram();
-            let (mut answered, mut ok) = (0u64, 0u64);
+            let mut tally = Tally::new();
             while Instant::now() < deadline {
                 let req = pick(counter.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
                 let (status, _) = conn.send(&req).await?;
-                let _ = h.record(t.elapsed().as_micros().max(1) as u64);
-                answered += 1;
-                ok += u64::from((200..300).contains(&status));
+                tally.add(status, t.elapsed(), t.elapsed());
             }
-            Ok::<_, std::io::Error>((h, answered, ok))
+            Ok::<_, std::io::Error>(tally)
         }));
     }
     gather(tasks, start).await
@@ -180,8 +188,7 @@ pub async fn open_loop(
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
-            let mut h = histogram();
-            let (mut answered, mut ok) = (0u64, 0u64);
+            let mut tally = Tally::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
@@ -197,27 +204,61 @@ pub async fn open_loop(
                 } else {
                     intended
                 };
+                let sent = Instant::now();
                 let (status, _) = conn.send(&pick(i)).await?;
-                let _ = h.record(from.elapsed().as_micros().max(1) as u64);
-                answered += 1;
-                ok += u64::from((200..300).contains(&status));
+                tally.add(status, from.elapsed(), sent.elapsed());
             }
-            Ok::<_, std::io::Error>((h, answered, ok))
+            Ok::<_, std::io::Error>(tally)
         }));
     }
     gather(tasks, start).await
 }
 
-type TaskOut = std::io::Result<(Histogram<u64>, u64, u64)>;
+/// One connection's answers.
+struct Tally {
+    all: Histogram<u64>,
+    ok: Histogram<u64>,
+    refused: Histogram<u64>,
+    answered: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self { all: histogram(), ok: histogram(), refused: histogram(), answered: 0 }
+    }
+
+    /// `scheduled`: from when the request was due (open loop) or sent; `served`: from when it
+    /// was sent, the server's share alone (the per-status histograms).
+    fn add(&mut self, status: u16, scheduled: Duration, served: Duration) {
+        let us = |d: Duration| d.as_micros().max(1) as u64;
+        let _ = self.all.record(us(scheduled));
+        self.answered += 1;
+        if (200..300).contains(&status) {
+            let _ = self.ok.record(us(served));
+        } else if status == 429 {
+            let _ = self.refused.record(us(served));
+        }
+    }
+}
+
+type TaskOut = std::io::Result<Tally>;
 
 async fn gather(tasks: Vec<tokio::task::JoinHandle<TaskOut>>, start: Instant) -> std::io::Result<RunResult> {
-    let mut latency = histogram();
-    let (mut answered, mut ok) = (0, 0);
+    let mut total = Tally::new();
     for t in tasks {
-        let (h, a, o) = t.await.map_err(|e| std::io::Error::other(e.to_string()))??;
-        let _ = latency.add(&h);
-        answered += a;
-        ok += o;
+        let one = t.await.map_err(|e| std::io::Error::other(e.to_string()))??;
+        let _ = total.all.add(&one.all);
+        let _ = total.ok.add(&one.ok);
+        let _ = total.refused.add(&one.refused);
+        total.answered += one.answered;
     }
-    Ok(RunResult { answered, ok, elapsed: start.elapsed(), latency })
+    Ok(RunResult {
+        answered: total.answered,
+        ok: total.ok.len(),
+        elapsed: start.elapsed(),
+        latency: total.all,
+        refused: total.refused.len(),
+        refused_latency: total.refused,
+        ok_latency: total.ok,
+    })
 }

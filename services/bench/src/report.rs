@@ -29,6 +29,8 @@ pub struct Row {
     pub error_rate: f64,
     /// S9: throughput / (in-flight / injected latency).
     pub little: Option<f64>,
+    /// S11: goodput against the maximum, refusals and their latency.
+    pub overload: Option<String>,
     /// `ok`, `MISMATCH`, or absent when the scenario writes no durable audit.
     pub audit_check: Option<String>,
     /// The commit measured.
@@ -62,6 +64,9 @@ pub fn print(rows: &[Row], header: &str) {
             r.audit_check.as_deref().unwrap_or("n/a"),
             r.little.map_or("".into(), |x| format!("{x:.2}")),
         );
+    }
+    for r in rows.iter().filter(|r| r.overload.is_some()) {
+        println!("\n{} ({}): {}", r.scenario, r.phase, r.overload.as_deref().unwrap_or(""));
     }
 }
 

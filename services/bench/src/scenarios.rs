@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11"];
 
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -105,6 +105,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             "S8" => hsm(&mut ctx)?,
             "S9" => kms(&mut ctx)?,
             "S10" => keyward(&mut ctx, "S10 encrypt 1KB, AWS API (SigV4)", Audit::Memory, Op::AwsEncrypt(1024))?,
+            "S11" => overload(&mut ctx)?,
             _ => {}
         }
     }
@@ -189,7 +190,17 @@ fn keyward(ctx: &mut Ctx, name: &str, audit: Audit, op: Op) -> Result<(), String
     keyward_on(ctx, name, audit, op, None)
 }
 
-fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>) -> Result<(), String> {
+/// A server under test with its key, admin token and (for durable audit) database.
+struct Launched {
+    server: ServerProcess,
+    token: String,
+    key_id: String,
+    data_dir: PathBuf,
+    pg: Option<Postgres>,
+}
+
+/// Starts a server for `audit` and creates one key.
+fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>) -> Result<Launched, String> {
     let pg = match audit {
         Audit::Postgres => Some(Postgres::start()?),
         Audit::Memory | Audit::MemoryHsm | Audit::MemoryKms => None,
@@ -249,13 +260,20 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
     }
     let key: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let key_id = key["key_id"].as_str().ok_or("no key_id")?.to_owned();
+    Ok(Launched { server, token, key_id, data_dir, pg })
+}
 
+fn encrypt_request(token: &str, key_id: &str, size: usize) -> Request {
+    let plaintext = STANDARD.encode(vec![0x5Au8; size]);
+    let body = format!(r#"{{"plaintext":"{plaintext}","encryption_context":{{"app":"bench"}}}}"#);
+    Request::new("POST", &format!("/v1/keys/{key_id}/encrypt"), Some(token), Some(&body))
+}
+
+fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>) -> Result<(), String> {
+    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, audit, kms)?;
+    let addr = server.addr;
     let req = match op {
-        Op::Encrypt(size) => {
-            let plaintext = STANDARD.encode(vec![0x5Au8; size]);
-            let body = format!(r#"{{"plaintext":"{plaintext}","encryption_context":{{"app":"bench"}}}}"#);
-            Request::new("POST", &format!("/v1/keys/{key_id}/encrypt"), Some(&token), Some(&body))
-        }
+        Op::Encrypt(size) => encrypt_request(&token, &key_id, size),
         Op::GenerateDataKey => Request::new(
             "POST",
             &format!("/v1/keys/{key_id}/generate-data-key"),
@@ -281,6 +299,57 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
         }
     }
     ctx.rows.extend(rows.into_iter().map(|r| r.row));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+/// S11: S4's server under twice its maximum, offered open loop for 60 s (1 s with `--quick`)
+/// over twice as many connections as the server admits at once. What is measured: goodput
+/// against the maximum just measured, how fast the excess is refused (429), the admitted
+/// requests' latency, and that every admitted request has its audit row (refusals run
+/// nothing and have none).
+fn overload(ctx: &mut Ctx) -> Result<(), String> {
+    let name = "S11 overload: 2x S4 max offered";
+    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, Audit::Postgres, None)?;
+    let pg = pg.ok_or("S11 needs Postgres")?;
+    let addr = server.addr;
+    let req = encrypt_request(&token, &key_id, 1024);
+    let pick: Picker = Arc::new(move |_| req.clone());
+    let before = ctx.rt.block_on(audit_count(pg.url()))?;
+    let c = ctx.args.concurrency;
+    let t = ctx.timing;
+    let warm = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.warmup)).map_err(|e| e.to_string())?;
+    let closed = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.closed)).map_err(|e| e.to_string())?;
+    let max = closed.rps();
+    let duration = if ctx.args.quick { Duration::from_secs(1) } else { Duration::from_secs(60) };
+    let connections = 2 * keyward_server::config::DEFAULT_MAX_IN_FLIGHT;
+    let over =
+        ctx.rt.block_on(load::open_loop(addr, pick, connections, 2.0 * max, duration)).map_err(|e| e.to_string())?;
+    server.stop();
+    let after = ctx.rt.block_on(audit_count(pg.url()))?;
+    let admitted = warm.answered + closed.answered + over.answered - over.refused;
+    let verdict = if after - before == admitted { "ok" } else { "MISMATCH" };
+    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    let summary = format!(
+        "goodput {:.0}/s = {:.2} of max {max:.0}; {} of {} refused (429 p99 {:.2} ms, max {:.2} ms from the send); admitted p99 {:.2} ms from the send",
+        over.goodput(),
+        over.goodput() / max.max(1.0),
+        over.refused,
+        over.answered,
+        q(&over.refused_latency, 0.99),
+        over.refused_latency.max() as f64 / 1000.0,
+        q(&over.ok_latency, 0.99),
+    );
+    eprintln!("keyward-bench: {name}: {summary}; audit rows {} for {admitted} admitted: {verdict}", after - before);
+    let audit_check = Some(format!("{verdict} ({} = {admitted} admitted)", after - before));
+    ctx.rows.push(Row { audit_check: audit_check.clone(), ..run_row(ctx, name, "max", &closed, c) });
+    // Latency from when each request was due, so a client falling behind shows.
+    ctx.rows.push(Row {
+        rps: over.goodput(),
+        overload: Some(summary),
+        audit_check,
+        ..run_row(ctx, name, "2x offered", &over, connections)
+    });
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
 }
@@ -350,6 +419,7 @@ fn hsm(ctx: &mut Ctx) -> Result<(), String> {
             error_rate: 0.0,
             audit_check: None,
             little: None,
+            overload: None,
             git_sha: ctx.git_sha.clone(),
             time: ctx.time.clone(),
             cores: ctx.cores,
@@ -508,6 +578,7 @@ fn run_row(ctx: &Ctx, name: &str, phase: &str, r: &RunResult, concurrency: usize
         error_rate: 1.0 - r.ok as f64 / r.answered.max(1) as f64,
         audit_check: None,
         little: None,
+        overload: None,
         git_sha: ctx.git_sha.clone(),
         time: ctx.time.clone(),
         cores: ctx.cores,

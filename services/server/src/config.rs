@@ -21,6 +21,8 @@ pub struct FileConfig {
     backend_timeout_ms: Option<u64>,
     allow_insecure_http: Option<bool>,
     workers: Option<usize>,
+    max_in_flight: Option<usize>,
+    admission_wait_ms: Option<u64>,
     maintenance_interval_seconds: Option<u64>,
     #[serde(default)]
     database: DatabaseSection,
@@ -133,6 +135,10 @@ pub struct Settings {
     pub namespace_backends: BTreeMap<String, String>,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Requests running at once; more are refused with 429 (see `keyward_api::admission`).
+    pub max_in_flight: usize,
+    /// How long a request may wait for an in-flight slot before it is refused.
+    pub admission_wait_ms: u64,
     /// Seconds between maintenance passes.
     pub maintenance_interval_seconds: u64,
     /// Database URL.
@@ -166,6 +172,10 @@ pub struct Settings {
     /// The AWS KMS-compatible API's region and account id (written in ARNs).
     pub aws: keyward_api::aws::AwsSettings,
 }
+
+/// Requests running at once by default: enough to keep every core busy while some wait on the
+/// database, few enough that an admitted request's wait stays short.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -243,6 +253,8 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
             .collect(),
         default_backend: env("KEYWARD_DEFAULT_BACKEND").or(file.default_backend).unwrap_or_else(|| "software".into()),
         workers: workers.clamp(1, 64),
+        max_in_flight: file.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).clamp(1, 100_000),
+        admission_wait_ms: file.admission_wait_ms.unwrap_or(5).min(10_000),
         maintenance_interval_seconds: file.maintenance_interval_seconds.unwrap_or(60).max(1),
         database_url,
         key_cache_ttl_ms: file.database.key_cache_ttl_ms.unwrap_or(1000).min(3_600_000),

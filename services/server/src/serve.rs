@@ -18,7 +18,17 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     crate::data_dir::prepare(&settings)?;
     let wired = wiring::wire(&settings, embedding).await?;
     let aws = std::sync::Arc::new(keyward_api::aws::AwsApi { settings: settings.aws.clone(), ..Default::default() });
-    let state = AppState { service: wired.service.clone(), auth: wired.auth.clone(), aws, metrics: metrics_recorder() };
+    let admission = keyward_api::admission::Admission::new(
+        settings.max_in_flight,
+        Duration::from_millis(settings.admission_wait_ms),
+    );
+    let state = AppState {
+        service: wired.service.clone(),
+        auth: wired.auth.clone(),
+        aws,
+        metrics: metrics_recorder(),
+        admission,
+    };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let server = HttpServer::new(move || keyward_api::app(state.clone()))
         .workers(settings.workers)

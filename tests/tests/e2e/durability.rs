@@ -299,3 +299,42 @@ async fn an_audit_connection_dropped_while_idle_costs_no_request() {
     assert_eq!(r.status, 200, "the first request after the drop: {}", r.body);
     assert_eq!(encrypt().await.status, 200);
 }
+
+/// Past its in-flight limit the server refuses at once with 429 and `Retry-After` (nothing
+/// runs, so nothing is recorded) while health stays answered; every admitted request is
+/// answered and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_limit_requests_are_refused_not_queued() {
+    let s = Server::start_with_config(Db::Sqlite, "max_in_flight = 2\nadmission_wait_ms = 0\n", &[]).await;
+    let key = s.create_key("busy").await;
+    let before = s.audit_count().await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let sends: Vec<_> = (0..96)
+        .map(|i| {
+            let (http, url, token) = (http.clone(), format!("{}/v1/keys/{key}/encrypt", s.base), s.admin.clone());
+            tokio::spawn(async move {
+                let body = json!({"plaintext": b64(format!("m{i}").as_bytes())});
+                let r = http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned());
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                (status, retry, body)
+            })
+        })
+        .collect();
+    let health = http.get(format!("{}/healthz", s.base)).send().await.unwrap().status().as_u16();
+    let mut answers = Vec::new();
+    for t in sends {
+        answers.push(t.await.unwrap());
+    }
+    assert_eq!(health, 200, "health is never refused");
+    let refused: Vec<_> = answers.iter().filter(|(status, ..)| *status == 429).collect();
+    let served = answers.iter().filter(|(status, ..)| *status == 200).count();
+    assert!(!refused.is_empty(), "96 requests at once with 2 slots: some are refused");
+    assert_eq!(served + refused.len(), answers.len(), "every other request is served");
+    for (_, retry, body) in &refused {
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["code"], "RateLimited", "{body}");
+    }
+    assert_eq!(s.audit_count().await - before, served as u64, "admitted requests are recorded, refusals are not");
+}
