@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes Keyward's parsers with cargo-fuzz (libFuzzer, nightly toolchain): the ciphertext blob
-# parser, the envelope file reader (`keyward decrypt`), and SigV4 parsing and verification.
+# parser, the envelope file reader (`keyward decrypt`), SigV4 parsing and verification, bearer
+# tokens (JWT), the request-to-Cedar entity builder, and the audit verifier's row reader.
 # Each target runs for SECONDS (default 60; the full suite's setting) from its corpus in
 # tests/fuzz/corpus/<target>, which keeps what the run found. A crash fails the script and
 # leaves its input in tests/fuzz/artifacts/<target>/: add it to the corpus and fix the bug.
@@ -12,7 +13,7 @@ log() { echo "fuzz: $*" >&2; }
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(blob_parse envelope_read sigv4_verify)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(blob_parse envelope_read sigv4_verify jwt_verify authz_entities audit_rows)
 
 rustup toolchain list | grep -q '^nightly' || { log "the nightly toolchain is required (rustup toolchain install nightly)"; exit 1; }
 if ! cargo fuzz --version >/dev/null 2>&1; then
