@@ -167,7 +167,14 @@ impl Server {
 
     /// Runs `keyward audit verify` on this server's state.
     pub fn audit_verify(&self) -> std::process::Output {
-        Command::new(keyward_bin()).args(["audit", "verify"]).args(self.state_args()).output().expect("audit verify")
+        // With the server's configuration file, if it has one (it may name the signing key).
+        let config = self.extra_args.iter().position(|a| a == "--config").map(|i| &self.extra_args[i..=i + 1]);
+        Command::new(keyward_bin())
+            .args(["audit", "verify"])
+            .args(self.state_args())
+            .args(config.unwrap_or_default())
+            .output()
+            .expect("audit verify")
     }
 
     /// Arguments that select this server's state (data dir and database).
@@ -243,6 +250,20 @@ impl Server {
             let _ = child.wait();
         }
         self.launch();
+    }
+
+    /// Starts a stopped server again on the same data directory and database.
+    pub fn restart_stopped(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.launch();
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all) and leaves it down.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Stops and starts again on the same data directory and database.
