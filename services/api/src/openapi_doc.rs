@@ -14,7 +14,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("409", "`KeyDisabled`, `KeyPendingDeletion` or `Conflict` (the key's state forbids it)"),
     ("413", "`PayloadTooLarge`: the body or plaintext is over its limit"),
     ("422", "`UnsupportedOperation`: the key's backend cannot do this"),
-    ("429", "`RateLimited`: the server is at its in-flight limit, or the audit trail's queue is full; retry after `Retry-After`"),
+    (
+        "429",
+        "`RateLimited`: the server is at its in-flight limit, or the audit trail's queue is full; retry after `Retry-After`",
+    ),
     ("500", "`Internal`: a fault on the server (details only in its log and audit record)"),
     (
         "503",

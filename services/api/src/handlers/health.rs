@@ -58,9 +58,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// queue depth, backend latency: Prometheus text format.
 #[utoipa::path(operation_id = "Metrics", tag = "health", responses((status = 200, description = "Prometheus text")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match &state.metrics {
         Some(render) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(render()),
-        None => HttpResponse::NotFound().finish(),
+        // Without a recorder (an embedder installed its own) there is nothing here: the same
+        // problem document as any unknown route.
+        None => actix_web::ResponseError::error_response(&crate::error::ApiError::new(
+            keyward_core::Error::not_found("route `GET /metrics`"),
+            crate::meta::request_id(&req),
+        )),
     }
 }
