@@ -23,6 +23,12 @@ impl MemoryAuditStore {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
+    /// The records from index `start` on, and the count so far (the next `start`).
+    pub fn records_from(&self, start: usize) -> (Vec<AuditRecord>, usize) {
+        let records = self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (records.get(start..).map(<[AuditRecord]>::to_vec).unwrap_or_default(), records.len())
+    }
+
     /// A copy of the records so far.
     pub fn records(&self) -> Vec<AuditRecord> {
         self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()

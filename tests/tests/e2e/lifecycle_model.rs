@@ -25,13 +25,12 @@ struct RigTrail<'a> {
 impl Trail for RigTrail<'_> {
     async fn new_records(&self) -> Vec<AuditRecord> {
         let (memory, after) = *self.seen.lock().unwrap();
-        let all = self.rig.audit.records();
+        let (mut new, count) = self.rig.audit.records_from(memory);
         let filter = AuditFilter { after_id: after, limit: 100_000, ..AuditFilter::default() };
         let stored = self.reader.query(&filter).await.expect("read change records");
-        let mut new = all[memory..].to_vec();
         let last = stored.last().map(|s| s.id).or(after);
         new.extend(stored.into_iter().map(|s| s.record));
-        *self.seen.lock().unwrap() = (all.len(), last);
+        *self.seen.lock().unwrap() = (count, last);
         new
     }
 }
