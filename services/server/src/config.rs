@@ -254,7 +254,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         default_backend: env("KEYWARD_DEFAULT_BACKEND").or(file.default_backend).unwrap_or_else(|| "software".into()),
         workers: workers.clamp(1, 64),
         max_in_flight: file.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).clamp(1, 100_000),
-        admission_wait_ms: file.admission_wait_ms.unwrap_or(5).min(10_000),
+        admission_wait_ms: file.admission_wait_ms.unwrap_or(1).min(10_000),
         maintenance_interval_seconds: file.maintenance_interval_seconds.unwrap_or(60).max(1),
         database_url,
         key_cache_ttl_ms: file.database.key_cache_ttl_ms.unwrap_or(1000).min(3_600_000),
