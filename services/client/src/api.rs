@@ -8,11 +8,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+/// The HTTP method of an operation (for [`Client::call`]).
+pub use reqwest::Method;
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The server answered with a problem (`application/problem+json`).
-    #[error("{status} {code}: {detail}")]
+    #[error("{status} {code}: {detail} (request {request_id})")]
     Problem {
         /// HTTP status.
         status: u16,
@@ -20,6 +23,8 @@ pub enum ApiError {
         code: String,
         /// The server's explanation.
         detail: String,
+        /// The request's id, to find its audit record.
+        request_id: String,
     },
     /// The server could not be reached or answered something unreadable.
     #[error("{0}")]
@@ -52,6 +57,30 @@ struct Problem {
     code: Option<String>,
     detail: Option<String>,
     title: Option<String>,
+    request_id: Option<String>,
+}
+
+impl ApiError {
+    /// The process exit status a command line reports for this failure: 2 invalid input, 3
+    /// denied, 4 not found, 5 unavailable (retry later), 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Problem { code, .. } => match code.as_str() {
+                "InvalidRequest"
+                | "InvalidCiphertext"
+                | "PayloadTooLarge"
+                | "Conflict"
+                | "KeyDisabled"
+                | "KeyPendingDeletion"
+                | "UnsupportedOperation" => 2,
+                "AccessDenied" | "Unauthenticated" => 3,
+                "NotFound" => 4,
+                "AuditUnavailable" | "KeyUnavailable" | "BackendUnavailable" | "RateLimited" => 5,
+                _ => 1,
+            },
+            Self::Transport(_) => 5,
+        }
+    }
 }
 
 impl Client {
@@ -74,8 +103,9 @@ impl Client {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// Calls an operation: a JSON body when given; the JSON answer (`null` for 204).
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+    /// Calls an operation: a JSON body when given; the JSON answer (`null` for 204). `path`
+    /// starts with `/v1/`; path segments must already be percent-encoded ([`encode_path`]).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(self.token.as_str());
         if let Some(body) = body {
             req = req.json(&body);
@@ -93,6 +123,7 @@ impl Client {
         Err(ApiError::Problem {
             status,
             code: problem.as_ref().and_then(|p| p.code.clone()).unwrap_or_else(|| "Unknown".into()),
+            request_id: problem.as_ref().and_then(|p| p.request_id.clone()).unwrap_or_default(),
             detail: problem.and_then(|p| p.detail.or(p.title)).unwrap_or_default(),
         })
     }
@@ -160,7 +191,7 @@ impl Client {
 }
 
 /// `alias/NAME` goes into a path percent-encoded.
-fn encode_path(key: &str) -> String {
+pub fn encode_path(key: &str) -> String {
     key.replace('/', "%2F")
 }
 

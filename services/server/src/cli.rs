@@ -38,6 +38,117 @@ pub enum Command {
     /// Issues, lists and deletes access keys for the AWS KMS-compatible API (SigV4).
     #[command(subcommand)]
     AccessKey(AccessKeyCommand),
+    /// Manages keys on a running server: create, list, describe, update, enable, disable,
+    /// rotate, versions, schedule-deletion, cancel-deletion, set-min-version.
+    Key(KeyArgs),
+}
+
+/// `keyward key [--server URL] [--token T] COMMAND ...` (or `KEYWARD_SERVER`, `KEYWARD_TOKEN`):
+/// exit status 2 invalid input, 3 denied, 4 not found, 5 unavailable.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+    /// `table` for people, `json` for scripts (the API's own JSON).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// How a command prints its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns.
+    Table,
+    /// The API's JSON.
+    Json,
+}
+
+/// `keyward key` subcommands. KEY is a key id or `alias/NAME`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// CreateKey.
+    Create {
+        /// The namespace it belongs to.
+        #[arg(long)]
+        namespace: String,
+        /// A description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An alias to create with it (`alias/NAME`).
+        #[arg(long)]
+        alias: Option<String>,
+        /// The backend instance that holds it (default: the server's).
+        #[arg(long)]
+        backend: Option<String>,
+        /// A tag `NAME=VALUE` (repeatable).
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// ListKeys: every page, in one namespace or all the caller may list.
+    List {
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// DescribeKey.
+    Describe {
+        /// The key.
+        key: String,
+    },
+    /// UpdateKey: description and automatic rotation.
+    Update {
+        /// The key.
+        key: String,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Rotate automatically every this many days.
+        #[arg(long)]
+        rotation_period_days: Option<u32>,
+    },
+    /// EnableKey.
+    Enable {
+        /// The key.
+        key: String,
+    },
+    /// DisableKey.
+    Disable {
+        /// The key.
+        key: String,
+    },
+    /// RotateKey: a new primary version.
+    Rotate {
+        /// The key.
+        key: String,
+    },
+    /// ListKeyVersions.
+    Versions {
+        /// The key.
+        key: String,
+    },
+    /// ScheduleKeyDeletion.
+    ScheduleDeletion {
+        /// The key.
+        key: String,
+        /// Days before destruction (7-30).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// CancelKeyDeletion: the key comes back disabled.
+    CancelDeletion {
+        /// The key.
+        key: String,
+    },
+    /// SetMinDecryptionVersion.
+    SetMinVersion {
+        /// The key.
+        key: String,
+        /// Versions below it stop decrypting.
+        version: u32,
+    },
 }
 
 /// `keyward access-key ...`.

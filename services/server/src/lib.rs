@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_dir;
 pub mod dev;
 pub mod envelope_cmd;
+pub mod key_cmd;
 pub mod policy_cmd;
 pub mod serve;
 pub mod telemetry;

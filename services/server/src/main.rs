@@ -5,12 +5,22 @@ use std::process::ExitCode;
 use clap::Parser;
 use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
 use keyward_server::{
-    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, policy_cmd, serve, telemetry, wiring,
+    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, key_cmd, policy_cmd, serve, telemetry, wiring,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _telemetry = telemetry::init();
+    // Key commands report why they failed in their exit status.
+    if let Command::Key(args) = &cli.command {
+        return match key_cmd::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keyward: {}", e.message);
+                ExitCode::from(e.exit)
+            }
+        };
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -41,6 +51,7 @@ fn run(cli: Cli) -> Result<(), String> {
             runtime()?.block_on(audit_cmd::export(&settings, from)).map(|_| ())
         }
         Command::AccessKey(cmd) => access_key_cmd::run(&cmd),
+        Command::Key(_) => unreachable!("handled in main"),
         Command::Encrypt(args) => envelope_cmd::encrypt(&args),
         Command::Decrypt(args) => envelope_cmd::decrypt(&args),
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),

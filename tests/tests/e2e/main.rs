@@ -10,6 +10,7 @@ mod authz;
 mod aws_api;
 mod aws_kms;
 mod change_atomicity;
+mod cli;
 mod crypto;
 mod docs;
 mod durability;

@@ -1,0 +1,180 @@
+//! `keyward key ...`: every key operation on a running server, as a table or the API's JSON.
+
+use keyward_client::api::{ApiError, Method, encode_path};
+use serde_json::{Value, json};
+
+use crate::cli::{KeyArgs, KeyCommand, Output};
+use crate::envelope_cmd::{client, runtime};
+
+/// Why a command failed, with the exit status that says so.
+#[derive(Debug)]
+pub struct CommandError {
+    /// 1 anything, 2 invalid input, 3 denied, 4 not found, 5 unavailable.
+    pub exit: u8,
+    /// What to print.
+    pub message: String,
+}
+
+impl From<String> for CommandError {
+    fn from(message: String) -> Self {
+        Self { exit: 1, message }
+    }
+}
+
+fn failed(operation: &str, e: &ApiError) -> CommandError {
+    CommandError { exit: e.exit_code(), message: format!("{operation}: {e}") }
+}
+
+/// Runs one `keyward key` subcommand.
+pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
+    let api = client(&args.remote)?;
+    let rt = runtime()?;
+    let key_path = |key: &str| format!("/v1/keys/{}", encode_path(key));
+    let call = |operation: &str, method: Method, path: String, body: Option<Value>| {
+        rt.block_on(api.call(method, &path, body)).map_err(|e| failed(operation, &e))
+    };
+    let answer = match &args.command {
+        KeyCommand::Create { namespace, description, alias, backend, tags } => {
+            let tags: serde_json::Map<String, Value> = tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let mut body = json!({"namespace": namespace, "description": description, "tags": tags});
+            if let Some(a) = alias {
+                body["alias"] = json!(a);
+            }
+            if let Some(b) = backend {
+                body["backend"] = json!(b);
+            }
+            call("CreateKey", Method::POST, "/v1/keys".into(), Some(body))?
+        }
+        KeyCommand::List { namespace } => {
+            let mut keys = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let mut query = vec!["limit=100".to_owned()];
+                if let Some(ns) = namespace {
+                    query.push(format!("namespace={ns}"));
+                }
+                if let Some(t) = &next {
+                    query.push(format!("next_token={t}"));
+                }
+                let page = call("ListKeys", Method::GET, format!("/v1/keys?{}", query.join("&")), None)?;
+                keys.extend(page["keys"].as_array().cloned().unwrap_or_default());
+                match page["next_token"].as_str() {
+                    Some(t) => next = Some(t.to_owned()),
+                    None => break,
+                }
+            }
+            json!({ "keys": keys })
+        }
+        KeyCommand::Describe { key } => call("DescribeKey", Method::GET, key_path(key), None)?,
+        KeyCommand::Update { key, description, rotation_period_days } => {
+            let mut body = json!({});
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            if let Some(days) = rotation_period_days {
+                body["rotation_period_days"] = json!(days);
+            }
+            call("UpdateKey", Method::PATCH, key_path(key), Some(body))?
+        }
+        KeyCommand::Enable { key } => call("EnableKey", Method::POST, format!("{}/enable", key_path(key)), None)?,
+        KeyCommand::Disable { key } => call("DisableKey", Method::POST, format!("{}/disable", key_path(key)), None)?,
+        KeyCommand::Rotate { key } => call("RotateKey", Method::POST, format!("{}/rotate", key_path(key)), None)?,
+        KeyCommand::Versions { key } => {
+            call("ListKeyVersions", Method::GET, format!("{}/versions", key_path(key)), None)?
+        }
+        KeyCommand::ScheduleDeletion { key, days } => call(
+            "ScheduleKeyDeletion",
+            Method::POST,
+            format!("{}/schedule-deletion", key_path(key)),
+            Some(json!({"pending_window_days": days})),
+        )?,
+        KeyCommand::CancelDeletion { key } => {
+            call("CancelKeyDeletion", Method::POST, format!("{}/cancel-deletion", key_path(key)), None)?
+        }
+        KeyCommand::SetMinVersion { key, version } => call(
+            "SetMinDecryptionVersion",
+            Method::POST,
+            format!("{}/min-decryption-version", key_path(key)),
+            Some(json!({"version": version})),
+        )?,
+    };
+    print(&args.command, args.output, &answer)
+}
+
+#[allow(clippy::print_stdout, reason = "command output")]
+fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), CommandError> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(answer).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    let s = |v: &Value, f: &str| match &v[f] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    match command {
+        KeyCommand::List { .. } => {
+            let rows: Vec<Vec<String>> = answer["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|k| {
+                    vec![s(k, "key_id"), s(k, "namespace"), s(k, "key_state"), s(k, "backend"), s(k, "created_at")]
+                })
+                .collect();
+            table(&["KEY ID", "NAMESPACE", "STATE", "BACKEND", "CREATED"], &rows);
+        }
+        KeyCommand::Versions { .. } => {
+            let versions = answer["versions"].as_array().cloned().unwrap_or_default();
+            let rows: Vec<Vec<String>> = versions
+                .iter()
+                .map(|v| {
+                    let cols = ["version", "state", "created_at", "encryptions", "decryptions", "last_used_at"];
+                    cols.iter().map(|c| s(v, c)).collect()
+                })
+                .collect();
+            table(&["VERSION", "STATE", "CREATED", "ENCRYPTIONS", "DECRYPTIONS", "LAST USED"], &rows);
+        }
+        _ => {
+            let fields = [
+                "key_id",
+                "namespace",
+                "aliases",
+                "description",
+                "key_spec",
+                "key_state",
+                "backend",
+                "protection",
+                "primary_version",
+                "min_decryption_version",
+                "owner",
+                "created_at",
+                "deletion_date",
+                "rotation_period_days",
+                "next_rotation_at",
+            ];
+            let rows: Vec<Vec<String>> = fields.iter().map(|f| vec![(*f).to_owned(), s(answer, f)]).collect();
+            table(&["FIELD", "VALUE"], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// Prints aligned columns.
+#[allow(clippy::print_stdout, reason = "command output")]
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    println!("{}", line(header.to_vec()));
+    for row in rows {
+        println!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+}

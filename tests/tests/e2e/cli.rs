@@ -1,0 +1,77 @@
+//! `keyward key ...` against a running server: every subcommand, as a table and as JSON, and
+//! exit statuses that say why a command failed.
+
+use std::process::{Command, Output};
+
+use keyward_e2e::{Db, Server, keyward_bin};
+use serde_json::Value;
+
+fn key(s: &Server, token: &str, args: &[&str]) -> Output {
+    Command::new(keyward_bin())
+        .arg("key")
+        .args(args)
+        .env("KEYWARD_SERVER", &s.base)
+        .env("KEYWARD_TOKEN", token)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run keyward key")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn text(out: &Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_subcommand_against_a_running_server() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin.clone();
+    let created = json(&key(
+        &s,
+        &admin,
+        &["create", "--namespace", "cli", "--alias", "alias/cli", "--tag", "team=ops", "--output", "json"],
+    ));
+    let id = created["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["aliases"][0], "alias/cli");
+    assert_eq!(created["tags"]["team"], "ops");
+
+    let listed = text(&key(&s, &admin, &["list", "--namespace", "cli"]));
+    assert!(listed.starts_with("KEY ID") && listed.contains(&id) && listed.contains("Enabled"), "{listed}");
+    let described = text(&key(&s, &admin, &["describe", "alias/cli"]));
+    assert!(described.contains(&id) && described.lines().any(|l| l.starts_with("key_state") && l.contains("Enabled")));
+
+    let updated = json(&key(&s, &admin, &["update", &id, "--description", "from the CLI", "--output", "json"]));
+    assert_eq!(updated["description"], "from the CLI");
+    assert_eq!(json(&key(&s, &admin, &["rotate", &id, "--output", "json"]))["primary_version"], 2);
+    let versions = json(&key(&s, &admin, &["versions", &id, "--output", "json"]));
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    let table = text(&key(&s, &admin, &["versions", &id]));
+    assert!(table.starts_with("VERSION") && table.lines().count() == 3, "{table}");
+    assert_eq!(json(&key(&s, &admin, &["set-min-version", &id, "2", "--output", "json"]))["min_decryption_version"], 2);
+    assert_eq!(json(&key(&s, &admin, &["disable", &id, "--output", "json"]))["key_state"], "Disabled");
+
+    // Why a command failed is in its exit status, and the problem is printed.
+    let refused = key(&s, &admin, &["rotate", &id]);
+    assert_eq!(refused.status.code(), Some(2), "a disabled key cannot rotate: invalid for its state");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("KeyDisabled") && stderr.contains("request"), "{stderr}");
+    assert_eq!(json(&key(&s, &admin, &["enable", &id, "--output", "json"]))["key_state"], "Enabled");
+    let pending = json(&key(&s, &admin, &["schedule-deletion", &id, "--days", "7", "--output", "json"]));
+    assert_eq!(pending["key_state"], "PendingDeletion");
+    assert_eq!(json(&key(&s, &admin, &["cancel-deletion", &id, "--output", "json"]))["key_state"], "Disabled");
+    assert_eq!(key(&s, &admin, &["schedule-deletion", &id, "--days", "3"]).status.code(), Some(2), "7-30 days");
+    assert_eq!(key(&s, &admin, &["describe", "0193b5a0-6c1e-7f1a-9d2e-3c4b5a6d7e8f"]).status.code(), Some(4));
+    let bob = s.token("bob", &[]);
+    assert_eq!(key(&s, &bob, &["describe", &id]).status.code(), Some(3), "denied");
+    assert_eq!(key(&s, "not-a-token", &["list"]).status.code(), Some(3), "unauthenticated");
+    let gone = Command::new(keyward_bin())
+        .args(["key", "--server", "http://127.0.0.1:9", "--token", "x", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(5), "unreachable: retry later");
+}
