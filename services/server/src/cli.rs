@@ -41,6 +41,131 @@ pub enum Command {
     /// Manages keys on a running server: create, list, describe, update, enable, disable,
     /// rotate, versions, schedule-deletion, cancel-deletion, set-min-version.
     Key(KeyArgs),
+    /// Manages aliases on a running server: create (or repoint), list, delete.
+    Alias(RemoteCommand<AliasCommand>),
+    /// Manages grants on a running server: create, list, revoke.
+    Grant(RemoteCommand<GrantCommand>),
+    /// GenerateDataKey: a data key and its blob under KEY (`--without-plaintext`: the blob only).
+    DataKey(RemoteCommand<DataKeyCommand>),
+    /// GenerateRandom: random bytes from a backend, base64.
+    Random(RemoteCommand<RandomCommand>),
+    /// Authorize: may PRINCIPAL do ACTION on RESOURCE? (a dry-run decision; nothing runs).
+    Authorize(RemoteCommand<AuthorizeCommand>),
+}
+
+/// A command against a running server (`--server`/`KEYWARD_SERVER`, `--token`/`KEYWARD_TOKEN`).
+#[derive(Debug, clap::Args)]
+pub struct RemoteCommand<C: Subcommand> {
+    /// The operation.
+    #[command(subcommand)]
+    pub command: C,
+    /// `table` for people, `json` for scripts (the API's own JSON).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `keyward alias`.
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// CreateAlias: NAME (`alias/...`) points to KEY (created, or repointed).
+    Create {
+        /// The alias.
+        name: String,
+        /// The key it points to.
+        key: String,
+    },
+    /// ListAliases: every page, or those of one key.
+    List {
+        /// Only this key's aliases.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// DeleteAlias.
+    Delete {
+        /// The alias.
+        name: String,
+    },
+}
+
+/// `keyward grant`.
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// CreateGrant: GRANTEE may do OPERATIONs on KEY.
+    Create {
+        /// The key.
+        key: String,
+        /// `Keyward::User::"alice"`, `Keyward::Service::"x"` or `Keyward::Group::"g"`.
+        grantee: String,
+        /// An operation (repeatable): Encrypt, Decrypt, GenerateDataKey, ...
+        #[arg(long = "operation", required = true)]
+        operations: Vec<String>,
+        /// Only with exactly this encryption context entry `NAME=VALUE` (repeatable).
+        #[arg(long = "context-equals", value_parser = parse_pair)]
+        context_equals: Vec<(String, String)>,
+    },
+    /// ListGrants of a key.
+    List {
+        /// The key.
+        key: String,
+    },
+    /// RevokeGrant.
+    Revoke {
+        /// The grant id.
+        grant_id: String,
+    },
+}
+
+/// `keyward data-key`.
+#[derive(Debug, Subcommand)]
+pub enum DataKeyCommand {
+    /// A 256-bit data key under KEY.
+    Generate {
+        /// The key.
+        key: String,
+        /// An encryption context entry `NAME=VALUE` (repeatable).
+        #[arg(long = "context", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+        /// Only the blob, no plaintext.
+        #[arg(long)]
+        without_plaintext: bool,
+    },
+}
+
+/// `keyward random`.
+#[derive(Debug, Subcommand)]
+pub enum RandomCommand {
+    /// Random bytes.
+    Generate {
+        /// How many (1-1024).
+        #[arg(long, default_value_t = 32)]
+        bytes: u32,
+        /// The namespace whose backend draws them.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+}
+
+/// `keyward authorize`.
+#[derive(Debug, Subcommand)]
+pub enum AuthorizeCommand {
+    /// Asks for a decision.
+    Ask {
+        /// The action, e.g. `Decrypt`.
+        action: String,
+        /// `Keyward::Key::"<id or alias/NAME>"` or `Keyward::Namespace::"ns"`.
+        resource: String,
+        /// Asks about another principal (`Keyward::User::"bob"`; needs `Authorize`).
+        #[arg(long)]
+        principal: Option<String>,
+        /// That principal's group (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// An encryption context entry `NAME=VALUE` (repeatable).
+        #[arg(long = "context", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+    },
 }
 
 /// `keyward key [--server URL] [--token T] COMMAND ...` (or `KEYWARD_SERVER`, `KEYWARD_TOKEN`):

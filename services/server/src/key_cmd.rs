@@ -21,7 +21,7 @@ impl From<String> for CommandError {
     }
 }
 
-fn failed(operation: &str, e: &ApiError) -> CommandError {
+pub(crate) fn failed(operation: &str, e: &ApiError) -> CommandError {
     CommandError { exit: e.exit_code(), message: format!("{operation}: {e}") }
 }
 
@@ -162,7 +162,7 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
 
 /// Prints aligned columns.
 #[allow(clippy::print_stdout, reason = "command output")]
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -5,15 +5,25 @@ use std::process::ExitCode;
 use clap::Parser;
 use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
 use keyward_server::{
-    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, key_cmd, policy_cmd, serve, telemetry, wiring,
+    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, key_cmd, policy_cmd, remote_cmd, serve, telemetry,
+    wiring,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _telemetry = telemetry::init();
-    // Key commands report why they failed in their exit status.
-    if let Command::Key(args) = &cli.command {
-        return match key_cmd::run(args) {
+    // Commands against a running server report why they failed in their exit status.
+    let remote = match &cli.command {
+        Command::Key(args) => Some(key_cmd::run(args)),
+        Command::Alias(cmd) => Some(remote_cmd::alias(cmd)),
+        Command::Grant(cmd) => Some(remote_cmd::grant(cmd)),
+        Command::DataKey(cmd) => Some(remote_cmd::data_key(cmd)),
+        Command::Random(cmd) => Some(remote_cmd::random(cmd)),
+        Command::Authorize(cmd) => Some(remote_cmd::authorize(cmd)),
+        _ => None,
+    };
+    if let Some(result) = remote {
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("keyward: {}", e.message);
@@ -51,7 +61,12 @@ fn run(cli: Cli) -> Result<(), String> {
             runtime()?.block_on(audit_cmd::export(&settings, from)).map(|_| ())
         }
         Command::AccessKey(cmd) => access_key_cmd::run(&cmd),
-        Command::Key(_) => unreachable!("handled in main"),
+        Command::Key(_)
+        | Command::Alias(_)
+        | Command::Grant(_)
+        | Command::DataKey(_)
+        | Command::Random(_)
+        | Command::Authorize(_) => unreachable!("handled in main"),
         Command::Encrypt(args) => envelope_cmd::encrypt(&args),
         Command::Decrypt(args) => envelope_cmd::decrypt(&args),
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),

@@ -75,3 +75,82 @@ async fn every_key_subcommand_against_a_running_server() {
         .unwrap();
     assert_eq!(gone.status.code(), Some(5), "unreachable: retry later");
 }
+
+fn run(s: &Server, token: &str, args: &[&str]) -> Output {
+    Command::new(keyward_bin())
+        .args(args)
+        .env("KEYWARD_SERVER", &s.base)
+        .env("KEYWARD_TOKEN", token)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run keyward")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_grants_data_keys_random_and_decisions_from_the_command_line() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin.clone();
+    let id = json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--output", "json"]))["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let alias = json(&run(&s, &admin, &["alias", "create", "alias/app", &id, "--output", "json"]));
+    assert_eq!(alias["target_key_id"], id.as_str());
+    let listed = text(&run(&s, &admin, &["alias", "list", "--key", &id]));
+    assert!(listed.starts_with("ALIAS NAME") && listed.contains("alias/app"), "{listed}");
+    assert!(run(&s, &admin, &["alias", "delete", "alias/app"]).status.success());
+    assert_eq!(run(&s, &admin, &["alias", "delete", "alias/app"]).status.code(), Some(4), "gone");
+
+    let grant = json(&run(
+        &s,
+        &admin,
+        &[
+            "grant",
+            "create",
+            &id,
+            "Keyward::User::\"gina\"",
+            "--operation",
+            "Encrypt",
+            "--context-equals",
+            "app=web",
+            "--output",
+            "json",
+        ],
+    ));
+    let grant_id = grant["grant_id"].as_str().unwrap().to_owned();
+    let grants = text(&run(&s, &admin, &["grant", "list", &id]));
+    assert!(grants.contains(&grant_id) && grants.contains("gina"), "{grants}");
+    let gina = s.token("gina", &[]);
+    let decision = json(&run(
+        &s,
+        &gina,
+        &[
+            "authorize",
+            "ask",
+            "Encrypt",
+            &format!("Keyward::Key::\"{id}\""),
+            "--context",
+            "app=web",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(decision["decision"], "Allow", "{decision}");
+    let other = json(&run(
+        &s,
+        &gina,
+        &["authorize", "ask", "Encrypt", &format!("Keyward::Key::\"{id}\""), "--context", "app=db", "--output", "json"],
+    ));
+    assert_eq!(other["decision"], "Deny", "the grant binds the context: {other}");
+    assert!(run(&s, &admin, &["grant", "revoke", &grant_id]).status.success());
+
+    let dk = json(&run(&s, &admin, &["data-key", "generate", &id, "--context", "table=orders", "--output", "json"]));
+    assert!(dk["plaintext"].is_string() && dk["ciphertext_blob"].is_string(), "{dk}");
+    let blob_only = json(&run(&s, &admin, &["data-key", "generate", &id, "--without-plaintext", "--output", "json"]));
+    assert!(blob_only["plaintext"].is_null() && blob_only["ciphertext_blob"].is_string(), "{blob_only}");
+    let random =
+        json(&run(&s, &admin, &["random", "generate", "--bytes", "16", "--namespace", "cli", "--output", "json"]));
+    assert_eq!(random["plaintext"].as_str().map(str::len), Some(24), "16 bytes in base64: {random}");
+    assert_eq!(run(&s, &admin, &["random", "generate", "--bytes", "5000"]).status.code(), Some(2));
+}

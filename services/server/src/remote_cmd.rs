@@ -1,0 +1,165 @@
+//! `keyward alias|grant|data-key|random|authorize`: the other operations on a running server.
+
+use keyward_client::api::{Method, encode_path};
+use serde_json::{Map, Value, json};
+
+use crate::cli::{AliasCommand, AuthorizeCommand, DataKeyCommand, GrantCommand, Output, RandomCommand, RemoteCommand};
+use crate::envelope_cmd::{client, runtime};
+use crate::key_cmd::{CommandError, failed, table};
+
+fn pairs(entries: &[(String, String)]) -> Value {
+    Value::Object(entries.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>())
+}
+
+/// Calls one operation of a running server.
+fn call<C: clap::Subcommand>(
+    cmd: &RemoteCommand<C>,
+    operation: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, CommandError> {
+    let api = client(&cmd.remote)?;
+    runtime()?.block_on(api.call(method, path, body)).map_err(|e| failed(operation, &e))
+}
+
+/// Every page of a listing: `items` from each answer, following `next_token`.
+fn all_pages<C: clap::Subcommand>(
+    cmd: &RemoteCommand<C>,
+    operation: &str,
+    path: &str,
+    items: &str,
+) -> Result<Value, CommandError> {
+    let mut all = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let page_path = match &next {
+            Some(t) => format!("{path}{sep}next_token={}", encode_path(t)),
+            None => path.to_owned(),
+        };
+        let page = call(cmd, operation, Method::GET, &page_path, None)?;
+        all.extend(page[items].as_array().cloned().unwrap_or_default());
+        match page["next_token"].as_str() {
+            Some(t) => next = Some(t.to_owned()),
+            None => return Ok(json!({ items: all })),
+        }
+    }
+}
+
+fn cell(v: &Value, f: &str) -> String {
+    match &v[f] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "command output")]
+fn show(output: Output, answer: &Value, list: Option<(&str, &[&str])>) -> Result<(), CommandError> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(answer).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    match list {
+        Some((items, columns)) => {
+            let rows: Vec<Vec<String>> = answer[items]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| columns.iter().map(|c| cell(item, c)).collect())
+                .collect();
+            let header: Vec<String> = columns.iter().map(|c| c.to_uppercase().replace('_', " ")).collect();
+            table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+        }
+        None => {
+            let rows: Vec<Vec<String>> =
+                answer.as_object().into_iter().flatten().map(|(k, _)| vec![k.clone(), cell(answer, k)]).collect();
+            table(&["FIELD", "VALUE"], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// `keyward alias ...`.
+pub fn alias(cmd: &RemoteCommand<AliasCommand>) -> Result<(), CommandError> {
+    match &cmd.command {
+        AliasCommand::Create { name, key } => {
+            let body = json!({"target_key_id": key});
+            let path = format!("/v1/aliases/{}", encode_path(name));
+            show(cmd.output, &call(cmd, "CreateAlias", Method::PUT, &path, Some(body))?, None)
+        }
+        AliasCommand::List { key } => {
+            let path = match key {
+                Some(k) => format!("/v1/aliases?limit=100&key_id={}", encode_path(k)),
+                None => "/v1/aliases?limit=100".to_owned(),
+            };
+            let all = all_pages(cmd, "ListAliases", &path, "aliases")?;
+            show(cmd.output, &all, Some(("aliases", &["alias_name", "target_key_id"])))
+        }
+        AliasCommand::Delete { name } => {
+            call(cmd, "DeleteAlias", Method::DELETE, &format!("/v1/aliases/{}", encode_path(name)), None)?;
+            eprintln!("deleted {name}");
+            Ok(())
+        }
+    }
+}
+
+/// `keyward grant ...`.
+pub fn grant(cmd: &RemoteCommand<GrantCommand>) -> Result<(), CommandError> {
+    match &cmd.command {
+        GrantCommand::Create { key, grantee, operations, context_equals } => {
+            let mut body = json!({"grantee": grantee, "operations": operations});
+            if !context_equals.is_empty() {
+                body["constraints"] = json!({"encryption_context_equals": pairs(context_equals)});
+            }
+            let path = format!("/v1/keys/{}/grants", encode_path(key));
+            show(cmd.output, &call(cmd, "CreateGrant", Method::POST, &path, Some(body))?, None)
+        }
+        GrantCommand::List { key } => {
+            let path = format!("/v1/keys/{}/grants", encode_path(key));
+            let answer = call(cmd, "ListGrants", Method::GET, &path, None)?;
+            show(
+                cmd.output,
+                &answer,
+                Some(("grants", &["grant_id", "grantee", "operations", "granted_by", "created_at"])),
+            )
+        }
+        GrantCommand::Revoke { grant_id } => {
+            call(cmd, "RevokeGrant", Method::DELETE, &format!("/v1/grants/{}", encode_path(grant_id)), None)?;
+            eprintln!("revoked {grant_id}");
+            Ok(())
+        }
+    }
+}
+
+/// `keyward data-key generate ...`.
+pub fn data_key(cmd: &RemoteCommand<DataKeyCommand>) -> Result<(), CommandError> {
+    let DataKeyCommand::Generate { key, context, without_plaintext } = &cmd.command;
+    let op = if *without_plaintext { "generate-data-key-without-plaintext" } else { "generate-data-key" };
+    let path = format!("/v1/keys/{}/{op}", encode_path(key));
+    let answer =
+        call(cmd, "GenerateDataKey", Method::POST, &path, Some(json!({"encryption_context": pairs(context)})))?;
+    show(cmd.output, &answer, None)
+}
+
+/// `keyward random generate ...`.
+pub fn random(cmd: &RemoteCommand<RandomCommand>) -> Result<(), CommandError> {
+    let RandomCommand::Generate { bytes, namespace } = &cmd.command;
+    let mut body = json!({"number_of_bytes": bytes});
+    if let Some(ns) = namespace {
+        body["namespace"] = json!(ns);
+    }
+    show(cmd.output, &call(cmd, "GenerateRandom", Method::POST, "/v1/random", Some(body))?, None)
+}
+
+/// `keyward authorize ask ...`.
+pub fn authorize(cmd: &RemoteCommand<AuthorizeCommand>) -> Result<(), CommandError> {
+    let AuthorizeCommand::Ask { action, resource, principal, groups, context } = &cmd.command;
+    let mut body = json!({"action": action, "resource": resource, "context": {"encryption_context": pairs(context)}});
+    if let Some(p) = principal {
+        body["principal"] = json!(p);
+        body["groups"] = json!(groups);
+    }
+    show(cmd.output, &call(cmd, "Authorize", Method::POST, "/v1/authorize", Some(body))?, None)
+}
