@@ -51,6 +51,11 @@ pub enum Command {
     Random(RemoteCommand<RandomCommand>),
     /// Authorize: may PRINCIPAL do ACTION on RESOURCE? (a dry-run decision; nothing runs).
     Authorize(RemoteCommand<AuthorizeCommand>),
+    /// Prints a shell completion script: `source <(keyward completion bash)`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A command against a running server (`--server`/`KEYWARD_SERVER`, `--token`/`KEYWARD_TOKEN`).
@@ -373,6 +378,29 @@ pub enum AuditCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// QueryAudit on a running server: records as JSON lines, oldest first, every page.
+    Query {
+        /// Only this principal (`Keyward::User::"alice"`).
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only this key id.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only `Allow` or `Deny`.
+        #[arg(long)]
+        decision: Option<String>,
+        /// From this time on (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Prints records as JSON lines, oldest first.
     Export {
         /// Only records from this time on (RFC 3339).
@@ -398,6 +426,19 @@ pub enum PolicyCommand {
     },
     /// Lists test cases and recorded requests whose decision changes from OLD to NEW.
     Diff(DiffArgs),
+    /// GetPolicies from a running server: its policy set version and policies.
+    Get {
+        /// Print the API's JSON instead of the policies' text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// ReloadPolicies on a running server (from its policy directory); prints the new version.
+    Reload {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 /// `policy diff` options.

@@ -20,6 +20,19 @@ fn main() -> ExitCode {
         Command::DataKey(cmd) => Some(remote_cmd::data_key(cmd)),
         Command::Random(cmd) => Some(remote_cmd::random(cmd)),
         Command::Authorize(cmd) => Some(remote_cmd::authorize(cmd)),
+        Command::Policy(PolicyCommand::Get { json, remote }) => Some(remote_cmd::policy(remote, false, *json)),
+        Command::Policy(PolicyCommand::Reload { remote }) => Some(remote_cmd::policy(remote, true, false)),
+        Command::Audit(AuditCommand::Query { principal, key, action, decision, from, limit, remote }) => {
+            let filters = remote_cmd::AuditFilters {
+                principal: principal.as_deref(),
+                key: key.as_deref(),
+                action: action.as_deref(),
+                decision: decision.as_deref(),
+                from: from.as_deref(),
+                limit: *limit,
+            };
+            Some(remote_cmd::audit_query(remote, &filters))
+        }
         _ => None,
     };
     if let Some(result) = remote {
@@ -66,7 +79,14 @@ fn run(cli: Cli) -> Result<(), String> {
         | Command::Grant(_)
         | Command::DataKey(_)
         | Command::Random(_)
-        | Command::Authorize(_) => unreachable!("handled in main"),
+        | Command::Authorize(_)
+        | Command::Policy(PolicyCommand::Get { .. } | PolicyCommand::Reload { .. })
+        | Command::Audit(AuditCommand::Query { .. }) => unreachable!("handled in main"),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "keyward", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Encrypt(args) => envelope_cmd::encrypt(&args),
         Command::Decrypt(args) => envelope_cmd::decrypt(&args),
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),

@@ -163,3 +163,93 @@ pub fn authorize(cmd: &RemoteCommand<AuthorizeCommand>) -> Result<(), CommandErr
     }
     show(cmd.output, &call(cmd, "Authorize", Method::POST, "/v1/authorize", Some(body))?, None)
 }
+
+/// `keyward policy get|reload`.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn policy(remote: &crate::cli::RemoteArgs, reload: bool, json_output: bool) -> Result<(), CommandError> {
+    let api = client(remote)?;
+    let rt = runtime()?;
+    if reload {
+        let v = rt
+            .block_on(api.call(Method::POST, "/v1/policies/reload", None))
+            .map_err(|e| failed("ReloadPolicies", &e))?;
+        println!("{}", cell(&v, "policy_version"));
+        return Ok(());
+    }
+    let v = rt.block_on(api.call(Method::GET, "/v1/policies", None)).map_err(|e| failed("GetPolicies", &e))?;
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!("// policy set {}", cell(&v, "policy_version"));
+    for p in v["policies"].as_array().into_iter().flatten() {
+        println!("\n// {}\n{}", cell(p, "id"), cell(p, "text").trim_end());
+    }
+    Ok(())
+}
+
+/// The filters of `keyward audit query`.
+#[derive(Debug)]
+pub struct AuditFilters<'a> {
+    /// `principal`.
+    pub principal: Option<&'a str>,
+    /// `key_id`.
+    pub key: Option<&'a str>,
+    /// `action`.
+    pub action: Option<&'a str>,
+    /// `decision`.
+    pub decision: Option<&'a str>,
+    /// `from`.
+    pub from: Option<&'a str>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// `keyward audit query`: JSON lines, every page up to the limit.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn audit_query(remote: &crate::cli::RemoteArgs, f: &AuditFilters<'_>) -> Result<(), CommandError> {
+    let api = client(remote)?;
+    let rt = runtime()?;
+    let enc = |v: &str| {
+        v.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let mut query: Vec<String> = [
+        ("principal", f.principal),
+        ("key_id", f.key),
+        ("action", f.action),
+        ("decision", f.decision),
+        ("from", f.from),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={}", enc(v))))
+    .collect();
+    query.push(format!("limit={}", f.limit.clamp(1, 1000)));
+    let mut printed = 0usize;
+    let mut next: Option<String> = None;
+    while printed < f.limit {
+        let mut q = query.clone();
+        if let Some(t) = &next {
+            q.push(format!("next_token={}", enc(t)));
+        }
+        let page = rt
+            .block_on(api.call(Method::GET, &format!("/v1/audit?{}", q.join("&")), None))
+            .map_err(|e| failed("QueryAudit", &e))?;
+        for r in page["records"].as_array().into_iter().flatten().take(f.limit - printed) {
+            println!("{r}");
+            printed += 1;
+        }
+        match page["next_token"].as_str() {
+            Some(t) => next = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    Ok(())
+}

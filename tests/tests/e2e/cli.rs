@@ -154,3 +154,27 @@ async fn aliases_grants_data_keys_random_and_decisions_from_the_command_line() {
     assert_eq!(random["plaintext"].as_str().map(str::len), Some(24), "16 bytes in base64: {random}");
     assert_eq!(run(&s, &admin, &["random", "generate", "--bytes", "5000"]).status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_audit_and_completion_from_the_command_line() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin.clone();
+    let policies = text(&run(&s, &admin, &["policy", "get"]));
+    assert!(policies.starts_with("// policy set sha256:") && policies.contains("permit"), "{policies}");
+    let as_json = json(&run(&s, &admin, &["policy", "get", "--json"]));
+    assert!(as_json["policies"].as_array().is_some_and(|p| !p.is_empty()));
+    let reloaded = run(&s, &admin, &["policy", "reload"]);
+    assert!(reloaded.status.success(), "{}", String::from_utf8_lossy(&reloaded.stderr));
+    assert!(String::from_utf8_lossy(&reloaded.stdout).starts_with("sha256:"));
+    let bob = s.token("bob", &[]);
+    assert_eq!(run(&s, &bob, &["policy", "reload"]).status.code(), Some(3), "only admins reload");
+
+    s.create_key("audited").await;
+    let lines = text(&run(&s, &admin, &["audit", "query", "--action", "CreateKey", "--limit", "5"]));
+    let records: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!records.is_empty() && records.iter().all(|r| r["action"] == "CreateKey"), "{lines}");
+    assert_eq!(run(&s, &bob, &["audit", "query"]).status.code(), Some(3), "the trail is for auditors");
+
+    let script = text(&run(&s, &admin, &["completion", "bash"]));
+    assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
+}
