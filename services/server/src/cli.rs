@@ -322,8 +322,11 @@ pub struct RemoteArgs {
     #[arg(long, env = "KEYWARD_SERVER", default_value = "http://127.0.0.1:8420")]
     pub server: String,
     /// A bearer token.
-    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true, required_unless_present = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the bearer token (kept out of the process list and shell history).
+    #[arg(long, env = "KEYWARD_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// PEM certificates to trust besides the web PKI (a private CA).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,

@@ -15,7 +15,17 @@ pub(crate) fn client(remote: &RemoteArgs) -> Result<Client, String> {
         Some(path) => Some(std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()))?),
         None => None,
     };
-    Client::new(&remote.server, &remote.token, ca.as_deref()).map_err(|e| e.to_string())
+    let token = match (&remote.token, &remote.token_file) {
+        (Some(t), _) => zeroize::Zeroizing::new(t.clone()),
+        (None, Some(path)) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("token file `{}`: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => return Err("no token: pass --token, --token-file, KEYWARD_TOKEN or KEYWARD_TOKEN_FILE".into()),
+    };
+    Client::new(&remote.server, &token, ca.as_deref()).map_err(|e| e.to_string())
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -175,6 +175,15 @@ async fn policies_audit_and_completion_from_the_command_line() {
     assert!(!records.is_empty() && records.iter().all(|r| r["action"] == "CreateKey"), "{lines}");
     assert_eq!(run(&s, &bob, &["audit", "query"]).status.code(), Some(3), "the trail is for auditors");
 
+    // The token from a file, out of the process list.
+    let file = s.data_dir.path().join("admin.token");
+    let listed = Command::new(keyward_bin())
+        .args(["key", "--server", &s.base, "--token-file", file.to_str().unwrap(), "list"])
+        .env_remove("KEYWARD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(text(&listed).contains("audited"), "listed with the token from a file");
+
     let script = text(&run(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
 }
