@@ -40,7 +40,8 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     }
     .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
-    let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1));
+    let stop_flusher = std::sync::Arc::new(tokio::sync::Notify::new());
+    let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1), stop_flusher.clone());
     let key_changes = wired.store.spawn_change_listener(&settings.database_url);
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
     // Without announcements (SQLite, or a lost LISTEN connection) grants are re-read at least
@@ -61,7 +62,10 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
 
     tracing::info!("shutting down: flushing counters and the audit trail");
     maintenance.abort();
-    flusher.abort();
+    // Not aborted: a flush in progress finishes (an abandoned one would put its counts back,
+    // and the final flush below writes them).
+    stop_flusher.notify_one();
+    let _ = flusher.await;
     if let Some(listener) = key_changes {
         listener.abort();
     }

@@ -76,15 +76,18 @@ impl SqlStore {
         &self.db
     }
 
-    /// Writes buffered usage counters. Counts that fail to write are kept for the next try.
+    /// Writes buffered usage counters. Counts that fail to write are kept for the next try,
+    /// and so are counts whose flush is abandoned midway (a cancelled request or task): the
+    /// taken counts go back unless the commit returned, so none is lost.
     pub async fn flush_usage(&self) -> Result<(), StoreError> {
         let pending = self.usage.take();
         if pending.is_empty() {
             return Ok(());
         }
+        let guard = crate::usage::Restore::new(&self.usage, pending);
         let result = async {
             let txn = self.db.begin().await?;
-            for ((id, version), p) in &pending {
+            for ((id, version), p) in guard.pending() {
                 let mut update = key_version::Entity::update_many()
                     .col_expr(
                         key_version::Column::Encryptions,
@@ -106,20 +109,27 @@ impl SqlStore {
             txn.commit().await
         }
         .await;
-        if let Err(e) = result {
-            self.usage.restore(pending);
-            return Err(db_err(e));
+        match result {
+            Ok(()) => {
+                guard.written();
+                Ok(())
+            }
+            // The guard puts the counts back.
+            Err(e) => Err(db_err(e)),
         }
-        Ok(())
     }
 
-    /// Flushes usage counters every `period` until the task is dropped.
-    pub fn spawn_usage_flusher(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+    /// Flushes usage counters every `period` until `stop` is notified; a flush in progress
+    /// finishes first (await the handle after notifying).
+    pub fn spawn_usage_flusher(&self, period: Duration, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.notified() => return,
+                }
                 if let Err(e) = store.flush_usage().await {
                     tracing::warn!(error = %e, "usage counters not flushed; will retry");
                 }

@@ -45,3 +45,53 @@ impl UsageBuffer {
         }
     }
 }
+
+/// Counts taken for a flush: back into the buffer when dropped, unless [`Restore::written`].
+pub(crate) struct Restore<'a> {
+    buffer: &'a UsageBuffer,
+    pending: Option<HashMap<(KeyId, u32), Pending>>,
+}
+
+impl<'a> Restore<'a> {
+    pub(crate) fn new(buffer: &'a UsageBuffer, pending: HashMap<(KeyId, u32), Pending>) -> Self {
+        Self { buffer, pending: Some(pending) }
+    }
+
+    pub(crate) fn pending(&self) -> impl Iterator<Item = (&(KeyId, u32), &Pending)> {
+        self.pending.iter().flatten()
+    }
+
+    /// The counts are in the database: nothing to put back.
+    pub(crate) fn written(mut self) {
+        self.pending = None;
+    }
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.buffer.restore(pending);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_of_an_abandoned_flush_go_back_and_written_ones_do_not() {
+        let buffer = UsageBuffer::default();
+        let key = KeyId(uuid::Uuid::nil());
+        for _ in 0..3 {
+            buffer.add(key, 1, Usage::Encrypt, DateTime::<Utc>::MIN_UTC);
+        }
+        // A flush that is dropped midway (its task aborted, its request cancelled).
+        drop(Restore::new(&buffer, buffer.take()));
+        buffer.add(key, 1, Usage::Decrypt, DateTime::<Utc>::MIN_UTC);
+        let pending = buffer.take();
+        assert_eq!((pending[&(key, 1)].encryptions, pending[&(key, 1)].decryptions), (3, 1), "nothing lost");
+        Restore::new(&buffer, pending).written();
+        assert!(buffer.take().is_empty(), "written counts are not counted twice");
+    }
+}
