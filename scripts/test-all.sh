@@ -53,5 +53,8 @@ scripts/fuzz.sh 60
 step "generated clients (Python, TypeScript), API fuzzing (schemathesis), 401 without a token"
 scripts/test-clients.sh
 
+step "web console in headless Chromium (sign in, create, rotate, audit browser, policy tester; screenshots in target/console)"
+scripts/test-console.sh
+
 step "AWS clients against the AWS KMS-compatible API (boto3, AWS CLI, Encryption SDK CLI, sops, SigV4 attacks)"
 scripts/test-aws-clients.sh

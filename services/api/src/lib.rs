@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod auth;
 pub mod aws;
+pub mod console;
 pub mod dto;
 pub mod error;
 mod handlers;
@@ -132,6 +133,7 @@ pub fn app(
             .guard(actix_web::guard::fn_guard(aws::is_aws_request))
             .to(aws::handle),
     )
+    .configure(console::routes)
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
     .default_service(web::to(not_found))
     .wrap(actix_web::middleware::from_fn(admission::admit))

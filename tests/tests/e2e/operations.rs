@@ -218,3 +218,26 @@ async fn readiness_never_calls_a_backend() {
     let allowed = 1.0 + (started.elapsed().as_secs_f64() / 10.0).ceil();
     assert!(after - before <= allowed, "{} probes for 200 readiness checks", after - before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_with_a_strict_content_security_policy() {
+    let s = Server::start(Db::Sqlite).await;
+    let http = reqwest::Client::new();
+    for (path, kind) in [
+        ("/ui", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+        ("/ui/icon.svg", "image/svg+xml"),
+    ] {
+        let r = http.get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert!(h("content-type").starts_with(kind), "{path}: {}", h("content-type"));
+        let csp = h("content-security-policy");
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h("x-frame-options"), "DENY");
+    }
+    let page = http.get(format!("{}/ui", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<script>") && page.contains("src=\"/ui/app.js\""), "no inline script");
+}
