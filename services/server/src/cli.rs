@@ -318,11 +318,11 @@ pub enum AccessKeyCommand {
 /// Where the server is and who is asking.
 #[derive(Debug, clap::Args)]
 pub struct RemoteArgs {
-    /// Keyward's URL.
-    #[arg(long, env = "KEYWARD_SERVER", default_value = "http://127.0.0.1:8420")]
-    pub server: String,
+    /// Keyward's URL (default: the profile's, else http://127.0.0.1:8420).
+    #[arg(long, env = "KEYWARD_SERVER")]
+    pub server: Option<String>,
     /// A bearer token.
-    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true, required_unless_present = "token_file")]
+    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// A file holding the bearer token (kept out of the process list and shell history).
     #[arg(long, env = "KEYWARD_TOKEN_FILE", conflicts_with = "token")]
@@ -330,6 +330,10 @@ pub struct RemoteArgs {
     /// PEM certificates to trust besides the web PKI (a private CA).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// A named server from the profile file (`~/.config/keyward/config.toml`, or
+    /// `KEYWARD_CONFIG_FILE`); without it, the file's `default`.
+    #[arg(long, env = "KEYWARD_PROFILE")]
+    pub profile: Option<String>,
 }
 
 /// `keyward encrypt`.

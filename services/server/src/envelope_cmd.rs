@@ -11,21 +11,7 @@ use keyward_client::envelope;
 use crate::cli::{DecryptArgs, EncryptArgs, RemoteArgs};
 
 pub(crate) fn client(remote: &RemoteArgs) -> Result<Client, String> {
-    let ca = match &remote.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| format!("`{}`: {e}", path.display()))?),
-        None => None,
-    };
-    let token = match (&remote.token, &remote.token_file) {
-        (Some(t), _) => zeroize::Zeroizing::new(t.clone()),
-        (None, Some(path)) => zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("token file `{}`: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-        ),
-        (None, None) => return Err("no token: pass --token, --token-file, KEYWARD_TOKEN or KEYWARD_TOKEN_FILE".into()),
-    };
-    Client::new(&remote.server, &token, ca.as_deref()).map_err(|e| e.to_string())
+    crate::profile::client(remote)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -10,6 +10,7 @@ pub mod dev;
 pub mod envelope_cmd;
 pub mod key_cmd;
 pub mod policy_cmd;
+pub mod profile;
 pub mod remote_cmd;
 pub mod serve;
 pub mod telemetry;

@@ -184,6 +184,26 @@ async fn policies_audit_and_completion_from_the_command_line() {
         .unwrap();
     assert!(text(&listed).contains("audited"), "listed with the token from a file");
 
+    // A named server from a profile file.
+    let profiles = s.data_dir.path().join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        format!("default = \"local\"\n[servers.local]\nurl = \"{}\"\ntoken_file = \"{}\"\n", s.base, file.display()),
+    )
+    .unwrap();
+    let with_profile = |args: &[&str]| {
+        Command::new(keyward_bin())
+            .args(args)
+            .env("KEYWARD_CONFIG_FILE", &profiles)
+            .env_remove("KEYWARD_TOKEN")
+            .env_remove("KEYWARD_SERVER")
+            .output()
+            .unwrap()
+    };
+    assert!(text(&with_profile(&["key", "list"])).contains("audited"), "the default profile");
+    assert!(text(&with_profile(&["key", "--profile", "local", "list"])).contains("audited"), "a named profile");
+    assert_eq!(with_profile(&["key", "--profile", "nope", "list"]).status.code(), Some(1), "an unknown profile");
+
     let script = text(&run(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
 }
