@@ -107,11 +107,7 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
         println!("{}", serde_json::to_string_pretty(answer).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    let s = |v: &Value, f: &str| match &v[f] {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    };
+    let s = |v: &Value, f: &str| cell(v, f);
     match command {
         KeyCommand::List { .. } => {
             let rows: Vec<Vec<String>> = answer["keys"]
@@ -177,4 +173,31 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         println!("{}", line(row.iter().map(String::as_str).collect()));
     }
+}
+
+/// A field for a table: text as is, times absolute and relative, nothing as `-`.
+pub(crate) fn cell(v: &Value, field: &str) -> String {
+    match &v[field] {
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) if field.ends_with("_at") || field.ends_with("_date") || field == "time" => {
+                format!("{} ({})", s, relative(chrono::Utc::now() - t.with_timezone(&chrono::Utc)))
+            }
+            _ => s.clone(),
+        },
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `3m ago`, `in 7d`.
+fn relative(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    let abs = secs.unsigned_abs();
+    let amount = match abs {
+        0..60 => format!("{abs}s"),
+        60..3600 => format!("{}m", abs / 60),
+        3600..86_400 => format!("{}h", abs / 3600),
+        _ => format!("{}d", abs / 86_400),
+    };
+    if secs >= 0 { format!("{amount} ago") } else { format!("in {amount}") }
 }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{AliasCommand, AuthorizeCommand, DataKeyCommand, GrantCommand, Output, RandomCommand, RemoteCommand};
 use crate::envelope_cmd::{client, runtime};
-use crate::key_cmd::{CommandError, failed, table};
+use crate::key_cmd::{CommandError, cell, failed, table};
 
 fn pairs(entries: &[(String, String)]) -> Value {
     Value::Object(entries.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>())
@@ -44,14 +44,6 @@ fn all_pages<C: clap::Subcommand>(
             Some(t) => next = Some(t.to_owned()),
             None => return Ok(json!({ items: all })),
         }
-    }
-}
-
-fn cell(v: &Value, f: &str) -> String {
-    match &v[f] {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
     }
 }
 
