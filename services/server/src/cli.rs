@@ -51,6 +51,8 @@ pub enum Command {
     Random(RemoteCommand<RandomCommand>),
     /// Authorize: may PRINCIPAL do ACTION on RESOURCE? (a dry-run decision; nothing runs).
     Authorize(RemoteCommand<AuthorizeCommand>),
+    /// Prints the manual page (roff): `keyward man | man -l -`.
+    Man,
     /// Prints a shell completion script: `source <(keyward completion bash)`.
     Completion {
         /// The shell.
@@ -384,6 +386,11 @@ pub enum AuditCommand {
         from_checkpoint: Option<i64>,
         #[command(flatten)]
         state: StateArgs,
+        /// Ask a running server instead (VerifyAudit; `--server`, `--token`, `--profile`).
+        #[arg(long)]
+        remote: bool,
+        #[command(flatten)]
+        server: RemoteArgs,
     },
     /// QueryAudit on a running server: records as JSON lines, oldest first, every page.
     Query {

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::DataKey(cmd) => Some(remote_cmd::data_key(cmd)),
         Command::Random(cmd) => Some(remote_cmd::random(cmd)),
         Command::Authorize(cmd) => Some(remote_cmd::authorize(cmd)),
+        Command::Audit(AuditCommand::Verify { remote: true, server, .. }) => Some(remote_cmd::audit_verify(server)),
         Command::Policy(PolicyCommand::Get { json, remote }) => Some(remote_cmd::policy(remote, false, *json)),
         Command::Policy(PolicyCommand::Reload { remote }) => Some(remote_cmd::policy(remote, true, false)),
         Command::Audit(AuditCommand::Query { principal, key, action, decision, from, limit, remote }) => {
@@ -64,7 +65,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = config::resolve(&args.state, args.listen.as_deref(), args.policies.as_deref())?;
             actix_web::rt::System::new().block_on(serve::serve(settings, wiring::Embedding::default()))
         }
-        Command::Audit(AuditCommand::Verify { from_checkpoint, state }) => {
+        Command::Audit(AuditCommand::Verify { from_checkpoint, state, .. }) => {
             let settings = config::resolve(&state, None, None)?;
             let report = runtime()?.block_on(audit_cmd::verify(&settings, from_checkpoint))?;
             if report.ok { Ok(()) } else { Err("the audit trail does not verify".into()) }
@@ -82,6 +83,10 @@ fn run(cli: Cli) -> Result<(), String> {
         | Command::Authorize(_)
         | Command::Policy(PolicyCommand::Get { .. } | PolicyCommand::Reload { .. })
         | Command::Audit(AuditCommand::Query { .. }) => unreachable!("handled in main"),
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string())
+        }
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "keyward", &mut std::io::stdout());

@@ -245,3 +245,17 @@ pub fn audit_query(remote: &crate::cli::RemoteArgs, f: &AuditFilters<'_>) -> Res
     }
     Ok(())
 }
+
+/// `keyward audit verify --remote`: VerifyAudit on a running server; fails unless `ok`.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn audit_verify(remote: &crate::cli::RemoteArgs) -> Result<(), CommandError> {
+    let api = client(remote)?;
+    let v =
+        runtime()?.block_on(api.call(Method::POST, "/v1/audit/verify", None)).map_err(|e| failed("VerifyAudit", &e))?;
+    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    if v["ok"] == Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(CommandError { exit: 1, message: "the audit trail does not verify".into() })
+    }
+}

@@ -204,6 +204,11 @@ async fn policies_audit_and_completion_from_the_command_line() {
     assert!(text(&with_profile(&["key", "--profile", "local", "list"])).contains("audited"), "a named profile");
     assert_eq!(with_profile(&["key", "--profile", "nope", "list"]).status.code(), Some(1), "an unknown profile");
 
+    let verified = json(&run(&s, &admin, &["audit", "verify", "--remote"]));
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(run(&s, &bob, &["audit", "verify", "--remote"]).status.code(), Some(3));
+    assert!(text(&run(&s, &admin, &["man"])).contains(".TH keyward 1"), "a roff manual page");
+
     let script = text(&run(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
 }
