@@ -157,11 +157,15 @@ async fn kill_9_during_state_changes_leaves_each_change_with_its_record(db: Db) 
         .await
         .unwrap();
     assert_all_recorded(&acked, &rows.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>());
-    // Changes commit in their chain's order: the last successful one decides the state.
+    // Changes commit in the order of their chain, the one the key's creation (a change) is on.
+    // Requests that found the key already in the asked state changed nothing: their records
+    // are on a writer lane's chain and do not decide the state.
+    let changes = rows.iter().find(|r| r.action == "CreateKey").and_then(|r| r.chain_id.clone());
     let last = rows
         .iter()
         .filter(|r| r.outcome == "Success" && (r.action == "EnableKey" || r.action == "DisableKey"))
-        .max_by_key(|r| r.id)
+        .filter(|r| r.chain_id == changes)
+        .max_by_key(|r| r.sequence)
         .expect("some change was recorded");
     let expected = if last.action == "DisableKey" { "Disabled" } else { "Enabled" };
     let described = s.get(&format!("/v1/keys/{key}")).await;
