@@ -83,16 +83,26 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     if tokio::time::timeout(Duration::from_secs(10), wired.audit_task).await.is_err() {
         tracing::warn!("audit writer did not stop within 10 s");
     }
-    // A last checkpoint per chain covers every record of this run.
+    // A last checkpoint per chain covers every record of this run. A busy database (no pooled
+    // connection within a second) is retried for a while: an unsigned tail is what this avoids.
     if let Some((chains, key)) = &wired.checkpoints {
         for chain in chains {
-            if let Err(e) = chain.checkpoint(key, chrono::Utc::now()).await {
-                tracing::warn!(error = %e, "final audit checkpoint not written");
+            let mut attempt = 0;
+            while let Err(e) = chain.checkpoint(key, chrono::Utc::now()).await {
+                attempt += 1;
+                if attempt == FINAL_CHECKPOINT_ATTEMPTS {
+                    tracing::warn!(error = %e, "final audit checkpoint not written");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
     Ok(())
 }
+
+/// Tries at the final checkpoint of each chain before giving up (200 ms apart).
+const FINAL_CHECKPOINT_ATTEMPTS: u32 = 10;
 
 /// Grants made on other replicas reach this one within this interval.
 pub const GRANT_SYNC_INTERVAL: Duration = Duration::from_secs(2);
