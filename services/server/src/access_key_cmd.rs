@@ -1,6 +1,7 @@
 //! `keyward access-key create|list|delete`: credentials for the AWS KMS-compatible API.
 
-use crate::envelope_cmd::{client, runtime};
+use crate::envelope_cmd::runtime;
+use crate::profile::client;
 
 /// Runs one `keyward access-key` subcommand.
 #[allow(clippy::print_stdout, reason = "command output")]

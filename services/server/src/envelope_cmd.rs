@@ -5,14 +5,9 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use keyward_client::api::Client;
 use keyward_client::envelope;
 
-use crate::cli::{DecryptArgs, EncryptArgs, RemoteArgs};
-
-pub(crate) fn client(remote: &RemoteArgs) -> Result<Client, String> {
-    crate::profile::client(remote)
-}
+use crate::cli::{DecryptArgs, EncryptArgs};
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
@@ -56,7 +51,7 @@ fn write_output(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<(), St
 /// `keyward encrypt`: a new data key from the server, then the input sealed locally.
 pub fn encrypt(args: &EncryptArgs) -> Result<(), String> {
     let context: BTreeMap<String, String> = args.context.iter().cloned().collect();
-    let client = client(&args.remote)?;
+    let client = crate::profile::client(&args.remote)?;
     let data_key = runtime()?
         .block_on(client.generate_data_key(&args.key, &context))
         .map_err(|e| format!("GenerateDataKey on `{}`: {e}", args.key))?;
@@ -81,7 +76,7 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), String> {
     let mut input = open_input(&args.input)?;
     let name = args.input.display();
     let header = envelope::read_header(&mut input).map_err(|e| format!("`{name}`: {e}"))?;
-    let client = client(&args.remote)?;
+    let client = crate::profile::client(&args.remote)?;
     let data_key = runtime()?
         .block_on(client.decrypt(&header.data_key_blob, &header.context))
         .map_err(|e| format!("`{name}`: decrypting its data key: {e}"))?;

@@ -4,7 +4,6 @@ use keyward_client::api::{ApiError, Method, encode_path};
 use serde_json::{Value, json};
 
 use crate::cli::{KeyArgs, KeyCommand, Output};
-use crate::envelope_cmd::{client, runtime};
 
 /// Why a command failed, with the exit status that says so.
 #[derive(Debug)]
@@ -27,12 +26,10 @@ pub(crate) fn failed(operation: &str, e: &ApiError) -> CommandError {
 
 /// Runs one `keyward key` subcommand.
 pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
-    let api = client(&args.remote)?;
-    let rt = runtime()?;
+    let r = crate::remote_cmd::Remote::new(&args.remote)?;
     let key_path = |key: &str| format!("/v1/keys/{}", encode_path(key));
-    let call = |operation: &str, method: Method, path: String, body: Option<Value>| {
-        rt.block_on(api.call(method, &path, body)).map_err(|e| failed(operation, &e))
-    };
+    let call =
+        |operation: &str, method: Method, path: String, body: Option<Value>| r.call(operation, method, &path, body);
     let answer = match &args.command {
         KeyCommand::Create { namespace, description, alias, backend, tags } => {
             let tags: serde_json::Map<String, Value> = tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -46,24 +43,11 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             call("CreateKey", Method::POST, "/v1/keys".into(), Some(body))?
         }
         KeyCommand::List { namespace } => {
-            let mut keys = Vec::new();
-            let mut next: Option<String> = None;
-            loop {
-                let mut query = vec!["limit=100".to_owned()];
-                if let Some(ns) = namespace {
-                    query.push(format!("namespace={ns}"));
-                }
-                if let Some(t) = &next {
-                    query.push(format!("next_token={t}"));
-                }
-                let page = call("ListKeys", Method::GET, format!("/v1/keys?{}", query.join("&")), None)?;
-                keys.extend(page["keys"].as_array().cloned().unwrap_or_default());
-                match page["next_token"].as_str() {
-                    Some(t) => next = Some(t.to_owned()),
-                    None => break,
-                }
-            }
-            json!({ "keys": keys })
+            let path = match namespace {
+                Some(ns) => format!("/v1/keys?limit=100&namespace={}", encode_path(ns)),
+                None => "/v1/keys?limit=100".to_owned(),
+            };
+            r.all_pages("ListKeys", &path, "keys")?
         }
         KeyCommand::Describe { key } => call("DescribeKey", Method::GET, key_path(key), None)?,
         KeyCommand::Update { key, description, rotation_period_days } => {

@@ -49,18 +49,19 @@ fn profile_path() -> Option<PathBuf> {
 
 /// The named (or default) profile; none when there is no file and none was named.
 fn profile(name: Option<&str>) -> Result<Profile, String> {
-    let path = profile_path();
-    let text = match path.as_ref().map(std::fs::read_to_string) {
-        Some(Ok(text)) => text,
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound && name.is_none() => return Ok(Profile::default()),
-        Some(Err(e)) => {
-            let shown = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            return Err(format!("profile file `{shown}`: {e}"));
-        }
-        None if name.is_none() => return Ok(Profile::default()),
-        None => return Err("no profile file: set HOME or KEYWARD_CONFIG_FILE".into()),
+    let Some(path) = profile_path() else {
+        return if name.is_none() {
+            Ok(Profile::default())
+        } else {
+            Err("no profile file: set HOME or KEYWARD_CONFIG_FILE".into())
+        };
     };
-    let shown = path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let shown = path.display();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && name.is_none() => return Ok(Profile::default()),
+        Err(e) => return Err(format!("profile file `{shown}`: {e}")),
+    };
     let profiles: Profiles = toml::from_str(&text).map_err(|e| format!("profile file `{shown}`: {e}"))?;
     match name.map(str::to_owned).or(profiles.default.clone()) {
         None => Ok(Profile::default()),

@@ -1,48 +1,57 @@
 //! `keyward alias|grant|data-key|random|authorize`: the other operations on a running server.
 
-use keyward_client::api::{Method, encode_path};
+use keyward_client::api::{Client, Method, encode_path};
 use serde_json::{Map, Value, json};
 
-use crate::cli::{AliasCommand, AuthorizeCommand, DataKeyCommand, GrantCommand, Output, RandomCommand, RemoteCommand};
-use crate::envelope_cmd::{client, runtime};
+use crate::cli::{
+    AliasCommand, AuthorizeCommand, DataKeyCommand, GrantCommand, Output, RandomCommand, RemoteArgs, RemoteCommand,
+};
+use crate::envelope_cmd::runtime;
 use crate::key_cmd::{CommandError, cell, failed, table};
+use crate::profile::client;
 
 fn pairs(entries: &[(String, String)]) -> Value {
     Value::Object(entries.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>())
 }
 
-/// Calls one operation of a running server.
-fn call<C: clap::Subcommand>(
-    cmd: &RemoteCommand<C>,
-    operation: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, CommandError> {
-    let api = client(&cmd.remote)?;
-    runtime()?.block_on(api.call(method, path, body)).map_err(|e| failed(operation, &e))
+/// A running server: one client and one runtime for all of a command's calls.
+pub(crate) struct Remote {
+    api: Client,
+    rt: tokio::runtime::Runtime,
 }
 
-/// Every page of a listing: `items` from each answer, following `next_token`.
-fn all_pages<C: clap::Subcommand>(
-    cmd: &RemoteCommand<C>,
-    operation: &str,
-    path: &str,
-    items: &str,
-) -> Result<Value, CommandError> {
-    let mut all = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let page_path = match &next {
-            Some(t) => format!("{path}{sep}next_token={}", encode_path(t)),
-            None => path.to_owned(),
-        };
-        let page = call(cmd, operation, Method::GET, &page_path, None)?;
-        all.extend(page[items].as_array().cloned().unwrap_or_default());
-        match page["next_token"].as_str() {
-            Some(t) => next = Some(t.to_owned()),
-            None => return Ok(json!({ items: all })),
+impl Remote {
+    pub(crate) fn new(remote: &RemoteArgs) -> Result<Self, CommandError> {
+        Ok(Self { api: client(remote)?, rt: runtime()? })
+    }
+
+    /// Calls one operation.
+    pub(crate) fn call(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CommandError> {
+        self.rt.block_on(self.api.call(method, path, body)).map_err(|e| failed(operation, &e))
+    }
+
+    /// Every page of a listing: `items` from each answer, following `next_token`.
+    pub(crate) fn all_pages(&self, operation: &str, path: &str, items: &str) -> Result<Value, CommandError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page_path = match &next {
+                Some(t) => format!("{path}{sep}next_token={}", encode_path(t)),
+                None => path.to_owned(),
+            };
+            let page = self.call(operation, Method::GET, &page_path, None)?;
+            all.extend(page[items].as_array().cloned().unwrap_or_default());
+            match page["next_token"].as_str() {
+                Some(t) => next = Some(t.to_owned()),
+                None => return Ok(json!({ items: all })),
+            }
         }
     }
 }
@@ -75,22 +84,23 @@ fn show(output: Output, answer: &Value, list: Option<(&str, &[&str])>) -> Result
 
 /// `keyward alias ...`.
 pub fn alias(cmd: &RemoteCommand<AliasCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
     match &cmd.command {
         AliasCommand::Create { name, key } => {
             let body = json!({"target_key_id": key});
             let path = format!("/v1/aliases/{}", encode_path(name));
-            show(cmd.output, &call(cmd, "CreateAlias", Method::PUT, &path, Some(body))?, None)
+            show(cmd.output, &r.call("CreateAlias", Method::PUT, &path, Some(body))?, None)
         }
         AliasCommand::List { key } => {
             let path = match key {
                 Some(k) => format!("/v1/aliases?limit=100&key_id={}", encode_path(k)),
                 None => "/v1/aliases?limit=100".to_owned(),
             };
-            let all = all_pages(cmd, "ListAliases", &path, "aliases")?;
+            let all = r.all_pages("ListAliases", &path, "aliases")?;
             show(cmd.output, &all, Some(("aliases", &["alias_name", "target_key_id"])))
         }
         AliasCommand::Delete { name } => {
-            call(cmd, "DeleteAlias", Method::DELETE, &format!("/v1/aliases/{}", encode_path(name)), None)?;
+            r.call("DeleteAlias", Method::DELETE, &format!("/v1/aliases/{}", encode_path(name)), None)?;
             eprintln!("deleted {name}");
             Ok(())
         }
@@ -99,6 +109,7 @@ pub fn alias(cmd: &RemoteCommand<AliasCommand>) -> Result<(), CommandError> {
 
 /// `keyward grant ...`.
 pub fn grant(cmd: &RemoteCommand<GrantCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
     match &cmd.command {
         GrantCommand::Create { key, grantee, operations, context_equals } => {
             let mut body = json!({"grantee": grantee, "operations": operations});
@@ -106,11 +117,11 @@ pub fn grant(cmd: &RemoteCommand<GrantCommand>) -> Result<(), CommandError> {
                 body["constraints"] = json!({"encryption_context_equals": pairs(context_equals)});
             }
             let path = format!("/v1/keys/{}/grants", encode_path(key));
-            show(cmd.output, &call(cmd, "CreateGrant", Method::POST, &path, Some(body))?, None)
+            show(cmd.output, &r.call("CreateGrant", Method::POST, &path, Some(body))?, None)
         }
         GrantCommand::List { key } => {
             let path = format!("/v1/keys/{}/grants", encode_path(key));
-            let answer = call(cmd, "ListGrants", Method::GET, &path, None)?;
+            let answer = r.call("ListGrants", Method::GET, &path, None)?;
             show(
                 cmd.output,
                 &answer,
@@ -118,7 +129,7 @@ pub fn grant(cmd: &RemoteCommand<GrantCommand>) -> Result<(), CommandError> {
             )
         }
         GrantCommand::Revoke { grant_id } => {
-            call(cmd, "RevokeGrant", Method::DELETE, &format!("/v1/grants/{}", encode_path(grant_id)), None)?;
+            r.call("RevokeGrant", Method::DELETE, &format!("/v1/grants/{}", encode_path(grant_id)), None)?;
             eprintln!("revoked {grant_id}");
             Ok(())
         }
@@ -127,48 +138,47 @@ pub fn grant(cmd: &RemoteCommand<GrantCommand>) -> Result<(), CommandError> {
 
 /// `keyward data-key generate ...`.
 pub fn data_key(cmd: &RemoteCommand<DataKeyCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
     let DataKeyCommand::Generate { key, context, without_plaintext } = &cmd.command;
     let op = if *without_plaintext { "generate-data-key-without-plaintext" } else { "generate-data-key" };
     let path = format!("/v1/keys/{}/{op}", encode_path(key));
-    let answer =
-        call(cmd, "GenerateDataKey", Method::POST, &path, Some(json!({"encryption_context": pairs(context)})))?;
+    let answer = r.call("GenerateDataKey", Method::POST, &path, Some(json!({"encryption_context": pairs(context)})))?;
     show(cmd.output, &answer, None)
 }
 
 /// `keyward random generate ...`.
 pub fn random(cmd: &RemoteCommand<RandomCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
     let RandomCommand::Generate { bytes, namespace } = &cmd.command;
     let mut body = json!({"number_of_bytes": bytes});
     if let Some(ns) = namespace {
         body["namespace"] = json!(ns);
     }
-    show(cmd.output, &call(cmd, "GenerateRandom", Method::POST, "/v1/random", Some(body))?, None)
+    show(cmd.output, &r.call("GenerateRandom", Method::POST, "/v1/random", Some(body))?, None)
 }
 
 /// `keyward authorize ask ...`.
 pub fn authorize(cmd: &RemoteCommand<AuthorizeCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
     let AuthorizeCommand::Ask { action, resource, principal, groups, context } = &cmd.command;
     let mut body = json!({"action": action, "resource": resource, "context": {"encryption_context": pairs(context)}});
     if let Some(p) = principal {
         body["principal"] = json!(p);
         body["groups"] = json!(groups);
     }
-    show(cmd.output, &call(cmd, "Authorize", Method::POST, "/v1/authorize", Some(body))?, None)
+    show(cmd.output, &r.call("Authorize", Method::POST, "/v1/authorize", Some(body))?, None)
 }
 
 /// `keyward policy get|reload`.
 #[allow(clippy::print_stdout, reason = "command output")]
-pub fn policy(remote: &crate::cli::RemoteArgs, reload: bool, json_output: bool) -> Result<(), CommandError> {
-    let api = client(remote)?;
-    let rt = runtime()?;
+pub fn policy(remote: &RemoteArgs, reload: bool, json_output: bool) -> Result<(), CommandError> {
+    let r = Remote::new(remote)?;
     if reload {
-        let v = rt
-            .block_on(api.call(Method::POST, "/v1/policies/reload", None))
-            .map_err(|e| failed("ReloadPolicies", &e))?;
+        let v = r.call("ReloadPolicies", Method::POST, "/v1/policies/reload", None)?;
         println!("{}", cell(&v, "policy_version"));
         return Ok(());
     }
-    let v = rt.block_on(api.call(Method::GET, "/v1/policies", None)).map_err(|e| failed("GetPolicies", &e))?;
+    let v = r.call("GetPolicies", Method::GET, "/v1/policies", None)?;
     if json_output {
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
         return Ok(());
@@ -199,9 +209,8 @@ pub struct AuditFilters<'a> {
 
 /// `keyward audit query`: JSON lines, every page up to the limit.
 #[allow(clippy::print_stdout, reason = "command output")]
-pub fn audit_query(remote: &crate::cli::RemoteArgs, f: &AuditFilters<'_>) -> Result<(), CommandError> {
-    let api = client(remote)?;
-    let rt = runtime()?;
+pub fn audit_query(remote: &RemoteArgs, f: &AuditFilters<'_>) -> Result<(), CommandError> {
+    let r = Remote::new(remote)?;
     let enc = |v: &str| {
         v.bytes()
             .map(|b| {
@@ -231,9 +240,7 @@ pub fn audit_query(remote: &crate::cli::RemoteArgs, f: &AuditFilters<'_>) -> Res
         if let Some(t) = &next {
             q.push(format!("next_token={}", enc(t)));
         }
-        let page = rt
-            .block_on(api.call(Method::GET, &format!("/v1/audit?{}", q.join("&")), None))
-            .map_err(|e| failed("QueryAudit", &e))?;
+        let page = r.call("QueryAudit", Method::GET, &format!("/v1/audit?{}", q.join("&")), None)?;
         for r in page["records"].as_array().into_iter().flatten().take(f.limit - printed) {
             println!("{r}");
             printed += 1;
@@ -248,10 +255,8 @@ pub fn audit_query(remote: &crate::cli::RemoteArgs, f: &AuditFilters<'_>) -> Res
 
 /// `keyward audit verify --remote`: VerifyAudit on a running server; fails unless `ok`.
 #[allow(clippy::print_stdout, reason = "command output")]
-pub fn audit_verify(remote: &crate::cli::RemoteArgs) -> Result<(), CommandError> {
-    let api = client(remote)?;
-    let v =
-        runtime()?.block_on(api.call(Method::POST, "/v1/audit/verify", None)).map_err(|e| failed("VerifyAudit", &e))?;
+pub fn audit_verify(remote: &RemoteArgs) -> Result<(), CommandError> {
+    let v = Remote::new(remote)?.call("VerifyAudit", Method::POST, "/v1/audit/verify", None)?;
     println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     if v["ok"] == Value::Bool(true) {
         Ok(())

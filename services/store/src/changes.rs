@@ -3,7 +3,7 @@
 //! change chain. Either both commit or neither does.
 
 use keyward_core::ports::audit::AuditRecord;
-use keyward_core::ports::store::{Change, Committed, StoreError, Write};
+use keyward_core::ports::store::{AliasRecord, Change, Committed, StoreError, Write};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -61,14 +61,8 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
             convert::key_to_active(key).insert(db).await.map_err(db_err)?;
             convert::version_to_active(key.id, version).insert(db).await.map_err(db_err)?;
             if let Some(name) = name {
-                alias::ActiveModel {
-                    name: Set(name.to_string()),
-                    key_id: Set(key.id.to_string()),
-                    updated_at: Set(micros(key.created_at)),
-                }
-                .insert(db)
-                .await
-                .map_err(db_err)?;
+                insert_alias(db, &AliasRecord { name: name.clone(), key_id: key.id, updated_at: key.created_at })
+                    .await?;
             }
             if let Some(idem) = idempotency {
                 idempotency_key::ActiveModel {
@@ -105,15 +99,7 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
         Write::PutAlias { alias: a, expected: None } => {
             // Conditional on what the decision saw: a concurrent create makes this a refusal
             // instead of silently taking over an alias the caller was not authorized on.
-            alias::Entity::insert(alias::ActiveModel {
-                name: Set(a.name.to_string()),
-                key_id: Set(a.key_id.to_string()),
-                updated_at: Set(micros(a.updated_at)),
-            })
-            .exec_without_returning(db)
-            .await
-            .map_err(db_err)?;
-            Ok(())
+            insert_alias(db, a).await
         }
         Write::PutAlias { alias: a, expected: Some(old) } => {
             let r = alias::Entity::update_many()
@@ -147,6 +133,19 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
         Write::InsertAccessKey(k) => crate::access_keys::insert(db, k).await,
         Write::DeleteAccessKey(k) => crate::access_keys::delete(db, &k.id).await,
     }
+}
+
+/// A new alias; `Conflict` when the name is taken.
+async fn insert_alias<C: ConnectionTrait>(db: &C, a: &AliasRecord) -> Result<(), StoreError> {
+    alias::Entity::insert(alias::ActiveModel {
+        name: Set(a.name.to_string()),
+        key_id: Set(a.key_id.to_string()),
+        updated_at: Set(micros(a.updated_at)),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 /// `Ok` when a conditional write touched its one row, else the conflict.

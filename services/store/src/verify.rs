@@ -484,30 +484,7 @@ mod tests {
     use crate::chain::SigningKey;
 
     fn record(n: usize, at: chrono::DateTime<chrono::Utc>) -> AuditRecord {
-        AuditRecord {
-            time: at,
-            request_id: format!("r{n}"),
-            trace_id: String::new(),
-            principal: "Keyward::User::\"p\"".into(),
-            principal_groups: vec![],
-            action: "Encrypt".into(),
-            resource: None,
-            key_id: None,
-            key_version: None,
-            decision: Some(true),
-            determining_policies: vec![],
-            policy_version: None,
-            policy_errors: vec![],
-            outcome: "Success".into(),
-            reason: None,
-            encryption_context: Default::default(),
-            source_ip: None,
-            user_agent: None,
-            justification: None,
-            dry_run: false,
-            duration_us: 0,
-            interface: None,
-        }
+        keyward_core::testing::audit_record(format!("r{n}"), at)
     }
 
     async fn database() -> (DatabaseConnection, tempfile::TempDir) {

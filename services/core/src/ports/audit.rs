@@ -56,6 +56,16 @@ pub struct AuditRecord {
     pub interface: Option<String>,
 }
 
+impl AuditRecord {
+    /// The record with its outcome: `Success`, or the error's code and private reason.
+    #[must_use]
+    pub fn with_outcome(mut self, outcome: Option<&crate::error::Error>) -> Self {
+        self.outcome = outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned());
+        self.reason = outcome.and_then(|e| e.reason().map(str::to_owned));
+        self
+    }
+}
+
 /// Filters for reading the trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

@@ -37,7 +37,7 @@ use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use crate::model::key::{KeyMetadata, KeyRecord};
 use crate::operation::{Action, Operation};
-use crate::ports::audit::{AuditReader, AuditRefusal, AuditSink};
+use crate::ports::audit::{AuditReader, AuditRecord, AuditRefusal, AuditSink};
 use crate::ports::authorizer::{Authorizer, AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
 use crate::ports::backend::VersionHandle;
 use crate::ports::backend::{BackendError, DynBackend as _};
@@ -159,19 +159,22 @@ impl KeyService {
             }
         }
         let result = op(&mut scope).await;
-        let result = match (result, scope.staged.take()) {
-            (Ok(value), Some(staged)) => match self.commit_staged(&scope, staged).await {
+        let staged = scope.staged.take();
+        let mut record = scope.into_record(self.clock.now(), result.as_ref().err());
+        let result = match (result, staged) {
+            (Ok(value), Some(staged)) => match self.commit_staged(&record, staged).await {
                 Ok(()) => return Ok(value),
-                Err(e) => Err(e),
-            },
-            (result, staged) => {
-                if let Some(staged) = staged {
-                    self.after_commit(staged.change.write(), false).await;
+                Err(e) => {
+                    record = record.with_outcome(Some(&e));
+                    Err(e)
                 }
+            },
+            (result, Some(staged)) => {
+                self.after_commit(staged.change.write(), false).await;
                 result
             }
+            (result, None) => result,
         };
-        let record = scope.into_record(self.clock.now(), result.as_ref().err());
         if let Err(e) = &result
             && e.code() == ErrorCode::Internal
         {
@@ -192,27 +195,16 @@ impl KeyService {
     /// Commits a request's staged change in the same transaction as its record. `Ok` when
     /// both committed; the refusal (also recorded) when the change's condition failed; an
     /// error when nothing committed, which the caller records like any failure.
-    async fn commit_staged(&self, scope: &Scope, staged: Staged) -> Result<()> {
-        let now = self.clock.now();
-        let applied = scope.record(now, None);
-        let refused = scope.record(now, Some(&staged.refused));
-        let outcome = self
-            .store
-            .commit(&staged.change, &applied, &refused)
-            .instrument(tracing::info_span!("commit_change"))
-            .await;
+    async fn commit_staged(&self, applied: &AuditRecord, staged: Staged) -> Result<()> {
+        let refused = applied.clone().with_outcome(Some(&staged.refused));
+        let outcome =
+            self.store.commit(&staged.change, applied, &refused).instrument(tracing::info_span!("commit_change")).await;
+        self.after_commit(staged.change.write(), matches!(outcome, Ok(Committed::Applied))).await;
         match outcome {
-            Ok(Committed::Applied) => {
-                self.after_commit(staged.change.write(), true).await;
-                Ok(())
-            }
-            Ok(Committed::Refused) => {
-                self.after_commit(staged.change.write(), false).await;
-                // Already recorded with the change's transaction: answered, not recorded again.
-                Err(staged.refused.recorded())
-            }
+            Ok(Committed::Applied) => Ok(()),
+            // Already recorded with the change's transaction: answered, not recorded again.
+            Ok(Committed::Refused) => Err(staged.refused.recorded()),
             Err(e) => {
-                self.after_commit(staged.change.write(), false).await;
                 tracing::error!(error = %e, "change and its audit record not committed");
                 Err(Error::audit_unavailable(
                     "the change could not be committed with its audit record; nothing changed",

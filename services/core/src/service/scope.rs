@@ -162,40 +162,6 @@ impl Scope {
         Ok(())
     }
 
-    /// The record the request will leave, without consuming the scope (a staged change needs
-    /// two: one if it applies, one if it is refused).
-    pub(crate) fn record(&self, finished: DateTime<Utc>, outcome: Option<&Error>) -> AuditRecord {
-        let (principal, principal_groups) = match &self.principal {
-            Ok(p) => (p.to_string(), p.groups.clone()),
-            Err(_) => ("anonymous".to_owned(), Vec::new()),
-        };
-        let duration_us = (finished - self.started).num_microseconds().and_then(|n| u64::try_from(n).ok());
-        AuditRecord {
-            time: self.started,
-            request_id: self.meta.request_id.clone(),
-            trace_id: self.meta.trace_id.clone(),
-            principal,
-            principal_groups,
-            action: self.operation.as_str().to_owned(),
-            resource: self.resource.clone(),
-            key_id: self.key_id,
-            key_version: self.key_version,
-            decision: self.decision,
-            determining_policies: self.determining_policies.clone(),
-            policy_version: self.policy_version.clone(),
-            policy_errors: self.policy_errors.clone(),
-            outcome: outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned()),
-            reason: outcome.and_then(|e| e.reason().map(str::to_owned)),
-            encryption_context: self.encryption_context.clone(),
-            source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
-            user_agent: self.meta.user_agent.clone(),
-            justification: self.meta.justification.clone(),
-            dry_run: self.dry_run,
-            duration_us: duration_us.unwrap_or(0),
-            interface: self.meta.interface.map(str::to_owned),
-        }
-    }
-
     pub(crate) fn into_record(self, finished: DateTime<Utc>, outcome: Option<&Error>) -> AuditRecord {
         let (principal, principal_groups) = match &self.principal {
             Ok(p) => (p.to_string(), p.groups.clone()),
@@ -216,8 +182,8 @@ impl Scope {
             determining_policies: self.determining_policies,
             policy_version: self.policy_version,
             policy_errors: self.policy_errors,
-            outcome: outcome.map_or_else(|| "Success".to_owned(), |e| e.code().as_str().to_owned()),
-            reason: outcome.and_then(|e| e.reason().map(str::to_owned)),
+            outcome: String::new(),
+            reason: None,
             encryption_context: self.encryption_context,
             source_ip: self.meta.source_ip.map(|ip| ip.to_string()),
             user_agent: self.meta.user_agent,
@@ -226,5 +192,6 @@ impl Scope {
             duration_us: duration_us.unwrap_or(0),
             interface: self.meta.interface.map(str::to_owned),
         }
+        .with_outcome(outcome)
     }
 }

@@ -22,6 +22,38 @@ use crate::ports::backend::DynBackend;
 use crate::ports::clock::ManualClock;
 use crate::service::{Backends, KeyService};
 
+/// A plain allowed, successful Encrypt record with request id `request_id` at `time` (for
+/// tests of the audit trail's storage).
+pub fn audit_record(
+    request_id: impl Into<String>,
+    time: chrono::DateTime<chrono::Utc>,
+) -> crate::ports::audit::AuditRecord {
+    crate::ports::audit::AuditRecord {
+        time,
+        request_id: request_id.into(),
+        trace_id: String::new(),
+        principal: "Keyward::User::\"p\"".into(),
+        principal_groups: vec![],
+        action: "Encrypt".into(),
+        resource: None,
+        key_id: None,
+        key_version: None,
+        decision: Some(true),
+        determining_policies: vec![],
+        policy_version: None,
+        policy_errors: vec![],
+        outcome: "Success".into(),
+        reason: None,
+        encryption_context: BTreeMap::new(),
+        source_ip: None,
+        user_agent: None,
+        justification: None,
+        dry_run: false,
+        duration_us: 0,
+        interface: None,
+    }
+}
+
 /// A service on in-memory ports, with handles to each.
 #[derive(Debug, Clone)]
 pub struct Harness {
