@@ -18,8 +18,10 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
 mod hsm;
+mod json_server;
 mod kms;
 pub use hsm::{Hsm, ObjectFacts};
+pub use json_server::JsonServer;
 pub use kms::{CREDENTIALS as KMS_CREDENTIALS, Kms};
 
 /// Which database a server runs on.
@@ -352,8 +354,15 @@ impl Server {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         for key in keys {
             loop {
+                // The key is marked first; its material goes in a second audited step, and
+                // each version reports `Destroyed` only once its material is gone.
                 let state = self.get(&format!("/v1/keys/{key}")).await.body["key_state"].clone();
-                if state == "Destroyed" {
+                let versions = self.get(&format!("/v1/keys/{key}/versions")).await;
+                let all_gone = versions.status == 200
+                    && versions.body["versions"]
+                        .as_array()
+                        .is_some_and(|v| v.iter().all(|v| v["state"] == "Destroyed"));
+                if state == "Destroyed" && all_gone {
                     break;
                 }
                 assert!(std::time::Instant::now() < deadline, "{key} not destroyed in time: {state}");
