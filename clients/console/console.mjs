@@ -2,11 +2,14 @@
 // a key, rotate it, find the rotation in the audit browser, verify the chains, ask the policy
 // tester a question that is denied and read the reason, and visit every page. A screenshot of
 // each page goes to OUT. Any script error or Content-Security-Policy violation fails the run.
-//   node console.mjs BASE TOKEN OUT
+// Then, on a second server configured with an OpenID Provider (the stub in idp.mjs): sign in
+// through the provider (authorization code with PKCE), act as the provider's user, and see a
+// forged or refused answer from the provider turned away.
+//   node console.mjs BASE TOKEN OUT OIDC_BASE IDP
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const [base, token, out] = process.argv.slice(2);
+const [base, token, out, oidcBase, idp] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
 const browser = await chromium.launch({
   executablePath: process.env.KEYWARD_CHROMIUM || "/usr/bin/chromium",
@@ -82,7 +85,35 @@ try {
   await shot("health");
 
   check(problems.length === 0, `errors in the page:\n${problems.join("\n")}`);
-  console.log(`console: every page works; screenshots in ${out}`);
+
+  // OIDC sign-in on the second server: a fresh tab (its own origin, its own session storage).
+  const signin = await page.goto(`${oidcBase}/ui`);
+  const connect = (signin.headers()["content-security-policy"] || "").split(";").map((d) => d.trim()).find((d) => d.startsWith("connect-src"));
+  check(connect === `connect-src 'self' ${idp}`, `the page may reach the token endpoint and nothing else: ${connect}`);
+  await page.waitForSelector("#oidc-signin");
+  await shot("signin-oidc");
+  await page.click("#oidc-signin");
+  await page.waitForSelector("#create-key");
+  check(!page.url().includes("code=") && !page.url().includes("state="), `the code leaves the address bar: ${page.url()}`);
+  await page.fill("#create-key input[name=namespace]", "oidc");
+  await page.click("#create-key button");
+  await page.waitForSelector("#actions");
+  await page.goto(`${oidcBase}/ui#/audit?action=CreateKey`);
+  await page.waitForSelector('td:has-text("Keyward::User::\\"alice\\"")');
+
+  // An answer this tab did not ask for (a forged or replayed code) is turned away unspent, and
+  // signs nobody in; so is a refusal from the provider.
+  for (const [query, reason] of [
+    ["code=stolen&state=forged", "not for the sign-in this tab started"],
+    ["error=access_denied&error_description=denied+by+the+provider", "the provider refused the sign-in: access_denied"],
+  ]) {
+    await page.goto(`${oidcBase}/ui/?${query}`);
+    await page.waitForFunction((r) => document.getElementById("status").textContent.includes(r), reason);
+    check(await page.evaluate(() => sessionStorage.getItem("keyward.token") === null), `no token after ${query}`);
+    check(new URL(page.url()).search === "", `the answer leaves the address bar: ${page.url()}`);
+  }
+  check(problems.length === 0, `errors in the page:\n${problems.join("\n")}`);
+  console.log(`console: every page works, and OIDC sign-in; screenshots in ${out}`);
 } catch (e) {
   await shot("failure").catch(() => {});
   console.error(`console test failed: ${e.message}\n${problems.join("\n")}`);

@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Option<MetricsRenderer>,
     /// The in-flight limit.
     pub admission: crate::admission::Admission,
+    /// The web console's settings.
+    pub console: Arc<crate::console::Console>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -51,8 +51,13 @@ pub enum Command {
     Random(RemoteCommand<RandomCommand>),
     /// Authorize: may PRINCIPAL do ACTION on RESOURCE? (a dry-run decision; nothing runs).
     Authorize(RemoteCommand<AuthorizeCommand>),
-    /// Prints the manual page (roff): `keyward man | man -l -`.
-    Man,
+    /// Prints the manual page (roff): `keyward man | man -l -`; `--dir` writes one page per
+    /// command and subcommand (keyward.1, keyward-key.1, keyward-key-create.1, ...).
+    Man {
+        /// Where to write every page (created when missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Prints a shell completion script: `source <(keyward completion bash)`.
     Completion {
         /// The shell.

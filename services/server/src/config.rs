@@ -39,6 +39,43 @@ pub struct FileConfig {
     /// Per-namespace settings: `[namespaces.payments] default_backend = "hsm"`.
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceSection>,
+    /// The web console.
+    #[serde(default)]
+    console: ConsoleSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsoleSection {
+    oidc: Option<ConsoleOidc>,
+}
+
+/// `[console.oidc]`: the console's sign-in through an OpenID Connect provider.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleOidc {
+    /// The provider's issuer: one of `[[auth.issuers]]`.
+    pub issuer: String,
+    /// The console's (public) client id at the provider.
+    pub client_id: String,
+    /// Scopes, space-separated (default `openid`).
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+    /// Which token the console sends: `access_token` (default) or `id_token`.
+    #[serde(default = "default_token")]
+    pub token: String,
+    /// Overrides the discovered authorization endpoint.
+    pub authorization_endpoint: Option<String>,
+    /// Overrides the discovered token endpoint.
+    pub token_endpoint: Option<String>,
+}
+
+fn default_scopes() -> String {
+    "openid".into()
+}
+
+fn default_token() -> String {
+    "access_token".into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +208,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// The AWS KMS-compatible API's region and account id (written in ARNs).
     pub aws: keyward_api::aws::AwsSettings,
+    /// The console's OIDC sign-in, when configured.
+    pub console_oidc: Option<ConsoleOidc>,
 }
 
 /// Requests running at once by default: enough to keep every core busy while some wait on the
@@ -240,6 +279,9 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         account_id: env("KEYWARD_AWS_ACCOUNT_ID").or(file.aws.account_id).unwrap_or(defaults.account_id),
     };
     aws.validate()?;
+    if let Some(oidc) = &file.console.oidc {
+        oidc.validate(&file.auth.issuers)?;
+    }
     let workers = file.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     Ok(Settings {
         listen,
@@ -278,7 +320,37 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         audit_signing_key_file: file.audit.signing_key_file,
         tls,
         aws,
+        console_oidc: file.console.oidc,
     })
+}
+
+impl ConsoleOidc {
+    fn validate(&self, issuers: &[IssuerConfig]) -> Result<(), String> {
+        if !issuers.iter().any(|i| i.issuer == self.issuer) {
+            return Err(format!(
+                "`console.oidc.issuer` `{}` is not one of `[[auth.issuers]]`: the server would refuse its tokens",
+                self.issuer
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("`console.oidc.client_id` is empty".into());
+        }
+        if self.token != "access_token" && self.token != "id_token" {
+            return Err(format!("`console.oidc.token` is `{}`: use `access_token` or `id_token`", self.token));
+        }
+        for (name, url) in
+            [("authorization_endpoint", &self.authorization_endpoint), ("token_endpoint", &self.token_endpoint)]
+        {
+            if let Some(url) = url {
+                keyward_api::auth::check_fetch_url(url).map_err(|e| format!("`console.oidc.{name}`: {e}"))?;
+            }
+        }
+        if self.authorization_endpoint.is_none() || self.token_endpoint.is_none() {
+            keyward_api::auth::check_fetch_url(&self.issuer)
+                .map_err(|e| format!("`console.oidc.issuer` (discovery): {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, String> {

@@ -5,6 +5,7 @@ pub mod access_key_cmd;
 pub mod audit_cmd;
 pub mod cli;
 pub mod config;
+pub mod console_oidc;
 pub mod data_dir;
 pub mod dev;
 pub mod envelope_cmd;

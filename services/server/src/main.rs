@@ -83,9 +83,14 @@ fn run(cli: Cli) -> Result<(), String> {
         | Command::Authorize(_)
         | Command::Policy(PolicyCommand::Get { .. } | PolicyCommand::Reload { .. })
         | Command::Audit(AuditCommand::Query { .. }) => unreachable!("handled in main"),
-        Command::Man => {
+        Command::Man { dir } => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string())
+            match dir {
+                Some(dir) => std::fs::create_dir_all(&dir)
+                    .and_then(|()| clap_mangen::generate_to(cmd, &dir))
+                    .map_err(|e| format!("cannot write manual pages to `{}`: {e}", dir.display())),
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| e.to_string()),
+            }
         }
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -17,6 +17,8 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     crate::data_dir::prepare(&settings)?;
     let wired = wiring::wire(&settings, embedding).await?;
+    let console =
+        keyward_api::console::Console::new(crate::console_oidc::resolve(settings.console_oidc.as_ref()).await?);
     let aws = std::sync::Arc::new(keyward_api::aws::AwsApi { settings: settings.aws.clone(), ..Default::default() });
     let admission = keyward_api::admission::Admission::new(
         settings.max_in_flight,
@@ -28,6 +30,7 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         aws,
         metrics: metrics_recorder(),
         admission,
+        console: std::sync::Arc::new(console),
     };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let server = HttpServer::new(move || keyward_api::app(state.clone()))

@@ -56,6 +56,7 @@ fn app() -> App {
         aws: Arc::default(),
         metrics: None,
         admission: Admission::new(64, std::time::Duration::from_millis(5)),
+        console: Arc::default(),
     };
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({

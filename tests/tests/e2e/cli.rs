@@ -208,6 +208,13 @@ async fn policies_audit_and_completion_from_the_command_line() {
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(run(&s, &bob, &["audit", "verify", "--remote"]).status.code(), Some(3));
     assert!(text(&run(&s, &admin, &["man"])).contains(".TH keyward 1"), "a roff manual page");
+    let pages = s.data_dir.path().join("man");
+    assert!(run(&s, &admin, &["man", "--dir", pages.to_str().unwrap()]).status.success());
+    let create = std::fs::read_to_string(pages.join("keyward-key-create.1")).expect("a page per subcommand");
+    assert!(create.contains(".TH keyward-key-create 1") && create.contains("namespace"), "{create}");
+    for page in ["keyward.1", "keyward-audit-verify.1", "keyward-grant-create.1", "keyward-authorize.1"] {
+        assert!(pages.join(page).is_file(), "{page}");
+    }
 
     let script = text(&run(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");

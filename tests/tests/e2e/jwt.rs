@@ -2,17 +2,14 @@
 //! HS256 from a secret file) and the JWT attack suite: every forged or malformed token is
 //! refused with 401 and the same body, and no refused call reaches Cedar or a backend.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use keyward_e2e::{Db, Server, repo_root};
+use keyward_e2e::{Db, JsonServer, Server, repo_root};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -21,51 +18,6 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
-}
-
-/// A tiny HTTP server for a JWKS document that can change, counting requests per path.
-struct JwksServer {
-    url: String,
-    body: Arc<Mutex<String>>,
-    hits: Arc<Mutex<Vec<String>>>,
-    count: Arc<AtomicUsize>,
-}
-
-impl JwksServer {
-    fn start(body: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
-        let body = Arc::new(Mutex::new(body));
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let count = Arc::new(AtomicUsize::new(0));
-        let (b, h, c) = (body.clone(), hits.clone(), count.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
-                        break;
-                    }
-                }
-                h.lock().unwrap().push(path);
-                c.fetch_add(1, Ordering::SeqCst);
-                let text = b.lock().unwrap().clone();
-                let mut stream = stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-            }
-        });
-        Self { url, body, hits, count }
-    }
 }
 
 fn jwks(keys: &[(&str, &EncodingKey, Algorithm)]) -> String {
@@ -169,9 +121,10 @@ fn without_request_id(mut body: Value) -> Value {
 #[tokio::test]
 async fn production_issuers_and_the_attack_suite() {
     let keys = keys();
-    let jwks_server = JwksServer::start(jwks(&[("ed-1", &keys.ed, Algorithm::EdDSA)]));
+    let jwks_server = JsonServer::start(jwks(&[("ed-1", &keys.ed, Algorithm::EdDSA)]));
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with_config(Db::Sqlite, &config(dir.path(), &jwks_server.url, &keys), &[]).await;
+    let s =
+        Server::start_with_config(Db::Sqlite, &config(dir.path(), &jwks_server.url("/jwks.json"), &keys), &[]).await;
 
     // Every issuer's good token works, and the groups claim is per issuer.
     let rs = sign(Algorithm::RS256, None, &keys.rsa, &claims("https://rs.test", "rita"));
@@ -266,7 +219,7 @@ async fn production_issuers_and_the_attack_suite() {
         ("token over 8 KiB", sign(Algorithm::RS256, None, &keys.rsa, &with(&|c| c["pad"] = json!("x".repeat(9000))))),
     ];
     // Headers that name a key: refused, and the URLs are never fetched.
-    let evil = jwks_server.url.replace("jwks.json", "evil");
+    let evil = jwks_server.url("/jwks.json").replace("jwks.json", "evil");
     let mut naming = Vec::new();
     for (field, value) in [
         ("jku", json!(evil)),

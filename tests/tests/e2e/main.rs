@@ -11,6 +11,7 @@ mod aws_api;
 mod aws_kms;
 mod change_atomicity;
 mod cli;
+mod console;
 mod crypto;
 mod docs;
 mod durability;

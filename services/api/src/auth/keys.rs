@@ -153,16 +153,17 @@ async fn tokio_read(path: PathBuf) -> std::io::Result<Vec<u8>> {
         .map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
-/// Checks a JWKS URL: HTTPS, or plain HTTP to a loopback host (for tests and sidecars).
-pub fn check_jwks_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`jwks_url` `{url}`: {e}"))?;
+/// Checks a URL the server or console fetches from: HTTPS, or plain HTTP to a loopback host
+/// (for tests and sidecars).
+pub fn check_fetch_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
             let host = parsed.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
             let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback { Ok(()) } else { Err(format!("`jwks_url` `{url}` must use https")) }
+            if loopback { Ok(()) } else { Err(format!("`{url}` must use https")) }
         }
-        other => Err(format!("`jwks_url` scheme `{other}` is not supported")),
+        other => Err(format!("`{url}`: scheme `{other}` is not supported")),
     }
 }

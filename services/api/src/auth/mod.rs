@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use actix_web::HttpRequest;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use keys::KeySet;
-pub use keys::{KeySource, check_jwks_url};
+pub use keys::{KeySource, check_fetch_url};
 use keyward_core::Error;
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use serde::Deserialize;
@@ -89,7 +89,7 @@ impl Issuer {
             return Err("a `public_key_file` verifies exactly one algorithm".into());
         }
         if let KeySource::JwksUrl(url) = &spec.source {
-            check_jwks_url(url)?;
+            check_fetch_url(url).map_err(|e| format!("`jwks_url` {e}"))?;
         }
         let mut validation = Validation::new(spec.algorithms[0]);
         validation.algorithms = spec.algorithms.clone();

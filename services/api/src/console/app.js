@@ -4,6 +4,8 @@
 "use strict";
 
 const TOKEN = "keyward.token";
+// A sign-in started at the OIDC provider: its state, PKCE verifier and nonce.
+const PENDING = "keyward.oidc";
 const main = () => document.getElementById("main");
 
 function el(tag, attrs, ...children) {
@@ -90,13 +92,15 @@ function formValues(form) {
 
 // Pages.
 
-function signin() {
+async function signin() {
   sessionStorage.removeItem(TOKEN);
+  const { oidc } = await settings();
   const form = el(
     "form",
     { id: "signin" },
     el("h1", {}, "Sign in"),
-    el("p", {}, "Paste a bearer token. It stays in this tab's session storage and goes only to this server."),
+    oidc ? el("p", {}, el("button", { type: "button", id: "oidc-signin", on: { click: () => startOidc(oidc).catch((e) => status(e.message, true)) } }, `Sign in with ${new URL(oidc.authorization_endpoint).host}`)) : "",
+    el("p", {}, (oidc ? "Or paste" : "Paste") + " a bearer token. It stays in this tab's session storage and goes only to this server."),
     el("textarea", { name: "token", rows: 4, required: true }),
     el("button", { type: "submit" }, "Sign in"),
   );
@@ -106,6 +110,77 @@ function signin() {
     location.hash = "#/keys";
   });
   show(form);
+}
+
+// OpenID Connect sign-in: the authorization code flow with PKCE (a public client, no secret).
+
+let cachedSettings;
+async function settings() {
+  cachedSettings ??= await fetch("/ui/config.json").then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+  return cachedSettings;
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const randomString = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+const redirectUri = () => `${location.origin}/ui/`;
+
+async function startOidc(oidc) {
+  const pending = { state: randomString(), verifier: randomString(), nonce: randomString() };
+  const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(pending.verifier))));
+  sessionStorage.setItem(PENDING, JSON.stringify(pending));
+  const url = new URL(oidc.authorization_endpoint);
+  const q = { response_type: "code", client_id: oidc.client_id, redirect_uri: redirectUri(), scope: oidc.scopes, state: pending.state, nonce: pending.nonce, code_challenge: challenge, code_challenge_method: "S256" };
+  for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
+  location.assign(url.toString());
+}
+
+function claims(jwt) {
+  try {
+    return JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  } catch {
+    return {};
+  }
+}
+
+// Back from the provider with ?code&state (or ?error): exchange the code, keep the token.
+async function finishOidc(query) {
+  const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+  sessionStorage.removeItem(PENDING);
+  // The code leaves the address bar and the history at once.
+  history.replaceState(null, "", "/ui/#/keys");
+  const { oidc } = await settings();
+  if (!oidc) throw new Error("this server has no OIDC sign-in configured");
+  if (query.get("error")) throw new Error(`the provider refused the sign-in: ${query.get("error")} ${query.get("error_description") || ""}`);
+  if (!pending || !query.get("state") || query.get("state") !== pending.state) throw new Error("this sign-in answer is not for the sign-in this tab started; sign in again");
+  const res = await fetch(oidc.token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code: query.get("code") || "", redirect_uri: redirectUri(), client_id: oidc.client_id, code_verifier: pending.verifier }),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`the provider's token endpoint refused: ${data.error || res.status} ${data.error_description || ""}`);
+  if (data.id_token && claims(data.id_token).nonce !== pending.nonce) throw new Error("the provider's ID token is not for this sign-in (nonce)");
+  const token = data[oidc.token];
+  if (typeof token !== "string" || !token) throw new Error(`the provider's answer has no ${oidc.token}`);
+  sessionStorage.setItem(TOKEN, token);
+}
+
+async function start() {
+  const query = new URLSearchParams(location.search);
+  if (query.has("code") || query.has("error")) {
+    try {
+      await finishOidc(query);
+    } catch (err) {
+      history.replaceState(null, "", "/ui/#/signin");
+      await route();
+      status(err.message, true);
+      return;
+    }
+  }
+  await route();
 }
 
 async function keys(params) {
@@ -340,7 +415,7 @@ async function route() {
     return;
   }
   try {
-    if (path === "/signin") signin();
+    if (path === "/signin") await signin();
     else if (path.startsWith("/key/")) await keyDetail(decodeURIComponent(path.slice(5)));
     else if (path === "/audit") await audit(params);
     else if (path === "/tester") await tester();
@@ -353,4 +428,4 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
-window.addEventListener("DOMContentLoaded", route);
+window.addEventListener("DOMContentLoaded", start);
