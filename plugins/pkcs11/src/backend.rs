@@ -13,6 +13,7 @@ use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sea
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
+use keyward_core::ports::backend::{RAW_NONCE_LEN, RAW_TAG_LEN, RawGcm};
 use zeroize::Zeroizing;
 
 use crate::token::{Lease, OpError, OpResult, Token, is_connection_error};
@@ -250,6 +251,43 @@ impl Backend for Pkcs11Backend {
         let (nonce, ciphertext, aad) = (params.to_vec(), ciphertext.to_vec(), aad.to_vec());
         self.token
             .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &ciphertext, true)))
+            .await
+            .map(Zeroizing::new)
+            .map_err(decrypt_failure)
+    }
+
+    async fn seal_raw(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: &[u8]) -> Result<RawGcm, BackendError> {
+        let id = stored_id(&key)?;
+        let mut nonce = [0u8; RAW_NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))?;
+        let (plaintext, aad) = (Zeroizing::new(plaintext.to_vec()), aad.to_vec());
+        // CKM_AES_GCM appends the tag; the protocol carries it apart.
+        let mut sealed = self
+            .token
+            .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &plaintext, false)))
+            .await
+            .map_err(mapped)?;
+        if sealed.len() < RAW_TAG_LEN {
+            return Err(BackendError::Internal("the token returned no tag".into()));
+        }
+        let tag = sealed.split_off(sealed.len() - RAW_TAG_LEN);
+        let tag = tag.try_into().map_err(|_| BackendError::Internal("tag length".into()))?;
+        Ok(RawGcm { nonce, ciphertext: sealed, tag })
+    }
+
+    async fn open_raw(
+        &self,
+        key: VersionHandle<'_>,
+        sealed: &RawGcm,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let id = stored_id(&key)?;
+        let mut input = Vec::with_capacity(sealed.ciphertext.len() + RAW_TAG_LEN);
+        input.extend_from_slice(&sealed.ciphertext);
+        input.extend_from_slice(&sealed.tag);
+        let (nonce, aad) = (sealed.nonce, aad.to_vec());
+        self.token
+            .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &input, true)))
             .await
             .map(Zeroizing::new)
             .map_err(decrypt_failure)

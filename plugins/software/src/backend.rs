@@ -1,6 +1,7 @@
 //! AES-256-GCM in process. Version material is a random 32-byte key wrapped under the root key.
 //! Each message gets its own key, nonce and commitment from HKDF-SHA256 over a random salt, so
 //! nonces never repeat under one key and a blob cannot decrypt validly under two keys.
+//! Raw AES-GCM (XKS) uses its own key derived from the version key, with random 96-bit nonces.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -8,7 +9,9 @@ use hkdf::Hkdf;
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::ports::backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
+use keyward_core::ports::backend::{
+    AadFn, Backend, BackendError, Capabilities, GcmVector, RAW_TAG_LEN, RawGcm, Sealed, VersionHandle,
+};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -28,6 +31,8 @@ const MATERIAL_FORMAT: u8 = 1;
 const NONCE_LEN: usize = 12;
 const WRAPPED_LEN: usize = 1 + 8 + NONCE_LEN + 32 + 16;
 const MESSAGE_INFO: &[u8] = b"keyward/v1/aes-256-gcm/hkdf-sha256/commit";
+/// The raw AES-GCM key is its own derivation, so no key serves two formats.
+const RAW_INFO: &[u8] = b"keyward/v1/raw-aes-256-gcm";
 
 /// The software backend.
 #[derive(Debug)]
@@ -143,6 +148,14 @@ fn derive(version_key: &[u8; 32], salt: &[u8]) -> Result<MessageKeys, BackendErr
     Ok(keys)
 }
 
+fn raw_cipher(version_key: &[u8; 32]) -> Result<Aes256Gcm, BackendError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(None, version_key)
+        .expand(RAW_INFO, key.as_mut_slice())
+        .map_err(|_| BackendError::Internal("hkdf expand".into()))?;
+    Ok(Aes256Gcm::new((&*key).into()))
+}
+
 fn fill_random(buf: &mut [u8]) -> Result<(), BackendError> {
     getrandom::fill(buf).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))
 }
@@ -212,6 +225,34 @@ impl Backend for SoftwareBackend {
         let cipher = Aes256Gcm::new((&*mk.key).into());
         cipher
             .decrypt(&Nonce::from(mk.nonce), Payload { msg: ciphertext, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| BackendError::DecryptFailed("authentication tag mismatch".into()))
+    }
+
+    async fn seal_raw(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: &[u8]) -> Result<RawGcm, BackendError> {
+        let cipher = raw_cipher(&*self.unwrap(key)?)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        fill_random(&mut nonce)?;
+        let mut sealed = cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| BackendError::Internal("encryption failed".into()))?;
+        let tag = sealed.split_off(sealed.len() - RAW_TAG_LEN);
+        let tag = tag.try_into().map_err(|_| BackendError::Internal("tag length".into()))?;
+        Ok(RawGcm { nonce, ciphertext: sealed, tag })
+    }
+
+    async fn open_raw(
+        &self,
+        key: VersionHandle<'_>,
+        sealed: &RawGcm,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let cipher = raw_cipher(&*self.unwrap(key)?)?;
+        let mut msg = Vec::with_capacity(sealed.ciphertext.len() + RAW_TAG_LEN);
+        msg.extend_from_slice(&sealed.ciphertext);
+        msg.extend_from_slice(&sealed.tag);
+        cipher
+            .decrypt(&Nonce::from(sealed.nonce), Payload { msg: &msg, aad })
             .map(Zeroizing::new)
             .map_err(|_| BackendError::DecryptFailed("authentication tag mismatch".into()))
     }

@@ -11,6 +11,7 @@ mod handlers;
 pub mod meta;
 mod openapi_doc;
 pub mod state;
+pub mod xks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -108,6 +109,30 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&e)
 }
 
+/// The XKS proxy alone, for its own listener (`[xks] listen`): its paths, and `/healthz` for
+/// load balancers. Anything else is XKS's 404.
+pub fn xks_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .service(handlers::health::healthz)
+        .service(web::resource("/{tail:.*}").guard(actix_web::guard::fn_guard(xks::is_xks_request)).to(xks::handle))
+        .default_service(web::to(|req: HttpRequest| async move {
+            xks::error::XksError::invalid_uri_path().response(&meta::request_id(&req))
+        }))
+        .wrap(actix_web::middleware::from_fn(admission::admit))
+        .wrap(meta::AssignIds)
+}
+
 /// The application: every route, `/openapi.json`, `/docs`, ids on every response.
 pub fn app(
     state: AppState,
@@ -127,15 +152,16 @@ pub fn app(
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .configure(routes)
         .split_for_parts();
-    app.service(
-        web::resource("/")
-            .guard(actix_web::guard::Post())
-            .guard(actix_web::guard::fn_guard(aws::is_aws_request))
-            .to(aws::handle),
-    )
-    .configure(console::routes)
-    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
-    .default_service(web::to(not_found))
-    .wrap(actix_web::middleware::from_fn(admission::admit))
-    .wrap(meta::AssignIds)
+    app.service(web::resource("/{tail:.*}").guard(actix_web::guard::fn_guard(xks::is_xks_request)).to(xks::handle))
+        .service(
+            web::resource("/")
+                .guard(actix_web::guard::Post())
+                .guard(actix_web::guard::fn_guard(aws::is_aws_request))
+                .to(aws::handle),
+        )
+        .configure(console::routes)
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc::finish(api)))
+        .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(admission::admit))
+        .wrap(meta::AssignIds)
 }

@@ -63,6 +63,7 @@ pub fn request_meta(req: &HttpRequest) -> RequestMeta {
         user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
         justification: header(JUSTIFICATION).map(|j| j.chars().take(1024).collect()),
         interface: None,
+        forwarded: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub admission: crate::admission::Admission,
     /// The web console's settings.
     pub console: Arc<crate::console::Console>,
+    /// The AWS KMS External Key Store proxy's stores.
+    pub xks: Arc<crate::xks::Xks>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -114,6 +114,9 @@ pub struct CaseContext {
     /// CreateKey: the backend instance.
     #[serde(default)]
     pub backend: Option<String>,
+    /// What a front door relays (XKS: `kms_via_service`, `aws_source_vpc`, ...).
+    #[serde(default)]
+    pub forwarded: Option<BTreeMap<String, String>>,
     /// CreateKey: whether an external key is linked.
     #[serde(default)]
     pub external: bool,
@@ -205,6 +208,7 @@ pub fn decide(authz: &CedarAuthorizer, case: &Case) -> Result<Decision, String> 
         request_time: now,
         dry_run: case.context.dry_run,
         create: case.context.backend.as_deref().map(|backend| CreateFacts { backend, external: case.context.external }),
+        forwarded: case.context.forwarded.as_ref(),
     };
     let namespace;
     let key;

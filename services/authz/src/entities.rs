@@ -21,6 +21,7 @@ pub(crate) struct Types {
     key: EntityTypeName,
     action: EntityTypeName,
     context: EntityUid,
+    forwarded: EntityUid,
     system: EntityUid,
 }
 
@@ -35,6 +36,7 @@ impl Types {
             key: t("Keyward::Key")?,
             action: t("Keyward::Action")?,
             context: EntityUid::from_type_name_and_id(t("Keyward::EncryptionContext")?, EntityId::new("request")),
+            forwarded: EntityUid::from_type_name_and_id(t("Keyward::Forwarded")?, EntityId::new("request")),
             system: EntityUid::from_type_name_and_id(t("Keyward::System")?, EntityId::new("keyward")),
         })
     }
@@ -164,6 +166,11 @@ pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>)
     if let Some(c) = req.facts.create {
         pairs.push(("backend".to_owned(), RestrictedExpression::new_string(c.backend.to_owned())));
         pairs.push(("external".to_owned(), RestrictedExpression::new_bool(c.external)));
+    }
+    if let Some(forwarded) = req.facts.forwarded {
+        let tags = forwarded.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+        entities.push(Entity::new_with_tags(types.forwarded.clone(), [], [], tags).map_err(|e| e.to_string())?);
+        pairs.push(("forwarded".to_owned(), RestrictedExpression::new_entity_uid(types.forwarded.clone())));
     }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));

@@ -33,6 +33,7 @@ fn facts(ctx: &EncryptionContext) -> RequestFacts<'_> {
         request_time: now(),
         dry_run: false,
         create: None,
+        forwarded: None,
     }
 }
 
@@ -166,6 +167,7 @@ fn requests_conform_to_the_schema() {
     let ns = Namespace::parse("payments").unwrap_or_else(|e| unreachable!("{e}"));
     let k = key("payments", r#"Keyward::Service::"batch""#, &[("env", "prod")]);
     let principal = user("bob", &["payments", "admins"]);
+    let forwarded = BTreeMap::from([("kms_via_service".to_owned(), "ebs".to_owned())]);
     let resources = [ResourceRef::Key { key: &k, protection: Protection::Hsm }, ResourceRef::Namespace(&ns)];
     for (resource, op) in resources.into_iter().zip([Operation::Encrypt, Operation::CreateKey]) {
         let facts = RequestFacts {
@@ -176,6 +178,7 @@ fn requests_conform_to_the_schema() {
             dry_run: true,
             create: (op == Operation::CreateKey)
                 .then_some(keyward_core::ports::authorizer::CreateFacts { backend: "hsm", external: true }),
+            forwarded: Some(&forwarded),
         };
         let req = AuthzRequest { principal: &principal, action: Action::Op(op), resource, facts };
         let reads = crate::bundle::Reads { source_ip: true, request_time: true, context_keys: true };
@@ -212,6 +215,7 @@ fn source_ip_is_available_to_policies_that_read_it() {
             request_time: now(),
             dry_run: false,
             create: None,
+            forwarded: None,
         };
         let req = AuthzRequest {
             principal: &p,
@@ -248,6 +252,7 @@ fn policies_can_limit_who_creates_hsm_and_external_keys() {
             request_time: now(),
             dry_run: false,
             create: Some(keyward_core::ports::authorizer::CreateFacts { backend, external }),
+            forwarded: None,
         };
         let req = AuthzRequest {
             principal: p,

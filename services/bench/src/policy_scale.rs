@@ -81,6 +81,7 @@ fn request<'a>(case: &'a Case, ctx: &'a EncryptionContext) -> AuthzRequest<'a> {
         request_time: now,
         dry_run: false,
         create: None,
+        forwarded: None,
     };
     AuthzRequest {
         principal: p,

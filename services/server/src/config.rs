@@ -42,6 +42,58 @@ pub struct FileConfig {
     /// The web console.
     #[serde(default)]
     console: ConsoleSection,
+    /// The AWS KMS External Key Store proxy.
+    #[serde(default)]
+    xks: XksSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XksSection {
+    listen: Option<String>,
+    fleet_size: Option<u32>,
+    #[serde(default)]
+    stores: Vec<XksStoreSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XksStoreSection {
+    #[serde(default)]
+    path_prefix: String,
+    #[serde(default = "default_xks_group")]
+    group: String,
+    credentials: Vec<XksCredentialSection>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
+fn default_xks_group() -> String {
+    "xks".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XksCredentialSection {
+    access_key_id: String,
+    secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
+}
+
+impl XksCredentialSection {
+    fn resolve(&self) -> Result<keyward_api::xks::XksCredential, String> {
+        let id = &self.access_key_id;
+        let secret = match (&self.secret_file, &self.secret_env) {
+            (Some(path), None) => std::fs::read_to_string(path)
+                .map_err(|e| format!("xks credential `{id}`: cannot read `{}`: {e}", path.display()))?,
+            (None, Some(var)) => env(var).ok_or_else(|| format!("xks credential `{id}`: `{var}` is not set"))?,
+            _ => return Err(format!("xks credential `{id}`: give exactly one of `secret_file` and `secret_env`")),
+        };
+        Ok(keyward_api::xks::XksCredential {
+            access_key_id: id.clone(),
+            secret: zeroize::Zeroizing::new(secret.trim().to_owned()),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +262,10 @@ pub struct Settings {
     pub aws: keyward_api::aws::AwsSettings,
     /// The console's OIDC sign-in, when configured.
     pub console_oidc: Option<ConsoleOidc>,
+    /// The XKS proxy's key stores.
+    pub xks: std::sync::Arc<keyward_api::xks::Xks>,
+    /// A listener serving the XKS proxy only, besides the main one.
+    pub xks_listen: Option<SocketAddr>,
 }
 
 /// Requests running at once by default: enough to keep every core busy while some wait on the
@@ -282,6 +338,39 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
     if let Some(oidc) = &file.console.oidc {
         oidc.validate(&file.auth.issuers)?;
     }
+    let mut xks_stores = Vec::new();
+    for s in &file.xks.stores {
+        let credentials = s.credentials.iter().map(XksCredentialSection::resolve).collect::<Result<Vec<_>, _>>()?;
+        let keys = s
+            .keys
+            .iter()
+            .map(|(external, key)| {
+                key.parse()
+                    .map(|k| (external.clone(), k))
+                    .map_err(|e| format!("xks store `{}`: key `{key}`: {e}", s.path_prefix))
+            })
+            .collect::<Result<_, _>>()?;
+        xks_stores.push(keyward_api::xks::XksStore {
+            path_prefix: s.path_prefix.clone(),
+            credentials,
+            keys,
+            group: s.group.clone(),
+        });
+    }
+    let xks = keyward_api::xks::Xks::new(xks_stores, file.xks.fleet_size.unwrap_or(1))?;
+    let xks_listen = file
+        .xks
+        .listen
+        .as_deref()
+        .map(|l| l.parse::<SocketAddr>().map_err(|_| format!("`xks.listen`: `{l}` is not an address")))
+        .transpose()?;
+    if let Some(addr) = xks_listen
+        && tls.is_none()
+        && !addr.ip().is_loopback()
+        && !allow_insecure_http
+    {
+        return Err(format!("`xks.listen` is {addr}: plain HTTP is only served on loopback; configure `[tls]`"));
+    }
     let workers = file.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     Ok(Settings {
         listen,
@@ -321,6 +410,8 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         tls,
         aws,
         console_oidc: file.console.oidc,
+        xks: std::sync::Arc::new(xks),
+        xks_listen,
     })
 }
 

@@ -217,6 +217,7 @@ async fn replay(
                 dry_run: r.dry_run,
                 // The trail does not record CreateKey's backend: replayed without it.
                 create: None,
+                forwarded: None,
             };
             let request = AuthzRequest { principal: &principal, action, resource: resource_ref, facts };
             let (a, b) = (old.decide(&request), new.decide(&request));

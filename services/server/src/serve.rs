@@ -31,8 +31,26 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         metrics: metrics_recorder(),
         admission,
         console: std::sync::Arc::new(console),
+        xks: settings.xks.clone(),
     };
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
+    let xks_server = match settings.xks_listen {
+        Some(addr) => {
+            let state = state.clone();
+            let server = HttpServer::new(move || keyward_api::xks_app(state.clone()))
+                .workers(settings.workers)
+                .shutdown_timeout(30)
+                .disable_signals();
+            let server = match &certs {
+                Some(certs) => server.bind_rustls_0_23(addr, certs.server_config()?),
+                None => server.bind(addr),
+            }
+            .map_err(|e| format!("cannot listen on {addr} (xks): {e}"))?;
+            tracing::info!(addr = %server.addrs().first().copied().unwrap_or(addr), "xks proxy listening");
+            Some(server.run())
+        }
+        None => None,
+    };
     let server = HttpServer::new(move || keyward_api::app(state.clone()))
         .workers(settings.workers)
         .shutdown_timeout(30)
@@ -61,7 +79,15 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     banner(&settings, &format!("{scheme}://{addr}"), wired.dev_auth, &wired.policies)?;
     tracing::info!(%addr, database = %redacted(&settings.database_url), "keyward listening");
 
+    let xks_handle = xks_server.map(|s| {
+        let handle = s.handle();
+        (handle, tokio::spawn(s))
+    });
     server.run().await.map_err(|e| format!("server failed: {e}"))?;
+    if let Some((handle, task)) = xks_handle {
+        handle.stop(true).await;
+        let _ = task.await;
+    }
 
     tracing::info!("shutting down: flushing counters and the audit trail");
     maintenance.abort();

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         request_time: now,
         dry_run: false,
         create: None,
+        forwarded: None,
     };
     let request = AuthzRequest {
         principal: &principal,

@@ -57,6 +57,7 @@ fn app() -> App {
         metrics: None,
         admission: Admission::new(64, std::time::Duration::from_millis(5)),
         console: Arc::default(),
+        xks: Arc::default(),
     };
     let now = chrono::Utc::now().timestamp();
     let claims = serde_json::json!({

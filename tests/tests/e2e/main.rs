@@ -30,3 +30,4 @@ mod properties;
 mod replicas;
 mod telemetry;
 mod tls;
+mod xks;

@@ -126,7 +126,7 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
     let known = OPERATIONS.iter().find(|(n, ..)| *n == name).copied();
     let (op, dry_run_capable) = known.map_or((Operation::Unsupported, false), |(_, op, d)| (op, d));
     // Read at most MAX_BODY + 1 bytes: an oversized body is refused (and audited) unread.
-    let body = read_capped(payload).await;
+    let body = read_capped(payload, MAX_BODY).await;
     let too_large = body.len() > MAX_BODY;
 
     let authenticated = if too_large {
@@ -175,13 +175,14 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
     }
 }
 
-async fn read_capped(mut payload: web::Payload) -> Vec<u8> {
+/// Reads at most `max` + 1 bytes of a body: one more than allowed tells it is too large.
+pub(crate) async fn read_capped(mut payload: web::Payload, max: usize) -> Vec<u8> {
     use futures_util::StreamExt as _;
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else { break };
         body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
+        if body.len() > max {
             break;
         }
     }

@@ -57,6 +57,8 @@ pub struct RequestFacts<'a> {
     pub dry_run: bool,
     /// For CreateKey: where the key would live.
     pub create: Option<CreateFacts<'a>>,
+    /// What a front door relays for another system (XKS: AWS KMS's request metadata).
+    pub forwarded: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 /// What CreateKey asks for, so policies can limit who creates HSM objects or billable external

@@ -69,6 +69,22 @@ pub struct Sealed {
     pub ciphertext: Vec<u8>,
 }
 
+/// Raw AES-256-GCM output for protocols that carry nonce and tag themselves (XKS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawGcm {
+    /// The 96-bit nonce, drawn fresh for this message.
+    pub nonce: [u8; RAW_NONCE_LEN],
+    /// Ciphertext, as long as the plaintext.
+    pub ciphertext: Vec<u8>,
+    /// The 128-bit tag.
+    pub tag: [u8; RAW_TAG_LEN],
+}
+
+/// The nonce length of [`Backend::seal_raw`].
+pub const RAW_NONCE_LEN: usize = 12;
+/// The tag length of [`Backend::seal_raw`].
+pub const RAW_TAG_LEN: usize = 16;
+
 /// A generated data key: its plaintext (when asked for) and the key sealed.
 #[derive(Debug)]
 pub struct DataKey {
@@ -183,6 +199,31 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         }
     }
 
+    /// Raw AES-256-GCM under the version's own key (no Keyward blob, no derived key): a fresh
+    /// random 96-bit nonce, the caller's associated data, a separate 128-bit tag. For protocols
+    /// that carry nonce and tag themselves (the XKS proxy). Backends that cannot answer
+    /// `Unsupported`.
+    fn seal_raw(
+        &self,
+        key: VersionHandle<'_>,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> impl Future<Output = Result<RawGcm, BackendError>> + Send {
+        let _ = (key, plaintext, aad);
+        async { Err(BackendError::Unsupported("raw AES-GCM".into())) }
+    }
+
+    /// Opens what [`Backend::seal_raw`] made.
+    fn open_raw(
+        &self,
+        key: VersionHandle<'_>,
+        sealed: &RawGcm,
+        aad: &[u8],
+    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send {
+        let _ = (key, sealed, aad);
+        async { Err(BackendError::Unsupported("raw AES-GCM".into())) }
+    }
+
     /// Random bytes from the backend's generator.
     fn generate_random(&self, len: usize) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
 
@@ -241,6 +282,18 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         aad: AadFn<'a>,
         with_plaintext: bool,
     ) -> BoxFuture<'a, Result<DataKey, BackendError>>;
+    fn seal_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<RawGcm, BackendError>>;
+    fn open_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        sealed: &'a RawGcm,
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, Result<(), BackendError>>;
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>>;
@@ -301,6 +354,22 @@ impl<T: Backend> DynBackend for T {
         with_plaintext: bool,
     ) -> BoxFuture<'a, Result<DataKey, BackendError>> {
         Box::pin(Backend::generate_data_key(self, key, len, context, aad, with_plaintext))
+    }
+    fn seal_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<RawGcm, BackendError>> {
+        Box::pin(Backend::seal_raw(self, key, plaintext, aad))
+    }
+    fn open_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        sealed: &'a RawGcm,
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(Backend::open_raw(self, key, sealed, aad))
     }
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::generate_random(self, len))

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
 use crate::model::key::KeySpec;
-use crate::ports::backend::{AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, Sealed, VersionHandle};
+use crate::ports::backend::{
+    AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, RawGcm, Sealed, VersionHandle,
+};
 
 /// How long one backend call may take by default.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -148,6 +150,24 @@ impl DynBackend for Guarded {
         with_plaintext: bool,
     ) -> BoxFuture<'a, std::result::Result<DataKey, BackendError>> {
         Box::pin(self.call(self.inner.generate_data_key(key, len, context, aad, with_plaintext)))
+    }
+
+    fn seal_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        plaintext: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<RawGcm, BackendError>> {
+        Box::pin(self.call(self.inner.seal_raw(key, plaintext, aad)))
+    }
+
+    fn open_raw<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        sealed: &'a RawGcm,
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.open_raw(key, sealed, aad)))
     }
 
     fn generate_random(&self, len: usize) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {

@@ -9,6 +9,7 @@ mod crypto;
 mod grants;
 mod maintenance;
 mod policy;
+mod raw;
 mod scope;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ pub use crypto::{
 pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
+pub use raw::{MAX_RAW_PLAINTEXT, RAW_AAD_DOMAIN, RawSealed};
 use scope::Staged;
 pub use scope::{RequestMeta, RequestStart, Scope};
 
@@ -259,6 +261,7 @@ impl KeyService {
             request_time: scope.started,
             dry_run: scope.dry_run,
             create: scope.create.as_ref().map(|(backend, external)| CreateFacts { backend, external: *external }),
+            forwarded: scope.meta.forwarded.as_ref(),
         }
     }
 

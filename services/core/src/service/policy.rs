@@ -98,6 +98,7 @@ impl KeyService {
             request_time: scope.started,
             dry_run: true,
             create: None,
+            forwarded: None,
         };
         let decision =
             self.authorizer.decide(&AuthzRequest { principal: &asked, action: input.action, resource, facts });

@@ -28,8 +28,11 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
     /// A justification the caller gave (header `x-keyward-justification`).
     pub justification: Option<String>,
-    /// The front door, when not the REST API (`aws-kms`).
+    /// The front door, when not the REST API (`aws-kms`, `xks`, `kubernetes`).
     pub interface: Option<&'static str>,
+    /// What a front door relays about the request it serves for another system (the XKS
+    /// proxy: AWS KMS's `requestMetadata`), given to policies as `context.forwarded`.
+    pub forwarded: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a request brings to the service: its transport facts, the outcome of authentication
