@@ -320,7 +320,17 @@ impl Backend for Pkcs11Backend {
     }
 
     async fn health(&self) -> Result<(), BackendError> {
-        let probe = self.token.run(|lease| Ok(lease.session.generate_random_vec(1)?)).await;
+        // A session can still make random bytes after its token's store went away; asking for
+        // the token's own information reads the store.
+        let ask = |lease: &crate::token::Lease<'_>| -> crate::token::OpResult<()> {
+            lease.session.generate_random_vec(1)?;
+            if lease.token_labelled() {
+                Ok(())
+            } else {
+                Err(crate::token::OpError::Backend(BackendError::Unavailable("the token no longer answers".into())))
+            }
+        };
+        let probe = self.token.run(ask).await;
         match probe {
             Ok(_) => Ok(()),
             Err(_) => {
@@ -329,7 +339,7 @@ impl Backend for Pkcs11Backend {
                 tokio::task::spawn_blocking(move || token.reconnect())
                     .await
                     .map_err(|e| BackendError::Internal(e.to_string()))??;
-                self.token.run(|lease| Ok(lease.session.generate_random_vec(1)?)).await.map(|_| ()).map_err(mapped)
+                self.token.run(ask).await.map_err(mapped)
             }
         }
     }

@@ -153,6 +153,11 @@ impl Lease<'_> {
                 .is_ok_and(|objects| !objects.is_empty())
     }
 
+    /// Whether the token still answers with its label (a token whose store went away does not).
+    pub(crate) fn token_labelled(&self) -> bool {
+        self.ctx.get_token_info(self.slot).is_ok_and(|i| i.label().trim_end() == self.label)
+    }
+
     /// Forgets a cached handle (after the object was destroyed).
     pub(crate) fn forget(&self, id: &[u8]) {
         if let Ok(mut m) = self.handles.lock() {

@@ -45,6 +45,23 @@ pub struct FileConfig {
     /// The AWS KMS External Key Store proxy.
     #[serde(default)]
     xks: XksSection,
+    /// The Kubernetes KMS v2 plugin.
+    kubernetes: Option<KubernetesSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubernetesSection {
+    socket: PathBuf,
+    key: String,
+    #[serde(default = "default_kubernetes_principal")]
+    principal: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+fn default_kubernetes_principal() -> String {
+    "Keyward::Service::\"kubernetes\"".into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +283,8 @@ pub struct Settings {
     pub xks: std::sync::Arc<keyward_api::xks::Xks>,
     /// A listener serving the XKS proxy only, besides the main one.
     pub xks_listen: Option<SocketAddr>,
+    /// The Kubernetes KMS v2 plugin, when configured.
+    pub kubernetes: Option<keyward_kubernetes::Settings>,
 }
 
 /// Requests running at once by default: enough to keep every core busy while some wait on the
@@ -371,6 +390,17 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
     {
         return Err(format!("`xks.listen` is {addr}: plain HTTP is only served on loopback; configure `[tls]`"));
     }
+    let kubernetes = file
+        .kubernetes
+        .map(|k| {
+            Ok::<_, String>(keyward_kubernetes::Settings {
+                socket: absolute(&k.socket)?,
+                key: k.key.parse().map_err(|e| format!("`kubernetes.key` `{}`: {e}", k.key))?,
+                principal: keyward_core::model::principal::Principal::from_uid(&k.principal, k.groups)
+                    .map_err(|e| format!("`kubernetes.principal`: {e}"))?,
+            })
+        })
+        .transpose()?;
     let workers = file.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     Ok(Settings {
         listen,
@@ -412,6 +442,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         console_oidc: file.console.oidc,
         xks: std::sync::Arc::new(xks),
         xks_listen,
+        kubernetes,
     })
 }
 

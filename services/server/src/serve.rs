@@ -79,6 +79,19 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     banner(&settings, &format!("{scheme}://{addr}"), wired.dev_auth, &wired.policies)?;
     tracing::info!(%addr, database = %redacted(&settings.database_url), "keyward listening");
 
+    let stop_kubernetes = std::sync::Arc::new(tokio::sync::Notify::new());
+    let kubernetes = match &settings.kubernetes {
+        Some(k) => {
+            let listener = keyward_kubernetes::bind(&k.socket)?;
+            let plugin = keyward_kubernetes::Plugin::new(wired.service.clone(), k.key.clone(), k.principal.clone());
+            let stop = stop_kubernetes.clone();
+            tracing::info!(socket = %k.socket.display(), key = %k.key, "kubernetes KMS v2 plugin listening");
+            Some(tokio::spawn(keyward_kubernetes::serve(plugin, listener, k.socket.clone(), async move {
+                stop.notified().await;
+            })))
+        }
+        None => None,
+    };
     let xks_handle = xks_server.map(|s| {
         let handle = s.handle();
         (handle, tokio::spawn(s))
@@ -87,6 +100,12 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     if let Some((handle, task)) = xks_handle {
         handle.stop(true).await;
         let _ = task.await;
+    }
+    if let Some(task) = kubernetes {
+        stop_kubernetes.notify_one();
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "kubernetes plugin stopped with an error");
+        }
     }
 
     tracing::info!("shutting down: flushing counters and the audit trail");

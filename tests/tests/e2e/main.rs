@@ -20,6 +20,7 @@ mod grant_sync;
 mod grants;
 mod hsm;
 mod jwt;
+mod kubernetes;
 mod lifecycle;
 mod lifecycle_model;
 mod maintenance;

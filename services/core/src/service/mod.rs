@@ -99,6 +99,14 @@ impl KeyService {
         self.backends.names().filter_map(|n| Some((n.to_owned(), self.backends.get(n)?.is_up()))).collect()
     }
 
+    /// Probes one backend instance now (a live check, not the last probe's answer).
+    pub async fn probe_backend(&self, name: &str) -> bool {
+        match self.backends.get(name) {
+            Some(b) => b.probe().await.is_ok(),
+            None => false,
+        }
+    }
+
     /// Probes the backends marked down, or all of them; returns how many are down.
     pub async fn probe_backends(&self, all: bool) -> usize {
         if all { self.backends.probe_all().await } else { self.backends.probe_down().await }
