@@ -58,3 +58,6 @@ scripts/test-console.sh
 
 step "AWS clients against the AWS KMS-compatible API (boto3, AWS CLI, Encryption SDK CLI, sops, SigV4 attacks)"
 scripts/test-aws-clients.sh
+
+step "Kubernetes KMS v2 plugin (grpcio harness with generated stubs, grpcurl) over its unix socket"
+scripts/test-kubernetes.sh
