@@ -76,6 +76,13 @@ pub async fn admit(
 /// The refusal in the front door's own shape.
 fn refusal(req: &ServiceRequest, request_id: &str) -> HttpResponse {
     let reason = "the server is at its in-flight limit";
+    if req.path().contains("/kms/xks/v1/") {
+        let mut r =
+            crate::xks::error::XksError::from_error(&keyward_core::Error::rate_limited(reason)).response(request_id);
+        r.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+        return r;
+    }
     if req.headers().contains_key("x-amz-target") {
         let mut r = AwsError::from_error(&keyward_core::Error::rate_limited(reason)).response(request_id);
         r.headers_mut()

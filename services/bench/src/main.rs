@@ -81,6 +81,9 @@ struct KeywardArgs {
     /// Serve keys from an aws-kms backend at this endpoint (S9).
     #[arg(long)]
     kms_endpoint: Option<String>,
+    /// Expose `alias/bench` through an XKS key store (S13).
+    #[arg(long)]
+    xks: bool,
 }
 
 /// `serve-kms-stub`: S9's latency-injecting external KMS.
@@ -175,6 +178,18 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
         settings.backends = vec![t];
         settings.default_backend = "aws".into();
         settings.backend_timeout_ms = 6000;
+    }
+    if args.xks {
+        let store = keyward_api::xks::XksStore {
+            path_prefix: "bench".into(),
+            credentials: vec![keyward_api::xks::XksCredential {
+                access_key_id: scenarios::XKS_AKID.into(),
+                secret: zeroize::Zeroizing::new(scenarios::XKS_SECRET.into()),
+            }],
+            keys: [("bench".to_owned(), "alias/bench".parse().map_err(|e| format!("{e}"))?)].into_iter().collect(),
+            group: "xks".into(),
+        };
+        settings.xks = std::sync::Arc::new(keyward_api::xks::Xks::new(vec![store], 1)?);
     }
     let audit_store = match args.audit.as_str() {
         "memory" => Some(std::sync::Arc::new(keyward_audit::MemoryAuditStore::new()) as _),

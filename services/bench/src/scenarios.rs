@@ -14,7 +14,12 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11", "S13"];
+
+/// S13's XKS credential (a bench-only key store).
+pub const XKS_AKID: &str = "BENCHXKSACCESSKEYAAAA";
+/// Its secret.
+pub const XKS_SECRET: &str = "bench-xks-secret-bench-xks-secret-bench-xks";
 
 #[derive(Debug, Clone, Copy)]
 struct Timing {
@@ -39,6 +44,9 @@ enum Op {
     GenerateDataKey,
     /// Encrypt through the AWS KMS-compatible API, signed with SigV4.
     AwsEncrypt(usize),
+    /// XKS Encrypt of a 32-byte data key with AAD and a CDIV, each request signed anew
+    /// (the proxy refuses a replayed signature).
+    XksEncrypt,
 }
 
 struct Ctx {
@@ -106,6 +114,14 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             "S9" => kms(&mut ctx)?,
             "S10" => keyward(&mut ctx, "S10 encrypt 1KB, AWS API (SigV4)", Audit::Memory, Op::AwsEncrypt(1024))?,
             "S11" => overload(&mut ctx)?,
+            "S13" => {
+                keyward(&mut ctx, "S13 XKS encrypt, software", Audit::Memory, Op::XksEncrypt)?;
+                if crate::hsm::Token::from_env().is_ok() {
+                    keyward(&mut ctx, "S13 XKS encrypt, pkcs11 (SoftHSM2)", Audit::MemoryHsm, Op::XksEncrypt)?;
+                } else {
+                    eprintln!("keyward-bench: S13 on SoftHSM2 skipped: no token (scripts/start-softhsm.sh)");
+                }
+            }
             _ => {}
         }
     }
@@ -200,7 +216,7 @@ struct Launched {
 }
 
 /// Starts a server for `audit` and creates one key.
-fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>) -> Result<Launched, String> {
+fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<Launched, String> {
     let pg = match audit {
         Audit::Postgres => Some(Postgres::start()?),
         Audit::Memory | Audit::MemoryHsm | Audit::MemoryKms => None,
@@ -226,6 +242,9 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>) -> Result<Launched, St
     }
     if let Some(n) = ctx.args.audit_lanes {
         args.extend(["--audit-lanes".into(), n.to_string()]);
+    }
+    if xks {
+        args.push("--xks".into());
     }
     if let Some(pg) = &pg {
         args.extend(["--database-url".into(), pg.url().to_owned()]);
@@ -260,6 +279,17 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>) -> Result<Launched, St
     }
     let key: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let key_id = key["key_id"].as_str().ok_or("no key_id")?.to_owned();
+    let alias = Request::new(
+        "PUT",
+        "/v1/aliases/alias%2Fbench",
+        Some(&token),
+        Some(&format!(r#"{{"target_key_id":"{key_id}"}}"#)),
+    );
+    let (status, body) =
+        ctx.rt.block_on(async { Conn::open(addr).await?.send(&alias).await }).map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("create alias: {status} {}", String::from_utf8_lossy(&body)));
+    }
     Ok(Launched { server, token, key_id, data_dir, pg })
 }
 
@@ -270,19 +300,23 @@ fn encrypt_request(token: &str, key_id: &str, size: usize) -> Request {
 }
 
 fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>) -> Result<(), String> {
-    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, audit, kms)?;
+    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, audit, kms, matches!(op, Op::XksEncrypt))?;
     let addr = server.addr;
     let req = match op {
-        Op::Encrypt(size) => encrypt_request(&token, &key_id, size),
-        Op::GenerateDataKey => Request::new(
+        Op::XksEncrypt => None,
+        Op::Encrypt(size) => Some(encrypt_request(&token, &key_id, size)),
+        Op::GenerateDataKey => Some(Request::new(
             "POST",
             &format!("/v1/keys/{key_id}/generate-data-key"),
             Some(&token),
             Some(r#"{"encryption_context":{"app":"bench"}}"#),
-        ),
-        Op::AwsEncrypt(size) => aws_encrypt(ctx, addr, &token, &key_id, size)?,
+        )),
+        Op::AwsEncrypt(size) => Some(aws_encrypt(ctx, addr, &token, &key_id, size)?),
     };
-    let pick: Picker = Arc::new(move |_| req.clone());
+    let pick: Picker = match req {
+        Some(req) => Arc::new(move |_| req.clone()),
+        None => Arc::new(xks_encrypt),
+    };
     let before = match &pg {
         Some(pg) => Some(ctx.rt.block_on(audit_count(pg.url()))?),
         None => None,
@@ -310,7 +344,7 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
 /// nothing and have none).
 fn overload(ctx: &mut Ctx) -> Result<(), String> {
     let name = "S11 overload: 2x S4 max offered";
-    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, Audit::Postgres, None)?;
+    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, Audit::Postgres, None, false)?;
     let pg = pg.ok_or("S11 needs Postgres")?;
     let addr = server.addr;
     let req = encrypt_request(&token, &key_id, 1024);
@@ -352,6 +386,25 @@ fn overload(ctx: &mut Ctx) -> Result<(), String> {
     });
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
+}
+
+/// S13's i-th request: an XKS Encrypt of a 32-byte data key (as AWS KMS's GenerateDataKey
+/// sends), with 64 bytes of AAD and a CDIV, signed for this request alone.
+fn xks_encrypt(i: u64) -> Request {
+    let body = format!(
+        r#"{{"requestMetadata":{{"awsPrincipalArn":"arn:aws:iam::123456789012:user/bench","kmsKeyArn":"arn:aws:kms:us-east-1:123456789012:key/bench","kmsOperation":"GenerateDataKey","kmsRequestId":"bench-{i}"}},"plaintext":"{}","additionalAuthenticatedData":"{}","encryptionAlgorithm":"AES_GCM","ciphertextDataIntegrityValueAlgorithm":"SHA_256"}}"#,
+        STANDARD.encode([0x5Au8; 32]),
+        STANDARD.encode([0x41u8; 64]),
+    );
+    let path = "/bench/kms/xks/v1/keys/bench/encrypt";
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let signed = [("host", "bench"), ("x-amz-date", amz_date.as_str())];
+    let request = keyward_api::aws::sigv4::Request { method: "POST", path, query: "", body: body.as_bytes() };
+    let authorization =
+        keyward_api::aws::sigv4::authorization(XKS_AKID, XKS_SECRET, "us-east-1", "kms-xks-proxy", request, &signed)
+            .unwrap_or_default();
+    let headers = [("X-Amz-Date", amz_date.as_str()), ("Authorization", authorization.as_str())];
+    Request::with_headers("POST", path, &headers, Some(&body))
 }
 
 /// S10's request: an access key for the admin, then one SigV4-signed Encrypt, replayed (a
