@@ -15,6 +15,7 @@ mod load;
 mod policy_scale;
 mod postgres;
 mod report;
+mod grpc_load;
 mod scenarios;
 mod servers;
 
@@ -84,6 +85,9 @@ struct KeywardArgs {
     /// Expose `alias/bench` through an XKS key store (S13).
     #[arg(long)]
     xks: bool,
+    /// Serve the Kubernetes KMS v2 plugin on this socket, with `alias/bench` (S13).
+    #[arg(long)]
+    kubernetes_socket: Option<std::path::PathBuf>,
 }
 
 /// `serve-kms-stub`: S9's latency-injecting external KMS.
@@ -190,6 +194,17 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
             group: "xks".into(),
         };
         settings.xks = std::sync::Arc::new(keyward_api::xks::Xks::new(vec![store], 1)?);
+    }
+    if let Some(socket) = args.kubernetes_socket {
+        settings.kubernetes = Some(keyward_kubernetes::Settings {
+            socket,
+            key: "alias/bench".parse().map_err(|e| format!("{e}"))?,
+            principal: keyward_core::model::principal::Principal::from_uid(
+                "Keyward::Service::\"kubernetes\"",
+                vec!["bench".into()],
+            )
+            .map_err(|e| format!("{e}"))?,
+        });
     }
     let audit_store = match args.audit.as_str() {
         "memory" => Some(std::sync::Arc::new(keyward_audit::MemoryAuditStore::new()) as _),

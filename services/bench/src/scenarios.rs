@@ -59,6 +59,8 @@ struct Ctx {
     b0_rps: Option<f64>,
     rows: Vec<Row>,
     fdatasync: Option<f64>,
+    /// Set while S13 starts a server with the Kubernetes plugin.
+    kubernetes_socket: Option<PathBuf>,
 }
 
 /// Runs the requested scenarios and prints the report.
@@ -96,6 +98,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
         b0_rps: None,
         rows: Vec::new(),
         fdatasync: None,
+        kubernetes_socket: None,
     };
     for id in &ids {
         eprintln!("keyward-bench: running {id}");
@@ -121,6 +124,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
                 } else {
                     eprintln!("keyward-bench: S13 on SoftHSM2 skipped: no token (scripts/start-softhsm.sh)");
                 }
+                kubernetes(&mut ctx)?;
             }
             _ => {}
         }
@@ -245,6 +249,9 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<L
     }
     if xks {
         args.push("--xks".into());
+    }
+    if let Some(socket) = &ctx.kubernetes_socket {
+        args.extend(["--kubernetes-socket".into(), socket.display().to_string()]);
     }
     if let Some(pg) = &pg {
         args.extend(["--database-url".into(), pg.url().to_owned()]);
@@ -383,6 +390,44 @@ fn overload(ctx: &mut Ctx) -> Result<(), String> {
         overload: Some(summary),
         audit_check,
         ..run_row(ctx, name, "2x offered", &over, connections)
+    });
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+/// S13's Kubernetes half: KMS v2 Encrypt over the plugin's socket, closed loop, with the
+/// server's CPU per request.
+fn kubernetes(ctx: &mut Ctx) -> Result<(), String> {
+    let socket = temp_dir().with_extension("sock");
+    ctx.kubernetes_socket = Some(socket.clone());
+    let launched = launch(ctx, Audit::Memory, None, false);
+    ctx.kubernetes_socket = None;
+    let Launched { server, data_dir, .. } = launched?;
+    let c = ctx.args.concurrency;
+    ctx.rt.block_on(crate::grpc_load::encrypt_loop(socket.clone(), c, ctx.timing.warmup))?;
+    let cpu0 = server.cpu_us();
+    let run = ctx.rt.block_on(crate::grpc_load::encrypt_loop(socket, c, ctx.timing.closed))?;
+    let cpu = (server.cpu_us() - cpu0) as f64 / run.answered.max(1) as f64;
+    server.stop();
+    let q = |x: f64| run.latency.value_at_quantile(x) as f64 / 1000.0;
+    eprintln!("keyward-bench: S13 KMS v2 Encrypt: {:.0}/s, p99 {:.2} ms, {cpu:.0} µs/req", run.rps, q(0.99));
+    ctx.rows.push(Row {
+        scenario: "S13 Kubernetes KMS v2 Encrypt (unix socket)".into(),
+        phase: "max".into(),
+        rps: run.rps,
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+        p999_ms: q(0.999),
+        cpu_us_per_req: Some(cpu),
+        ratio_to_b0: ctx.b0_rps.map(|b| run.rps / b),
+        concurrency: c,
+        error_rate: 1.0 - run.ok as f64 / run.answered.max(1) as f64,
+        audit_check: None,
+        little: None,
+        overload: None,
+        git_sha: ctx.git_sha.clone(),
+        time: ctx.time.clone(),
+        cores: ctx.cores,
     });
     let _ = std::fs::remove_dir_all(&data_dir);
     Ok(())
