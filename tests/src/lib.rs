@@ -24,6 +24,24 @@ pub use hsm::{Hsm, ObjectFacts};
 pub use json_server::JsonServer;
 pub use kms::{CREDENTIALS as KMS_CREDENTIALS, Kms};
 
+/// Starts `keyward serve` with `toml` as its configuration, expects it to refuse to start, and
+/// returns what it printed on stderr (the reason).
+pub fn refuses_to_start(toml: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keyward.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let out = Command::new(keyward_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .current_dir(repo_root())
+        .output()
+        .expect("run keyward");
+    assert!(!out.status.success(), "started with:\n{toml}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Which database a server runs on.
 #[derive(Debug, Clone)]
 pub enum Db {

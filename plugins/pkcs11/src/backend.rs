@@ -13,7 +13,7 @@ use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sea
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::ports::backend::{RAW_NONCE_LEN, RAW_TAG_LEN, RawGcm};
+use keyward_core::ports::backend::{RAW_NONCE_LEN, RawGcm};
 use zeroize::Zeroizing;
 
 use crate::token::{Lease, OpError, OpResult, Token, is_connection_error};
@@ -262,17 +262,12 @@ impl Backend for Pkcs11Backend {
         getrandom::fill(&mut nonce).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))?;
         let (plaintext, aad) = (Zeroizing::new(plaintext.to_vec()), aad.to_vec());
         // CKM_AES_GCM appends the tag; the protocol carries it apart.
-        let mut sealed = self
+        let sealed = self
             .token
             .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &plaintext, false)))
             .await
             .map_err(mapped)?;
-        if sealed.len() < RAW_TAG_LEN {
-            return Err(BackendError::Internal("the token returned no tag".into()));
-        }
-        let tag = sealed.split_off(sealed.len() - RAW_TAG_LEN);
-        let tag = tag.try_into().map_err(|_| BackendError::Internal("tag length".into()))?;
-        Ok(RawGcm { nonce, ciphertext: sealed, tag })
+        RawGcm::from_sealed(nonce, sealed)
     }
 
     async fn open_raw(
@@ -282,10 +277,7 @@ impl Backend for Pkcs11Backend {
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let id = stored_id(&key)?;
-        let mut input = Vec::with_capacity(sealed.ciphertext.len() + RAW_TAG_LEN);
-        input.extend_from_slice(&sealed.ciphertext);
-        input.extend_from_slice(&sealed.tag);
-        let (nonce, aad) = (sealed.nonce, aad.to_vec());
+        let (input, nonce, aad) = (sealed.joined(), sealed.nonce, aad.to_vec());
         self.token
             .run(move |lease| with_key(lease, &id, |key| gcm(&lease.session, key, &nonce, &aad, &input, true)))
             .await

@@ -10,7 +10,7 @@ use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
 use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, Capabilities, GcmVector, RAW_TAG_LEN, RawGcm, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, Capabilities, GcmVector, RawGcm, Sealed, VersionHandle,
 };
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -233,12 +233,10 @@ impl Backend for SoftwareBackend {
         let cipher = raw_cipher(&*self.unwrap(key)?)?;
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce)?;
-        let mut sealed = cipher
+        let sealed = cipher
             .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad })
             .map_err(|_| BackendError::Internal("encryption failed".into()))?;
-        let tag = sealed.split_off(sealed.len() - RAW_TAG_LEN);
-        let tag = tag.try_into().map_err(|_| BackendError::Internal("tag length".into()))?;
-        Ok(RawGcm { nonce, ciphertext: sealed, tag })
+        RawGcm::from_sealed(nonce, sealed)
     }
 
     async fn open_raw(
@@ -248,11 +246,8 @@ impl Backend for SoftwareBackend {
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let cipher = raw_cipher(&*self.unwrap(key)?)?;
-        let mut msg = Vec::with_capacity(sealed.ciphertext.len() + RAW_TAG_LEN);
-        msg.extend_from_slice(&sealed.ciphertext);
-        msg.extend_from_slice(&sealed.tag);
         cipher
-            .decrypt(&Nonce::from(sealed.nonce), Payload { msg: &msg, aad })
+            .decrypt(&Nonce::from(sealed.nonce), Payload { msg: &sealed.joined(), aad })
             .map(Zeroizing::new)
             .map_err(|_| BackendError::DecryptFailed("authentication tag mismatch".into()))
     }

@@ -9,13 +9,13 @@
 //! ```
 
 mod echo;
+mod grpc_load;
 mod hsm;
 mod kms_stub;
 mod load;
 mod policy_scale;
 mod postgres;
 mod report;
-mod grpc_load;
 mod scenarios;
 mod servers;
 

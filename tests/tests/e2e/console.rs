@@ -3,7 +3,7 @@
 //! else, and configurations that must refuse to start. (The browser flow itself runs in
 //! `scripts/test-console.sh` against a provider stub.)
 
-use keyward_e2e::{Db, JsonServer, Server, keyward_bin, repo_root};
+use keyward_e2e::{Db, JsonServer, Server, refuses_to_start};
 use serde_json::{Value, json};
 
 fn provider() -> JsonServer {
@@ -37,22 +37,6 @@ async fn get(s: &Server, path: &str) -> (reqwest::header::HeaderMap, String) {
 fn connect_src(headers: &reqwest::header::HeaderMap) -> String {
     let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
     csp.split(';').map(str::trim).find(|d| d.starts_with("connect-src")).unwrap().to_owned()
-}
-
-fn refuses_to_start(toml: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keyward.toml");
-    std::fs::write(&path, toml).unwrap();
-    let out = std::process::Command::new(keyward_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "started with:\n{toml}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

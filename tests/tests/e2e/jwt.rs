@@ -278,7 +278,6 @@ async fn production_issuers_and_the_attack_suite() {
 
 #[tokio::test]
 async fn misconfigured_issuers_refuse_to_start() {
-    let dir = tempfile::tempdir().unwrap();
     let cases = [
         (r#"algorithms = ["none"]"#, "not supported"),
         (r#"algorithms = ["RS256"]"#, "exactly one of"),
@@ -294,17 +293,8 @@ jwks_url = "http://idp.example.com/jwks.json""#,
         ),
     ];
     for (body, expected) in cases {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, format!("[[auth.issuers]]\nissuer = \"i\"\naudience = \"a\"\n{body}\n")).unwrap();
-        let out = std::process::Command::new(keyward_e2e::keyward_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .current_dir(repo_root())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(expected), "{body}: {stderr}");
+        let stderr =
+            keyward_e2e::refuses_to_start(&format!("[[auth.issuers]]\nissuer = \"i\"\naudience = \"a\"\n{body}\n"));
+        assert!(stderr.contains(expected), "{body}: {stderr}");
     }
 }

@@ -80,6 +80,26 @@ pub struct RawGcm {
     pub tag: [u8; RAW_TAG_LEN],
 }
 
+impl RawGcm {
+    /// Splits what an AES-GCM implementation returns (ciphertext, then the tag) apart.
+    pub fn from_sealed(nonce: [u8; RAW_NONCE_LEN], mut sealed: Vec<u8>) -> Result<Self, BackendError> {
+        if sealed.len() < RAW_TAG_LEN {
+            return Err(BackendError::Internal("no tag after the ciphertext".into()));
+        }
+        let tag = sealed.split_off(sealed.len() - RAW_TAG_LEN);
+        let tag = tag.try_into().map_err(|_| BackendError::Internal("tag length".into()))?;
+        Ok(Self { nonce, ciphertext: sealed, tag })
+    }
+
+    /// Ciphertext and tag joined, as AES-GCM implementations take them to decrypt.
+    pub fn joined(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ciphertext.len() + RAW_TAG_LEN);
+        out.extend_from_slice(&self.ciphertext);
+        out.extend_from_slice(&self.tag);
+        out
+    }
+}
+
 /// The nonce length of [`Backend::seal_raw`].
 pub const RAW_NONCE_LEN: usize = 12;
 /// The tag length of [`Backend::seal_raw`].

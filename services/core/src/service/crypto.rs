@@ -258,14 +258,8 @@ impl KeyService {
         {
             return Err(Error::new(ErrorCode::PayloadTooLarge, "plaintext exceeds the backend's limit"));
         }
-        let version = key.primary_version;
-        scope.note_key(key.id, Some(version));
-        let record = self
-            .store
-            .version(key.id, version)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| Error::internal(format!("primary version {version} of {} missing", key.id)))?;
+        let record = self.primary_version(scope, key).await?;
+        let version = record.version;
         let handle = VersionHandle { key_id: key.id, version, material: &record.material };
         let aad = |algorithm: u8, params: &[u8]| {
             Header { key_id: key.id, key_version: version, algorithm, params: params.to_vec() }.associated_data(context)

@@ -361,6 +361,21 @@ impl KeyService {
         self.backends.lookup(&key.backend)
     }
 
+    /// The key's primary version (the one that encrypts), noted in the scope.
+    async fn primary_version(
+        &self,
+        scope: &mut Scope,
+        key: &KeyRecord,
+    ) -> Result<crate::model::version::VersionRecord> {
+        let version = key.primary_version;
+        scope.note_key(key.id, Some(version));
+        self.store
+            .version(key.id, version)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::internal(format!("primary version {version} of {} missing", key.id)))
+    }
+
     /// Resolves an id or alias to a key, noting it in the scope.
     async fn resolve(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyRecord> {
         let action = match scope.operation {

@@ -74,14 +74,8 @@ impl KeyService {
             return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key"));
         }
         key.state.ensure_usable()?;
-        let version = key.primary_version;
-        scope.note_key(key.id, Some(version));
-        let record = self
-            .store
-            .version(key.id, version)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| Error::internal(format!("primary version {version} of {} missing", key.id)))?;
+        let record = self.primary_version(scope, &key).await?;
+        let version = record.version;
         let backend = self.backend_for(&permit, &key)?;
         let handle = VersionHandle { key_id: key.id, version, material: &record.material };
         let span = tracing::info_span!("backend", backend = %key.backend, call = "seal_raw");
