@@ -153,6 +153,7 @@ impl AwsKmsBackend {
                 material_leaves: false,
                 fixed_nonce_testing: false,
                 destroy_is_immediate: false,
+                raw_gcm: false,
             },
             pending_window_days: config.pending_window_days(),
         })

@@ -62,6 +62,7 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
         destroyed_version_refused(backend)
     );
     check!("concurrency", aes, "AES_256", concurrency(backend));
+    check!("raw_gcm", aes && caps.raw_gcm, "raw AES-GCM", raw_gcm(backend));
     check!("wycheproof_aes_gcm", caps.fixed_nonce_testing, "fixed-nonce testing", wycheproof_aes_gcm(backend));
     check!("random_bytes", true, "", random_bytes(backend));
     check!("random_quality", true, "", random_quality(backend));
@@ -117,6 +118,50 @@ pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
             .map_err(|e| format!("decrypt of {len} bytes failed: {e}"))?;
         if back.as_slice() != plaintext.as_slice() {
             return Err(format!("round trip of {len} bytes returned other bytes"));
+        }
+    }
+    Ok(())
+}
+
+/// Raw AES-GCM: a round trip with a fresh 96-bit nonce and a 16-byte tag apart, ciphertext as
+/// long as the plaintext, nonces never repeated, and any changed nonce, ciphertext, tag or
+/// associated data refused.
+pub async fn raw_gcm(backend: &dyn DynBackend) -> Result<(), String> {
+    let id = new_key_id();
+    let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let handle = VersionHandle { key_id: id, version: 1, material: &material };
+    let plaintext: Vec<u8> = (0..4300).map(|i| (i % 251) as u8).collect();
+    let aad = b"raw associated data";
+    let sealed = backend.seal_raw(handle, &plaintext, aad).await.map_err(|e| e.to_string())?;
+    if sealed.ciphertext.len() != plaintext.len() {
+        return Err("the raw ciphertext is not as long as the plaintext".into());
+    }
+    let back = backend.open_raw(handle, &sealed, aad).await.map_err(|e| format!("open: {e}"))?;
+    if back.as_slice() != plaintext.as_slice() {
+        return Err("the raw round trip returned other bytes".into());
+    }
+    let again = backend.seal_raw(handle, &plaintext, aad).await.map_err(|e| e.to_string())?;
+    if again.nonce == sealed.nonce {
+        return Err("a nonce repeated".into());
+    }
+    let mut changed = Vec::new();
+    for i in [0usize, 11] {
+        let mut s = sealed.clone();
+        s.nonce[i] ^= 1;
+        changed.push((s, aad.to_vec()));
+    }
+    for i in [0usize, 4299] {
+        let mut s = sealed.clone();
+        s.ciphertext[i] ^= 1;
+        changed.push((s, aad.to_vec()));
+    }
+    let mut s = sealed.clone();
+    s.tag[15] ^= 1;
+    changed.push((s, aad.to_vec()));
+    changed.push((sealed.clone(), b"other associated data".to_vec()));
+    for (i, (s, aad)) in changed.iter().enumerate() {
+        if backend.open_raw(handle, s, aad).await.is_ok() {
+            return Err(format!("altered raw case {i} opened"));
         }
     }
     Ok(())
@@ -506,6 +551,7 @@ mod tests {
             material_leaves: true,
             fixed_nonce_testing: false,
             destroy_is_immediate: true,
+            raw_gcm: false,
         };
         let Err(report) = run_all(&Broken(caps)).await else { unreachable!("a broken backend passed") };
         for check in ["context_binding", "rejects_tampering", "ciphertexts_differ", "random_quality"] {

@@ -6,6 +6,7 @@ pub mod conformance;
 mod registry;
 
 pub use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, RAW_NONCE_LEN, RAW_TAG_LEN,
+    RawGcm, Sealed, VersionHandle,
 };
 pub use registry::{BuildContext, BuildFn, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings};

@@ -164,6 +164,7 @@ impl Pkcs11Backend {
                 material_leaves: false,
                 fixed_nonce_testing: true,
                 destroy_is_immediate: true,
+                raw_gcm: true,
             },
         }
     }

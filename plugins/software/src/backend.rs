@@ -71,6 +71,7 @@ impl SoftwareBackend {
                 material_leaves: true,
                 fixed_nonce_testing: true,
                 destroy_is_immediate: true,
+                raw_gcm: true,
             },
         }
     }

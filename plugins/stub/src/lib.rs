@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_backend::{
-    AadFn, Backend, BackendError, BuildContext, Built, Capabilities, ConfigError, Registry, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, BuildContext, Built, Capabilities, ConfigError, RawGcm, Registry, Sealed,
+    VersionHandle,
 };
 use keyward_backend_software::{RootKey, SoftwareBackend};
 use keyward_core::model::context::EncryptionContext;
@@ -75,6 +76,21 @@ impl Backend for StubBackend {
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.delay().await;
         Backend::decrypt(&self.inner, key, algorithm, params, ciphertext, context, aad).await
+    }
+
+    async fn seal_raw(&self, key: VersionHandle<'_>, plaintext: &[u8], aad: &[u8]) -> Result<RawGcm, BackendError> {
+        self.delay().await;
+        Backend::seal_raw(&self.inner, key, plaintext, aad).await
+    }
+
+    async fn open_raw(
+        &self,
+        key: VersionHandle<'_>,
+        sealed: &RawGcm,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.delay().await;
+        Backend::open_raw(&self.inner, key, sealed, aad).await
     }
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {

@@ -29,6 +29,9 @@ pub struct Capabilities {
     /// Whether a destroyed version is refused by the backend as soon as `destroy` returns (an
     /// external KMS may only schedule deletion; Keyward refuses the version at once either way).
     pub destroy_is_immediate: bool,
+    /// Whether [`Backend::seal_raw`] and [`Backend::open_raw`] work (raw AES-256-GCM with the
+    /// nonce and tag apart, for the XKS proxy).
+    pub raw_gcm: bool,
 }
 
 /// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).

@@ -325,6 +325,7 @@ mod tests {
                 material_leaves: false,
                 fixed_nonce_testing: false,
                 destroy_is_immediate: true,
+                raw_gcm: false,
             })
         }
         async fn create_key(

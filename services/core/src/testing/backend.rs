@@ -34,6 +34,7 @@ impl Default for MemoryBackend {
                 material_leaves: false,
                 fixed_nonce_testing: false,
                 destroy_is_immediate: true,
+                raw_gcm: false,
             },
             destroyed: Mutex::default(),
             failing_destroy: AtomicBool::new(false),
