@@ -82,6 +82,8 @@ pub enum Detail {
     InvalidGrantId,
     /// `Conflict` because a count limit (grants per key) is reached.
     LimitExceeded,
+    /// `UnsupportedOperation` because this key (its spec or its backend) cannot do the operation.
+    InvalidKeyUsage,
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

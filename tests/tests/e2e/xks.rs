@@ -45,11 +45,11 @@ impl Answer {
 
 impl Proxy {
     async fn start(db: Db) -> Self {
-        Self::start_with(db, "", json!({"namespace": "aws"})).await
+        Self::start_with(db, "", json!({"namespace": "aws"}), &[]).await
     }
 
     /// A proxy with `extra` configuration before the stores, its key made by `create`.
-    async fn start_with(db: Db, extra: &str, create: Value) -> Self {
+    async fn start_with(db: Db, extra: &str, create: Value, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("xks-1");
         std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
@@ -59,7 +59,7 @@ impl Proxy {
 path_prefix = "{PREFIX}"
 credentials = [{{ access_key_id = "{AKID}", secret_file = "{}" }},
                {{ access_key_id = "{AKID2}", secret_env = "XKS_TEST_SECRET_2" }}]
-keys = {{ "foo" = "alias/xks-foo", "gone" = "alias/xks-nothing" }}
+keys = {{ "foo" = "alias/xks-foo", "gone" = "alias/xks-nothing", "ext" = "alias/xks-ext" }}
 
 [[xks.stores]]
 path_prefix = "other"
@@ -69,13 +69,9 @@ keys = {{ "foo" = "alias/xks-foo" }}
 "#,
             secret_file.display()
         );
-        let s = Server::start_with_config_env(
-            db,
-            &toml,
-            &[],
-            &[("XKS_TEST_SECRET_2", SECRET2), ("XKS_TEST_SECRET_3", OTHER_SECRET)],
-        )
-        .await;
+        let mut env = env.to_vec();
+        env.extend([("XKS_TEST_SECRET_2", SECRET2), ("XKS_TEST_SECRET_3", OTHER_SECRET)]);
+        let s = Server::start_with_config_env(db, &toml, &[], &env).await;
         drop(dir);
         let r = s.post("/v1/keys", create).await;
         assert_eq!(r.status, 201, "{}", r.body);
@@ -371,13 +367,24 @@ async fn xks_refuses_bad_signatures_replays_and_other_stores(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xks_on_the_hsm_and_on_a_listener_of_its_own() {
-    let Some(hsm) = keyward_e2e::Hsm::shared() else { return };
+    let (Some(hsm), Some(kms)) = (keyward_e2e::Hsm::private(), keyward_e2e::Kms::shared()) else { return };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let extra = format!(
-        "default_backend = \"software\"\n[[backends]]\nname = \"software\"\nkind = \"software\"\n{}\n[xks]\nlisten = \"127.0.0.1:{port}\"\n",
-        hsm.backend_toml("hsm")
+        "default_backend = \"software\"\n[[backends]]\nname = \"software\"\nkind = \"software\"\n{}{}\n[xks]\nlisten = \"127.0.0.1:{port}\"\n",
+        hsm.backend_toml("hsm"),
+        kms.backend_toml("aws"),
     );
-    let mut p = Proxy::start_with(Db::Sqlite, &extra, json!({"namespace": "aws", "backend": "hsm"})).await;
+    let hsm_env = hsm.env();
+    let mut env: Vec<(&str, &str)> = hsm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend(keyward_e2e::KMS_CREDENTIALS);
+    let mut p = Proxy::start_with(Db::Sqlite, &extra, json!({"namespace": "aws", "backend": "hsm"}), &env).await;
+    // A key in an external KMS cannot do raw AES-GCM: the key does not support the operation.
+    let r = p.s.post("/v1/keys", json!({"namespace": "aws", "backend": "aws"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ext = r.s("key_id");
+    let r = p.s.call("PUT", "/v1/aliases/alias%2Fxks-ext", &p.s.admin, Some(json!({"target_key_id": ext}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
     // Raw AES-GCM in the token: encrypt and decrypt through the XKS listener alone.
     p.s.base = format!("http://127.0.0.1:{port}");
     let aad = b"project=nile,department=marketing";
@@ -389,6 +396,29 @@ async fn xks_on_the_hsm_and_on_a_listener_of_its_own() {
     bad["authenticationTag"] = json!(b64(&[0u8; 16]));
     let r = p.key_op("foo", "decrypt", decrypt_body(&bad, Some(aad))).await;
     assert_eq!((r.status, r.error()), (400, "InvalidCiphertextException"));
+    let r = p.key_op("ext", "encrypt", encrypt_body(b"x", None, false)).await;
+    assert_eq!((r.status, r.error()), (400, "InvalidKeyUsageException"), "{}", r.body);
+
+    // The token goes away: its key answers DependencyTimeoutException, health says UNAVAILABLE;
+    // it comes back without a restart.
+    hsm.take_away();
+    let lost = std::time::Instant::now();
+    loop {
+        let r = p.key_op("foo", "encrypt", encrypt_body(b"x", None, false)).await;
+        if r.status == 503 {
+            assert_eq!(r.error(), "DependencyTimeoutException", "{}", r.body);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(lost.elapsed() < std::time::Duration::from_secs(2), "still served 2 s after the token went away");
+    }
+    hsm.bring_back();
+    let back = std::time::Instant::now();
+    while p.key_op("foo", "encrypt", encrypt_body(b"x", None, false)).await.status != 200 {
+        assert!(back.elapsed() < std::time::Duration::from_secs(20), "the token's key did not come back");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
     // That listener serves XKS and a load balancer's health check, nothing else.
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/healthz", p.s.base)).send().await.unwrap().status(), 200);

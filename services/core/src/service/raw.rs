@@ -6,7 +6,7 @@ use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use super::{KeyService, Scope, backend_err, store_err};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyId, KeyRef};
@@ -47,7 +47,8 @@ fn raw_backend_err(e: BackendError) -> Error {
         BackendError::Unsupported(_) => Error::new(
             ErrorCode::UnsupportedOperation,
             "this key's backend cannot do raw AES-GCM (software and pkcs11 can)",
-        ),
+        )
+        .with_detail(Detail::InvalidKeyUsage),
         other => backend_err(other),
     }
 }
@@ -71,7 +72,8 @@ impl KeyService {
         let key = self.resolve(scope, key).await?;
         let permit = self.authorize_key(scope, Action::Op(Operation::Encrypt), &key, &EncryptionContext::default())?;
         if key.spec != KeySpec::Aes256 {
-            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key"));
+            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key")
+                .with_detail(Detail::InvalidKeyUsage));
         }
         key.state.ensure_usable()?;
         let record = self.primary_version(scope, &key).await?;
@@ -123,7 +125,8 @@ impl KeyService {
         scope.note_key(key.id, Some(version));
         let permit = self.authorize_key(scope, Action::Op(Operation::Decrypt), &key, &EncryptionContext::default())?;
         if key.spec != KeySpec::Aes256 {
-            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key"));
+            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key")
+                .with_detail(Detail::InvalidKeyUsage));
         }
         key.state.ensure_usable()?;
         if version < key.min_decryption_version {
