@@ -41,6 +41,9 @@ pub enum Operation {
     Unsupported,
     /// Background destruction of a key whose deletion date has passed.
     DestroyKey,
+    /// A health check a front door answers for another system (XKS GetHealthStatus): audited,
+    /// decided by no policy.
+    HealthCheck,
 }
 
 impl Operation {
@@ -80,6 +83,7 @@ impl Operation {
             Self::DeleteAccessKey => "DeleteAccessKey",
             Self::Unsupported => "Unsupported",
             Self::DestroyKey => "DestroyKey",
+            Self::HealthCheck => "HealthCheck",
         }
     }
 }

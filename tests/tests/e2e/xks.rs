@@ -296,6 +296,12 @@ async fn xks_round_trips_rotates_and_refuses_what_it_should(db: Db) {
         "{}",
         r.body
     );
+    // Health is exempt from policies but recorded, under AWS KMS's request id.
+    let all = p.s.get("/v1/audit?limit=1000").await;
+    let health = all.body["records"].as_array().unwrap().iter().find(|r| r["request_id"] == "h-1").cloned();
+    let health = health.unwrap_or_else(|| panic!("no record for the health check: {}", all.body));
+    assert_eq!((health["action"].as_str(), health["interface"].as_str()), (Some("HealthCheck"), Some("xks")));
+    assert_eq!(health["principal"], format!("Keyward::Service::\"xks-store:{PREFIX}\""));
 
     // Every key call is audited under AWS KMS's request id, as the AWS principal.
     let r = p.key_op("foo", "metadata", json!({"requestMetadata": metadata("DescribeKey", "trace-me-42")})).await;

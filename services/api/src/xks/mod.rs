@@ -218,7 +218,7 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
     let started = Instant::now();
     let body = crate::aws::read_capped(payload, MAX_BODY).await;
     let operation = match &target {
-        Target::Health => Operation::Unsupported,
+        Target::Health => Operation::HealthCheck,
         Target::Key { op, .. } => op.operation(),
     };
     let (req_ref, state_ref, id_ref) = (&req, &state, &request_id);
@@ -258,13 +258,6 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
         Ok(f) => f,
         Err(e) => return refused(e, Error::invalid("xks: invalid requestMetadata")).await,
     };
-    if target == Target::Health {
-        let status = health(&state, xks).await;
-        tracing::info!(kms_request_id = %facts.get("kms_request_id").map_or("", String::as_str), "xks health");
-        return answer(StatusCode::OK, &request_id, &status);
-    }
-    let Target::Key { external_id, op } = target else { return XksError::invalid_uri_path().response(&request_id) };
-
     let mut meta = meta::request_meta(&req);
     meta.interface = Some(INTERFACE);
     // AWS KMS's request id names the record, so CloudTrail and Keyward's trail correlate.
@@ -280,6 +273,22 @@ pub async fn handle(state: web::Data<AppState>, req: HttpRequest, payload: web::
         groups: vec![store.group.clone()],
     };
     meta.forwarded = Some(facts);
+    let Target::Key { external_id, op } = target else {
+        // Health is exempt from policies (the specification requires it) but recorded, as the
+        // key store's own principal.
+        let store_principal = Principal {
+            kind: PrincipalKind::Service,
+            id: format!("xks-store:{}", store.path_prefix),
+            groups: vec![store.group.clone()],
+        };
+        let start = RequestStart { meta, principal: Ok(store_principal), operation: Operation::HealthCheck };
+        let status = state.service.audited(start, async |_: &mut Scope| Ok(health(&state, xks).await)).await;
+        crate::handlers::count(Operation::HealthCheck, status.as_ref().err(), started);
+        return match status {
+            Ok(value) => answer(StatusCode::OK, &request_id, &value),
+            Err(e) => xks_error(&e).response(&request_id),
+        };
+    };
     let start = RequestStart { meta, principal: Ok(principal), operation: op.operation() };
     let key = store.keys.get(external_id).cloned();
     let outcome = state
