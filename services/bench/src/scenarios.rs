@@ -279,12 +279,7 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<L
     // Setup: one key.
     let create = Request::new("POST", "/v1/keys", Some(&token), Some(r#"{"namespace":"bench"}"#));
     let addr = server.addr;
-    let (status, body) =
-        ctx.rt.block_on(async { Conn::open(addr).await?.send(&create).await }).map_err(|e| e.to_string())?;
-    if status != 201 {
-        return Err(format!("create key: {status} {}", String::from_utf8_lossy(&body)));
-    }
-    let key: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let key = setup(ctx, addr, &create, "create key")?;
     let key_id = key["key_id"].as_str().ok_or("no key_id")?.to_owned();
     let alias = Request::new(
         "PUT",
@@ -292,12 +287,18 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<L
         Some(&token),
         Some(&format!(r#"{{"target_key_id":"{key_id}"}}"#)),
     );
-    let (status, body) =
-        ctx.rt.block_on(async { Conn::open(addr).await?.send(&alias).await }).map_err(|e| e.to_string())?;
-    if status != 201 {
-        return Err(format!("create alias: {status} {}", String::from_utf8_lossy(&body)));
-    }
+    setup(ctx, addr, &alias, "create alias")?;
     Ok(Launched { server, token, key_id, data_dir, pg })
+}
+
+/// One setup call that must answer 201; its JSON answer.
+fn setup(ctx: &Ctx, addr: std::net::SocketAddr, req: &Request, what: &str) -> Result<serde_json::Value, String> {
+    let (status, body) =
+        ctx.rt.block_on(async { Conn::open(addr).await?.send(req).await }).map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("{what}: {status} {}", String::from_utf8_lossy(&body)));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{what}: {e}"))
 }
 
 fn encrypt_request(token: &str, key_id: &str, size: usize) -> Request {
@@ -437,7 +438,9 @@ fn kubernetes(ctx: &mut Ctx) -> Result<(), String> {
 /// sends), with 64 bytes of AAD and a CDIV, signed for this request alone.
 fn xks_encrypt(i: u64) -> Request {
     let body = format!(
-        r#"{{"requestMetadata":{{"awsPrincipalArn":"arn:aws:iam::123456789012:user/bench","kmsKeyArn":"arn:aws:kms:us-east-1:123456789012:key/bench","kmsOperation":"GenerateDataKey","kmsRequestId":"bench-{i}"}},"plaintext":"{}","additionalAuthenticatedData":"{}","encryptionAlgorithm":"AES_GCM","ciphertextDataIntegrityValueAlgorithm":"SHA_256"}}"#,
+        r#"{{"requestMetadata":{{"awsPrincipalArn":"arn:aws:iam::123456789012:user/bench","kmsKeyArn":"arn:aws:kms:us-east-1:123456789012:key/bench","kmsOperation":"GenerateDataKey","kmsRequestId":"bench-{i}-{}"}},"plaintext":"{}","additionalAuthenticatedData":"{}","encryptionAlgorithm":"AES_GCM","ciphertextDataIntegrityValueAlgorithm":"SHA_256"}}"#,
+        // Unique across phases (each restarts `i`), or a repeat in the same second is a replay.
+        uuid::Uuid::new_v4().simple(),
         STANDARD.encode([0x5Au8; 32]),
         STANDARD.encode([0x41u8; 64]),
     );
@@ -467,12 +470,7 @@ fn aws_encrypt(
         Some(token),
         Some(r#"{"principal":"Keyward::User::\"bench\"","groups":["admins"],"default_namespace":"bench"}"#),
     );
-    let (status, body) =
-        ctx.rt.block_on(async { Conn::open(addr).await?.send(&create).await }).map_err(|e| e.to_string())?;
-    if status != 201 {
-        return Err(format!("create access key: {status} {}", String::from_utf8_lossy(&body)));
-    }
-    let ak: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let ak = setup(ctx, addr, &create, "create access key")?;
     let (id, secret) = (
         ak["access_key_id"].as_str().ok_or("no access_key_id")?,
         ak["secret_access_key"].as_str().ok_or("no secret_access_key")?,

@@ -38,12 +38,17 @@ pub struct Plugin {
     service: Arc<KeyService>,
     key: KeyRef,
     principal: Principal,
+    /// [`CONTEXT`], built once.
+    context: EncryptionContext,
 }
 
 impl Plugin {
     /// A plugin using `key` as `principal`.
     pub fn new(service: Arc<KeyService>, key: KeyRef, principal: Principal) -> Self {
-        Self { service, key, principal }
+        // One short pair always fits the context limits.
+        let context = EncryptionContext::new(BTreeMap::from([(CONTEXT.0.to_owned(), CONTEXT.1.to_owned())]))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        Self { service, key, principal, context }
     }
 
     fn start(&self, operation: Operation, uid: &str) -> RequestStart {
@@ -60,10 +65,6 @@ impl Plugin {
         meta.trace_id = uuid::Uuid::new_v4().simple().to_string();
         RequestStart { meta, principal: Ok(self.principal.clone()), operation }
     }
-}
-
-fn context() -> EncryptionContext {
-    EncryptionContext::new(BTreeMap::from([(CONTEXT.0.to_owned(), CONTEXT.1.to_owned())])).unwrap_or_default()
 }
 
 /// The key id the apiserver compares: the key and its version, so it changes on rotation.
@@ -123,7 +124,8 @@ impl KeyManagementService for Plugin {
         let out = self
             .service
             .audited(start, async |scope: &mut Scope| {
-                let input = EncryptInput { key: self.key.clone(), plaintext: plaintext.clone(), context: context() };
+                let input =
+                    EncryptInput { key: self.key.clone(), plaintext: plaintext.clone(), context: self.context.clone() };
                 self.service.encrypt(scope, input).await
             })
             .await
@@ -153,7 +155,8 @@ impl KeyManagementService for Plugin {
                 }
                 // The blob names its key and version: ciphertexts from before a rotation (or
                 // before the alias was repointed) decrypt under theirs, if the policies allow.
-                let input = DecryptInput { ciphertext_blob: r.ciphertext.clone(), context: context(), key: None };
+                let input =
+                    DecryptInput { ciphertext_blob: r.ciphertext.clone(), context: self.context.clone(), key: None };
                 self.service.decrypt(scope, input).await
             })
             .await

@@ -46,6 +46,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// The path every operation's URI contains, after the store's optional prefix.
 const API_PATH: &str = "kms/xks/v1";
+/// [`API_PATH`] as a path segment, which every XKS request's path contains.
+const API_SEGMENT: &str = "/kms/xks/v1/";
 
 /// How long a deep health check is reused (the specification allows a minute).
 const HEALTH_TTL: Duration = Duration::from_secs(30);
@@ -175,7 +177,7 @@ fn parse_path(path: &str) -> Option<(&str, Target<'_>)> {
     let (prefix, rest) = match path.strip_prefix(API_PATH) {
         Some(rest) => ("", rest),
         None => {
-            let at = path.find(&format!("/{API_PATH}/"))?;
+            let at = path.find(API_SEGMENT)?;
             (&path[..at], &path[at + 1 + API_PATH.len()..])
         }
     };
@@ -194,10 +196,15 @@ fn parse_path(path: &str) -> Option<(&str, Target<'_>)> {
     valid_external_key_id(external_id).then_some((prefix, Target::Key { external_id, op }))
 }
 
-/// Whether a request is for this front door: its path holds `/kms/xks/v1/`.
+/// Whether a path is for this front door: it holds `/kms/xks/v1/` (checked on every request
+/// of the main listener, so no allocation).
+pub fn is_xks_path(path: &str) -> bool {
+    path.contains(API_SEGMENT)
+}
+
+/// The route guard of [`is_xks_path`].
 pub fn is_xks_request(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    let path = ctx.head().uri.path();
-    path.starts_with(&format!("/{API_PATH}/")) || path.contains(&format!("/{API_PATH}/"))
+    is_xks_path(ctx.head().uri.path())
 }
 
 /// The handler of every XKS path.
