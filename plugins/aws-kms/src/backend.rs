@@ -15,12 +15,13 @@ use aws_sdk_kms::config::timeout::TimeoutConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Region, StalledStreamProtectionConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec as ExternalSpec, KeyUsageType};
+use aws_sdk_kms::types::{KeySpec as ExternalSpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
 use base64::Engine as _;
 use keyward_backend::{AadFn, Backend, BackendError, Capabilities, DataKey, Sealed, VersionHandle};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
+use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -147,13 +148,15 @@ impl AwsKmsBackend {
             config: builder.build(),
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             capabilities: Capabilities {
-                specs: vec![KeySpec::Aes256],
+                // AWS KMS's specs; its Ed25519 keys are not offered yet.
+                specs: KeySpec::ALL.into_iter().filter(|s| *s != KeySpec::EccNistEdwards25519).collect(),
                 max_plaintext: MAX_PLAINTEXT,
                 protection: Protection::External,
                 material_leaves: false,
                 fixed_nonce_testing: false,
                 destroy_is_immediate: false,
                 raw_gcm: false,
+                signs_digests: config.digest_messages.unwrap_or(true),
             },
             pending_window_days: config.pending_window_days(),
         })
@@ -187,6 +190,19 @@ impl AwsKmsBackend {
     }
 }
 
+impl AwsKmsBackend {
+    /// The external message type; DIGEST only where the external KMS takes it.
+    fn message_type(&self, message: Message<'_>) -> Result<MessageType, BackendError> {
+        match message {
+            Message::Raw(_) => Ok(MessageType::Raw),
+            Message::Digest(_) if self.capabilities.signs_digests => Ok(MessageType::Digest),
+            Message::Digest(_) => Err(BackendError::Unsupported(
+                "this external KMS does not take DIGEST messages (`digest_messages = false`)".into(),
+            )),
+        }
+    }
+}
+
 impl Backend for AwsKmsBackend {
     fn kind(&self) -> &'static str {
         crate::KIND
@@ -197,13 +213,25 @@ impl Backend for AwsKmsBackend {
     }
 
     async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        let KeySpec::Aes256 = spec;
+        if !self.capabilities.specs.contains(&spec) {
+            return Err(BackendError::Unsupported(format!("{spec} keys")));
+        }
+        let (external_spec, usage) = match spec {
+            KeySpec::Aes256 => (ExternalSpec::SymmetricDefault, KeyUsageType::EncryptDecrypt),
+            s => (
+                ExternalSpec::from(s.as_str()),
+                match s.usage() {
+                    keyward_core::model::key::KeyUsage::GenerateVerifyMac => KeyUsageType::GenerateVerifyMac,
+                    _ => KeyUsageType::SignVerify,
+                },
+            ),
+        };
         let out = self
             .local()
             .create_key()
             .description(format!("Keyward key {key_id} version {version}"))
-            .key_usage(KeyUsageType::EncryptDecrypt)
-            .key_spec(ExternalSpec::SymmetricDefault)
+            .key_usage(usage)
+            .key_spec(external_spec)
             .send()
             .await
             .map_err(|e| mapped(Call::Other, e))?;
@@ -336,6 +364,107 @@ impl Backend for AwsKmsBackend {
         };
         let ciphertext = ciphertext.ok_or_else(|| missing("a ciphertext"))?.into_inner();
         Ok(DataKey { plaintext, sealed: Sealed { algorithm: ALG_EXTERNAL_KMS, params: Vec::new(), ciphertext } })
+    }
+
+    async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let out = self.local().get_public_key().key_id(arn).send().await.map_err(|e| mapped(Call::Other, e))?;
+        let der = out.public_key.ok_or_else(|| missing("a public key"))?.into_inner();
+        // Checked against the spec, and re-encoded as Keyward's other backends encode it.
+        keyward_backend::signature::spki_of(spec, &der)
+    }
+
+    async fn sign(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+    ) -> Result<Vec<u8>, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let message_type = self.message_type(message)?;
+        let out = self
+            .local()
+            .sign()
+            .key_id(arn)
+            .message(Blob::new(message.bytes().to_vec()))
+            .message_type(message_type)
+            .signing_algorithm(SigningAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await
+            .map_err(|e| mapped(Call::Other, e))?;
+        Ok(out.signature.ok_or_else(|| missing("a signature"))?.into_inner())
+    }
+
+    async fn verify(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let message_type = self.message_type(message)?;
+        let answer = self
+            .local()
+            .verify()
+            .key_id(arn)
+            .message(Blob::new(message.bytes().to_vec()))
+            .message_type(message_type)
+            .signature(Blob::new(signature.to_vec()))
+            .signing_algorithm(SigningAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await;
+        match answer {
+            Ok(out) => Ok(out.signature_valid),
+            // The AWS KMS API answers an invalid signature with an error.
+            Err(e) if matches!(e.code(), Some("KMSInvalidSignatureException")) => Ok(false),
+            Err(e) => Err(mapped(Call::Other, e)),
+        }
+    }
+
+    async fn generate_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let out = self
+            .local()
+            .generate_mac()
+            .key_id(arn)
+            .message(Blob::new(message.to_vec()))
+            .mac_algorithm(MacAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await
+            .map_err(|e| mapped(Call::Other, e))?;
+        Ok(out.mac.ok_or_else(|| missing("a MAC"))?.into_inner())
+    }
+
+    async fn verify_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let answer = self
+            .local()
+            .verify_mac()
+            .key_id(arn)
+            .message(Blob::new(message.to_vec()))
+            .mac(Blob::new(mac.to_vec()))
+            .mac_algorithm(MacAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await;
+        match answer {
+            Ok(out) => Ok(out.mac_valid),
+            Err(e) if matches!(e.code(), Some("KMSInvalidMacException")) => Ok(false),
+            Err(e) => Err(mapped(Call::Other, e)),
+        }
     }
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {

@@ -22,6 +22,10 @@ pub struct AwsKmsConfig {
     /// Waiting period the external KMS applies when a created key is deleted (7-30 days,
     /// default 7: Keyward's own waiting period has already passed).
     pub external_pending_window_days: Option<i32>,
+    /// Whether the external KMS takes `MessageType = DIGEST` on Sign and Verify (default
+    /// true, as AWS KMS does; `false` for compatible servers that hash every message again,
+    /// such as moto: DIGEST requests then answer 422).
+    pub digest_messages: Option<bool>,
 }
 
 impl AwsKmsConfig {

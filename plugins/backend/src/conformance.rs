@@ -6,6 +6,7 @@
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
+use keyward_core::model::signing::Message;
 use keyward_core::ports::backend::{BackendError, DynBackend, GcmVector, VersionHandle};
 use uuid::Uuid;
 
@@ -35,6 +36,16 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
     let mut failures = Vec::new();
     let caps = backend.capabilities().clone();
     macro_rules! check {
+        (@dyn $name:expr, $gate:expr, $needs:expr, $run:expr) => {
+            if $gate {
+                match $run.await {
+                    Ok(()) => report.passed.push($name),
+                    Err(e) => failures.push(format!("{}: {e}", $name)),
+                }
+            } else {
+                report.skipped.push(($name, $needs));
+            }
+        };
         ($name:literal, $gate:expr, $needs:literal, $run:expr) => {
             if $gate {
                 match $run.await {
@@ -64,6 +75,28 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
     check!("concurrency", aes, "AES_256", concurrency(backend));
     check!("raw_gcm", aes && caps.raw_gcm, "raw AES-GCM", raw_gcm(backend));
     check!("wycheproof_aes_gcm", caps.fixed_nonce_testing, "fixed-nonce testing", wycheproof_aes_gcm(backend));
+    for spec in KeySpec::ALL.into_iter().filter(|s| s.is_asymmetric()) {
+        let name = signature_check_name(spec);
+        check!(@dyn name, caps.specs.contains(&spec), spec.as_str(), signatures(backend, spec));
+    }
+    for spec in [KeySpec::Hmac256, KeySpec::Hmac384, KeySpec::Hmac512] {
+        let name = mac_check_name(spec);
+        check!(@dyn name, caps.specs.contains(&spec), spec.as_str(), macs(backend, spec));
+    }
+    let signs = caps.specs.iter().any(|s| s.is_asymmetric());
+    check!(
+        "wycheproof_signatures",
+        signs && caps.fixed_nonce_testing,
+        "signing keys and known-answer testing",
+        wycheproof_signatures(backend)
+    );
+    let macs_any = caps.specs.contains(&KeySpec::Hmac256);
+    check!(
+        "wycheproof_hmac",
+        macs_any && caps.fixed_nonce_testing,
+        "HMAC keys and known-answer testing",
+        wycheproof_hmac(backend)
+    );
     check!("random_bytes", true, "", random_bytes(backend));
     check!("random_quality", true, "", random_quality(backend));
     check!("health", true, "", health(backend));
@@ -394,6 +427,279 @@ pub async fn wycheproof_aes_gcm(backend: &dyn DynBackend) -> Result<(), String> 
     if ran < 50 { Err(format!("only {ran} vectors ran")) } else { Ok(()) }
 }
 
+/// The name of a spec's signature check (`signatures_ECC_NIST_P256`, ...).
+pub fn signature_check_name(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Rsa2048 => "signatures_RSA_2048",
+        KeySpec::Rsa3072 => "signatures_RSA_3072",
+        KeySpec::Rsa4096 => "signatures_RSA_4096",
+        KeySpec::EccNistP256 => "signatures_ECC_NIST_P256",
+        KeySpec::EccNistP384 => "signatures_ECC_NIST_P384",
+        KeySpec::EccNistP521 => "signatures_ECC_NIST_P521",
+        KeySpec::EccNistEdwards25519 => "signatures_ECC_NIST_EDWARDS25519",
+        _ => "signatures",
+    }
+}
+
+/// The name of a spec's MAC check.
+pub fn mac_check_name(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Hmac256 => "macs_HMAC_256",
+        KeySpec::Hmac384 => "macs_HMAC_384",
+        _ => "macs_HMAC_512",
+    }
+}
+
+/// A bit-flipped copy of `bytes`.
+fn flipped(bytes: &[u8], bit: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    v[bit / 8] ^= 1 << (bit % 8);
+    v
+}
+
+/// Signing keys of a spec: for every algorithm and message type, the signature verifies
+/// through the backend and with the public key alone (aws-lc-rs), RAW and DIGEST forms agree,
+/// and a wrong message, a wrong key or any flipped bit of the signature is refused.
+pub async fn signatures(backend: &dyn DynBackend, spec: KeySpec) -> Result<(), String> {
+    use crate::signature::{message_digest, verify};
+    let e = |what: &'static str| move |err: BackendError| format!("{spec}: {what}: {err}");
+    let (a, b) = (new_key_id(), new_key_id());
+    let ma = backend.create_key(a, 1, spec).await.map_err(e("create"))?;
+    let mb = backend.create_key(b, 1, spec).await.map_err(e("create"))?;
+    let ka = VersionHandle { key_id: a, version: 1, material: &ma };
+    let kb = VersionHandle { key_id: b, version: 1, material: &mb };
+    let public = backend.public_key(ka, spec).await.map_err(e("public key"))?;
+    if backend.public_key(kb, spec).await.map_err(e("public key"))? == public {
+        return Err(format!("{spec}: two keys have one public key"));
+    }
+    let message = b"Keyward conformance: the quick brown fox".as_slice();
+    let digests = backend.capabilities().signs_digests;
+    for (i, &alg) in keyward_core::model::signing::SigningAlgorithm::for_spec(spec).iter().enumerate() {
+        let digest = message_digest(alg, Message::Raw(message)).map_err(e("digest"))?;
+        // EdDSA has no digest form, and a backend may not take digests at all.
+        let eddsa = alg == keyward_core::model::signing::SigningAlgorithm::Ed25519Sha512;
+        let mut forms = vec![Message::Raw(message)];
+        if digests && !eddsa {
+            forms.push(Message::Digest(digest.as_ref()));
+        }
+        for form in forms {
+            let sig = backend.sign(ka, spec, alg, form).await.map_err(e("sign"))?;
+            for other in [Message::Raw(message), Message::Digest(digest.as_ref())] {
+                if eddsa && matches!(other, Message::Digest(_)) {
+                    continue;
+                }
+                if !digests && matches!(other, Message::Digest(_)) {
+                    // The public key alone still shows the RAW signature covers the digest.
+                    if !verify(spec, alg, &public, other, &sig).map_err(e("verify with the public key"))? {
+                        return Err(format!("{spec} {alg}: the public key does not verify over the digest"));
+                    }
+                    continue;
+                }
+                // A signature over the message verifies as a signature over its digest.
+                if !backend.verify(ka, spec, alg, other, &sig).await.map_err(e("verify"))? {
+                    return Err(format!(
+                        "{spec} {alg}: a {:?} signature does not verify as {:?}",
+                        form.kind(),
+                        other.kind()
+                    ));
+                }
+                if !verify(spec, alg, &public, other, &sig).map_err(e("verify with the public key"))? {
+                    return Err(format!("{spec} {alg}: the public key does not verify the signature"));
+                }
+            }
+            if backend.verify(ka, spec, alg, Message::Raw(b"another message"), &sig).await.map_err(e("verify"))? {
+                return Err(format!("{spec} {alg}: the signature verifies another message"));
+            }
+            if backend.verify(kb, spec, alg, Message::Raw(message), &sig).await.map_err(e("verify"))? {
+                return Err(format!("{spec} {alg}: another key verifies the signature"));
+            }
+            // Every bit of one signature per curve (every byte, at a moving bit, for RSA); a
+            // spread of bits for the other algorithms and forms.
+            let every = i == 0 && form.kind() == keyward_core::model::signing::MessageType::Raw;
+            let bits: Vec<usize> = match (every, spec.is_rsa()) {
+                (true, false) => (0..sig.len() * 8).collect(),
+                (true, true) => (0..sig.len()).map(|byte| byte * 8 + byte % 8).collect(),
+                (false, _) => (0..sig.len() * 8).step_by(61).collect(),
+            };
+            for bit in bits {
+                let bad = flipped(&sig, bit);
+                if backend.verify(ka, spec, alg, Message::Raw(message), &bad).await.unwrap_or(false) {
+                    return Err(format!("{spec} {alg}: the signature with bit {bit} flipped verifies"));
+                }
+            }
+        }
+    }
+    for h in [ka, kb] {
+        backend.destroy(h).await.map_err(e("destroy"))?;
+    }
+    Ok(())
+}
+
+/// HMAC keys of a spec: the MAC verifies, is deterministic and of the hash's length, and a
+/// wrong message, a wrong key, a truncated MAC or any flipped bit is refused.
+pub async fn macs(backend: &dyn DynBackend, spec: KeySpec) -> Result<(), String> {
+    let e = |what: &'static str| move |err: BackendError| format!("{spec}: {what}: {err}");
+    let alg = *keyward_core::model::signing::MacAlgorithm::for_spec(spec).first().ok_or("no MAC algorithm")?;
+    let (a, b) = (new_key_id(), new_key_id());
+    let ma = backend.create_key(a, 1, spec).await.map_err(e("create"))?;
+    let mb = backend.create_key(b, 1, spec).await.map_err(e("create"))?;
+    let ka = VersionHandle { key_id: a, version: 1, material: &ma };
+    let kb = VersionHandle { key_id: b, version: 1, material: &mb };
+    let message = b"Keyward conformance: webhook body".as_slice();
+    let mac = backend.generate_mac(ka, alg, message).await.map_err(e("generate"))?;
+    if mac.len() != alg.hash().len() {
+        return Err(format!("{spec}: a MAC of {} bytes", mac.len()));
+    }
+    if backend.generate_mac(ka, alg, message).await.map_err(e("generate"))? != mac {
+        return Err(format!("{spec}: two MACs of one message differ"));
+    }
+    if backend.generate_mac(kb, alg, message).await.map_err(e("generate"))? == mac {
+        return Err(format!("{spec}: two keys give one MAC"));
+    }
+    if !backend.verify_mac(ka, alg, message, &mac).await.map_err(e("verify"))? {
+        return Err(format!("{spec}: the MAC does not verify"));
+    }
+    for (what, ok) in [
+        ("another message", backend.verify_mac(ka, alg, b"other", &mac).await),
+        ("another key", backend.verify_mac(kb, alg, message, &mac).await),
+        ("a truncated MAC", backend.verify_mac(ka, alg, message, &mac[..mac.len() - 1]).await),
+    ] {
+        if ok.unwrap_or(false) {
+            return Err(format!("{spec}: the MAC verifies with {what}"));
+        }
+    }
+    for bit in 0..mac.len() * 8 {
+        if backend.verify_mac(ka, alg, message, &flipped(&mac, bit)).await.unwrap_or(false) {
+            return Err(format!("{spec}: the MAC with bit {bit} flipped verifies"));
+        }
+    }
+    Ok(())
+}
+
+/// The Wycheproof vectors for ECDSA (P-256/384/521, DER), RSA-PSS, RSA PKCS#1 v1.5 and Ed25519
+/// through the backend's own verification ([`DynBackend::test_verify`]): valid signatures
+/// verify, invalid ones never do. Only the parameters Keyward serves run (AWS KMS's: PSS with
+/// MGF1 of the same hash and a salt of the hash's length; SHA-2).
+pub async fn wycheproof_signatures(backend: &dyn DynBackend) -> Result<(), String> {
+    use keyward_core::model::signing::SigningAlgorithm as A;
+    use wycheproof::{HashFunction, TestResult};
+    let caps = backend.capabilities();
+    let mut ran = 0usize;
+    let mut run = |spec: KeySpec, alg: A, der: &[u8], msg: &[u8], sig: &[u8], result: TestResult, id: usize| {
+        let got = backend.test_verify(spec, alg, der, Message::Raw(msg), sig);
+        let ok = match (result, got) {
+            (TestResult::Valid, Ok(true)) => true,
+            (TestResult::Invalid, Ok(false) | Err(_)) => true,
+            // "Acceptable" vectors are legacy encodings; either answer is within the spec.
+            (TestResult::Acceptable, _) => true,
+            _ => false,
+        };
+        ran += 1;
+        if ok { Ok(()) } else { Err(format!("{spec} {alg}: vector {id} ({result:?}) answered otherwise")) }
+    };
+    let ecdsa = [
+        (KeySpec::EccNistP256, A::EcdsaSha256, wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256),
+        (KeySpec::EccNistP384, A::EcdsaSha384, wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha384),
+        (KeySpec::EccNistP521, A::EcdsaSha512, wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512),
+    ];
+    for (spec, alg, name) in ecdsa.into_iter().filter(|(s, ..)| caps.specs.contains(s)) {
+        let set = wycheproof::ecdsa::TestSet::load(name).map_err(|e| e.to_string())?;
+        for g in &set.test_groups {
+            for t in &g.tests {
+                run(spec, alg, &g.der, &t.msg, &t.sig, t.result, t.tc_id)?;
+            }
+        }
+    }
+    if caps.specs.contains(&KeySpec::EccNistEdwards25519) {
+        let set = wycheproof::eddsa::TestSet::load(wycheproof::eddsa::TestName::Ed25519).map_err(|e| e.to_string())?;
+        for g in &set.test_groups {
+            for t in &g.tests {
+                run(KeySpec::EccNistEdwards25519, A::Ed25519Sha512, &g.der, &t.msg, &t.sig, t.result, t.tc_id)?;
+            }
+        }
+    }
+    let rsa_spec = |bits: usize| match bits {
+        2048 => Some(KeySpec::Rsa2048),
+        3072 => Some(KeySpec::Rsa3072),
+        4096 => Some(KeySpec::Rsa4096),
+        _ => None,
+    };
+    use wycheproof::rsa_pkcs1_verify::TestName as P;
+    for (name, alg) in [
+        (P::Rsa2048Sha256, A::RsassaPkcs1V15Sha256),
+        (P::Rsa2048Sha384, A::RsassaPkcs1V15Sha384),
+        (P::Rsa2048Sha512, A::RsassaPkcs1V15Sha512),
+        (P::Rsa3072Sha256, A::RsassaPkcs1V15Sha256),
+        (P::Rsa3072Sha384, A::RsassaPkcs1V15Sha384),
+        (P::Rsa3072Sha512, A::RsassaPkcs1V15Sha512),
+        (P::Rsa4096Sha256, A::RsassaPkcs1V15Sha256),
+        (P::Rsa4096Sha384, A::RsassaPkcs1V15Sha384),
+        (P::Rsa4096Sha512, A::RsassaPkcs1V15Sha512),
+    ] {
+        let set = wycheproof::rsa_pkcs1_verify::TestSet::load(name).map_err(|e| e.to_string())?;
+        for g in &set.test_groups {
+            let Some(spec) = rsa_spec(g.key_size).filter(|s| caps.specs.contains(s)) else { continue };
+            for t in &g.tests {
+                run(spec, alg, &g.der, &t.msg, &t.sig, t.result, t.tc_id)?;
+            }
+        }
+    }
+    use wycheproof::rsa_pss_verify::TestName as S;
+    for name in [
+        S::RsaPss2048Sha256Mgf1SaltLen32,
+        S::RsaPss3072Sha256Mgf1SaltLen32,
+        S::RsaPss4096Sha256Mgf1SaltLen32,
+        S::RsaPss2048Sha384Mgf1SaltLen48,
+        S::RsaPss4096Sha384Mgf1SaltLen48,
+        S::RsaPss4096Sha512Mgf1SaltLen64,
+    ] {
+        let set = wycheproof::rsa_pss_verify::TestSet::load(name).map_err(|e| e.to_string())?;
+        for g in &set.test_groups {
+            let alg = match (g.hash, g.mgf_hash, g.salt_size) {
+                (HashFunction::Sha2_256, Some(HashFunction::Sha2_256), 32) => A::RsassaPssSha256,
+                (HashFunction::Sha2_384, Some(HashFunction::Sha2_384), 48) => A::RsassaPssSha384,
+                (HashFunction::Sha2_512, Some(HashFunction::Sha2_512), 64) => A::RsassaPssSha512,
+                _ => continue,
+            };
+            let Some(spec) = rsa_spec(g.key_size).filter(|s| caps.specs.contains(s)) else { continue };
+            for t in &g.tests {
+                run(spec, alg, &g.der, &t.msg, &t.sig, t.result, t.tc_id)?;
+            }
+        }
+    }
+    if ran < 500 { Err(format!("only {ran} signature vectors ran")) } else { Ok(()) }
+}
+
+/// The Wycheproof HMAC-SHA-256/384/512 vectors (full-length tags) through the backend's own
+/// HMAC ([`DynBackend::test_mac`]).
+pub async fn wycheproof_hmac(backend: &dyn DynBackend) -> Result<(), String> {
+    use keyward_core::model::signing::MacAlgorithm as M;
+    use wycheproof::TestResult;
+    use wycheproof::mac::TestName as N;
+    let mut ran = 0usize;
+    for (name, alg) in [(N::HmacSha256, M::HmacSha256), (N::HmacSha384, M::HmacSha384), (N::HmacSha512, M::HmacSha512)]
+    {
+        let set = wycheproof::mac::TestSet::load(name).map_err(|e| e.to_string())?;
+        for g in set.test_groups.iter().filter(|g| g.tag_size == alg.hash().len() * 8) {
+            // Keys of the sizes a key of this algorithm may have.
+            for t in g.tests.iter().filter(|t| alg.key_sizes().contains(&t.key.len())) {
+                let mac =
+                    backend.test_mac(alg, &t.key, &t.msg).map_err(|e| format!("{alg} vector {}: {e}", t.tc_id))?;
+                let equal = mac.as_slice() == t.tag.as_ref();
+                match t.result {
+                    TestResult::Valid if !equal => return Err(format!("{alg} vector {}: another MAC", t.tc_id)),
+                    TestResult::Invalid if equal => {
+                        return Err(format!("{alg} vector {}: an invalid tag matches", t.tc_id));
+                    }
+                    _ => {}
+                }
+                ran += 1;
+            }
+        }
+    }
+    if ran < 50 { Err(format!("only {ran} HMAC vectors ran")) } else { Ok(()) }
+}
+
 /// Two encryptions of the same plaintext differ (randomised).
 pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
@@ -552,6 +858,7 @@ mod tests {
             fixed_nonce_testing: false,
             destroy_is_immediate: true,
             raw_gcm: false,
+            signs_digests: true,
         };
         let Err(report) = run_all(&Broken(caps)).await else { unreachable!("a broken backend passed") };
         for check in ["context_binding", "rejects_tampering", "ciphertexts_differ", "random_quality"] {

@@ -4,6 +4,7 @@
 
 pub mod conformance;
 mod registry;
+pub mod signature;
 
 pub use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, RAW_NONCE_LEN, RAW_TAG_LEN,

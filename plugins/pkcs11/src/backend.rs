@@ -3,19 +3,22 @@
 //! come from the token's generator; GCM nonces from the OS generator (96 random bits per
 //! message, as the software backend; usage counters bound messages per version).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
+use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{RAW_NONCE_LEN, RawGcm};
 use zeroize::Zeroizing;
 
+use crate::signing;
 use crate::token::{Lease, OpError, OpResult, Token, is_connection_error};
 
 /// Algorithm id 2: AES-256-GCM in a PKCS#11 token, 96-bit nonce from the token, 128-bit tag.
@@ -31,6 +34,8 @@ const REF_LEN: usize = 1 + 16 + 4;
 pub struct Pkcs11Backend {
     token: Arc<Token>,
     capabilities: Capabilities,
+    /// Public keys of key versions (public data, read once from the token).
+    public_keys: Mutex<HashMap<(KeyId, u32), Vec<u8>>>,
 }
 
 /// The CKA_ID of a key version.
@@ -123,6 +128,52 @@ fn key_object(lease: &Lease<'_>, id: &[u8]) -> OpResult<cryptoki::object::Object
     }
 }
 
+/// The specs a token can hold, from its mechanisms: a spec the token lacks a mechanism for is
+/// not offered (and its conformance checks are skipped by name). AES keys are always offered
+/// (a token found later must have them to serve at all).
+fn specs_of(mechanisms: &[MechanismType]) -> Vec<KeySpec> {
+    let has = |wanted: &[MechanismType]| wanted.iter().all(|m| mechanisms.contains(m));
+    let mut specs = vec![KeySpec::Aes256];
+    if has(&[MechanismType::RSA_PKCS_KEY_PAIR_GEN, MechanismType::RSA_PKCS, MechanismType::RSA_PKCS_PSS]) {
+        specs.extend([KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]);
+    }
+    if has(&[MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA]) {
+        specs.extend([KeySpec::EccNistP256, KeySpec::EccNistP384, KeySpec::EccNistP521]);
+    }
+    if has(&[MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, MechanismType::EDDSA]) {
+        specs.push(KeySpec::EccNistEdwards25519);
+    }
+    if has(&[
+        MechanismType::GENERIC_SECRET_KEY_GEN,
+        MechanismType::SHA256_HMAC,
+        MechanismType::SHA384_HMAC,
+        MechanismType::SHA512_HMAC,
+    ]) {
+        specs.extend([KeySpec::Hmac256, KeySpec::Hmac384, KeySpec::Hmac512]);
+    }
+    specs
+}
+
+/// A key version's object of a class (a key pair's private or public half, an HMAC secret).
+fn object(lease: &Lease<'_>, id: &[u8], class: ObjectClass) -> OpResult<cryptoki::object::ObjectHandle> {
+    match lease.find_class(id, class)? {
+        Some(handle) => Ok(handle),
+        None if lease.token_labelled() => {
+            Err(OpError::Backend(BackendError::InvalidMaterial("the token has no such key".into())))
+        }
+        None => Err(OpError::Backend(BackendError::Unavailable("the token is gone".into()))),
+    }
+}
+
+/// A `C_Verify` answer: a signature that does not verify is `false`, not a failure.
+fn verified(r: Result<(), CkError>) -> OpResult<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs a GCM operation with a cached handle; a stale handle (the object changed under us) is
 /// looked up once more.
 fn with_key<T>(
@@ -155,16 +206,19 @@ impl Pkcs11Backend {
     }
 
     pub(crate) fn new(token: Arc<Token>) -> Self {
+        let specs = specs_of(&token.mechanisms());
         Self {
             token,
+            public_keys: Mutex::new(HashMap::new()),
             capabilities: Capabilities {
-                specs: vec![KeySpec::Aes256],
+                specs,
                 max_plaintext: 64 * 1024,
                 protection: Protection::Hsm,
                 material_leaves: false,
                 fixed_nonce_testing: true,
                 destroy_is_immediate: true,
                 raw_gcm: true,
+                signs_digests: true,
             },
         }
     }
@@ -190,17 +244,35 @@ impl Backend for Pkcs11Backend {
     }
 
     async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        let KeySpec::Aes256 = spec;
+        if !self.capabilities.specs.contains(&spec) {
+            return Err(BackendError::Unsupported(format!("{spec} keys (the token lacks the mechanism)")));
+        }
         let id = object_id(key_id, version);
         let label = format!("keyward:{key_id}:v{version}");
-        let template = aes_key_template(id.clone(), label.into_bytes());
-        self.token
-            .run(move |lease| {
-                lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
-                Ok(())
-            })
-            .await
-            .map_err(mapped)?;
+        if spec == KeySpec::Aes256 {
+            let template = aes_key_template(id.clone(), label.into_bytes());
+            self.token
+                .run(move |lease| {
+                    lease.session.generate_key(&Mechanism::AesKeyGen, &template)?;
+                    Ok(())
+                })
+                .await
+                .map_err(mapped)?;
+        } else {
+            let (id, label) = (id.clone(), label.into_bytes());
+            self.token
+                .run(move |lease| {
+                    let g = signing::generation(spec, id, label)?;
+                    if g.public.is_empty() {
+                        lease.session.generate_key(&g.mechanism, &g.private)?;
+                    } else {
+                        lease.session.generate_key_pair(&g.mechanism, &g.public, &g.private)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(mapped)?;
+        }
         let mut reference = Zeroizing::new(Vec::with_capacity(REF_LEN));
         reference.push(REF_FORMAT);
         reference.extend_from_slice(&id);
@@ -286,6 +358,114 @@ impl Backend for Pkcs11Backend {
             .map_err(decrypt_failure)
     }
 
+    async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {
+        let id = stored_id(&key)?;
+        let cache_key = (key.key_id, key.version);
+        if let Some(spki) = self.public_keys.lock().ok().and_then(|m| m.get(&cache_key).cloned()) {
+            return Ok(spki);
+        }
+        let raw = self
+            .token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::PUBLIC_KEY)?;
+                let wanted: &[AttributeType] = if spec.is_rsa() {
+                    &[AttributeType::Modulus, AttributeType::PublicExponent]
+                } else {
+                    &[AttributeType::EcPoint]
+                };
+                Ok(lease.session.get_attributes(handle, wanted)?)
+            })
+            .await
+            .map_err(mapped)?;
+        let spki = match raw.as_slice() {
+            [Attribute::Modulus(n), Attribute::PublicExponent(e)] => keyward_backend::signature::rsa_spki(n, e)?,
+            [Attribute::EcPoint(point)] => keyward_backend::signature::spki_of(spec, signing::ec_point(point))?,
+            _ => return Err(BackendError::Internal("the token gave no public key attributes".into())),
+        };
+        if let Ok(mut m) = self.public_keys.lock() {
+            m.insert(cache_key, spki.clone());
+        }
+        Ok(spki)
+    }
+
+    async fn sign(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+    ) -> Result<Vec<u8>, BackendError> {
+        let id = stored_id(&key)?;
+        let (mechanism, input) = signing::to_be_signed(algorithm, message)?;
+        let raw = self
+            .token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::PRIVATE_KEY)?;
+                Ok(lease.session.sign(&mechanism.mechanism(), handle, &input)?)
+            })
+            .await
+            .map_err(mapped)?;
+        signing::from_token(spec, algorithm, raw)
+    }
+
+    async fn verify(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        let id = stored_id(&key)?;
+        let (mechanism, input) = signing::to_be_signed(algorithm, message)?;
+        let Some(signature) = signing::to_token(spec, algorithm, signature) else { return Ok(false) };
+        self.token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::PUBLIC_KEY)?;
+                verified(lease.session.verify(&mechanism.mechanism(), handle, &input, &signature))
+            })
+            .await
+            .map_err(mapped)
+    }
+
+    async fn generate_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let id = stored_id(&key)?;
+        let message = message.to_vec();
+        self.token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::SECRET_KEY)?;
+                Ok(lease.session.sign(&signing::hmac(algorithm), handle, &message)?)
+            })
+            .await
+            .map_err(mapped)
+    }
+
+    async fn verify_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, BackendError> {
+        let id = stored_id(&key)?;
+        let (message, mac) = (message.to_vec(), mac.to_vec());
+        if mac.len() != algorithm.hash().len() {
+            return Ok(false);
+        }
+        self.token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::SECRET_KEY)?;
+                verified(lease.session.verify(&signing::hmac(algorithm), handle, &message, &mac))
+            })
+            .await
+            .map_err(mapped)
+    }
+
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.token
             .run(move |lease| {
@@ -299,13 +479,19 @@ impl Backend for Pkcs11Backend {
 
     async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {
         let id = stored_id(&key)?;
+        if let Ok(mut m) = self.public_keys.lock() {
+            m.remove(&(key.key_id, key.version));
+        }
         self.token
             .run(move |lease| {
-                // Already gone is done: destruction may be retried after a crash.
-                if let Some(handle) = lease.find(&id)? {
-                    lease.session.destroy_object(handle)?;
-                    lease.forget(&id);
+                // Already gone is done: destruction may be retried after a crash. A key pair is
+                // two objects under one id.
+                for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                    if let Some(handle) = lease.find_class(&id, class)? {
+                        lease.session.destroy_object(handle)?;
+                    }
                 }
+                lease.forget(&id);
                 Ok(())
             })
             .await
@@ -337,6 +523,68 @@ impl Backend for Pkcs11Backend {
         }
     }
 
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        // The vector's key as a session object (never stored in the token), checked by C_Verify.
+        let spki = keyward_backend::signature::spki_of(spec, public_key)?;
+        let mut template =
+            vec![Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Token(false), Attribute::Verify(true)];
+        if spec.is_rsa() {
+            let (n, e) = keyward_backend::signature::rsa_components(&spki)?;
+            template.extend([Attribute::KeyType(KeyType::RSA), Attribute::Modulus(n), Attribute::PublicExponent(e)]);
+        } else {
+            let point =
+                signing::spki_point(spec, &spki).ok_or_else(|| BackendError::InvalidRequest("EC key".into()))?;
+            let params = signing::ec_params(spec).ok_or_else(|| BackendError::InvalidRequest("EC key".into()))?;
+            let key_type = if spec == KeySpec::EccNistEdwards25519 { KeyType::EC_EDWARDS } else { KeyType::EC };
+            // CKA_EC_POINT is the point as a DER OCTET STRING.
+            let mut wrapped = vec![0x04];
+            if point.len() > 127 {
+                wrapped.push(0x81);
+            }
+            wrapped.push(point.len() as u8);
+            wrapped.extend_from_slice(point);
+            template.extend([
+                Attribute::KeyType(key_type),
+                Attribute::EcParams(params.to_vec()),
+                Attribute::EcPoint(wrapped),
+            ]);
+        }
+        let (mechanism, input) = signing::to_be_signed(algorithm, message)?;
+        let Some(signature) = signing::to_token(spec, algorithm, signature) else { return Ok(false) };
+        self.token
+            .run_blocking(|lease| {
+                let key = lease.session.create_object(&template)?;
+                let answer = verified(lease.session.verify(&mechanism.mechanism(), key, &input, &signature));
+                lease.session.destroy_object(key)?;
+                answer
+            })
+            .map_err(mapped)
+    }
+
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
+        self.token
+            .run_blocking(|lease| {
+                let handle = lease.session.create_object(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::Token(false),
+                    Attribute::Sign(true),
+                    Attribute::Value(key.to_vec()),
+                ])?;
+                let out = lease.session.sign(&signing::hmac(algorithm), handle, message);
+                lease.session.destroy_object(handle)?;
+                Ok(out?)
+            })
+            .map_err(mapped)
+    }
+
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
         // A session object (never stored in the token) holding the vector's key.
         self.token
@@ -354,5 +602,37 @@ impl Backend for Pkcs11Backend {
                 Ok(out?)
             })
             .map_err(decrypt_failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_is_offered_only_with_every_mechanism_it_needs() {
+        let everything = [
+            MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+            MechanismType::RSA_PKCS,
+            MechanismType::RSA_PKCS_PSS,
+            MechanismType::ECC_KEY_PAIR_GEN,
+            MechanismType::ECDSA,
+            MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+            MechanismType::EDDSA,
+            MechanismType::GENERIC_SECRET_KEY_GEN,
+            MechanismType::SHA256_HMAC,
+            MechanismType::SHA384_HMAC,
+            MechanismType::SHA512_HMAC,
+        ];
+        assert_eq!(specs_of(&everything), KeySpec::ALL.to_vec());
+        // A token without EdDSA (older SoftHSM2 builds) offers everything else.
+        let no_eddsa: Vec<MechanismType> = everything.iter().copied().filter(|m| *m != MechanismType::EDDSA).collect();
+        let specs = specs_of(&no_eddsa);
+        assert!(!specs.contains(&KeySpec::EccNistEdwards25519) && specs.contains(&KeySpec::EccNistP256));
+        // Without PSS, no RSA signing keys: every RSA algorithm must work.
+        let no_pss: Vec<MechanismType> =
+            everything.iter().copied().filter(|m| *m != MechanismType::RSA_PKCS_PSS).collect();
+        assert!(!specs_of(&no_pss).contains(&KeySpec::Rsa2048));
+        assert_eq!(specs_of(&[]), vec![KeySpec::Aes256]);
     }
 }

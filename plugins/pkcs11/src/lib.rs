@@ -4,6 +4,7 @@
 mod backend;
 mod config;
 mod root;
+mod signing;
 mod token;
 
 pub use backend::{ALG_PKCS11_AES256_GCM, Pkcs11Backend, aes_key_template};

@@ -124,20 +124,38 @@ pub(crate) struct Lease<'a> {
 impl Lease<'_> {
     /// The token object with this CKA_ID, from the cache or a search.
     pub(crate) fn find(&self, id: &[u8]) -> OpResult<Option<ObjectHandle>> {
-        if let Some(h) = self.handles.lock().ok().and_then(|m| m.get(id).copied()) {
+        self.find_class(id, cryptoki::object::ObjectClass::SECRET_KEY)
+    }
+
+    /// The token object of a class with this CKA_ID (a key pair's halves share theirs).
+    pub(crate) fn find_class(&self, id: &[u8], class: cryptoki::object::ObjectClass) -> OpResult<Option<ObjectHandle>> {
+        let cache_key = Self::cache_key(id, class);
+        if let Some(h) = self.handles.lock().ok().and_then(|m| m.get(&cache_key).copied()) {
             return Ok(Some(h));
         }
-        use cryptoki::object::{Attribute, ObjectClass};
+        use cryptoki::object::Attribute;
         let found = self.session.find_objects(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Class(class),
             Attribute::Token(true),
             Attribute::Id(id.to_vec()),
         ])?;
         let handle = found.first().copied();
         if let (Some(h), Ok(mut m)) = (handle, self.handles.lock()) {
-            m.insert(id.to_vec(), h);
+            m.insert(cache_key, h);
         }
         Ok(handle)
+    }
+
+    /// Secret keys are cached by their id, the halves of a key pair by id and class.
+    fn cache_key(id: &[u8], class: cryptoki::object::ObjectClass) -> Vec<u8> {
+        use cryptoki::object::ObjectClass;
+        let mut key = id.to_vec();
+        if class == ObjectClass::PRIVATE_KEY {
+            key.push(b'p');
+        } else if class == ObjectClass::PUBLIC_KEY {
+            key.push(b'u');
+        }
+        key
     }
 
     /// Whether the token we connected to is still there: it answers with its label and still
@@ -158,10 +176,13 @@ impl Lease<'_> {
         self.ctx.get_token_info(self.slot).is_ok_and(|i| i.label().trim_end() == self.label)
     }
 
-    /// Forgets a cached handle (after the object was destroyed).
+    /// Forgets a cached handle (after the object was destroyed), of every class.
     pub(crate) fn forget(&self, id: &[u8]) {
+        use cryptoki::object::ObjectClass;
         if let Ok(mut m) = self.handles.lock() {
-            m.remove(id);
+            for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                m.remove(&Self::cache_key(id, class));
+            }
         }
     }
 }
@@ -208,6 +229,18 @@ impl Token {
             tracing::info!(token = %token.label, sessions = limit, "session pool sized to the token's limit");
         }
         Ok(token)
+    }
+
+    /// The mechanisms the token offers (empty while it is unreachable).
+    pub(crate) fn mechanisms(&self) -> Vec<cryptoki::mechanism::MechanismType> {
+        self.conn
+            .lock()
+            .ok()
+            .and_then(|c| {
+                let c = c.as_ref()?;
+                c.ctx.get_mechanism_list(c.slot).ok()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether a connection to the token is open.

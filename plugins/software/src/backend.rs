@@ -9,6 +9,7 @@ use hkdf::Hkdf;
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::{KeySpec, Protection};
+use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, Capabilities, GcmVector, RawGcm, Sealed, VersionHandle,
 };
@@ -22,12 +23,15 @@ use std::sync::{Arc, Mutex};
 use keyward_backend::RootWrapper;
 
 use crate::root_key::RootKey;
+use crate::signing::{self, Secret, SecretCache};
 
 /// Algorithm id 1: AES-256-GCM, per-message key, nonce and commitment from HKDF-SHA256.
 pub const ALG_AES256_GCM_HKDF: u8 = 1;
 const SALT_LEN: usize = 32;
 const COMMIT_LEN: usize = 32;
 const MATERIAL_FORMAT: u8 = 1;
+/// Signing and MAC secrets: the format byte, the root key id, the sealed secret.
+const SECRET_FORMAT: u8 = 2;
 const NONCE_LEN: usize = 12;
 const WRAPPED_LEN: usize = 1 + 8 + NONCE_LEN + 32 + 16;
 const MESSAGE_INFO: &[u8] = b"keyward/v1/aes-256-gcm/hkdf-sha256/commit";
@@ -40,6 +44,8 @@ pub struct SoftwareBackend {
     root: Arc<dyn RootWrapper>,
     /// Unwrapped version keys, kept when unwrapping is a round trip to another backend.
     cache: Option<Mutex<VersionKeys>>,
+    /// Parsed signing and MAC keys.
+    secrets: SecretCache,
     capabilities: Capabilities,
 }
 
@@ -64,14 +70,16 @@ impl SoftwareBackend {
         Self {
             root,
             cache: cache.then(|| Mutex::new(HashMap::new())),
+            secrets: SecretCache::default(),
             capabilities: Capabilities {
-                specs: vec![KeySpec::Aes256],
+                specs: KeySpec::ALL.to_vec(),
                 max_plaintext: 64 * 1024,
                 protection: Protection::Software,
                 material_leaves: true,
                 fixed_nonce_testing: true,
                 destroy_is_immediate: true,
                 raw_gcm: true,
+                signs_digests: true,
             },
         }
     }
@@ -98,6 +106,47 @@ impl SoftwareBackend {
             return Err(BackendError::Internal("the root key sealed to an unexpected length".into()));
         }
         Ok(out)
+    }
+
+    fn secret_aad(key_id: KeyId, version: u32, spec: KeySpec) -> Vec<u8> {
+        let mut aad = b"keyward/software/secret/v2".to_vec();
+        aad.extend_from_slice(key_id.0.as_bytes());
+        aad.extend_from_slice(&version.to_be_bytes());
+        aad.extend_from_slice(spec.as_str().as_bytes());
+        aad
+    }
+
+    fn wrap_secret(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        secret: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let sealed = self.root.seal(&Self::secret_aad(key_id, version, spec), secret)?;
+        let mut out = Zeroizing::new(Vec::with_capacity(9 + sealed.len()));
+        out.push(SECRET_FORMAT);
+        out.extend_from_slice(&self.root.id());
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// A version's signing or MAC key, parsed (cached by version and material).
+    fn secret(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Arc<Secret>, BackendError> {
+        if let Some(s) = self.secrets.get(key.key_id, key.version, key.material) {
+            return Ok(s);
+        }
+        let m = key.material;
+        if m.len() < 9 || m[0] != SECRET_FORMAT {
+            return Err(BackendError::InvalidMaterial(format!("not the material of a {spec} key")));
+        }
+        if m[1..9] != self.root.id() {
+            return Err(BackendError::InvalidMaterial("material is wrapped under another root key".into()));
+        }
+        let plain = self.root.open(&Self::secret_aad(key.key_id, key.version, spec), &m[9..])?;
+        let secret = Arc::new(signing::parse(spec, &plain)?);
+        self.secrets.put(key.key_id, key.version, key.material, secret.clone());
+        Ok(secret)
     }
 
     fn unwrap(&self, key: VersionHandle<'_>) -> Result<Zeroizing<[u8; 32]>, BackendError> {
@@ -157,6 +206,15 @@ fn raw_cipher(version_key: &[u8; 32]) -> Result<Aes256Gcm, BackendError> {
     Ok(Aes256Gcm::new((&*key).into()))
 }
 
+/// The spec of an HMAC key that MACs with `algorithm` (one spec each).
+fn mac_spec(algorithm: MacAlgorithm) -> KeySpec {
+    match algorithm {
+        MacAlgorithm::HmacSha256 => KeySpec::Hmac256,
+        MacAlgorithm::HmacSha384 => KeySpec::Hmac384,
+        MacAlgorithm::HmacSha512 => KeySpec::Hmac512,
+    }
+}
+
 fn fill_random(buf: &mut [u8]) -> Result<(), BackendError> {
     getrandom::fill(buf).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))
 }
@@ -177,7 +235,59 @@ impl Backend for SoftwareBackend {
                 fill_random(key.as_mut_slice())?;
                 self.wrap(key_id, version, &key)
             }
+            spec => {
+                let secret = signing::generate(spec, fill_random)?;
+                self.wrap_secret(key_id, version, spec, &secret)
+            }
         }
+    }
+
+    async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {
+        self.secret(key, spec)?.public_key(spec)
+    }
+
+    async fn sign(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+    ) -> Result<Vec<u8>, BackendError> {
+        self.secret(key, spec)?.sign(algorithm, message)
+    }
+
+    async fn verify(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        let public = self.secret(key, spec)?.public_key(spec)?;
+        keyward_backend::signature::verify(spec, algorithm, &public, message, signature)
+    }
+
+    async fn generate_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let spec = mac_spec(algorithm);
+        self.secret(key, spec)?.mac(message)
+    }
+
+    async fn verify_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, BackendError> {
+        let spec = mac_spec(algorithm);
+        signing::check_mac(spec, algorithm)?;
+        self.secret(key, spec)?.verify_mac(message, mac)
     }
 
     async fn encrypt(
@@ -259,14 +369,31 @@ impl Backend for SoftwareBackend {
         Ok(out)
     }
 
-    async fn destroy(&self, _key: VersionHandle<'_>) -> Result<(), BackendError> {
+    async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {
         // The material lives only in the store, which marks it destroyed.
+        self.secrets.forget(key.key_id, key.version);
         Ok(())
     }
 
     async fn health(&self) -> Result<(), BackendError> {
         let mut probe = [0u8; 1];
         fill_random(&mut probe)
+    }
+
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        // The same verification `verify` runs, on the vector's key.
+        keyward_backend::signature::verify(spec, algorithm, public_key, message, signature)
+    }
+
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
+        signing::parse(mac_spec(algorithm), key)?.mac(message)
     }
 
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {

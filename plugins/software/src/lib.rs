@@ -1,8 +1,10 @@
-//! The software backend: AES-256-GCM in process, key material wrapped under a root key.
+//! The software backend: AES-256-GCM, signatures and MACs in process, key material wrapped
+//! under a root key.
 
 mod backend;
 mod config;
 mod root_key;
+mod signing;
 
 pub use backend::{ALG_AES256_GCM_HKDF, SoftwareBackend};
 pub use config::SoftwareConfig;

@@ -13,6 +13,7 @@ use keyward_backend_software::{RootKey, SoftwareBackend};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
+use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 use zeroize::Zeroizing;
 
 /// The kind name.
@@ -93,6 +94,55 @@ impl Backend for StubBackend {
         Backend::open_raw(&self.inner, key, sealed, aad).await
     }
 
+    async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {
+        self.delay().await;
+        Backend::public_key(&self.inner, key, spec).await
+    }
+
+    async fn sign(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+    ) -> Result<Vec<u8>, BackendError> {
+        self.delay().await;
+        Backend::sign(&self.inner, key, spec, algorithm, message).await
+    }
+
+    async fn verify(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        self.delay().await;
+        Backend::verify(&self.inner, key, spec, algorithm, message, signature).await
+    }
+
+    async fn generate_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        self.delay().await;
+        Backend::generate_mac(&self.inner, key, algorithm, message).await
+    }
+
+    async fn verify_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<bool, BackendError> {
+        self.delay().await;
+        Backend::verify_mac(&self.inner, key, algorithm, message, mac).await
+    }
+
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.delay().await;
         Backend::generate_random(&self.inner, len).await
@@ -108,6 +158,21 @@ impl Backend for StubBackend {
 
     fn test_vector(&self, case: keyward_core::ports::backend::GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
         Backend::test_vector(&self.inner, case)
+    }
+
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        Backend::test_verify(&self.inner, spec, algorithm, public_key, message, signature)
+    }
+
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
+        Backend::test_mac(&self.inner, algorithm, key, message)
     }
 }
 
@@ -134,14 +199,25 @@ mod tests {
 
     #[tokio::test]
     async fn passes_the_conformance_suite_and_waits() {
-        let b = StubBackend::new(Duration::from_millis(5)).unwrap_or_else(|e| unreachable!("{e}"));
-        let start = tokio::time::Instant::now();
+        let b = StubBackend::new(Duration::ZERO).unwrap_or_else(|e| unreachable!("{e}"));
         let report = keyward_backend::conformance::run_all(&b).await.unwrap_or_else(|e| unreachable!("{e}"));
         eprintln!("conformance: {report}");
         // Wrapped material leaves the backend, so destroying it cannot make a copy stop working;
         // Keyward refuses destroyed versions itself.
         let skipped: Vec<&str> = report.skipped.iter().map(|(check, _)| *check).collect();
         assert_eq!(skipped, ["destroyed_version_refused"], "{report}");
-        assert!(start.elapsed() >= Duration::from_millis(5));
+        // With a latency, every call waits it out.
+        let slow = StubBackend::new(Duration::from_millis(5)).unwrap_or_else(|e| unreachable!("{e}"));
+        let start = tokio::time::Instant::now();
+        Backend::generate_random(&slow, 8).await.unwrap_or_else(|e| unreachable!("{e}"));
+        Backend::create_key(
+            &slow,
+            "00000000-0000-4000-8000-000000000001".parse::<KeyId>().unwrap_or_else(|e| unreachable!("{e}")),
+            1,
+            KeySpec::Aes256,
+        )
+        .await
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(start.elapsed() >= Duration::from_millis(10));
     }
 }

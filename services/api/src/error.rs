@@ -35,7 +35,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::KeyUnavailable | ErrorCode::AuditUnavailable | ErrorCode::BackendUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
-        ErrorCode::InvalidCiphertext | ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidCiphertext | ErrorCode::InvalidRequest | ErrorCode::InvalidKeyUsage => {
+            StatusCode::BAD_REQUEST
+        }
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedOperation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -55,6 +57,7 @@ fn title_of(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidRequest => "invalid request",
         ErrorCode::PayloadTooLarge => "payload too large",
         ErrorCode::UnsupportedOperation => "unsupported operation",
+        ErrorCode::InvalidKeyUsage => "invalid key usage",
         ErrorCode::Conflict => "conflict",
         ErrorCode::AuditUnavailable => "audit trail unavailable",
         ErrorCode::BackendUnavailable => "backend unavailable",

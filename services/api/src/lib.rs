@@ -30,7 +30,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 64 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{access_keys, aliases, audit, crypto, grants, health, keys, policy};
+    use handlers::{access_keys, aliases, audit, crypto, grants, health, keys, policy, signing};
     cfg.service(
         scope("/v1")
             .service(keys::create_key)
@@ -50,6 +50,13 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(crypto::generate_data_key)
             .service(crypto::generate_data_key_without_plaintext)
             .service(crypto::generate_random)
+            .service(signing::sign)
+            .service(signing::verify)
+            .service(signing::get_public_key)
+            .service(signing::generate_mac)
+            .service(signing::verify_mac)
+            // The design's first path for GenerateMac (the documented one is `/generate-mac`).
+            .route("/keys/{key}/mac", web::post().to(signing::generate_mac_at))
             .service(aliases::create_alias)
             .service(aliases::delete_alias)
             .service(aliases::list_aliases)

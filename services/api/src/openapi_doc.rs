@@ -7,7 +7,10 @@ use utoipa::openapi::OpenApi;
 
 /// Error statuses every `/v1` operation can answer, with the codes behind each.
 const ERRORS: &[(&str, &str)] = &[
-    ("400", "`InvalidRequest` (malformed or out-of-range input) or `InvalidCiphertext` (any decryption failure)"),
+    (
+        "400",
+        "`InvalidRequest` (malformed or out-of-range input), `InvalidCiphertext` (any decryption failure) or `InvalidKeyUsage` (the key's usage or spec does not allow the operation or algorithm)",
+    ),
     ("401", "`Unauthenticated`: no valid bearer token"),
     ("403", "`AccessDenied`: the policies do not allow it"),
     ("404", "`NotFound`: no such key, alias or grant"),
@@ -36,6 +39,11 @@ fn examples(operation_id: &str) -> Option<Value> {
         "ReEncrypt" => json!({"ciphertext_blob": "S1cB...", "source_encryption_context": {"table": "orders"},
                               "destination_key_id": "alias/payments-db-2024", "destination_encryption_context": {"table": "orders"}}),
         "GenerateRandom" => json!({"number_of_bytes": 32, "namespace": "payments"}),
+        "Sign" => json!({"message": "aGVsbG8=", "message_type": "RAW", "signing_algorithm": "ECDSA_SHA_256"}),
+        "Verify" => json!({"message": "aGVsbG8=", "message_type": "RAW", "signature": "MEUCIQ...",
+                           "signing_algorithm": "ECDSA_SHA_256"}),
+        "GenerateMac" => json!({"message": "aGVsbG8=", "mac_algorithm": "HMAC_SHA_256"}),
+        "VerifyMac" => json!({"message": "aGVsbG8=", "mac": "q83v...", "mac_algorithm": "HMAC_SHA_256"}),
         _ => return None,
     })
 }

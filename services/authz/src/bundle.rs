@@ -16,6 +16,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("namespaces.cedar", include_str!("../../../policies/namespaces.cedar")),
     ("owners.cedar", include_str!("../../../policies/owners.cedar")),
     ("protection.cedar", include_str!("../../../policies/protection.cedar")),
+    ("signing.cedar", include_str!("../../../policies/signing.cedar")),
     ("xks.cedar", include_str!("../../../policies/xks.cedar")),
 ];
 

@@ -21,10 +21,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::{KeyId, Namespace};
-use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, Protection};
+use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, KeyUsage, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::Action;
-use keyward_core::ports::authorizer::{AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
+use keyward_core::ports::authorizer::{AlgorithmFacts, AuthzRequest, CreateFacts, Decision, RequestFacts, ResourceRef};
 use serde::Deserialize;
 
 use crate::CedarAuthorizer;
@@ -90,6 +90,12 @@ pub struct CaseKey {
     /// `software`, `hsm` or `external` (default `software`).
     #[serde(default)]
     pub protection: Option<String>,
+    /// The key spec (default `AES_256`).
+    #[serde(default)]
+    pub key_spec: Option<String>,
+    /// The key usage (default: the spec's).
+    #[serde(default)]
+    pub key_usage: Option<String>,
 }
 
 /// A case's request context.
@@ -120,6 +126,28 @@ pub struct CaseContext {
     /// CreateKey: whether an external key is linked.
     #[serde(default)]
     pub external: bool,
+    /// Sign and Verify: the signing algorithm.
+    #[serde(default)]
+    pub signing_algorithm: Option<String>,
+    /// Sign and Verify: `RAW` or `DIGEST`.
+    #[serde(default)]
+    pub message_type: Option<String>,
+    /// GenerateMac and VerifyMac: the MAC algorithm.
+    #[serde(default)]
+    pub mac_algorithm: Option<String>,
+}
+
+impl CaseContext {
+    fn algorithm(&self) -> Result<AlgorithmFacts, String> {
+        fn parse<T: std::str::FromStr<Err = keyward_core::Error>>(v: Option<&String>) -> Result<Option<T>, String> {
+            v.map(|s| s.parse::<T>().map_err(|e| e.message().to_owned())).transpose()
+        }
+        Ok(AlgorithmFacts {
+            signing_algorithm: parse(self.signing_algorithm.as_ref())?,
+            message_type: parse(self.message_type.as_ref())?,
+            mac_algorithm: parse(self.mac_algorithm.as_ref())?,
+        })
+    }
 }
 
 /// What a case expects.
@@ -185,10 +213,19 @@ fn key_record(k: &CaseKey, now: DateTime<Utc>) -> Result<(KeyRecord, Protection)
     let state = k.state.as_deref().unwrap_or("Enabled");
     let namespace = Namespace::parse(&k.namespace).map_err(|e| e.message().to_owned())?;
     let backend = k.backend.clone().unwrap_or_else(|| "software".into());
+    let spec = match &k.key_spec {
+        Some(s) => s.parse::<KeySpec>().map_err(|e| e.message().to_owned())?,
+        None => KeySpec::Aes256,
+    };
+    let usage = match &k.key_usage {
+        Some(s) => s.parse::<KeyUsage>().map_err(|e| e.message().to_owned())?,
+        None => spec.usage(),
+    };
     let record = KeyRecord {
         tags: k.tags.clone(),
+        usage,
         state: KeyState::parse(state).ok_or_else(|| format!("unknown key state `{state}`"))?,
-        ..KeyRecord::new(id, namespace, k.owner.clone(), backend, KeySpec::Aes256, now)
+        ..KeyRecord::new(id, namespace, k.owner.clone(), backend, spec, now)
     };
     Ok((record, protection))
 }
@@ -209,6 +246,7 @@ pub fn decide(authz: &CedarAuthorizer, case: &Case) -> Result<Decision, String> 
         dry_run: case.context.dry_run,
         create: case.context.backend.as_deref().map(|backend| CreateFacts { backend, external: case.context.external }),
         forwarded: case.context.forwarded.as_ref(),
+        algorithm: case.context.algorithm()?,
     };
     let namespace;
     let key;

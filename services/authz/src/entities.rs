@@ -113,6 +113,8 @@ pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>)
                     RestrictedExpression::new_entity_uid(Types::uid(&types.group, key.namespace.as_str())),
                 ),
                 ("spec".to_owned(), RestrictedExpression::new_string(key.spec.as_str().to_owned())),
+                ("key_spec".to_owned(), RestrictedExpression::new_string(key.spec.as_str().to_owned())),
+                ("key_usage".to_owned(), RestrictedExpression::new_string(key.usage.as_str().to_owned())),
                 ("state".to_owned(), RestrictedExpression::new_string(key.state.as_str().to_owned())),
                 ("backend".to_owned(), RestrictedExpression::new_string(key.backend.clone())),
                 ("protection".to_owned(), RestrictedExpression::new_string(protection.as_str().to_owned())),
@@ -171,6 +173,16 @@ pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>)
         let tags = forwarded.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
         entities.push(Entity::new_with_tags(types.forwarded.clone(), [], [], tags).map_err(|e| e.to_string())?);
         pairs.push(("forwarded".to_owned(), RestrictedExpression::new_entity_uid(types.forwarded.clone())));
+    }
+    let algorithm = &req.facts.algorithm;
+    if let Some(a) = algorithm.signing_algorithm {
+        pairs.push(("signing_algorithm".to_owned(), RestrictedExpression::new_string(a.as_str().to_owned())));
+    }
+    if let Some(t) = algorithm.message_type {
+        pairs.push(("message_type".to_owned(), RestrictedExpression::new_string(t.as_str().to_owned())));
+    }
+    if let Some(a) = algorithm.mac_algorithm {
+        pairs.push(("mac_algorithm".to_owned(), RestrictedExpression::new_string(a.as_str().to_owned())));
     }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));

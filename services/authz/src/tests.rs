@@ -34,6 +34,7 @@ fn facts(ctx: &EncryptionContext) -> RequestFacts<'_> {
         dry_run: false,
         create: None,
         forwarded: None,
+        algorithm: Default::default(),
     }
 }
 
@@ -179,6 +180,7 @@ fn requests_conform_to_the_schema() {
             create: (op == Operation::CreateKey)
                 .then_some(keyward_core::ports::authorizer::CreateFacts { backend: "hsm", external: true }),
             forwarded: Some(&forwarded),
+            algorithm: Default::default(),
         };
         let req = AuthzRequest { principal: &principal, action: Action::Op(op), resource, facts };
         let reads = crate::bundle::Reads { source_ip: true, request_time: true, context_keys: true };
@@ -216,6 +218,7 @@ fn source_ip_is_available_to_policies_that_read_it() {
             dry_run: false,
             create: None,
             forwarded: None,
+            algorithm: Default::default(),
         };
         let req = AuthzRequest {
             principal: &p,
@@ -253,6 +256,7 @@ fn policies_can_limit_who_creates_hsm_and_external_keys() {
             dry_run: false,
             create: Some(keyward_core::ports::authorizer::CreateFacts { backend, external }),
             forwarded: None,
+            algorithm: Default::default(),
         };
         let req = AuthzRequest {
             principal: p,

@@ -82,6 +82,7 @@ fn request<'a>(case: &'a Case, ctx: &'a EncryptionContext) -> AuthzRequest<'a> {
         dry_run: false,
         create: None,
         forwarded: None,
+        algorithm: Default::default(),
     };
     AuthzRequest {
         principal: p,

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The key or backend cannot perform this operation.
     UnsupportedOperation,
+    /// The key's usage does not allow the operation (a signing key asked to encrypt).
+    InvalidKeyUsage,
     /// The request conflicts with the current state (duplicate alias, concurrent change).
     Conflict,
     /// The audit trail cannot record, so the operation did not run (fail closed).
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::InvalidRequest => "InvalidRequest",
             Self::PayloadTooLarge => "PayloadTooLarge",
             Self::UnsupportedOperation => "UnsupportedOperation",
+            Self::InvalidKeyUsage => "InvalidKeyUsage",
             Self::Conflict => "Conflict",
             Self::AuditUnavailable => "AuditUnavailable",
             Self::BackendUnavailable => "BackendUnavailable",
@@ -82,8 +85,10 @@ pub enum Detail {
     InvalidGrantId,
     /// `Conflict` because a count limit (grants per key) is reached.
     LimitExceeded,
-    /// `UnsupportedOperation` because this key (its spec or its backend) cannot do the operation.
-    InvalidKeyUsage,
+    /// `InvalidRequest` because a signature did not verify (the AWS API answers Verify so).
+    InvalidSignature,
+    /// `InvalidRequest` because a MAC did not verify (the AWS API answers VerifyMac so).
+    InvalidMac,
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

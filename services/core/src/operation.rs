@@ -23,6 +23,11 @@ pub enum Operation {
     GenerateDataKey,
     GenerateDataKeyWithoutPlaintext,
     GenerateRandom,
+    Sign,
+    Verify,
+    GetPublicKey,
+    GenerateMac,
+    VerifyMac,
     CreateAlias,
     DeleteAlias,
     ListAliases,
@@ -67,6 +72,11 @@ impl Operation {
             Self::GenerateDataKey => "GenerateDataKey",
             Self::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
             Self::GenerateRandom => "GenerateRandom",
+            Self::Sign => "Sign",
+            Self::Verify => "Verify",
+            Self::GetPublicKey => "GetPublicKey",
+            Self::GenerateMac => "GenerateMac",
+            Self::VerifyMac => "VerifyMac",
             Self::CreateAlias => "CreateAlias",
             Self::DeleteAlias => "DeleteAlias",
             Self::ListAliases => "ListAliases",
@@ -98,7 +108,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 36] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -116,6 +126,11 @@ impl Operation {
         Self::GenerateDataKey,
         Self::GenerateDataKeyWithoutPlaintext,
         Self::GenerateRandom,
+        Self::Sign,
+        Self::Verify,
+        Self::GetPublicKey,
+        Self::GenerateMac,
+        Self::VerifyMac,
         Self::CreateAlias,
         Self::DeleteAlias,
         Self::ListAliases,

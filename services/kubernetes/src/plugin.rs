@@ -75,9 +75,10 @@ fn key_id(key: &impl std::fmt::Display, version: u32) -> String {
 fn status_of(e: &Error) -> Status {
     let msg = e.message().to_owned();
     match e.code() {
-        ErrorCode::InvalidRequest | ErrorCode::PayloadTooLarge | ErrorCode::InvalidCiphertext => {
-            Status::invalid_argument(msg)
-        }
+        ErrorCode::InvalidRequest
+        | ErrorCode::PayloadTooLarge
+        | ErrorCode::InvalidCiphertext
+        | ErrorCode::InvalidKeyUsage => Status::invalid_argument(msg),
         ErrorCode::Unauthenticated => Status::unauthenticated(msg),
         ErrorCode::AccessDenied => Status::permission_denied(msg),
         ErrorCode::NotFound => Status::not_found(msg),

@@ -49,6 +49,8 @@ pub enum Command {
     DataKey(RemoteCommand<DataKeyCommand>),
     /// GenerateRandom: random bytes from a backend, base64.
     Random(RemoteCommand<RandomCommand>),
+    /// Signatures and MACs with a signing or HMAC key: create, verify, mac, verify-mac.
+    Sign(RemoteCommand<SignCommand>),
     /// Authorize: may PRINCIPAL do ACTION on RESOURCE? (a dry-run decision; nothing runs).
     Authorize(RemoteCommand<AuthorizeCommand>),
     /// Prints the manual page (roff): `keyward man | man -l -`; `--dir` writes one page per
@@ -145,6 +147,64 @@ pub enum DataKeyCommand {
     },
 }
 
+/// `keyward sign`. FILE is read whole (`-` for stdin); RAW messages are at most 4096 bytes:
+/// give `--digest` to send the file's hash instead (computed here).
+#[derive(Debug, Subcommand)]
+pub enum SignCommand {
+    /// Sign: prints the signature, base64.
+    Create {
+        /// The signing key.
+        key: String,
+        /// The message file.
+        file: std::path::PathBuf,
+        /// The algorithm, e.g. ECDSA_SHA_256, RSASSA_PSS_SHA_256, ED25519_SHA_512.
+        #[arg(long)]
+        algorithm: String,
+        /// Send the file's digest under the algorithm's hash (message type DIGEST).
+        #[arg(long)]
+        digest: bool,
+    },
+    /// Verify: exits 0 when the signature is valid, 1 when it is not.
+    Verify {
+        /// The signing key.
+        key: String,
+        /// The message file.
+        file: std::path::PathBuf,
+        /// The signature, base64.
+        #[arg(long)]
+        signature: String,
+        /// The algorithm it was made with.
+        #[arg(long)]
+        algorithm: String,
+        /// The signature is over the file's digest (message type DIGEST).
+        #[arg(long)]
+        digest: bool,
+    },
+    /// GenerateMac: prints the MAC, base64.
+    Mac {
+        /// The HMAC key.
+        key: String,
+        /// The message file (at most 4096 bytes).
+        file: std::path::PathBuf,
+        /// HMAC_SHA_256, HMAC_SHA_384 or HMAC_SHA_512.
+        #[arg(long)]
+        algorithm: String,
+    },
+    /// VerifyMac: exits 0 when the MAC is valid, 1 when it is not.
+    VerifyMac {
+        /// The HMAC key.
+        key: String,
+        /// The message file.
+        file: std::path::PathBuf,
+        /// The MAC, base64.
+        #[arg(long)]
+        mac: String,
+        /// The algorithm it was made with.
+        #[arg(long)]
+        algorithm: String,
+    },
+}
+
 /// `keyward random`.
 #[derive(Debug, Subcommand)]
 pub enum RandomCommand {
@@ -223,6 +283,18 @@ pub enum KeyCommand {
         /// A tag `NAME=VALUE` (repeatable).
         #[arg(long = "tag", value_parser = parse_pair)]
         tags: Vec<(String, String)>,
+        /// The key spec: AES_256 (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256,
+        /// ECC_NIST_P384, ECC_NIST_P521, ECC_NIST_EDWARDS25519, HMAC_256, HMAC_384, HMAC_512.
+        #[arg(long)]
+        spec: Option<String>,
+        /// The key usage (default: the spec's): ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC.
+        #[arg(long)]
+        usage: Option<String>,
+    },
+    /// GetPublicKey of a signing key: the PEM (table output) or the API's JSON.
+    PublicKey {
+        /// The key.
+        key: String,
     },
     /// ListKeys: every page, in one namespace or all the caller may list.
     List {

@@ -31,9 +31,15 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
     let call =
         |operation: &str, method: Method, path: String, body: Option<Value>| r.call(operation, method, &path, body);
     let answer = match &args.command {
-        KeyCommand::Create { namespace, description, alias, backend, tags } => {
+        KeyCommand::Create { namespace, description, alias, backend, tags, spec, usage } => {
             let tags: serde_json::Map<String, Value> = tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             let mut body = json!({"namespace": namespace, "description": description, "tags": tags});
+            if let Some(s) = spec {
+                body["key_spec"] = json!(s);
+            }
+            if let Some(u) = usage {
+                body["key_usage"] = json!(u);
+            }
             if let Some(a) = alias {
                 body["alias"] = json!(a);
             }
@@ -50,6 +56,17 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             r.all_pages("ListKeys", &path, "keys")?
         }
         KeyCommand::Describe { key } => call("DescribeKey", Method::GET, key_path(key), None)?,
+        KeyCommand::PublicKey { key } => {
+            let answer = call("GetPublicKey", Method::GET, format!("{}/public-key", key_path(key)), None)?;
+            if args.output == Output::Table {
+                #[allow(clippy::print_stdout, reason = "command output")]
+                {
+                    print!("{}", answer["public_key_pem"].as_str().unwrap_or_default());
+                }
+                return Ok(());
+            }
+            answer
+        }
         KeyCommand::Update { key, description, rotation_period_days } => {
             let mut body = json!({});
             if let Some(d) = description {

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Grant(cmd) => Some(remote_cmd::grant(cmd)),
         Command::DataKey(cmd) => Some(remote_cmd::data_key(cmd)),
         Command::Random(cmd) => Some(remote_cmd::random(cmd)),
+        Command::Sign(cmd) => Some(remote_cmd::sign(cmd)),
         Command::Authorize(cmd) => Some(remote_cmd::authorize(cmd)),
         Command::Audit(AuditCommand::Verify { remote: true, server, .. }) => Some(remote_cmd::audit_verify(server)),
         Command::Policy(PolicyCommand::Get { json, remote }) => Some(remote_cmd::policy(remote, false, *json)),
@@ -79,6 +80,7 @@ fn run(cli: Cli) -> Result<(), String> {
         | Command::Alias(_)
         | Command::Grant(_)
         | Command::DataKey(_)
+        | Command::Sign(_)
         | Command::Random(_)
         | Command::Authorize(_)
         | Command::Policy(PolicyCommand::Get { .. } | PolicyCommand::Reload { .. })

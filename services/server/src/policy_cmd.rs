@@ -218,6 +218,7 @@ async fn replay(
                 // The trail does not record CreateKey's backend: replayed without it.
                 create: None,
                 forwarded: None,
+                algorithm: Default::default(),
             };
             let request = AuthzRequest { principal: &principal, action, resource: resource_ref, facts };
             let (a, b) = (old.decide(&request), new.decide(&request));

@@ -1,10 +1,14 @@
-//! `keyward alias|grant|data-key|random|authorize`: the other operations on a running server.
+//! `keyward alias|grant|data-key|random|sign|authorize`: the other operations on a running server.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use keyward_client::api::{Client, Method, encode_path};
 use serde_json::{Map, Value, json};
+use sha2::Digest as _;
 
 use crate::cli::{
     AliasCommand, AuthorizeCommand, DataKeyCommand, GrantCommand, Output, RandomCommand, RemoteArgs, RemoteCommand,
+    SignCommand,
 };
 use crate::envelope_cmd::runtime;
 use crate::key_cmd::{CommandError, cell, failed, table};
@@ -144,6 +148,86 @@ pub fn data_key(cmd: &RemoteCommand<DataKeyCommand>) -> Result<(), CommandError>
     let path = format!("/v1/keys/{}/{op}", encode_path(key));
     let answer = r.call("GenerateDataKey", Method::POST, &path, Some(json!({"encryption_context": pairs(context)})))?;
     show(cmd.output, &answer, None)
+}
+
+/// The largest RAW message Sign, Verify and the MAC operations take.
+const MAX_MESSAGE: usize = 4096;
+
+/// Reads a message that is sent whole (at most [`MAX_MESSAGE`] bytes).
+fn read_small(file: &std::path::Path, hint: &str) -> Result<Vec<u8>, CommandError> {
+    let bytes = read_message(file)?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(CommandError {
+            exit: 2,
+            message: format!("{} is {} bytes; messages are at most {MAX_MESSAGE}{hint}", file.display(), bytes.len()),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads a message file (`-`: stdin).
+fn read_message(file: &std::path::Path) -> Result<Vec<u8>, CommandError> {
+    let read = if file.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
+    } else {
+        std::fs::read(file)
+    };
+    read.map_err(|e| CommandError { exit: 2, message: format!("{}: {e}", file.display()) })
+}
+
+/// The message as Sign and Verify take it: the bytes (RAW) or their digest under the
+/// algorithm's hash (DIGEST).
+fn message_body(file: &std::path::Path, algorithm: &str, digest: bool) -> Result<Value, CommandError> {
+    if !digest {
+        let bytes = read_small(file, " (add --digest to sign the file's hash)")?;
+        return Ok(json!({"message": B64.encode(&bytes), "message_type": "RAW", "signing_algorithm": algorithm}));
+    }
+    let bytes = read_message(file)?;
+    let hashed = match algorithm.rsplit('_').next() {
+        Some("256") => sha2::Sha256::digest(&bytes).to_vec(),
+        Some("384") => sha2::Sha384::digest(&bytes).to_vec(),
+        Some("512") if !algorithm.starts_with("ED25519") => sha2::Sha512::digest(&bytes).to_vec(),
+        _ => {
+            return Err(CommandError { exit: 2, message: format!("`{algorithm}` takes no digest (send the message)") });
+        }
+    };
+    Ok(json!({"message": B64.encode(hashed), "message_type": "DIGEST", "signing_algorithm": algorithm}))
+}
+
+/// `keyward sign ...`.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn sign(cmd: &RemoteCommand<SignCommand>) -> Result<(), CommandError> {
+    let r = Remote::new(&cmd.remote)?;
+    let at = |key: &str, op: &str| format!("/v1/keys/{}/{op}", encode_path(key));
+    let (answer, field) = match &cmd.command {
+        SignCommand::Create { key, file, algorithm, digest } => {
+            let body = message_body(file, algorithm, *digest)?;
+            (r.call("Sign", Method::POST, &at(key, "sign"), Some(body))?, "signature")
+        }
+        SignCommand::Verify { key, file, signature, algorithm, digest } => {
+            let mut body = message_body(file, algorithm, *digest)?;
+            body["signature"] = json!(signature);
+            (r.call("Verify", Method::POST, &at(key, "verify"), Some(body))?, "signature_valid")
+        }
+        SignCommand::Mac { key, file, algorithm } => {
+            let body = json!({"message": B64.encode(read_small(file, "")?), "mac_algorithm": algorithm});
+            (r.call("GenerateMac", Method::POST, &at(key, "generate-mac"), Some(body))?, "mac")
+        }
+        SignCommand::VerifyMac { key, file, mac, algorithm } => {
+            let body = json!({"message": B64.encode(read_small(file, "")?), "mac": mac, "mac_algorithm": algorithm});
+            (r.call("VerifyMac", Method::POST, &at(key, "verify-mac"), Some(body))?, "mac_valid")
+        }
+    };
+    if cmd.output == Output::Json {
+        show(cmd.output, &answer, None)?;
+    } else {
+        println!("{}", cell(&answer, field));
+    }
+    if answer[field] == json!(false) {
+        return Err(CommandError { exit: 1, message: format!("{field}: false") });
+    }
+    Ok(())
 }
 
 /// `keyward random generate ...`.

@@ -304,6 +304,7 @@ fn from_row(m: audit_record::Model) -> StoredAuditRecord {
         dry_run: m.dry_run,
         duration_us: u64::try_from(m.duration_us).unwrap_or(0),
         interface: m.interface,
+        details: m.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default(),
     };
     StoredAuditRecord { id: m.id, record, chain_id: m.chain_id, sequence: m.sequence, hash: m.hash }
 }
@@ -377,6 +378,7 @@ pub fn audit_json(m: &audit_record::Model) -> serde_json::Value {
         "dry_run": m.dry_run,
         "duration_us": m.duration_us,
         "interface": m.interface,
+        "details": m.details.as_deref().map_or(serde_json::Value::Null, json),
         "chain_id": m.chain_id,
         "sequence": m.sequence,
         "prev_hash": m.prev_hash,
@@ -418,6 +420,7 @@ fn to_model(r: &AuditRecord) -> audit_record::Model {
         prev_hash: None,
         hash: None,
         interface: r.interface.clone(),
+        details: (!r.details.is_empty()).then(|| serde_json::to_string(&r.details).unwrap_or_else(|_| "{}".into())),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Postgres fast path for audit batches: one statement whose parameters are column arrays
 //! (`INSERT ... SELECT * FROM UNNEST(...)`). Its text does not depend on the batch size, so it
-//! is prepared once, and Postgres parses and plans it once instead of a 26 × N-parameter
+//! is prepared once, and Postgres parses and plans it once instead of a 27 × N-parameter
 //! VALUES list per batch. Each lane sends it on a connection of its own: a pooled connection
 //! is pinged before every use, a round trip (and two process wake-ups) per batch on a path
 //! whose latency bounds throughput.
@@ -14,11 +14,11 @@ use crate::entity::audit_record;
 const INSERT: &str = "INSERT INTO audit_records (time, request_id, trace_id, principal, action, resource, key_id, \
      key_version, decision, determining_policies, policy_version, outcome, reason, encryption_context, source_ip, \
      user_agent, dry_run, duration_us, principal_groups, policy_errors, justification, chain_id, sequence, \
-     prev_hash, hash, interface) \
+     prev_hash, hash, interface, details) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
      $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
      $16::text[], $17::bool[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], \
-     $24::text[], $25::text[], $26::text[])";
+     $24::text[], $25::text[], $26::text[], $27::text[])";
 
 /// A lane's own connection, opened on first use. A connection whose statement failed, or was
 /// abandoned at the commit deadline, is closed rather than reused (its state is unknown); the
@@ -83,6 +83,7 @@ async fn insert(conn: &mut PgConnection, rows: &[audit_record::Model]) -> Result
         .bind(col(rows, |r| r.prev_hash.as_deref()))
         .bind(col(rows, |r| r.hash.as_deref()))
         .bind(col(rows, |r| r.interface.as_deref()))
+        .bind(col(rows, |r| r.details.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

@@ -36,9 +36,14 @@ impl serde::Serialize for Canonical<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let m = self.0;
-        // `interface` was added later: it is encoded only when set, so every record stored
-        // before it (all REST) keeps its hash.
-        let mut t = s.serialize_tuple(if m.interface.is_some() { 24 } else { 23 })?;
+        // `interface` and `details` were added later: each is encoded only when it (or a
+        // later one) is set, so every record stored before them keeps its hash.
+        let len = match (&m.interface, &m.details) {
+            (_, Some(_)) => 25,
+            (Some(_), None) => 24,
+            (None, None) => 23,
+        };
+        let mut t = s.serialize_tuple(len)?;
         t.serialize_element(&m.chain_id)?;
         t.serialize_element(&m.sequence)?;
         t.serialize_element(&m.time)?;
@@ -62,8 +67,11 @@ impl serde::Serialize for Canonical<'_> {
         t.serialize_element(&m.justification)?;
         t.serialize_element(&m.dry_run)?;
         t.serialize_element(&m.duration_us)?;
-        if let Some(interface) = &m.interface {
-            t.serialize_element(interface)?;
+        if len > 23 {
+            t.serialize_element(&m.interface)?;
+        }
+        if let Some(details) = &m.details {
+            t.serialize_element(details)?;
         }
         t.end()
     }
@@ -191,6 +199,7 @@ mod tests {
             prev_hash: Some(GENESIS.into()),
             hash: None,
             interface: None,
+            details: None,
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
-use keyward_core::model::key::{KeyRecord, KeySpec, KeyState};
+use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, KeyUsage};
 use keyward_core::model::version::VersionRecord;
 use keyward_core::ports::store::{AliasRecord, StoreError};
 use sea_orm::ActiveValue::Set;
@@ -34,13 +34,18 @@ pub(crate) fn key_id(s: &str) -> Result<KeyId, StoreError> {
 }
 
 pub(crate) fn key_from_row(m: key::Model) -> Result<KeyRecord, StoreError> {
+    let spec = m.spec.parse::<KeySpec>().map_err(|_| corrupt("spec", &m.spec))?;
     Ok(KeyRecord {
         id: key_id(&m.id)?,
         namespace: Namespace::parse(&m.namespace).map_err(|_| corrupt("namespace", &m.namespace))?,
         description: m.description,
         owner: m.owner,
         tags: serde_json::from_str::<BTreeMap<String, String>>(&m.tags).map_err(|e| corrupt("tags", e))?,
-        spec: m.spec.parse::<KeySpec>().map_err(|_| corrupt("spec", &m.spec))?,
+        spec,
+        usage: match &m.key_usage {
+            Some(u) => u.parse::<KeyUsage>().map_err(|_| corrupt("key usage", u))?,
+            None => spec.usage(),
+        },
         state: KeyState::parse(&m.state).ok_or_else(|| corrupt("state", &m.state))?,
         backend: m.backend,
         primary_version: u32_of(m.primary_version, "primary version")?,
@@ -62,6 +67,7 @@ pub(crate) fn key_to_active(k: &KeyRecord) -> key::ActiveModel {
         owner: Set(k.owner.clone()),
         tags: Set(serde_json::to_string(&k.tags).unwrap_or_else(|_| "{}".into())),
         spec: Set(k.spec.as_str().to_owned()),
+        key_usage: Set(Some(k.usage.as_str().to_owned())),
         state: Set(k.state.as_str().to_owned()),
         backend: Set(k.backend.clone()),
         primary_version: Set(i64::from(k.primary_version)),

@@ -219,3 +219,65 @@ async fn policies_audit_and_completion_from_the_command_line() {
     let script = text(&run(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_sign_verify_and_mac_from_the_command_line() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("release.tar");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let file = file.to_str().unwrap();
+    let created =
+        json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--spec", "ECC_NIST_P384", "--output", "json"]));
+    assert_eq!(
+        (created["key_spec"].as_str(), created["key_usage"].as_str()),
+        (Some("ECC_NIST_P384"), Some("SIGN_VERIFY"))
+    );
+    let id = created["key_id"].as_str().unwrap().to_owned();
+    // The file is over 4096 bytes: its digest is signed.
+    let sig = text(&run(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384", "--digest"]));
+    let sig = sig.trim();
+    let ok =
+        run(&s, &admin, &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"]);
+    assert_eq!(text(&ok).trim(), "true");
+    // The PEM verifies it with openssl, the bytes unchanged.
+    let pem = text(&run(&s, &admin, &["key", "public-key", &id]));
+    let (pem_file, sig_file) = (dir.path().join("pub.pem"), dir.path().join("sig"));
+    std::fs::write(&pem_file, &pem).unwrap();
+    std::fs::write(&sig_file, keyward_e2e::unb64(sig)).unwrap();
+    let openssl = Command::new("openssl")
+        .args(["dgst", "-sha384", "-verify"])
+        .arg(&pem_file)
+        .arg("-signature")
+        .arg(&sig_file)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{}", String::from_utf8_lossy(&openssl.stderr));
+    std::fs::write(dir.path().join("release.tar"), vec![8u8; 100_000]).unwrap();
+    let bad =
+        run(&s, &admin, &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"]);
+    assert_eq!(bad.status.code(), Some(1), "an invalid signature exits 1");
+    // Without --digest the file is too large for a RAW message.
+    let raw = run(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384"]);
+    assert_eq!(raw.status.code(), Some(2), "{}", String::from_utf8_lossy(&raw.stderr));
+
+    let hmac =
+        json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--spec", "HMAC_256", "--output", "json"]));
+    let hmac = hmac["key_id"].as_str().unwrap().to_owned();
+    let body = dir.path().join("webhook.json");
+    std::fs::write(&body, br#"{"event":"paid"}"#).unwrap();
+    let body = body.to_str().unwrap();
+    let mac = text(&run(&s, &admin, &["sign", "mac", &hmac, body, "--algorithm", "HMAC_SHA_256"]));
+    let ok = run(&s, &admin, &["sign", "verify-mac", &hmac, body, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"]);
+    assert_eq!(text(&ok).trim(), "true");
+    let wrong =
+        run(&s, &admin, &["sign", "verify-mac", &hmac, file, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(2),
+        "a file over 4096 bytes is refused: {}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+}

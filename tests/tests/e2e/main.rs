@@ -29,6 +29,7 @@ mod operations;
 mod policies;
 mod properties;
 mod replicas;
+mod signing;
 mod telemetry;
 mod tls;
 mod xks;

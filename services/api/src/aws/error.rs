@@ -75,6 +75,10 @@ impl AwsError {
                 Self::new("InvalidAliasNameException", bad, msg)
             }
             (ErrorCode::InvalidRequest, Some(Detail::InvalidGrantId)) => Self::new("InvalidGrantIdException", bad, msg),
+            (ErrorCode::InvalidRequest, Some(Detail::InvalidSignature)) => {
+                Self::new("KMSInvalidSignatureException", bad, msg)
+            }
+            (ErrorCode::InvalidRequest, Some(Detail::InvalidMac)) => Self::new("KMSInvalidMacException", bad, msg),
             (ErrorCode::InvalidRequest, _) => Self::validation(msg),
             (ErrorCode::Unauthenticated, _) => {
                 Self::new("UnrecognizedClientException", bad, "The security token included in the request is invalid.")
@@ -85,6 +89,7 @@ impl AwsError {
             (ErrorCode::KeyPendingDeletion, _) => Self::new("KMSInvalidStateException", bad, msg),
             (ErrorCode::PayloadTooLarge, _) => Self::validation(msg),
             (ErrorCode::UnsupportedOperation, _) => Self::new("UnsupportedOperationException", bad, msg),
+            (ErrorCode::InvalidKeyUsage, _) => Self::new("InvalidKeyUsageException", bad, msg),
             (ErrorCode::RateLimited, _) => Self::new("ThrottlingException", bad, "Rate exceeded"),
             (ErrorCode::KeyUnavailable, _) => {
                 Self::new("KeyUnavailableException", StatusCode::INTERNAL_SERVER_ERROR, msg)

@@ -10,6 +10,7 @@ pub mod error;
 mod ops_admin;
 mod ops_crypto;
 mod ops_grants;
+mod ops_signing;
 mod wire;
 
 /// SigV4 verification (its own crate, shared by every SigV4 front door).
@@ -90,6 +91,11 @@ const OPERATIONS: &[(&str, Operation, bool)] = &[
     ("ListRetirableGrants", Operation::ListGrants, false),
     ("RevokeGrant", Operation::RevokeGrant, true),
     ("RetireGrant", Operation::RevokeGrant, true),
+    ("Sign", Operation::Sign, true),
+    ("Verify", Operation::Verify, true),
+    ("GetPublicKey", Operation::GetPublicKey, false),
+    ("GenerateMac", Operation::GenerateMac, true),
+    ("VerifyMac", Operation::VerifyMac, true),
 ];
 
 /// Whether a request is for this front door: `POST /` carrying `X-Amz-Target`.
@@ -229,6 +235,11 @@ async fn dispatch(name: &str, call: &Call<'_>, scope: &mut Scope) -> keyward_cor
         "ListRetirableGrants" => ops_grants::list_retirable_grants(call, scope).await,
         "RevokeGrant" => ops_grants::revoke_grant(call, scope).await,
         "RetireGrant" => ops_grants::retire_grant(call, scope).await,
+        "Sign" => ops_signing::sign(call, scope).await,
+        "Verify" => ops_signing::verify(call, scope).await,
+        "GetPublicKey" => ops_signing::get_public_key(call, scope).await,
+        "GenerateMac" => ops_signing::generate_mac(call, scope).await,
+        "VerifyMac" => ops_signing::verify_mac(call, scope).await,
         other => Err(Error::internal(format!("no translation for `{other}`"))),
     }
 }

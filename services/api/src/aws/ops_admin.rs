@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use keyward_core::model::ids::{AliasName, KeyRef, Namespace};
-use keyward_core::model::key::{KeyMetadata, KeySpec, KeyState, Protection};
+use keyward_core::model::key::{KeyMetadata, KeySpec, KeyState, KeyUsage, Protection};
+use keyward_core::model::signing::{MacAlgorithm, SigningAlgorithm};
 use keyward_core::service::{AliasWrite, CreateKeyInput, RotationUpdate, Scope, TagUpdate, UpdateKeyInput};
 use keyward_core::{Error, ErrorCode};
 use serde::Deserialize;
@@ -45,19 +46,42 @@ pub(super) fn key_metadata(call: &Call<'_>, m: &KeyMetadata) -> Value {
         "CreationDate": epoch(k.created_at),
         "Enabled": state == "Enabled",
         "Description": k.description,
-        "KeyUsage": "ENCRYPT_DECRYPT",
+        "KeyUsage": k.usage.as_str(),
         "KeyState": state,
         "Origin": origin,
         "KeyManager": "CUSTOMER",
-        "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
-        "KeySpec": "SYMMETRIC_DEFAULT",
-        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        "CustomerMasterKeySpec": aws_spec(k.spec),
+        "KeySpec": aws_spec(k.spec),
         "MultiRegion": false,
     });
+    algorithms(&mut v, k.spec, k.usage);
     if let Some(d) = k.deletion_date {
         v["DeletionDate"] = json!(epoch(d));
     }
     v
+}
+
+/// A spec's name in this API (AES-256 keys are `SYMMETRIC_DEFAULT`).
+pub(super) fn aws_spec(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Aes256 => "SYMMETRIC_DEFAULT",
+        other => other.as_str(),
+    }
+}
+
+/// Adds the algorithm lists a key of this spec and usage has, as `KeyMetadata` and
+/// `GetPublicKey` show them.
+pub(super) fn algorithms(v: &mut Value, spec: KeySpec, usage: KeyUsage) {
+    match usage {
+        KeyUsage::EncryptDecrypt => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+        KeyUsage::SignVerify => {
+            v["SigningAlgorithms"] =
+                json!(SigningAlgorithm::for_spec(spec).iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        }
+        KeyUsage::GenerateVerifyMac => {
+            v["MacAlgorithms"] = json!(MacAlgorithm::for_spec(spec).iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -86,18 +110,30 @@ struct CreateKeyRequest {
     xks_key_id: Option<String>,
 }
 
+/// A `KeySpec` value: `SYMMETRIC_DEFAULT` is AES-256; the rest are Keyward's own names.
+fn spec_of(s: &str) -> Result<KeySpec, Error> {
+    match s {
+        "SYMMETRIC_DEFAULT" => Ok(KeySpec::Aes256),
+        "AES_256" => Err(Error::invalid("KeySpec `AES_256` is written `SYMMETRIC_DEFAULT` in this API")),
+        other => other.parse::<KeySpec>().map_err(|_| {
+            Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!("KeySpec `{}` is not supported", other.chars().take(64).collect::<String>()),
+            )
+        }),
+    }
+}
+
 pub(super) async fn create_key(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: CreateKeyRequest = parse(call.body)?;
-    if r.key_usage.as_deref().is_some_and(|u| u != "ENCRYPT_DECRYPT") {
-        return Err(unsupported("only ENCRYPT_DECRYPT keys can be created through this API"));
-    }
-    if [r.key_spec.as_deref(), r.customer_master_key_spec.as_deref()]
-        .iter()
-        .flatten()
-        .any(|s| *s != "SYMMETRIC_DEFAULT")
-    {
-        return Err(unsupported("only SYMMETRIC_DEFAULT (AES-256-GCM) keys can be created through this API"));
-    }
+    let spec = match (r.key_spec.as_deref(), r.customer_master_key_spec.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::invalid("KeySpec and CustomerMasterKeySpec differ; send KeySpec only"));
+        }
+        (Some(s), _) | (None, Some(s)) => spec_of(s)?,
+        (None, None) => KeySpec::Aes256,
+    };
+    let usage = r.key_usage.as_deref().map(str::parse::<KeyUsage>).transpose()?;
     if r.origin.as_deref().is_some_and(|o| o != "AWS_KMS") {
         return Err(unsupported("only Origin AWS_KMS is supported"));
     }
@@ -117,7 +153,8 @@ pub(super) async fn create_key(call: &Call<'_>, scope: &mut Scope) -> Result<Val
     let input = CreateKeyInput {
         namespace,
         description: r.description.unwrap_or_default(),
-        spec: KeySpec::Aes256,
+        spec,
+        usage,
         tags,
         backend: None,
         alias: None,

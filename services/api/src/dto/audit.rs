@@ -83,6 +83,11 @@ pub struct AuditRecordDto {
     pub hash: Option<String>,
     /// The front door: null for the REST API, `aws-kms` for the AWS KMS-compatible API.
     pub interface: Option<String>,
+    /// Operation-specific facts: for Sign and Verify `signing_algorithm`, `message_type` and
+    /// `message_sha256`; for GenerateMac and VerifyMac `mac_algorithm` and `message_sha256`
+    /// (never the message itself). Absent for other operations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 /// QueryAudit's answer.

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use keyward_core::model::key::{KeyMetadata as CoreMetadata, KeyState};
+use keyward_core::model::key::{KeyMetadata as CoreMetadata, KeyState, KeyUsage};
+use keyward_core::model::signing::{MacAlgorithm, SigningAlgorithm};
 use keyward_core::service::VersionInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,9 +21,16 @@ pub struct CreateKeyRequest {
     /// Free text, at most 8192 bytes.
     #[serde(default)]
     pub description: Option<String>,
-    /// `AES_256` (default).
+    /// `AES_256` (default), `RSA_2048`, `RSA_3072`, `RSA_4096`, `ECC_NIST_P256`,
+    /// `ECC_NIST_P384`, `ECC_NIST_P521`, `ECC_NIST_EDWARDS25519`, `HMAC_256`, `HMAC_384` or
+    /// `HMAC_512`.
     #[serde(default)]
     pub key_spec: Option<String>,
+    /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY` or `GENERATE_VERIFY_MAC`; default: the spec's (AES:
+    /// ENCRYPT_DECRYPT, RSA and ECC: SIGN_VERIFY, HMAC: GENERATE_VERIFY_MAC). Fixed for the
+    /// key's life; every operation checks it (`InvalidKeyUsage`).
+    #[serde(default)]
+    pub key_usage: Option<String>,
     /// Tags: at most 50.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
@@ -108,10 +116,16 @@ pub struct KeyMetadata {
     pub aliases: Vec<String>,
     /// Free text.
     pub description: String,
-    /// `AES_256`.
+    /// `AES_256`, `RSA_2048`, `ECC_NIST_P256`, `HMAC_256`, ...
     pub key_spec: String,
-    /// `ENCRYPT_DECRYPT`.
+    /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY` or `GENERATE_VERIFY_MAC`.
     pub key_usage: String,
+    /// What a SIGN_VERIFY key signs with (absent for other keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    /// What a GENERATE_VERIFY_MAC key MACs with (absent for other keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
     /// `Enabled`, `Disabled`, `PendingDeletion`, `Destroyed` or `Unavailable`.
     pub key_state: String,
     /// The backend instance.
@@ -150,7 +164,11 @@ impl From<CoreMetadata> for KeyMetadata {
             aliases: m.aliases.iter().map(ToString::to_string).collect(),
             description: k.description,
             key_spec: k.spec.as_str().to_owned(),
-            key_usage: k.spec.usage().as_str().to_owned(),
+            key_usage: k.usage.as_str().to_owned(),
+            signing_algorithms: (k.usage == KeyUsage::SignVerify)
+                .then(|| SigningAlgorithm::for_spec(k.spec).iter().map(|a| a.as_str().to_owned()).collect()),
+            mac_algorithms: (k.usage == KeyUsage::GenerateVerifyMac)
+                .then(|| MacAlgorithm::for_spec(k.spec).iter().map(|a| a.as_str().to_owned()).collect()),
             key_state: match k.state {
                 KeyState::Enabled if !m.backend_up => "Unavailable".to_owned(),
                 state => state.as_str().to_owned(),

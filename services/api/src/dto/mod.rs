@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod grants;
 pub mod keys;
 pub mod policy;
+pub mod signing;
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,18 @@ pub fn b64_decode(field: &str, value: &str) -> Result<Zeroizing<Vec<u8>>, Error>
 /// Encodes bytes as standard, padded base64.
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
+}
+
+/// PEM text of DER bytes (`-----BEGIN {label}-----`, base64 in 64-character lines).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// Validates an optional encryption context map.

@@ -86,6 +86,7 @@ pub async fn query_audit(state: web::Data<AppState>, req: HttpRequest) -> Result
                     sequence: s.sequence,
                     hash: s.hash,
                     interface: r.interface,
+                    details: r.details,
                 }
             })
             .collect();

@@ -56,6 +56,7 @@ pub async fn create_key(
             namespace: Namespace::parse(&r.namespace)?,
             description: r.description.unwrap_or_default(),
             spec: r.key_spec.as_deref().unwrap_or("AES_256").parse()?,
+            usage: r.key_usage.as_deref().map(str::parse).transpose()?,
             tags: r.tags.unwrap_or_default(),
             backend: r.backend,
             alias: r.alias.as_deref().map(AliasName::parse).transpose()?,

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod health;
 pub mod keys;
 pub mod policy;
+pub mod signing;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};

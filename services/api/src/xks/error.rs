@@ -59,9 +59,7 @@ impl XksError {
                 Self::new("InvalidStateException", 400, printable(e.message()))
             }
             ErrorCode::InvalidCiphertext => Self::invalid_ciphertext(),
-            ErrorCode::UnsupportedOperation if e.detail() == Some(keyward_core::Detail::InvalidKeyUsage) => {
-                Self::new("InvalidKeyUsageException", 400, printable(e.message()))
-            }
+            ErrorCode::InvalidKeyUsage => Self::new("InvalidKeyUsageException", 400, printable(e.message())),
             ErrorCode::UnsupportedOperation => Self::new("UnsupportedOperationException", 501, printable(e.message())),
             ErrorCode::RateLimited => Self::new("ThrottlingException", 429, "the request rate is too high"),
             ErrorCode::KeyUnavailable | ErrorCode::BackendUnavailable => {
@@ -99,11 +97,7 @@ mod tests {
             (Error::new(ErrorCode::KeyDisabled, "off"), "InvalidStateException", 400),
             (Error::invalid_ciphertext("tag"), "InvalidCiphertextException", 400),
             (Error::new(ErrorCode::UnsupportedOperation, "no"), "UnsupportedOperationException", 501),
-            (
-                Error::new(ErrorCode::UnsupportedOperation, "no").with_detail(keyward_core::Detail::InvalidKeyUsage),
-                "InvalidKeyUsageException",
-                400,
-            ),
+            (Error::new(ErrorCode::InvalidKeyUsage, "no"), "InvalidKeyUsageException", 400),
             (Error::rate_limited("queue"), "ThrottlingException", 429),
             (Error::backend_unavailable("down"), "DependencyTimeoutException", 503),
             (Error::internal("db password=secret"), "InternalException", 500),

@@ -9,40 +9,132 @@ use chrono::{DateTime, Utc};
 use super::ids::{AliasName, KeyId, Namespace, truncate};
 use crate::error::{Error, ErrorCode};
 
-/// What kind of key material a key holds.
+/// What kind of key material a key holds. Names are AWS KMS's, so the AWS-compatible API maps
+/// them one to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeySpec {
     /// A 256-bit AES key for authenticated encryption.
     Aes256,
+    /// RSA, 2048-bit modulus.
+    Rsa2048,
+    /// RSA, 3072-bit modulus.
+    Rsa3072,
+    /// RSA, 4096-bit modulus.
+    Rsa4096,
+    /// ECDSA on NIST P-256.
+    EccNistP256,
+    /// ECDSA on NIST P-384.
+    EccNistP384,
+    /// ECDSA on NIST P-521.
+    EccNistP521,
+    /// EdDSA on edwards25519.
+    EccNistEdwards25519,
+    /// A 256-bit HMAC key.
+    Hmac256,
+    /// A 384-bit HMAC key.
+    Hmac384,
+    /// A 512-bit HMAC key.
+    Hmac512,
 }
 
 impl KeySpec {
+    /// Every spec, in the order the API documents them.
+    pub const ALL: [Self; 11] = [
+        Self::Aes256,
+        Self::Rsa2048,
+        Self::Rsa3072,
+        Self::Rsa4096,
+        Self::EccNistP256,
+        Self::EccNistP384,
+        Self::EccNistP521,
+        Self::EccNistEdwards25519,
+        Self::Hmac256,
+        Self::Hmac384,
+        Self::Hmac512,
+    ];
+
     /// The spec's name in the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Aes256 => "AES_256",
+            Self::Rsa2048 => "RSA_2048",
+            Self::Rsa3072 => "RSA_3072",
+            Self::Rsa4096 => "RSA_4096",
+            Self::EccNistP256 => "ECC_NIST_P256",
+            Self::EccNistP384 => "ECC_NIST_P384",
+            Self::EccNistP521 => "ECC_NIST_P521",
+            Self::EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+            Self::Hmac256 => "HMAC_256",
+            Self::Hmac384 => "HMAC_384",
+            Self::Hmac512 => "HMAC_512",
         }
     }
 
-    /// What the spec is used for.
+    /// The usage a key of this spec gets when CreateKey names none.
     pub fn usage(self) -> KeyUsage {
         match self {
             Self::Aes256 => KeyUsage::EncryptDecrypt,
+            Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => KeyUsage::GenerateVerifyMac,
+            _ => KeyUsage::SignVerify,
         }
+    }
+
+    /// The usages a key of this spec may be created with (RSA does either, as in AWS KMS).
+    pub fn allows(self, usage: KeyUsage) -> bool {
+        if self.is_rsa() {
+            matches!(usage, KeyUsage::SignVerify | KeyUsage::EncryptDecrypt)
+        } else {
+            usage == self.usage()
+        }
+    }
+
+    /// Whether the key is a key pair (it has a public key).
+    pub fn is_asymmetric(self) -> bool {
+        !matches!(self, Self::Aes256 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512)
+    }
+
+    /// Whether the spec is an RSA key pair.
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
+    /// The RSA modulus or EC field size in bits, the HMAC key size in bits; 256 for AES.
+    pub fn bits(self) -> usize {
+        match self {
+            Self::Aes256 | Self::EccNistP256 | Self::EccNistEdwards25519 | Self::Hmac256 => 256,
+            Self::Rsa2048 => 2048,
+            Self::Rsa3072 => 3072,
+            Self::Rsa4096 => 4096,
+            Self::EccNistP384 | Self::Hmac384 => 384,
+            Self::EccNistP521 => 521,
+            Self::Hmac512 => 512,
+        }
+    }
+
+    /// Whether keys of this spec can have more than one version. Signing, MAC and RSA keys
+    /// cannot, as in AWS KMS: a signature or MAC names no version, so a rotated key would
+    /// leave verifiers unable to tell which public key or secret to use.
+    pub fn rotates(self) -> bool {
+        self == Self::Aes256
     }
 }
 
 impl FromStr for KeySpec {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "AES_256" => Ok(Self::Aes256),
-            "HMAC_SHA256" | "ECC_NIST_P256" | "ED25519" => Err(Error::new(
-                ErrorCode::UnsupportedOperation,
-                format!("key spec `{s}` is not supported yet; use `AES_256`"),
-            )),
-            other => Err(Error::invalid(format!("unknown key spec `{}`", truncate(other)))),
-        }
+        // The design's early names are accepted as spellings of AWS's.
+        let canonical = match s {
+            "HMAC_SHA256" => "HMAC_256",
+            "ED25519" => "ECC_NIST_EDWARDS25519",
+            other => other,
+        };
+        Self::ALL.iter().copied().find(|k| k.as_str() == canonical).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown key spec `{}`; one of {}",
+                truncate(s),
+                Self::ALL.map(Self::as_str).join(", ")
+            ))
+        })
     }
 }
 
@@ -52,11 +144,15 @@ impl fmt::Display for KeySpec {
     }
 }
 
-/// The operations a key's spec allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The operations a key allows, fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyUsage {
-    /// Encrypt, decrypt, data keys.
+    /// Encrypt, decrypt, data keys (AES; RSA with OAEP).
     EncryptDecrypt,
+    /// Sign and verify.
+    SignVerify,
+    /// Generate and verify MACs.
+    GenerateVerifyMac,
 }
 
 impl KeyUsage {
@@ -64,7 +160,41 @@ impl KeyUsage {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EncryptDecrypt => "ENCRYPT_DECRYPT",
+            Self::SignVerify => "SIGN_VERIFY",
+            Self::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
         }
+    }
+
+    /// Ok when a key of this usage may do `what`; otherwise `InvalidKeyUsage`.
+    pub fn ensure(self, wanted: Self, what: &str) -> Result<(), Error> {
+        if self == wanted {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::InvalidKeyUsage,
+            format!("{what} needs a {} key; this key's usage is {}", wanted.as_str(), self.as_str()),
+        ))
+    }
+}
+
+impl FromStr for KeyUsage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "ENCRYPT_DECRYPT" => Ok(Self::EncryptDecrypt),
+            "SIGN_VERIFY" => Ok(Self::SignVerify),
+            "GENERATE_VERIFY_MAC" => Ok(Self::GenerateVerifyMac),
+            other => Err(Error::invalid(format!(
+                "unknown key usage `{}`; one of ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC",
+                truncate(other)
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -151,6 +281,8 @@ pub struct KeyRecord {
     pub tags: BTreeMap<String, String>,
     /// The key spec.
     pub spec: KeySpec,
+    /// What the key may do, fixed at creation.
+    pub usage: KeyUsage,
     /// Lifecycle state.
     pub state: KeyState,
     /// The backend instance holding the material.
@@ -174,7 +306,8 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// A new, enabled key at version 1 with no description, tags or rotation.
+    /// A new, enabled key at version 1 with no description, tags or rotation, and the spec's
+    /// default usage.
     pub fn new(
         id: KeyId,
         namespace: Namespace,
@@ -190,6 +323,7 @@ impl KeyRecord {
             owner,
             tags: BTreeMap::new(),
             spec,
+            usage: spec.usage(),
             state: KeyState::Enabled,
             backend,
             primary_version: 1,

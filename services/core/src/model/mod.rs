@@ -6,4 +6,5 @@ pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod principal;
+pub mod signing;
 pub mod version;

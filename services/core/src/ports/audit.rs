@@ -54,6 +54,10 @@ pub struct AuditRecord {
     /// The front door the request came through: none for the REST API, `aws-kms` for the
     /// AWS KMS-compatible API.
     pub interface: Option<String>,
+    /// Operation-specific facts: for Sign and Verify `signing_algorithm`, `message_type` and
+    /// `message_sha256`; for the MAC operations `mac_algorithm` and `message_sha256`. Empty
+    /// for the rest.
+    pub details: BTreeMap<String, String>,
 }
 
 impl AuditRecord {

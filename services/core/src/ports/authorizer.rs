@@ -59,6 +59,20 @@ pub struct RequestFacts<'a> {
     pub create: Option<CreateFacts<'a>>,
     /// What a front door relays for another system (XKS: AWS KMS's request metadata).
     pub forwarded: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// Sign, Verify and the MAC operations: the algorithm and message type asked for.
+    pub algorithm: AlgorithmFacts,
+}
+
+/// The algorithm a signing or MAC request names, so a policy can say "only PSS" or "only
+/// DIGEST": `context.signing_algorithm`, `context.message_type`, `context.mac_algorithm`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlgorithmFacts {
+    /// Sign and Verify.
+    pub signing_algorithm: Option<crate::model::signing::SigningAlgorithm>,
+    /// Sign and Verify.
+    pub message_type: Option<crate::model::signing::MessageType>,
+    /// GenerateMac and VerifyMac.
+    pub mac_algorithm: Option<crate::model::signing::MacAlgorithm>,
 }
 
 /// What CreateKey asks for, so policies can limit who creates HSM objects or billable external

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
 use crate::model::key::{KeySpec, Protection};
+use crate::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 
 /// What a backend can do, declared up front so the domain refuses the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub struct Capabilities {
     pub protection: Protection,
     /// Whether material can leave the backend in any form (wrapped included).
     pub material_leaves: bool,
-    /// Whether [`Backend::test_vector`] runs AES-256-GCM with a caller-chosen key and nonce
+    /// Whether [`Backend::test_vector`] runs AES-256-GCM with a caller-chosen key and nonce,
+    /// and [`Backend::test_verify`] and [`Backend::test_mac`] run with caller-given keys
     /// (known-answer tests only; never used to serve requests).
     pub fixed_nonce_testing: bool,
     /// Whether a destroyed version is refused by the backend as soon as `destroy` returns (an
@@ -32,6 +34,9 @@ pub struct Capabilities {
     /// Whether [`Backend::seal_raw`] and [`Backend::open_raw`] work (raw AES-256-GCM with the
     /// nonce and tag apart, for the XKS proxy).
     pub raw_gcm: bool,
+    /// Whether Sign and Verify take `DIGEST` messages (a precomputed hash). Some servers that
+    /// speak the AWS KMS API hash every message again, so an aws-kms instance can turn it off.
+    pub signs_digests: bool,
 }
 
 /// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).
@@ -247,6 +252,64 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         async { Err(BackendError::Unsupported("raw AES-GCM".into())) }
     }
 
+    /// The public key of an asymmetric version, as a DER SubjectPublicKeyInfo.
+    fn public_key(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send {
+        let _ = (key, spec);
+        async { Err(BackendError::Unsupported("public keys".into())) }
+    }
+
+    /// Signs a message (or its digest) with an asymmetric version; ECDSA signatures are DER.
+    fn sign(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send {
+        let _ = (key, spec, algorithm, message);
+        async { Err(BackendError::Unsupported("signing".into())) }
+    }
+
+    /// Verifies a signature; an invalid signature is `Ok(false)`, not an error.
+    fn verify(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let _ = (key, spec, algorithm, message, signature);
+        async { Err(BackendError::Unsupported("signature verification".into())) }
+    }
+
+    /// The HMAC of a message under an HMAC version.
+    fn generate_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send {
+        let _ = (key, algorithm, message);
+        async { Err(BackendError::Unsupported("MACs".into())) }
+    }
+
+    /// Checks a MAC in constant time; a wrong MAC is `Ok(false)`.
+    fn verify_mac(
+        &self,
+        key: VersionHandle<'_>,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        let _ = (key, algorithm, message, mac);
+        async { Err(BackendError::Unsupported("MAC verification".into())) }
+    }
+
     /// Random bytes from the backend's generator.
     fn generate_random(&self, len: usize) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
 
@@ -261,6 +324,28 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
         let _ = case;
         Err(BackendError::Unsupported("fixed-nonce test vectors".into()))
+    }
+
+    /// Verifies a signature with a caller-given public key (DER SubjectPublicKeyInfo) through
+    /// the backend's own verification (known-answer tests such as Wycheproof only; never used
+    /// to serve requests). See [`Capabilities::fixed_nonce_testing`].
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        let _ = (spec, algorithm, public_key, message, signature);
+        Err(BackendError::Unsupported("signature test vectors".into()))
+    }
+
+    /// The MAC of a message under a caller-given key through the backend's own HMAC (known-answer
+    /// tests only).
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let _ = (algorithm, key, message);
+        Err(BackendError::Unsupported("MAC test vectors".into()))
     }
 }
 
@@ -317,10 +402,48 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         sealed: &'a RawGcm,
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>>;
+    fn public_key<'a>(&'a self, key: VersionHandle<'a>, spec: KeySpec) -> BoxFuture<'a, Result<Vec<u8>, BackendError>>;
+    fn sign<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>>;
+    fn verify<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+        signature: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn generate_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>>;
+    fn verify_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+        mac: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, BackendError>>;
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, Result<(), BackendError>>;
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>>;
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError>;
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError>;
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError>;
 }
 
 impl<T: Backend> DynBackend for T {
@@ -394,6 +517,45 @@ impl<T: Backend> DynBackend for T {
     ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::open_raw(self, key, sealed, aad))
     }
+    fn public_key<'a>(&'a self, key: VersionHandle<'a>, spec: KeySpec) -> BoxFuture<'a, Result<Vec<u8>, BackendError>> {
+        Box::pin(Backend::public_key(self, key, spec))
+    }
+    fn sign<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>> {
+        Box::pin(Backend::sign(self, key, spec, algorithm, message))
+    }
+    fn verify<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+        signature: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(Backend::verify(self, key, spec, algorithm, message, signature))
+    }
+    fn generate_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>> {
+        Box::pin(Backend::generate_mac(self, key, algorithm, message))
+    }
+    fn verify_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+        mac: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(Backend::verify_mac(self, key, algorithm, message, mac))
+    }
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::generate_random(self, len))
     }
@@ -405,5 +567,18 @@ impl<T: Backend> DynBackend for T {
     }
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {
         Backend::test_vector(self, case)
+    }
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, BackendError> {
+        Backend::test_verify(self, spec, algorithm, public_key, message, signature)
+    }
+    fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
+        Backend::test_mac(self, algorithm, key, message)
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
-use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, validate_description, validate_tags};
+use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, validate_description, validate_tags};
 use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
 use crate::ports::backend::DynBackend as _;
@@ -33,6 +33,8 @@ pub struct CreateKeyInput {
     pub description: String,
     /// The key spec.
     pub spec: KeySpec,
+    /// The key usage; the spec's default when absent.
+    pub usage: Option<KeyUsage>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
     /// A backend instance; the server's default when absent.
@@ -116,6 +118,7 @@ impl KeyService {
     pub async fn create_key(&self, scope: &mut Scope, input: CreateKeyInput) -> Result<KeyMetadata> {
         validate_description(&input.description)?;
         validate_tags(&input.tags)?;
+        let usage = check_spec_and_usage(input.spec, input.usage, input.external_key_id.is_some())?;
         let principal = scope.principal()?;
         let owner = principal.to_string();
         let backend_name =
@@ -149,6 +152,7 @@ impl KeyService {
         let key = KeyRecord {
             description: input.description,
             tags: input.tags,
+            usage,
             ..KeyRecord::new(id, input.namespace, owner, backend_name, input.spec, now)
         };
         let version = VersionRecord::new(1, material, now);
@@ -402,8 +406,19 @@ impl KeyService {
         Ok(metadata)
     }
 
-    /// Refuses rotation of a key whose backend rotates it elsewhere (a linked external key).
+    /// Refuses rotation of a key whose backend rotates it elsewhere (a linked external key),
+    /// and of signing, MAC and RSA keys (see [`KeySpec::rotates`]).
     async fn ensure_rotatable(&self, backend: &Guarded, key: &KeyRecord) -> Result<()> {
+        if !key.spec.rotates() {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "{} keys do not rotate (a signature or MAC names no version); create a new key and move \
+                     callers to it with an alias",
+                    key.spec
+                ),
+            ));
+        }
         let current = self
             .store
             .version(key.id, key.primary_version)
@@ -489,4 +504,22 @@ fn new_key_id(now: DateTime<Utc>) -> KeyId {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos());
     KeyId(Uuid::new_v7(ts))
+}
+
+/// The usage a new key gets: the one asked for if its spec allows it, else the spec's own.
+fn check_spec_and_usage(spec: KeySpec, usage: Option<KeyUsage>, linked: bool) -> Result<KeyUsage> {
+    let usage = usage.unwrap_or(spec.usage());
+    if !spec.allows(usage) {
+        return Err(Error::invalid(format!("a {spec} key cannot have usage {usage}")));
+    }
+    if spec.is_rsa() && usage == KeyUsage::EncryptDecrypt {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            "RSA keys for ENCRYPT_DECRYPT (RSAES-OAEP) are not supported yet; RSA keys sign (SIGN_VERIFY)",
+        ));
+    }
+    if linked && spec != KeySpec::Aes256 {
+        return Err(Error::new(ErrorCode::UnsupportedOperation, "only AES_256 keys link an existing external key"));
+    }
+    Ok(usage)
 }

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
 use crate::model::key::KeySpec;
+use crate::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
 use crate::ports::backend::{
     AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, RawGcm, Sealed, VersionHandle,
 };
@@ -170,6 +171,54 @@ impl DynBackend for Guarded {
         Box::pin(self.call(self.inner.open_raw(key, sealed, aad)))
     }
 
+    fn public_key<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, BackendError>> {
+        Box::pin(self.call(self.inner.public_key(key, spec)))
+    }
+
+    fn sign<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, BackendError>> {
+        Box::pin(self.call(self.inner.sign(key, spec, algorithm, message)))
+    }
+
+    fn verify<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        message: Message<'a>,
+        signature: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<bool, BackendError>> {
+        Box::pin(self.call(self.inner.verify(key, spec, algorithm, message, signature)))
+    }
+
+    fn generate_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, BackendError>> {
+        Box::pin(self.call(self.inner.generate_mac(key, algorithm, message)))
+    }
+
+    fn verify_mac<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        algorithm: MacAlgorithm,
+        message: &'a [u8],
+        mac: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<bool, BackendError>> {
+        Box::pin(self.call(self.inner.verify_mac(key, algorithm, message, mac)))
+    }
+
     fn generate_random(&self, len: usize) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(self.call(self.inner.generate_random(len)))
     }
@@ -184,6 +233,26 @@ impl DynBackend for Guarded {
 
     fn test_vector(&self, case: crate::ports::backend::GcmVector<'_>) -> std::result::Result<Vec<u8>, BackendError> {
         self.inner.test_vector(case)
+    }
+
+    fn test_verify(
+        &self,
+        spec: KeySpec,
+        algorithm: SigningAlgorithm,
+        public_key: &[u8],
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> std::result::Result<bool, BackendError> {
+        self.inner.test_verify(spec, algorithm, public_key, message, signature)
+    }
+
+    fn test_mac(
+        &self,
+        algorithm: MacAlgorithm,
+        key: &[u8],
+        message: &[u8],
+    ) -> std::result::Result<Vec<u8>, BackendError> {
+        self.inner.test_mac(algorithm, key, message)
     }
 }
 
@@ -326,6 +395,7 @@ mod tests {
                 fixed_nonce_testing: false,
                 destroy_is_immediate: true,
                 raw_gcm: false,
+                signs_digests: true,
             })
         }
         async fn create_key(

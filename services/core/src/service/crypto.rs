@@ -252,6 +252,7 @@ impl KeyService {
         context: &EncryptionContext,
     ) -> Result<(u32, Vec<u8>, Option<Zeroizing<Vec<u8>>>)> {
         key.state.ensure_usable()?;
+        ensure_symmetric(key)?;
         let backend = self.backend_for(permit, key)?;
         if let Sealing::Plaintext(plaintext) = what
             && plaintext.len() > backend.capabilities().max_plaintext
@@ -321,6 +322,7 @@ impl KeyService {
         };
         let permit = self.authorize_key(scope, action, &key, context)?;
         key.state.ensure_usable()?;
+        ensure_symmetric(&key)?;
         if header.key_version < key.min_decryption_version {
             return Err(Error::invalid_ciphertext(format!(
                 "version {} is below min_decryption_version {}",
@@ -355,6 +357,18 @@ impl KeyService {
 enum Sealing<'a> {
     Plaintext(&'a [u8]),
     DataKey { len: usize, with_plaintext: bool },
+}
+
+/// Blobs are AES-256-GCM: a signing, MAC or RSA key neither makes nor opens them.
+fn ensure_symmetric(key: &KeyRecord) -> Result<()> {
+    key.usage.ensure(crate::model::key::KeyUsage::EncryptDecrypt, "this operation")?;
+    if key.spec != crate::model::key::KeySpec::Aes256 {
+        return Err(Error::new(
+            ErrorCode::InvalidKeyUsage,
+            format!("a {} key does not make ciphertext blobs", key.spec),
+        ));
+    }
+    Ok(())
 }
 
 fn check_plaintext_len(len: usize) -> Result<()> {

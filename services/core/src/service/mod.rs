@@ -11,6 +11,7 @@ mod maintenance;
 mod policy;
 mod raw;
 mod scope;
+mod signing;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,9 @@ pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
 pub use raw::{MAX_RAW_PLAINTEXT, RAW_AAD_DOMAIN, RawSealed};
 use scope::Staged;
 pub use scope::{RequestMeta, RequestStart, Scope};
+pub use signing::{
+    MAX_SIGNATURE, MacInput, MacOutput, PublicKeyOutput, SignInput, SignOutput, Verified, VerifyInput, VerifyMacInput,
+};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
@@ -270,6 +274,7 @@ impl KeyService {
             dry_run: scope.dry_run,
             create: scope.create.as_ref().map(|(backend, external)| CreateFacts { backend, external: *external }),
             forwarded: scope.meta.forwarded.as_ref(),
+            algorithm: scope.algorithm,
         }
     }
 

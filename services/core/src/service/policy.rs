@@ -99,6 +99,7 @@ impl KeyService {
             dry_run: true,
             create: None,
             forwarded: None,
+            algorithm: Default::default(),
         };
         let decision =
             self.authorizer.decide(&AuthzRequest { principal: &asked, action: input.action, resource, facts });

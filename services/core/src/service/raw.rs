@@ -6,7 +6,7 @@ use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use super::{KeyService, Scope, backend_err, store_err};
-use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyId, KeyRef};
@@ -44,11 +44,9 @@ fn domain_aad(aad: &[u8]) -> Vec<u8> {
 
 fn raw_backend_err(e: BackendError) -> Error {
     match e {
-        BackendError::Unsupported(_) => Error::new(
-            ErrorCode::UnsupportedOperation,
-            "this key's backend cannot do raw AES-GCM (software and pkcs11 can)",
-        )
-        .with_detail(Detail::InvalidKeyUsage),
+        BackendError::Unsupported(_) => {
+            Error::new(ErrorCode::InvalidKeyUsage, "this key's backend cannot do raw AES-GCM (software and pkcs11 can)")
+        }
         other => backend_err(other),
     }
 }
@@ -72,8 +70,7 @@ impl KeyService {
         let key = self.resolve(scope, key).await?;
         let permit = self.authorize_key(scope, Action::Op(Operation::Encrypt), &key, &EncryptionContext::default())?;
         if key.spec != KeySpec::Aes256 {
-            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key")
-                .with_detail(Detail::InvalidKeyUsage));
+            return Err(Error::new(ErrorCode::InvalidKeyUsage, "raw AES-GCM needs an AES_256 key"));
         }
         key.state.ensure_usable()?;
         let record = self.primary_version(scope, &key).await?;
@@ -125,8 +122,7 @@ impl KeyService {
         scope.note_key(key.id, Some(version));
         let permit = self.authorize_key(scope, Action::Op(Operation::Decrypt), &key, &EncryptionContext::default())?;
         if key.spec != KeySpec::Aes256 {
-            return Err(Error::new(ErrorCode::UnsupportedOperation, "raw AES-GCM needs an AES_256 key")
-                .with_detail(Detail::InvalidKeyUsage));
+            return Err(Error::new(ErrorCode::InvalidKeyUsage, "raw AES-GCM needs an AES_256 key"));
         }
         key.state.ensure_usable()?;
         if version < key.min_decryption_version {

@@ -12,7 +12,7 @@ use crate::model::ids::KeyId;
 use crate::model::principal::Principal;
 use crate::operation::Operation;
 use crate::ports::audit::AuditRecord;
-use crate::ports::authorizer::Decision;
+use crate::ports::authorizer::{AlgorithmFacts, Decision};
 use crate::ports::store::Change;
 
 /// Transport facts about a request, gathered at the edge.
@@ -68,6 +68,11 @@ pub struct Scope {
     pub(crate) create: Option<(String, bool)>,
     /// The request's state change, committed with its record once the operation succeeds.
     pub(crate) staged: Option<Staged>,
+    /// Sign, Verify and the MAC operations: the algorithm asked for (a policy input).
+    pub(crate) algorithm: AlgorithmFacts,
+    /// Facts the audit record keeps beside its fixed fields (the algorithm, the message's
+    /// SHA-256: never the message).
+    pub(crate) details: BTreeMap<String, String>,
 }
 
 /// A change waiting for the request's outcome, with the error the request answers if the
@@ -101,6 +106,8 @@ impl Scope {
             dry_run: false,
             create: None,
             staged: None,
+            algorithm: AlgorithmFacts::default(),
+            details: BTreeMap::new(),
         }
     }
 
@@ -143,6 +150,23 @@ impl Scope {
 
     pub(crate) fn note_context(&mut self, ctx: &EncryptionContext) {
         self.encryption_context.extend(ctx.entries().iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// Notes the algorithm a signing or MAC request names, for the decision and the record,
+    /// with the SHA-256 of its message (the message itself is never recorded).
+    pub(crate) fn note_algorithm(&mut self, algorithm: AlgorithmFacts, message: &[u8]) {
+        self.algorithm = algorithm;
+        if let Some(a) = algorithm.signing_algorithm {
+            self.details.insert("signing_algorithm".into(), a.as_str().into());
+        }
+        if let Some(t) = algorithm.message_type {
+            self.details.insert("message_type".into(), t.as_str().into());
+        }
+        if let Some(a) = algorithm.mac_algorithm {
+            self.details.insert("mac_algorithm".into(), a.as_str().into());
+        }
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(message);
+        self.details.insert("message_sha256".into(), hex::encode(digest));
     }
 
     pub(crate) fn note_decision(&mut self, resource: String, decision: &Decision) {
@@ -194,6 +218,7 @@ impl Scope {
             dry_run: self.dry_run,
             duration_us: duration_us.unwrap_or(0),
             interface: self.meta.interface.map(str::to_owned),
+            details: self.details,
         }
         .with_outcome(outcome)
     }

@@ -31,6 +31,7 @@ fn input(namespace: &str) -> CreateKeyInput {
         namespace: Namespace::parse(namespace).unwrap(),
         description: String::new(),
         spec: KeySpec::Aes256,
+        usage: None,
         tags: BTreeMap::new(),
         backend: None,
         alias: None,

@@ -35,6 +35,7 @@ impl Default for MemoryBackend {
                 fixed_nonce_testing: false,
                 destroy_is_immediate: true,
                 raw_gcm: false,
+                signs_digests: true,
             },
             destroyed: Mutex::default(),
             failing_destroy: AtomicBool::new(false),

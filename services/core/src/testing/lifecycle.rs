@@ -185,6 +185,7 @@ impl<'a> Run<'a> {
                     namespace: Namespace::parse("model").map_err(|e| e.to_string())?,
                     description: String::new(),
                     spec: crate::model::key::KeySpec::Aes256,
+                    usage: None,
                     tags: BTreeMap::new(),
                     backend: None,
                     alias: None,

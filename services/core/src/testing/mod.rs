@@ -51,6 +51,7 @@ pub fn audit_record(
         dry_run: false,
         duration_us: 0,
         interface: None,
+        details: BTreeMap::new(),
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Model {
     pub hash: Option<String>,
     /// The front door: null for the REST API, `aws-kms` for the AWS KMS-compatible API.
     pub interface: Option<String>,
+    /// Operation-specific facts as a JSON object (the signing algorithm, the message's
+    /// SHA-256); null when there are none.
+    pub details: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,8 @@ pub struct Model {
     /// JSON object of tags.
     pub tags: String,
     pub spec: String,
+    /// Null on keys made before usages existed: the spec's usage.
+    pub key_usage: Option<String>,
     pub state: String,
     pub backend: String,
     pub primary_version: i64,

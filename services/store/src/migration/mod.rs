@@ -8,6 +8,7 @@ mod m0005_audit_c_collation;
 mod m0006_access_keys;
 mod m0007_grant_retiring_principal;
 mod m0008_audit_genesis;
+mod m0009_key_usage_audit_details;
 
 use sea_orm_migration::prelude::*;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_access_keys::Migration),
             Box::new(m0007_grant_retiring_principal::Migration),
             Box::new(m0008_audit_genesis::Migration),
+            Box::new(m0009_key_usage_audit_details::Migration),
         ]
     }
 }

@@ -1,0 +1,340 @@
+//! Signing and MAC keys through the REST API: every spec's signatures verify with `openssl`
+//! given only GetPublicKey's PEM, RAW and DIGEST agree, MACs verify and refuse tampering, usage
+//! and algorithms are enforced, tag-pinned algorithms are refused by the default policies, and
+//! every call is audited with the algorithm and the message's SHA-256, never the message.
+
+use std::process::Command;
+
+use keyward_e2e::{Db, Server, b64, unb64};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+async fn create(s: &Server, spec: &str, extra: Value) -> (String, Value) {
+    let mut body = json!({"namespace": "signing", "key_spec": spec});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let r = s.post("/v1/keys", body).await;
+    assert_eq!(r.status, 201, "{spec}: {}", r.body);
+    (r.s("key_id"), r.body)
+}
+
+fn hash(alg: &str, m: &[u8]) -> Vec<u8> {
+    match alg {
+        a if a.ends_with("256") => sha2::Sha256::digest(m).to_vec(),
+        a if a.ends_with("384") => sha2::Sha384::digest(m).to_vec(),
+        _ => sha2::Sha512::digest(m).to_vec(),
+    }
+}
+
+/// `openssl` verifies the signature with the PEM alone.
+fn openssl_verifies(dir: &std::path::Path, pem: &str, alg: &str, message: &[u8], signature: &[u8]) -> bool {
+    let (key, msg, sig) = (dir.join("pub.pem"), dir.join("msg"), dir.join("sig"));
+    std::fs::write(&key, pem).unwrap();
+    std::fs::write(&msg, message).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    let mut cmd = Command::new("openssl");
+    if alg == "ED25519_SHA_512" {
+        cmd.args(["pkeyutl", "-verify", "-pubin", "-inkey"]).arg(&key).arg("-rawin").arg("-in").arg(&msg);
+        cmd.arg("-sigfile").arg(&sig);
+    } else {
+        let bits = &alg[alg.len() - 3..];
+        cmd.arg("dgst").arg(format!("-sha{bits}")).arg("-verify").arg(&key).arg("-signature").arg(&sig);
+        if alg.starts_with("RSASSA_PSS") {
+            // AWS KMS's PSS: MGF1 with the same hash, salt as long as the hash.
+            cmd.args(["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"]);
+        }
+        cmd.arg(&msg);
+    }
+    let out = cmd.output().expect("openssl");
+    out.status.success()
+}
+
+async fn every_spec_signs_and_openssl_verifies_with_the_pem_alone(db: Db) {
+    let s = Server::start(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let message = b"release v1.2.3: sha256 of the tarball".as_slice();
+    for spec in
+        ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_NIST_EDWARDS25519"]
+    {
+        let (key, meta) = create(&s, spec, json!({})).await;
+        assert_eq!(meta["key_usage"], "SIGN_VERIFY", "{meta}");
+        let algs: Vec<String> =
+            meta["signing_algorithms"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+        assert!(!algs.is_empty());
+        let pk = s.get(&format!("/v1/keys/{key}/public-key")).await;
+        assert_eq!(pk.status, 200, "{}", pk.body);
+        assert_eq!(pk.body["key_spec"], spec);
+        assert_eq!(pk.body["signing_algorithms"], meta["signing_algorithms"]);
+        let pem = pk.s("public_key_pem");
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+        // The PEM is the DER, wrapped.
+        let inner: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(unb64(&inner), unb64(&pk.s("public_key")));
+        for alg in &algs {
+            let mut forms = vec![("RAW", message.to_vec())];
+            if alg != "ED25519_SHA_512" {
+                forms.push(("DIGEST", hash(alg, message)));
+            }
+            for (kind, bytes) in forms {
+                let r = s
+                    .post(
+                        &format!("/v1/keys/{key}/sign"),
+                        json!({"message": b64(&bytes), "message_type": kind, "signing_algorithm": alg}),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{spec} {alg} {kind}: {}", r.body);
+                assert_eq!(r.s("key_id"), key);
+                let sig = unb64(&r.s("signature"));
+                assert!(openssl_verifies(dir.path(), &pem, alg, message, &sig), "{spec} {alg} {kind}: openssl refused");
+                assert!(!openssl_verifies(dir.path(), &pem, alg, b"another message", &sig), "{spec} {alg}");
+                let verify = |m: &[u8], kind: &str, sig: &[u8]| json!({"message": b64(m), "message_type": kind, "signature": b64(sig), "signing_algorithm": alg});
+                let r = s.post(&format!("/v1/keys/{key}/verify"), verify(message, "RAW", &sig)).await;
+                assert_eq!((r.status, &r.body["signature_valid"]), (200, &json!(true)), "{}", r.body);
+                // An invalid signature is an answer, not an error.
+                let mut bad = sig.clone();
+                bad[sig.len() / 2] ^= 0x01;
+                let r = s.post(&format!("/v1/keys/{key}/verify"), verify(message, "RAW", &bad)).await;
+                assert_eq!((r.status, &r.body["signature_valid"]), (200, &json!(false)), "{}", r.body);
+            }
+        }
+    }
+}
+
+async fn macs_verify_and_refuse_tampering(db: Db) {
+    let s = Server::start(db).await;
+    for (spec, alg, len) in
+        [("HMAC_256", "HMAC_SHA_256", 32), ("HMAC_384", "HMAC_SHA_384", 48), ("HMAC_512", "HMAC_SHA_512", 64)]
+    {
+        let (key, meta) = create(&s, spec, json!({})).await;
+        assert_eq!(meta["key_usage"], "GENERATE_VERIFY_MAC");
+        assert_eq!(meta["mac_algorithms"], json!([alg]));
+        let body = json!({"message": b64(b"webhook body"), "mac_algorithm": alg});
+        let r = s.post(&format!("/v1/keys/{key}/generate-mac"), body.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mac = unb64(&r.s("mac"));
+        assert_eq!(mac.len(), len);
+        // The design's first path answers the same.
+        let again = s.post(&format!("/v1/keys/{key}/mac"), body).await;
+        assert_eq!(unb64(&again.s("mac")), mac, "HMAC is deterministic");
+        let check = |m: &[u8], mac: &[u8]| json!({"message": b64(m), "mac": b64(mac), "mac_algorithm": alg});
+        let r = s.post(&format!("/v1/keys/{key}/verify-mac"), check(b"webhook body", &mac)).await;
+        assert_eq!(r.body["mac_valid"], true, "{}", r.body);
+        for (m, t) in [(b"webhook bodY".as_slice(), mac.clone()), (b"webhook body", mac[..len - 1].to_vec())] {
+            let r = s.post(&format!("/v1/keys/{key}/verify-mac"), check(m, &t)).await;
+            assert_eq!((r.status, &r.body["mac_valid"]), (200, &json!(false)), "{}", r.body);
+        }
+        let r = s.get(&format!("/v1/keys/{key}/public-key")).await;
+        assert_eq!((r.status, r.code()), (400, "InvalidKeyUsage"), "an HMAC key has no public key");
+    }
+}
+
+async fn usage_algorithms_and_inputs_are_enforced_and_each_refusal_audited(db: Db) {
+    let s = Server::start(db).await;
+    let (ec, _) = create(&s, "ECC_NIST_P256", json!({})).await;
+    let (hmac, _) = create(&s, "HMAC_256", json!({})).await;
+    let aes = s.create_key("signing").await;
+    let sign =
+        |alg: &str, m: &[u8], kind: &str| json!({"message": b64(m), "message_type": kind, "signing_algorithm": alg});
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        (
+            "encrypt with a signing key",
+            format!("/v1/keys/{ec}/encrypt"),
+            json!({"plaintext": b64(b"x")}),
+            400,
+            "InvalidKeyUsage",
+        ),
+        ("data key under a MAC key", format!("/v1/keys/{hmac}/generate-data-key"), json!({}), 400, "InvalidKeyUsage"),
+        (
+            "sign with an AES key",
+            format!("/v1/keys/{aes}/sign"),
+            sign("ECDSA_SHA_256", b"m", "RAW"),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "MAC with a signing key",
+            format!("/v1/keys/{ec}/generate-mac"),
+            json!({"message": b64(b"m"), "mac_algorithm": "HMAC_SHA_256"}),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "a wrong-size MAC algorithm",
+            format!("/v1/keys/{hmac}/generate-mac"),
+            json!({"message": b64(b"m"), "mac_algorithm": "HMAC_SHA_512"}),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "an RSA algorithm on an EC key",
+            format!("/v1/keys/{ec}/sign"),
+            sign("RSASSA_PSS_SHA_256", b"m", "RAW"),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "a digest of the wrong length",
+            format!("/v1/keys/{ec}/sign"),
+            sign("ECDSA_SHA_256", &[0; 20], "DIGEST"),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "an unknown algorithm",
+            format!("/v1/keys/{ec}/sign"),
+            sign("ECDSA_SHA_1", b"m", "RAW"),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "an unknown message type",
+            format!("/v1/keys/{ec}/sign"),
+            sign("ECDSA_SHA_256", b"m", "HASHED"),
+            400,
+            "InvalidRequest",
+        ),
+        ("an empty message", format!("/v1/keys/{ec}/sign"), sign("ECDSA_SHA_256", b"", "RAW"), 400, "InvalidRequest"),
+        (
+            "a message over 4096 bytes",
+            format!("/v1/keys/{ec}/sign"),
+            sign("ECDSA_SHA_256", &[7; 4097], "RAW"),
+            413,
+            "PayloadTooLarge",
+        ),
+        (
+            "bad base64",
+            format!("/v1/keys/{ec}/sign"),
+            json!({"message": "***", "signing_algorithm": "ECDSA_SHA_256"}),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "an unknown field",
+            format!("/v1/keys/{ec}/sign"),
+            json!({"message": "bQ==", "signing_algorithm": "ECDSA_SHA_256", "key": 1}),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "an empty signature",
+            format!("/v1/keys/{ec}/verify"),
+            json!({"message": "bQ==", "signature": "", "signing_algorithm": "ECDSA_SHA_256"}),
+            400,
+            "InvalidRequest",
+        ),
+        ("rotating a signing key", format!("/v1/keys/{ec}/rotate"), json!({}), 422, "UnsupportedOperation"),
+        (
+            "an RSA key for encryption",
+            "/v1/keys".into(),
+            json!({"namespace": "signing", "key_spec": "RSA_2048", "key_usage": "ENCRYPT_DECRYPT"}),
+            422,
+            "UnsupportedOperation",
+        ),
+        (
+            "an HMAC key that signs",
+            "/v1/keys".into(),
+            json!({"namespace": "signing", "key_spec": "HMAC_256", "key_usage": "SIGN_VERIFY"}),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "an unknown spec",
+            "/v1/keys".into(),
+            json!({"namespace": "signing", "key_spec": "ECC_SECG_P256K1"}),
+            400,
+            "InvalidRequest",
+        ),
+    ];
+    let before = s.audit_count().await;
+    let keys_before = s.get("/v1/keys?namespace=signing").await.body["keys"].as_array().unwrap().len();
+    for (what, path, body, status, code) in &cases {
+        let r = s.post(path, body.clone()).await;
+        assert_eq!((r.status, r.code()), (*status, *code), "{what}: {}", r.body);
+    }
+    let r = s.call("PATCH", &format!("/v1/keys/{ec}"), &s.admin, Some(json!({"rotation_period_days": 90}))).await;
+    assert_eq!((r.status, r.code()), (422, "UnsupportedOperation"), "{}", r.body);
+    // No token, another namespace's member, a disabled key.
+    let r = s.call("POST", &format!("/v1/keys/{ec}/sign"), "", Some(sign("ECDSA_SHA_256", b"m", "RAW"))).await;
+    assert_eq!(r.status, 401);
+    let eve = s.token("eve", &["elsewhere"]);
+    for path in ["sign", "verify"] {
+        let body = json!({"message": b64(b"m"), "signature": b64(&[1; 70]), "signing_algorithm": "ECDSA_SHA_256"});
+        let body = if path == "sign" { sign("ECDSA_SHA_256", b"m", "RAW") } else { body };
+        let r = s.call("POST", &format!("/v1/keys/{ec}/{path}"), &eve, Some(body)).await;
+        assert_eq!((r.status, r.code()), (403, "AccessDenied"), "{}", r.body);
+    }
+    let r = s.call("GET", &format!("/v1/keys/{ec}/public-key"), &eve, None).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"), "{}", r.body);
+    assert_eq!(s.post(&format!("/v1/keys/{ec}/disable"), json!({})).await.status, 200);
+    let r = s.post(&format!("/v1/keys/{ec}/sign"), sign("ECDSA_SHA_256", b"m", "RAW")).await;
+    assert_eq!((r.status, r.code()), (409, "KeyDisabled"), "{}", r.body);
+    // Each refusal (and the disable) is one record; nothing was created or rotated.
+    let expected = cases.len() as u64 + 1 + 1 + 3 + 1 + 1 + 1;
+    assert_eq!(s.audit_count().await, before + expected);
+    let keys_after = s.get("/v1/keys?namespace=signing").await.body["keys"].as_array().unwrap().len();
+    assert_eq!(keys_after, keys_before);
+    assert_eq!(s.get(&format!("/v1/keys/{ec}")).await.body["primary_version"], 1);
+}
+
+async fn tag_pinned_algorithms_are_refused_by_the_default_policies(db: Db) {
+    let s = Server::start(db).await;
+    let (key, _) = create(&s, "RSA_2048", json!({"tags": {"signing-algorithm": "RSASSA_PSS_SHA_256"}})).await;
+    let bob = s.token("bob", &["signing"]);
+    let sign = |alg: &str| json!({"message": b64(b"jwt header.payload"), "signing_algorithm": alg});
+    let r = s.call("POST", &format!("/v1/keys/{key}/sign"), &bob, Some(sign("RSASSA_PKCS1_V1_5_SHA_256"))).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"), "{}", r.body);
+    let r = s.call("POST", &format!("/v1/keys/{key}/sign"), &bob, Some(sign("RSASSA_PSS_SHA_256"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A dry run answers the decision and names the policy.
+    let mut dry = sign("RSASSA_PKCS1_V1_5_SHA_256");
+    dry["dry_run"] = json!(true);
+    let r = s.call("POST", &format!("/v1/keys/{key}/sign"), &bob, Some(dry)).await;
+    assert_eq!(r.body["decision"], "Deny", "{}", r.body);
+    assert_eq!(r.body["determining_policies"], json!(["signing-algorithm-pinned"]), "{}", r.body);
+}
+
+async fn records_name_the_algorithm_and_the_message_hash_never_the_message(db: Db) {
+    let s = Server::start(db).await;
+    let (ec, _) = create(&s, "ECC_NIST_P384", json!({})).await;
+    let (hmac, _) = create(&s, "HMAC_512", json!({})).await;
+    let secret_message = b"top secret payroll line 42";
+    let r = s
+        .post(
+            &format!("/v1/keys/{ec}/sign"),
+            json!({"message": b64(secret_message), "signing_algorithm": "ECDSA_SHA_384"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .post(
+            &format!("/v1/keys/{hmac}/generate-mac"),
+            json!({"message": b64(secret_message), "mac_algorithm": "HMAC_SHA_512"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let audit = s.get("/v1/audit?limit=1000").await;
+    let records = audit.body["records"].as_array().unwrap();
+    let want = hex::encode(sha2::Sha256::digest(secret_message));
+    let sign = records.iter().find(|r| r["action"] == "Sign").expect("a Sign record");
+    assert_eq!(
+        sign["details"],
+        json!({"signing_algorithm": "ECDSA_SHA_384", "message_type": "RAW", "message_sha256": want})
+    );
+    assert_eq!(sign["key_id"], ec.as_str());
+    let mac = records.iter().find(|r| r["action"] == "GenerateMac").expect("a GenerateMac record");
+    assert_eq!(mac["details"], json!({"mac_algorithm": "HMAC_SHA_512", "message_sha256": want}));
+    let text = audit.body.to_string();
+    assert!(!text.contains(&b64(secret_message)) && !text.contains("payroll"), "the message is never recorded");
+    // Records with details keep the chain verifiable.
+    let out = s.audit_verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+keyward_e2e::on_both_databases!(
+    every_spec_signs_and_openssl_verifies_with_the_pem_alone,
+    macs_verify_and_refuse_tampering,
+    usage_algorithms_and_inputs_are_enforced_and_each_refusal_audited,
+    tag_pinned_algorithms_are_refused_by_the_default_policies,
+    records_name_the_algorithm_and_the_message_hash_never_the_message,
+);
