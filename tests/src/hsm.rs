@@ -167,20 +167,43 @@ impl Hsm {
         }
     }
 
-    /// Looks at an object of the shared token by CKA_ID, as an operator with the PIN could.
+    /// Looks at a secret key of the shared token by CKA_ID, as an operator with the PIN could.
     pub fn inspect(&self, id: &[u8]) -> ObjectFacts {
+        self.inspect_class(id, ObjectClass::SECRET_KEY)
+    }
+
+    /// Looks at the private half of a key pair by CKA_ID.
+    pub fn inspect_private(&self, id: &[u8]) -> ObjectFacts {
+        self.inspect_class(id, ObjectClass::PRIVATE_KEY)
+    }
+
+    /// Whether the public half of a key pair with this CKA_ID is in the token.
+    pub fn has_public(&self, id: &[u8]) -> bool {
         let ctx = context(&self.module).lock().expect("ctx");
         let session = self.session(&ctx);
-        let found = session
-            .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Id(id.to_vec())])
-            .expect("find");
+        !session
+            .find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY), Attribute::Id(id.to_vec())])
+            .expect("find")
+            .is_empty()
+    }
+
+    fn inspect_class(&self, id: &[u8], class: ObjectClass) -> ObjectFacts {
+        let ctx = context(&self.module).lock().expect("ctx");
+        let session = self.session(&ctx);
+        let found = session.find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())]).expect("find");
         let Some(handle) = found.first() else {
             return ObjectFacts { found: false, value_readable: false, sensitive: None, extractable: None };
         };
         let mut facts = ObjectFacts { found: true, value_readable: false, sensitive: None, extractable: None };
-        // Asked alone, so a refusal of CKA_VALUE cannot hide the other attributes.
-        if let Ok(attrs) = session.get_attributes(*handle, &[AttributeType::Value]) {
-            facts.value_readable = attrs.iter().any(|a| matches!(a, Attribute::Value(v) if !v.is_empty()));
+        // Each asked alone, so a refusal cannot hide the other attributes (CKA_VALUE holds a
+        // secret or EC private key, CKA_PRIVATE_EXPONENT an RSA one).
+        for secret in [AttributeType::Value, AttributeType::PrivateExponent, AttributeType::Prime1] {
+            if let Ok(attrs) = session.get_attributes(*handle, &[secret]) {
+                facts.value_readable |= attrs.iter().any(|a| match a {
+                    Attribute::Value(v) | Attribute::PrivateExponent(v) | Attribute::Prime1(v) => !v.is_empty(),
+                    _ => false,
+                });
+            }
         }
         for a in
             session.get_attributes(*handle, &[AttributeType::Sensitive, AttributeType::Extractable]).expect("attrs")

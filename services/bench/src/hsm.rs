@@ -76,3 +76,61 @@ pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> R
     let _ = ctx.finalize();
     Ok(total as f64 / duration.as_secs_f64())
 }
+
+/// ECDSA P-256 signatures of a 32-byte digest per second with `C_Sign` (`CKM_ECDSA`), with a
+/// key pair made like the backend's (private half sensitive, non-extractable), one thread per
+/// session.
+pub fn raw_sign_rate(token: &Token, sessions: usize, duration: Duration) -> Result<f64, String> {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let ctx = Pkcs11::new(&token.module).map_err(|e| e.to_string())?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(|e| e.to_string())?;
+    let slot = ctx
+        .get_slots_with_token()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).is_ok_and(|i| i.label().trim_end() == token.label))
+        .ok_or("token not found")?;
+    let pin = std::fs::read_to_string(&token.pin_file).map_err(|e| e.to_string())?;
+    let setup = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
+    setup.login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned()))).map_err(|e| e.to_string())?;
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let public = [
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(KeyType::EC),
+        Attribute::Token(false),
+        Attribute::EcParams(p256),
+        Attribute::Verify(true),
+    ];
+    let private = [
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(KeyType::EC),
+        Attribute::Token(false),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+    ];
+    let (_, key) = setup.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private).map_err(|e| e.to_string())?;
+    let digest = [0x5Au8; 32];
+    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..sessions)
+            .map(|_| {
+                let (ctx, digest) = (&ctx, &digest);
+                scope.spawn(move || -> Result<u64, String> {
+                    let session = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
+                    let started = Instant::now();
+                    let mut n: u64 = 0;
+                    while started.elapsed() < duration {
+                        session.sign(&Mechanism::Ecdsa, key, digest).map_err(|e| e.to_string())?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect()
+    });
+    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    drop(setup);
+    let _ = ctx.finalize();
+    Ok(total as f64 / duration.as_secs_f64())
+}

@@ -15,6 +15,7 @@ mod kms_stub;
 mod load;
 mod policy_scale;
 mod postgres;
+mod raw_signing;
 mod report;
 mod scenarios;
 mod servers;

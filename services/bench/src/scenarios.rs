@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11", "S13"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11", "S13", "S14"];
 
 /// S13's XKS credential (a bench-only key store).
 pub const XKS_AKID: &str = "BENCHXKSACCESSKEYAAAA";
@@ -47,6 +47,21 @@ enum Op {
     /// XKS Encrypt of a 32-byte data key with AAD and a CDIV, each request signed anew
     /// (the proxy refuses a replayed signature).
     XksEncrypt,
+    /// Sign a 64-byte message with an ECC_NIST_P256 key (ECDSA_SHA_256).
+    Sign,
+    /// GenerateMac of a 64-byte message with an HMAC_256 key.
+    Mac,
+}
+
+impl Op {
+    /// The spec of the key the scenario uses.
+    fn spec(&self) -> &'static str {
+        match self {
+            Self::Sign => "ECC_NIST_P256",
+            Self::Mac => "HMAC_256",
+            _ => "AES_256",
+        }
+    }
 }
 
 struct Ctx {
@@ -117,6 +132,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             "S9" => kms(&mut ctx)?,
             "S10" => keyward(&mut ctx, "S10 encrypt 1KB, AWS API (SigV4)", Audit::Memory, Op::AwsEncrypt(1024))?,
             "S11" => overload(&mut ctx)?,
+            "S14" => signing(&mut ctx)?,
             "S13" => {
                 keyward(&mut ctx, "S13 XKS encrypt, software", Audit::Memory, Op::XksEncrypt)?;
                 if crate::hsm::Token::from_env().is_ok() {
@@ -220,7 +236,7 @@ struct Launched {
 }
 
 /// Starts a server for `audit` and creates one key.
-fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<Launched, String> {
+fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool, spec: &str) -> Result<Launched, String> {
     let pg = match audit {
         Audit::Postgres => Some(Postgres::start()?),
         Audit::Memory | Audit::MemoryHsm | Audit::MemoryKms => None,
@@ -277,7 +293,8 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool) -> Result<L
     let token = std::fs::read_to_string(&token_file).map_err(|e| format!("admin token: {e}"))?.trim().to_owned();
 
     // Setup: one key.
-    let create = Request::new("POST", "/v1/keys", Some(&token), Some(r#"{"namespace":"bench"}"#));
+    let create_body = format!(r#"{{"namespace":"bench","key_spec":"{spec}"}}"#);
+    let create = Request::new("POST", "/v1/keys", Some(&token), Some(&create_body));
     let addr = server.addr;
     let key = setup(ctx, addr, &create, "create key")?;
     let key_id = key["key_id"].as_str().ok_or("no key_id")?.to_owned();
@@ -308,7 +325,8 @@ fn encrypt_request(token: &str, key_id: &str, size: usize) -> Request {
 }
 
 fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>) -> Result<(), String> {
-    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, audit, kms, matches!(op, Op::XksEncrypt))?;
+    let Launched { server, token, key_id, data_dir, pg } =
+        launch(ctx, audit, kms, matches!(op, Op::XksEncrypt), op.spec())?;
     let addr = server.addr;
     let req = match op {
         Op::XksEncrypt => None,
@@ -320,6 +338,18 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
             Some(r#"{"encryption_context":{"app":"bench"}}"#),
         )),
         Op::AwsEncrypt(size) => Some(aws_encrypt(ctx, addr, &token, &key_id, size)?),
+        Op::Sign => Some(Request::new(
+            "POST",
+            &format!("/v1/keys/{key_id}/sign"),
+            Some(&token),
+            Some(&format!(r#"{{"message":"{}","signing_algorithm":"ECDSA_SHA_256"}}"#, STANDARD.encode([0x5Au8; 64]))),
+        )),
+        Op::Mac => Some(Request::new(
+            "POST",
+            &format!("/v1/keys/{key_id}/generate-mac"),
+            Some(&token),
+            Some(&format!(r#"{{"message":"{}","mac_algorithm":"HMAC_SHA_256"}}"#, STANDARD.encode([0x5Au8; 64]))),
+        )),
     };
     let pick: Picker = match req {
         Some(req) => Arc::new(move |_| req.clone()),
@@ -352,7 +382,7 @@ fn keyward_on(ctx: &mut Ctx, name: &str, audit: Audit, op: Op, kms: Option<&str>
 /// nothing and have none).
 fn overload(ctx: &mut Ctx) -> Result<(), String> {
     let name = "S11 overload: 2x S4 max offered";
-    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, Audit::Postgres, None, false)?;
+    let Launched { server, token, key_id, data_dir, pg } = launch(ctx, Audit::Postgres, None, false, "AES_256")?;
     let pg = pg.ok_or("S11 needs Postgres")?;
     let addr = server.addr;
     let req = encrypt_request(&token, &key_id, 1024);
@@ -401,7 +431,7 @@ fn overload(ctx: &mut Ctx) -> Result<(), String> {
 fn kubernetes(ctx: &mut Ctx) -> Result<(), String> {
     let socket = temp_dir().with_extension("sock");
     ctx.kubernetes_socket = Some(socket.clone());
-    let launched = launch(ctx, Audit::Memory, None, false);
+    let launched = launch(ctx, Audit::Memory, None, false, "AES_256");
     ctx.kubernetes_socket = None;
     let Launched { server, data_dir, .. } = launched?;
     let c = ctx.args.concurrency;
@@ -502,29 +532,62 @@ fn hsm(ctx: &mut Ctx) -> Result<(), String> {
         let rate = crate::hsm::raw_encrypt_rate(&token, sessions, ctx.timing.closed)?;
         best = best.max(rate);
         eprintln!("keyward-bench: H0 raw C_Encrypt 1KB, {sessions} session(s): {rate:.0}/s");
-        ctx.rows.push(Row {
-            scenario: format!("H0 raw C_Encrypt 1KB, {sessions} session(s)"),
-            phase: "max".into(),
-            rps: rate,
-            p50_ms: 0.0,
-            p99_ms: 0.0,
-            p999_ms: 0.0,
-            cpu_us_per_req: None,
-            ratio_to_b0: None,
-            concurrency: sessions,
-            error_rate: 0.0,
-            audit_check: None,
-            little: None,
-            overload: None,
-            git_sha: ctx.git_sha.clone(),
-            time: ctx.time.clone(),
-            cores: ctx.cores,
-        });
+        push_raw(ctx, &format!("H0 raw C_Encrypt 1KB, {sessions} session(s)"), rate, sessions);
     }
     if let Some(s8) = s8 {
         eprintln!("keyward-bench: S8 / H0 = {:.2} ({s8:.0} / {best:.0})", s8 / best);
     }
     Ok(())
+}
+
+/// S14: Sign (ECDSA P-256) and GenerateMac (HMAC-SHA-256) of a 64-byte message through the
+/// whole server, on software keys and, with a token, on SoftHSM2 keys; beside them the raw
+/// rates of the same operations with aws-lc-rs and with `C_Sign` on the token, one thread per
+/// core.
+fn signing(ctx: &mut Ctx) -> Result<(), String> {
+    keyward(ctx, "S14 Sign ECDSA P-256, software", Audit::Memory, Op::Sign)?;
+    keyward(ctx, "S14 GenerateMac HMAC-256, software", Audit::Memory, Op::Mac)?;
+    let threads = ctx.cores.max(1);
+    for (name, rate) in [
+        ("H1 raw aws-lc-rs ECDSA P-256 sign", crate::raw_signing::ecdsa_rate(threads, ctx.timing.closed)?),
+        ("H1 raw aws-lc-rs HMAC-SHA-256", crate::raw_signing::hmac_rate(threads, ctx.timing.closed)?),
+    ] {
+        eprintln!("keyward-bench: {name}, {threads} thread(s): {rate:.0}/s");
+        push_raw(ctx, &format!("{name}, {threads} thread(s)"), rate, threads);
+    }
+    match crate::hsm::Token::from_env() {
+        Ok(token) => {
+            keyward(ctx, "S14 Sign ECDSA P-256, pkcs11 (SoftHSM2)", Audit::MemoryHsm, Op::Sign)?;
+            keyward(ctx, "S14 GenerateMac HMAC-256, pkcs11 (SoftHSM2)", Audit::MemoryHsm, Op::Mac)?;
+            let rate = crate::hsm::raw_sign_rate(&token, threads, ctx.timing.closed)?;
+            eprintln!("keyward-bench: H1 raw C_Sign ECDSA P-256, {threads} session(s): {rate:.0}/s");
+            push_raw(ctx, &format!("H1 raw C_Sign ECDSA P-256, {threads} session(s)"), rate, threads);
+        }
+        Err(_) => eprintln!("keyward-bench: S14 on SoftHSM2 skipped: no token (scripts/start-softhsm.sh)"),
+    }
+    Ok(())
+}
+
+/// A row for a raw rate measured outside the server (no latency, no CPU split).
+fn push_raw(ctx: &mut Ctx, scenario: &str, rate: f64, concurrency: usize) {
+    ctx.rows.push(Row {
+        scenario: scenario.to_owned(),
+        phase: "max".into(),
+        rps: rate,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        p999_ms: 0.0,
+        cpu_us_per_req: None,
+        ratio_to_b0: None,
+        concurrency,
+        error_rate: 0.0,
+        audit_check: None,
+        little: None,
+        overload: None,
+        git_sha: ctx.git_sha.clone(),
+        time: ctx.time.clone(),
+        cores: ctx.cores,
+    });
 }
 
 /// S9: Encrypt on an aws-kms key whose KMS answers after 1, 5 and 25 ms. With the in-flight

@@ -256,3 +256,84 @@ async fn a_token_absent_at_start_degrades_instead_of_refusing_to_start() {
     let blob = encrypt(&s, &key, b"in the token").await;
     assert_eq!(decrypt(&s, &blob).await, b"in the token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_and_mac_keys_live_in_the_token_and_sign_there() {
+    let Some(hsm) = Hsm::shared() else { return };
+    let s = Server::start_with_config(Db::Sqlite, &config(&hsm, ""), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let message = b"signed inside the HSM".as_slice();
+    let mut ids = Vec::new();
+    for (spec, alg, digest) in [
+        ("ECC_NIST_P256", "ECDSA_SHA_256", "-sha256"),
+        ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256", "-sha256"),
+        ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", ""),
+    ] {
+        let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm", "key_spec": spec})).await;
+        assert_eq!((r.status, r.body["protection"].as_str()), (201, Some("hsm")), "{}", r.body);
+        let key = r.s("key_id");
+        let r =
+            s.post(&format!("/v1/keys/{key}/sign"), json!({"message": b64(message), "signing_algorithm": alg})).await;
+        assert_eq!(r.status, 200, "{spec}: {}", r.body);
+        let sig = unb64(&r.s("signature"));
+        // openssl verifies the token's signature with the PEM alone.
+        let pem = s.get(&format!("/v1/keys/{key}/public-key")).await.s("public_key_pem");
+        let (pem_file, msg_file, sig_file) = (dir.path().join("p.pem"), dir.path().join("m"), dir.path().join("s"));
+        std::fs::write(&pem_file, pem).unwrap();
+        std::fs::write(&msg_file, message).unwrap();
+        std::fs::write(&sig_file, &sig).unwrap();
+        let mut cmd = std::process::Command::new("openssl");
+        if digest.is_empty() {
+            cmd.args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"]).arg(&pem_file).arg("-in").arg(&msg_file);
+            cmd.arg("-sigfile").arg(&sig_file);
+        } else {
+            cmd.args(["dgst", digest, "-verify"]).arg(&pem_file).arg("-signature").arg(&sig_file).arg(&msg_file);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+        let body = |sig: &[u8]| json!({"message": b64(message), "signature": b64(sig), "signing_algorithm": alg});
+        assert_eq!(s.post(&format!("/v1/keys/{key}/verify"), body(&sig)).await.body["signature_valid"], true);
+        let mut bad = sig.clone();
+        bad[4] ^= 0x40;
+        assert_eq!(s.post(&format!("/v1/keys/{key}/verify"), body(&bad)).await.body["signature_valid"], false);
+        // The private half is in the token, sensitive, never extractable; the database holds
+        // only its reference.
+        let id = object_id(&key, 1);
+        let facts = hsm.inspect_private(&id);
+        assert!(facts.found && hsm.has_public(&id), "{spec}: both halves live in the token");
+        assert!(!facts.value_readable, "{spec}: the private key is refused");
+        assert_eq!((facts.sensitive, facts.extractable), (Some(true), Some(false)), "{spec}");
+        assert_eq!(materials(&s, &key).await[0].1[1..], id[..], "{spec}: the stored material is the reference");
+        ids.push(key);
+    }
+    let r = s.post("/v1/keys", json!({"namespace": "vault", "backend": "hsm", "key_spec": "HMAC_384"})).await;
+    let hmac = r.s("key_id");
+    let mac = s
+        .post(
+            &format!("/v1/keys/{hmac}/generate-mac"),
+            json!({"message": b64(message), "mac_algorithm": "HMAC_SHA_384"}),
+        )
+        .await;
+    let mac = unb64(&mac.s("mac"));
+    assert_eq!(mac.len(), 48);
+    let check = s
+        .post(
+            &format!("/v1/keys/{hmac}/verify-mac"),
+            json!({"message": b64(message), "mac": b64(&mac), "mac_algorithm": "HMAC_SHA_384"}),
+        )
+        .await;
+    assert_eq!(check.body["mac_valid"], true, "{}", check.body);
+    let facts = hsm.inspect(&object_id(&hmac, 1));
+    assert!(
+        facts.found && !facts.value_readable && facts.extractable == Some(false),
+        "the HMAC secret stays in the token"
+    );
+    // Destruction removes both halves of every key pair.
+    ids.push(hmac.clone());
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.destroy_now(&refs).await;
+    for key in &ids {
+        let id = object_id(key, 1);
+        assert!(!hsm.inspect_private(&id).found && !hsm.has_public(&id) && !hsm.inspect(&id).found, "{key} destroyed");
+    }
+}
