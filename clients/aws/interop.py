@@ -503,6 +503,24 @@ class Signing(unittest.TestCase):
             self.alice.verify_mac(KeyId=key["Arn"], Message=b"webhooK", Mac=mac["Mac"], MacAlgorithm="HMAC_SHA_256")
         self.assertEqual(error_code(e.exception), "KMSInvalidMacException")
 
+    def test_data_key_pairs(self):
+        sym = self.alice.create_key(Description="wraps data key pairs")["KeyMetadata"]["Arn"]
+        ctx = {"device": "sensor-7"}
+        for spec in ["ECC_NIST_P256", "RSA_2048"]:
+            out = self.alice.generate_data_key_pair(KeyId=sym, KeyPairSpec=spec, EncryptionContext=ctx)
+            self.assertEqual((out["KeyId"], out["KeyPairSpec"]), (sym, spec))
+            private = serialization.load_der_private_key(out["PrivateKeyPlaintext"], password=None)
+            public = private.public_key().public_bytes(serialization.Encoding.DER,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+            self.assertEqual(public, out["PublicKey"])
+            back = self.alice.decrypt(CiphertextBlob=out["PrivateKeyCiphertextBlob"], EncryptionContext=ctx)
+            self.assertEqual(back["Plaintext"], out["PrivateKeyPlaintext"])
+        bare = self.alice.generate_data_key_pair_without_plaintext(KeyId=sym, KeyPairSpec="ECC_NIST_P384")
+        self.assertNotIn("PrivateKeyPlaintext", bare)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.generate_data_key_pair(KeyId=self.keys["ECC_NIST_P256"]["Arn"], KeyPairSpec="ECC_NIST_P256")
+        self.assertEqual(error_code(e.exception), "InvalidKeyUsageException")
+
     def test_usage_other_principals_and_the_aws_cli(self):
         arn = self.keys["ECC_NIST_P256"]["Arn"]
         with self.assertRaises(botocore.exceptions.ClientError) as e:

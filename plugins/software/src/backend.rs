@@ -236,7 +236,7 @@ impl Backend for SoftwareBackend {
                 self.wrap(key_id, version, &key)
             }
             spec => {
-                let secret = signing::generate(spec, fill_random)?;
+                let secret = signing::off_thread(move || signing::generate(spec, fill_random)).await?;
                 self.wrap_secret(key_id, version, spec, &secret)
             }
         }

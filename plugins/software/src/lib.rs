@@ -9,6 +9,7 @@ mod signing;
 pub use backend::{ALG_AES256_GCM_HKDF, SoftwareBackend};
 pub use config::SoftwareConfig;
 pub use root_key::RootKey;
+pub use signing::InProcessKeyPairs;
 
 use std::sync::Arc;
 

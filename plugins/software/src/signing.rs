@@ -238,3 +238,35 @@ impl SecretCache {
         }
     }
 }
+
+/// Key pairs made in process with aws-lc-rs, for GenerateDataKeyPair.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InProcessKeyPairs;
+
+impl keyward_core::ports::key_pairs::KeyPairs for InProcessKeyPairs {
+    fn generate(
+        &self,
+        spec: KeySpec,
+    ) -> keyward_core::ports::backend::BoxFuture<'_, Result<keyward_core::ports::key_pairs::KeyPair, BackendError>>
+    {
+        Box::pin(async move {
+            if !spec.is_asymmetric() {
+                return Err(BackendError::InvalidRequest(format!("{spec} is not a key pair")));
+            }
+            off_thread(move || {
+                let private_key =
+                    generate(spec, |_| Err(BackendError::Internal("key pairs draw no raw bytes".into())))?;
+                let public_key = parse(spec, &private_key)?.public_key(spec)?;
+                Ok(keyward_core::ports::key_pairs::KeyPair { public_key, private_key })
+            })
+            .await
+        })
+    }
+}
+
+/// Runs CPU-heavy work (RSA key generation) on the blocking pool, not a request thread.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BackendError> + Send + 'static,
+) -> Result<T, BackendError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| BackendError::Internal(format!("key generation: {e}")))?
+}

@@ -49,6 +49,8 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(crypto::re_encrypt)
             .service(crypto::generate_data_key)
             .service(crypto::generate_data_key_without_plaintext)
+            .service(crypto::generate_data_key_pair)
+            .service(crypto::generate_data_key_pair_without_plaintext)
             .service(crypto::generate_random)
             .service(signing::sign)
             .service(signing::verify)

@@ -33,6 +33,9 @@ fn examples(operation_id: &str) -> Option<Value> {
         "CreateKey" => json!({"namespace": "payments", "description": "orders database", "alias": "alias/payments-db"}),
         "Encrypt" => json!({"plaintext": "c2VjcmV0", "encryption_context": {"table": "orders"}}),
         "Decrypt" => json!({"ciphertext_blob": "S1cB...", "encryption_context": {"table": "orders"}}),
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            json!({"key_pair_spec": "ECC_NIST_P256", "encryption_context": {"purpose": "device-identity"}})
+        }
         "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
             json!({"key_spec": "AES_256", "encryption_context": {"table": "orders"}})
         }

@@ -23,6 +23,8 @@ pub enum Operation {
     GenerateDataKey,
     GenerateDataKeyWithoutPlaintext,
     GenerateRandom,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
     Sign,
     Verify,
     GetPublicKey,
@@ -72,6 +74,8 @@ impl Operation {
             Self::GenerateDataKey => "GenerateDataKey",
             Self::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
             Self::GenerateRandom => "GenerateRandom",
+            Self::GenerateDataKeyPair => "GenerateDataKeyPair",
+            Self::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
             Self::Sign => "Sign",
             Self::Verify => "Verify",
             Self::GetPublicKey => "GetPublicKey",
@@ -108,7 +112,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 38] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -126,6 +130,8 @@ impl Operation {
         Self::GenerateDataKey,
         Self::GenerateDataKeyWithoutPlaintext,
         Self::GenerateRandom,
+        Self::GenerateDataKeyPair,
+        Self::GenerateDataKeyPairWithoutPlaintext,
         Self::Sign,
         Self::Verify,
         Self::GetPublicKey,

@@ -243,6 +243,7 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     if let Some(reader) = reader {
         service = service.with_audit_reader(Arc::new(reader));
     }
+    service = service.with_key_pairs(Arc::new(keyward_backend_software::InProcessKeyPairs));
     let service = Arc::new(service);
     service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;
     let (auth, dev_auth) = authenticator(settings)?;

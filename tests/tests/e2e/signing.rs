@@ -331,7 +331,73 @@ async fn records_name_the_algorithm_and_the_message_hash_never_the_message(db: D
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+async fn data_key_pairs_come_with_their_private_key_sealed(db: Db) {
+    let s = Server::start(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let aes = s.create_key("signing").await;
+    let ctx = json!({"device": "sensor-7"});
+    for spec in ["ECC_NIST_P256", "RSA_2048", "ECC_NIST_EDWARDS25519"] {
+        let r = s
+            .post(
+                &format!("/v1/keys/{aes}/generate-data-key-pair"),
+                json!({"key_pair_spec": spec, "encryption_context": ctx}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{spec}: {}", r.body);
+        assert_eq!((r.s("key_id"), r.s("key_pair_spec")), (aes.clone(), spec.to_owned()));
+        let private = unb64(&r.s("private_key_plaintext"));
+        // openssl derives the same public key from the PKCS#8 private key.
+        let der = dir.path().join("private.der");
+        std::fs::write(&der, &private).unwrap();
+        let out = Command::new("openssl")
+            .args(["pkey", "-inform", "DER", "-in"])
+            .arg(&der)
+            .args(["-pubout", "-outform", "DER"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, unb64(&r.s("public_key")), "{spec}: the pair's halves match");
+        // Decrypt of the blob, with the context, gives the private key back.
+        let blob = r.s("private_key_ciphertext_blob");
+        let back = s.post("/v1/decrypt", json!({"ciphertext_blob": blob, "encryption_context": ctx})).await;
+        assert_eq!(unb64(&back.s("plaintext")), private, "{spec}");
+        let wrong = s.post("/v1/decrypt", json!({"ciphertext_blob": blob})).await;
+        assert_eq!((wrong.status, wrong.code()), (400, "InvalidCiphertext"));
+    }
+    let r = s
+        .post(
+            &format!("/v1/keys/{aes}/generate-data-key-pair-without-plaintext"),
+            json!({"key_pair_spec": "ECC_NIST_P384"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("private_key_plaintext").is_none(), "{}", r.body);
+    let back = s.post("/v1/decrypt", json!({"ciphertext_blob": r.s("private_key_ciphertext_blob")})).await;
+    assert_eq!(back.status, 200);
+    // Refusals: a pair spec that is not a pair, a wrapping key that is not symmetric.
+    let (ec, _) = create(&s, "ECC_NIST_P256", json!({})).await;
+    for (path, spec, status, code) in [
+        (format!("/v1/keys/{aes}/generate-data-key-pair"), "AES_256", 400, "InvalidRequest"),
+        (format!("/v1/keys/{aes}/generate-data-key-pair"), "HMAC_256", 400, "InvalidRequest"),
+        (format!("/v1/keys/{ec}/generate-data-key-pair"), "ECC_NIST_P256", 400, "InvalidKeyUsage"),
+    ] {
+        let r = s.post(&path, json!({"key_pair_spec": spec})).await;
+        assert_eq!((r.status, r.code()), (status, code), "{spec}: {}", r.body);
+    }
+    let eve = s.token("eve", &["elsewhere"]);
+    let r = s
+        .call(
+            "POST",
+            &format!("/v1/keys/{aes}/generate-data-key-pair"),
+            &eve,
+            Some(json!({"key_pair_spec": "ECC_NIST_P256"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"));
+}
+
 keyward_e2e::on_both_databases!(
+    data_key_pairs_come_with_their_private_key_sealed,
     every_spec_signs_and_openssl_verifies_with_the_pem_alone,
     macs_verify_and_refuse_tampering,
     usage_algorithms_and_inputs_are_enforced_and_each_refusal_audited,

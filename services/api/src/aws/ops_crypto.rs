@@ -170,6 +170,49 @@ pub(super) async fn generate_data_key(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct DataKeyPairRequest {
+    key_id: Option<String>,
+    key_pair_spec: Option<String>,
+    encryption_context: Option<BTreeMap<String, String>>,
+    recipient: Option<Value>,
+}
+
+pub(super) async fn generate_data_key_pair(
+    call: &Call<'_>,
+    scope: &mut Scope,
+    with_plaintext: bool,
+) -> Result<Value, Error> {
+    let r: DataKeyPairRequest = parse(call.body)?;
+    if r.recipient.is_some() {
+        return Err(Error::new(
+            keyward_core::ErrorCode::UnsupportedOperation,
+            "`Recipient` (Nitro Enclaves attestation) is not supported",
+        ));
+    }
+    let spec = r.key_pair_spec.as_deref().ok_or_else(|| constraint("keyPairSpec", "Member must not be null"))?;
+    let pair_spec = spec.parse::<keyward_core::model::key::KeySpec>().map_err(|_| {
+        constraint("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_NIST_EDWARDS25519]")
+    })?;
+    let input = keyward_core::service::DataKeyPairInput {
+        key: call.key_id(r.key_id.as_deref())?,
+        pair_spec,
+        context: wire::context(r.encryption_context)?,
+    };
+    let out = call.service.generate_data_key_pair(scope, input, with_plaintext).await?;
+    let mut answer = json!({
+        "KeyId": call.aws.settings.key_arn(out.key_id),
+        "KeyPairSpec": out.pair_spec.as_str(),
+        "PublicKey": b64(&out.public_key),
+        "PrivateKeyCiphertextBlob": b64(&out.private_key_blob),
+    });
+    if let Some(p) = &out.private_key {
+        answer["PrivateKeyPlaintext"] = Value::String(b64(p));
+    }
+    Ok(answer)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct RandomRequest {
     number_of_bytes: Option<i64>,
     custom_key_store_id: Option<String>,

@@ -161,3 +161,55 @@ pub struct GenerateRandomResponse {
     #[schema(format = Byte)]
     pub plaintext: String,
 }
+
+/// GenerateDataKeyPair's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDataKeyPairRequest {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// `RSA_2048`, `RSA_3072`, `RSA_4096`, `ECC_NIST_P256`, `ECC_NIST_P384`, `ECC_NIST_P521` or
+    /// `ECC_NIST_EDWARDS25519`.
+    pub key_pair_spec: String,
+    /// Bound to the private key's blob.
+    #[serde(default)]
+    pub encryption_context: Option<BTreeMap<String, String>>,
+}
+
+/// GenerateDataKeyPair's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateDataKeyPairResponse {
+    /// The wrapping key.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The pair's spec.
+    pub key_pair_spec: String,
+    /// The public key, DER SubjectPublicKeyInfo, base64.
+    #[schema(format = Byte)]
+    pub public_key: String,
+    /// The private key, DER PKCS#8, base64: use it, then throw it away.
+    #[schema(format = Byte)]
+    pub private_key_plaintext: String,
+    /// The private key sealed under the wrapping key, base64: Decrypt returns the PKCS#8.
+    #[schema(format = Byte)]
+    pub private_key_ciphertext_blob: String,
+}
+
+/// GenerateDataKeyPairWithoutPlaintext's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateDataKeyPairWithoutPlaintextResponse {
+    /// The wrapping key.
+    pub key_id: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The pair's spec.
+    pub key_pair_spec: String,
+    /// The public key, DER SubjectPublicKeyInfo, base64.
+    #[schema(format = Byte)]
+    pub public_key: String,
+    /// The private key sealed under the wrapping key, base64.
+    #[schema(format = Byte)]
+    pub private_key_ciphertext_blob: String,
+}

@@ -5,13 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use keyward_core::Error;
 use keyward_core::model::ids::Namespace;
 use keyward_core::operation::Operation;
-use keyward_core::service::{DataKeyInput, DataKeySize, DecryptInput, EncryptInput, ReEncryptInput};
+use keyward_core::service::{DataKeyInput, DataKeyPairInput, DataKeySize, DecryptInput, EncryptInput, ReEncryptInput};
 
 use super::{key_ref, run};
 use crate::dto::crypto::{
-    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest, GenerateDataKeyResponse,
-    GenerateDataKeyWithoutPlaintextResponse, GenerateRandomRequest, GenerateRandomResponse, ReEncryptRequest,
-    ReEncryptResponse,
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyPairRequest,
+    GenerateDataKeyPairResponse, GenerateDataKeyPairWithoutPlaintextResponse, GenerateDataKeyRequest,
+    GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, GenerateRandomRequest, GenerateRandomResponse,
+    ReEncryptRequest, ReEncryptResponse,
 };
 use crate::dto::{b64, b64_decode, context, parse_json};
 use crate::error::{ApiError, Problem};
@@ -161,6 +162,71 @@ pub async fn generate_data_key_without_plaintext(
         })
     })
     .await
+}
+
+/// Returns a fresh key pair for use outside Keyward: its public key, its private key, and the
+/// private key sealed under `key` (a symmetric key).
+#[utoipa::path(
+    operation_id = "GenerateDataKeyPair", tag = "crypto", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = GenerateDataKeyPairRequest,
+    responses((status = 200, body = GenerateDataKeyPairResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/generate-data-key-pair")]
+pub async fn generate_data_key_pair(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GenerateDataKeyPair, StatusCode::OK, &body, async |scope| {
+        let out = state.service.generate_data_key_pair(scope, data_key_pair_input(&key, &body)?, true).await?;
+        Ok(GenerateDataKeyPairResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            key_pair_spec: out.pair_spec.as_str().to_owned(),
+            public_key: b64(&out.public_key),
+            private_key_plaintext: out.private_key.as_deref().map(|p| b64(p)).unwrap_or_default(),
+            private_key_ciphertext_blob: b64(&out.private_key_blob),
+        })
+    })
+    .await
+}
+
+/// As GenerateDataKeyPair, without the private key in the clear.
+#[utoipa::path(
+    operation_id = "GenerateDataKeyPairWithoutPlaintext", tag = "crypto", params(("key" = String, Path, description = KEY_PARAM)),
+    request_body = GenerateDataKeyPairRequest,
+    responses((status = 200, body = GenerateDataKeyPairWithoutPlaintextResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[post("/keys/{key}/generate-data-key-pair-without-plaintext")]
+pub async fn generate_data_key_pair_without_plaintext(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GenerateDataKeyPairWithoutPlaintext, StatusCode::OK, &body, async |scope| {
+        let out = state.service.generate_data_key_pair(scope, data_key_pair_input(&key, &body)?, false).await?;
+        Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+            key_id: out.key_id.to_string(),
+            key_version: out.key_version,
+            key_pair_spec: out.pair_spec.as_str().to_owned(),
+            public_key: b64(&out.public_key),
+            private_key_ciphertext_blob: b64(&out.private_key_blob),
+        })
+    })
+    .await
+}
+
+fn data_key_pair_input(key: &str, body: &[u8]) -> Result<DataKeyPairInput, Error> {
+    let r: GenerateDataKeyPairRequest = parse_json(body)?;
+    Ok(DataKeyPairInput {
+        key: key_ref(key)?,
+        pair_spec: r.key_pair_spec.parse()?,
+        context: context(r.encryption_context)?,
+    })
 }
 
 /// Returns random bytes from the default backend's generator.

@@ -4,4 +4,5 @@ pub mod audit;
 pub mod authorizer;
 pub mod backend;
 pub mod clock;
+pub mod key_pairs;
 pub mod store;

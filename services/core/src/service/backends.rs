@@ -21,6 +21,8 @@ use crate::ports::backend::{
 
 /// How long one backend call may take by default.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long generating an RSA key may take (primes are searched at random).
+const KEYGEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One instance behind its guard. It is itself a [`DynBackend`], so the domain calls it as any
 /// backend.
@@ -68,19 +70,35 @@ impl Guarded {
         &self,
         work: impl Future<Output = std::result::Result<T, BackendError>>,
     ) -> std::result::Result<T, BackendError> {
-        tokio::time::timeout(self.timeout, work)
+        self.within_for(self.timeout, work).await
+    }
+
+    async fn within_for<T>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = std::result::Result<T, BackendError>>,
+    ) -> std::result::Result<T, BackendError> {
+        tokio::time::timeout(deadline, work)
             .await
-            .unwrap_or_else(|_| Err(BackendError::Unavailable(format!("no answer within {:?}", self.timeout))))
+            .unwrap_or_else(|_| Err(BackendError::Unavailable(format!("no answer within {deadline:?}"))))
     }
 
     async fn call<T>(
         &self,
         work: impl Future<Output = std::result::Result<T, BackendError>>,
     ) -> std::result::Result<T, BackendError> {
+        self.call_for(self.timeout, work).await
+    }
+
+    async fn call_for<T>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = std::result::Result<T, BackendError>>,
+    ) -> std::result::Result<T, BackendError> {
         if !self.is_up() {
             return Err(BackendError::Unavailable(format!("backend `{}` is down", self.name)));
         }
-        let answer = self.within(work).await;
+        let answer = self.within_for(deadline, work).await;
         if let Err(BackendError::Unavailable(reason)) = &answer
             && self.up.swap(false, Ordering::AcqRel)
         {
@@ -105,7 +123,9 @@ impl DynBackend for Guarded {
         version: u32,
         spec: KeySpec,
     ) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
-        Box::pin(self.call(self.inner.create_key(key_id, version, spec)))
+        // An RSA-4096 key takes seconds to generate; the call deadline is for serving requests.
+        let deadline = if spec.is_rsa() { self.timeout.max(KEYGEN_TIMEOUT) } else { self.timeout };
+        Box::pin(self.call_for(deadline, self.inner.create_key(key_id, version, spec)))
     }
 
     fn link_key<'a>(

@@ -9,7 +9,7 @@ use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyId, KeyRef, Namespace};
-use crate::model::key::KeyRecord;
+use crate::model::key::{KeyRecord, KeySpec};
 use crate::model::version::Usage;
 use crate::operation::{Action, Operation};
 use crate::ports::authorizer::ResourceRef;
@@ -137,7 +137,72 @@ pub struct DataKeyOutput {
     pub ciphertext_blob: Vec<u8>,
 }
 
+/// GenerateDataKeyPair's input.
+#[derive(Debug, Clone)]
+pub struct DataKeyPairInput {
+    /// The symmetric key that wraps the private half.
+    pub key: KeyRef,
+    /// The pair's spec (RSA or ECC).
+    pub pair_spec: KeySpec,
+    /// Bound as associated data of the private key's blob.
+    pub context: EncryptionContext,
+}
+
+/// GenerateDataKeyPair's output; `private_key` is absent for the WithoutPlaintext variant.
+#[derive(Debug)]
+pub struct DataKeyPairOutput {
+    /// The wrapping key.
+    pub key_id: KeyId,
+    /// Its version.
+    pub key_version: u32,
+    /// The pair's spec.
+    pub pair_spec: KeySpec,
+    /// The public key, DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    /// The private key, DER PKCS#8.
+    pub private_key: Option<Zeroizing<Vec<u8>>>,
+    /// The private key sealed under the wrapping key (Decrypt returns the PKCS#8).
+    pub private_key_blob: Vec<u8>,
+}
+
 impl KeyService {
+    /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a key pair for use outside
+    /// Keyward, its private half returned sealed under a symmetric key (and in the clear when
+    /// asked for).
+    pub async fn generate_data_key_pair(
+        &self,
+        scope: &mut Scope,
+        input: DataKeyPairInput,
+        with_plaintext: bool,
+    ) -> Result<DataKeyPairOutput> {
+        if !input.pair_spec.is_asymmetric() {
+            return Err(Error::invalid(format!("`key_pair_spec` must be an RSA or ECC spec, not {}", input.pair_spec)));
+        }
+        scope.note_context(&input.context);
+        let key = self.resolve(scope, &input.key).await?;
+        let op = if with_plaintext {
+            Operation::GenerateDataKeyPair
+        } else {
+            Operation::GenerateDataKeyPairWithoutPlaintext
+        };
+        let permit = self.authorize_key(scope, Action::Op(op), &key, &input.context)?;
+        let source = self
+            .key_pairs
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::UnsupportedOperation, "this server makes no key pairs"))?;
+        let pair = source.generate(input.pair_spec).await.map_err(backend_err)?;
+        let (key_version, private_key_blob, _) =
+            self.seal(scope, &permit, &key, Sealing::Plaintext(&pair.private_key), &input.context).await?;
+        Ok(DataKeyPairOutput {
+            key_id: key.id,
+            key_version,
+            pair_spec: input.pair_spec,
+            public_key: pair.public_key,
+            private_key: with_plaintext.then_some(pair.private_key),
+            private_key_blob,
+        })
+    }
+
     /// Encrypt.
     pub async fn encrypt(&self, scope: &mut Scope, input: EncryptInput) -> Result<EncryptOutput> {
         check_plaintext_len(input.plaintext.len())?;

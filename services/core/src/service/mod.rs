@@ -24,8 +24,8 @@ pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, TagUpdate, Updat
 pub use aliases::{AliasOutput, AliasWrite, ListAliasesOutput};
 pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
-    DataKeyInput, DataKeyOutput, DataKeySize, DecryptInput, DecryptOutput, EncryptInput, EncryptOutput, ReEncryptInput,
-    ReEncryptOutput,
+    DataKeyInput, DataKeyOutput, DataKeyPairInput, DataKeyPairOutput, DataKeySize, DecryptInput, DecryptOutput,
+    EncryptInput, EncryptOutput, ReEncryptInput, ReEncryptOutput,
 };
 pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
 pub use maintenance::MaintenanceReport;
@@ -57,6 +57,7 @@ pub struct KeyService {
     authorizer: Arc<dyn Authorizer>,
     audit: Arc<dyn AuditSink>,
     audit_reader: Option<Arc<dyn AuditReader>>,
+    key_pairs: Option<Arc<dyn crate::ports::key_pairs::KeyPairs>>,
     clock: Arc<dyn Clock>,
     backends: Backends,
     /// Grant syncs, serialized and coalesced (see [`KeyService::sync_grants`]).
@@ -72,13 +73,29 @@ impl KeyService {
         clock: Arc<dyn Clock>,
         backends: Backends,
     ) -> Self {
-        Self { store, authorizer, audit, audit_reader: None, clock, backends, grant_sync: grants::GrantSync::default() }
+        Self {
+            store,
+            authorizer,
+            audit,
+            audit_reader: None,
+            key_pairs: None,
+            clock,
+            backends,
+            grant_sync: grants::GrantSync::default(),
+        }
     }
 
     /// Lets QueryAudit and VerifyAudit read the committed trail.
     #[must_use]
     pub fn with_audit_reader(mut self, reader: Arc<dyn AuditReader>) -> Self {
         self.audit_reader = Some(reader);
+        self
+    }
+
+    /// Lets GenerateDataKeyPair make key pairs.
+    #[must_use]
+    pub fn with_key_pairs(mut self, key_pairs: Arc<dyn crate::ports::key_pairs::KeyPairs>) -> Self {
+        self.key_pairs = Some(key_pairs);
         self
     }
 
