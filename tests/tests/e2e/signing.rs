@@ -292,6 +292,19 @@ async fn tag_pinned_algorithms_are_refused_by_the_default_policies(db: Db) {
     let r = s.call("POST", &format!("/v1/keys/{key}/sign"), &bob, Some(dry)).await;
     assert_eq!(r.body["decision"], "Deny", "{}", r.body);
     assert_eq!(r.body["determining_policies"], json!(["signing-algorithm-pinned"]), "{}", r.body);
+    // Authorize answers the same question without a request to sign.
+    let ask = |alg: &str| {
+        json!({"principal": "Keyward::User::\"bob\"", "groups": ["signing"], "action": "Sign",
+               "resource": format!("Keyward::Key::\"{key}\""),
+               "context": {"signing_algorithm": alg, "message_type": "RAW"}})
+    };
+    let r = s.post("/v1/authorize", ask("RSASSA_PKCS1_V1_5_SHA_256")).await;
+    assert_eq!((r.status, &r.body["decision"]), (200, &json!("Deny")), "{}", r.body);
+    assert_eq!(r.body["determining_policies"], json!(["signing-algorithm-pinned"]));
+    let r = s.post("/v1/authorize", ask("RSASSA_PSS_SHA_256")).await;
+    assert_eq!(r.body["decision"], "Allow", "{}", r.body);
+    let r = s.post("/v1/authorize", ask("RSA_WITH_MD5")).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidRequest"));
 }
 
 async fn records_name_the_algorithm_and_the_message_hash_never_the_message(db: Db) {

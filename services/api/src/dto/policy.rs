@@ -43,6 +43,15 @@ pub struct AuthorizeContext {
     /// A justification, as `x-keyward-justification` would carry it.
     #[serde(default)]
     pub justification: Option<String>,
+    /// Sign and Verify: the signing algorithm (`context.signing_algorithm`).
+    #[serde(default)]
+    pub signing_algorithm: Option<String>,
+    /// Sign and Verify: `RAW` or `DIGEST` (`context.message_type`).
+    #[serde(default)]
+    pub message_type: Option<String>,
+    /// GenerateMac and VerifyMac: the MAC algorithm (`context.mac_algorithm`).
+    #[serde(default)]
+    pub mac_algorithm: Option<String>,
 }
 
 /// Authorize's body: may `principal` do `action` on `resource` in `context`?

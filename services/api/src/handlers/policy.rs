@@ -74,6 +74,11 @@ pub async fn authorize(
             encryption_context: context(ctx.encryption_context)?,
             justification: ctx.justification,
             source_ip,
+            algorithm: keyward_core::ports::authorizer::AlgorithmFacts {
+                signing_algorithm: ctx.signing_algorithm.as_deref().map(str::parse).transpose()?,
+                message_type: ctx.message_type.as_deref().map(str::parse).transpose()?,
+                mac_algorithm: ctx.mac_algorithm.as_deref().map(str::parse).transpose()?,
+            },
         };
         state.service.authorize_question(scope, input).await.map(DryRunResponse::from)
     })

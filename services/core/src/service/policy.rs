@@ -49,6 +49,8 @@ pub struct AuthorizeInput {
     pub justification: Option<String>,
     /// A source address (default: the caller's).
     pub source_ip: Option<IpAddr>,
+    /// The algorithm a signing or MAC request would name.
+    pub algorithm: crate::ports::authorizer::AlgorithmFacts,
 }
 
 impl KeyService {
@@ -99,7 +101,7 @@ impl KeyService {
             dry_run: true,
             create: None,
             forwarded: None,
-            algorithm: Default::default(),
+            algorithm: input.algorithm,
         };
         let decision =
             self.authorizer.decide(&AuthzRequest { principal: &asked, action: input.action, resource, facts });
