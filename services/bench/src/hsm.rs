@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::session::UserType;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
 /// Where the token is.
@@ -31,8 +32,8 @@ impl Token {
     }
 }
 
-/// Encryptions per second with `sessions` threads for `duration`.
-pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> Result<f64, String> {
+/// Opens the token: the module initialised, its slot, and a logged-in session.
+fn login(token: &Token) -> Result<(Pkcs11, Slot, Session), String> {
     let ctx = Pkcs11::new(&token.module).map_err(|e| e.to_string())?;
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(|e| e.to_string())?;
     let slot = ctx
@@ -44,24 +45,27 @@ pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> R
     let pin = std::fs::read_to_string(&token.pin_file).map_err(|e| e.to_string())?;
     let setup = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
     setup.login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned()))).map_err(|e| e.to_string())?;
-    // The same template the backend uses, so both measure the same kind of token key.
-    let template = keyward_backend_pkcs11::aes_key_template(b"keyward-bench-h0".to_vec(), b"keyward-bench-h0".to_vec());
-    let key = setup.generate_key(&Mechanism::AesKeyGen, &template).map_err(|e| e.to_string())?;
-    let plaintext = vec![0x5Au8; 1024];
-    let aad = b"bench".to_vec();
+    Ok((ctx, slot, setup))
+}
+
+/// Runs `op` on one session per thread for `duration`; the total count.
+fn per_session(
+    ctx: &Pkcs11,
+    slot: Slot,
+    sessions: usize,
+    duration: Duration,
+    op: impl Fn(&Session, u64) -> Result<(), String> + Sync,
+) -> Result<u64, String> {
     let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..sessions)
             .map(|_| {
-                let (ctx, plaintext, aad) = (&ctx, &plaintext, &aad);
+                let op = &op;
                 scope.spawn(move || -> Result<u64, String> {
                     let session = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
                     let started = Instant::now();
                     let mut n: u64 = 0;
                     while started.elapsed() < duration {
-                        let mut iv = [0u8; 12];
-                        iv[4..].copy_from_slice(&n.to_be_bytes());
-                        let gcm = GcmParams::new(&mut iv, aad, 128.into()).map_err(|e| e.to_string())?;
-                        session.encrypt(&Mechanism::AesGcm(gcm), key, plaintext).map_err(|e| e.to_string())?;
+                        op(&session, n)?;
                         n += 1;
                     }
                     Ok(n)
@@ -70,7 +74,23 @@ pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> R
             .collect();
         workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect()
     });
-    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    counts.into_iter().sum()
+}
+
+/// Encryptions per second with `sessions` threads for `duration`.
+pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> Result<f64, String> {
+    let (ctx, slot, setup) = login(token)?;
+    // The same template the backend uses, so both measure the same kind of token key.
+    let template = keyward_backend_pkcs11::aes_key_template(b"keyward-bench-h0".to_vec(), b"keyward-bench-h0".to_vec());
+    let key = setup.generate_key(&Mechanism::AesKeyGen, &template).map_err(|e| e.to_string())?;
+    let plaintext = vec![0x5Au8; 1024];
+    let aad = b"bench".to_vec();
+    let total = per_session(&ctx, slot, sessions, duration, |session, n| {
+        let mut iv = [0u8; 12];
+        iv[4..].copy_from_slice(&n.to_be_bytes());
+        let gcm = GcmParams::new(&mut iv, &aad, 128.into()).map_err(|e| e.to_string())?;
+        session.encrypt(&Mechanism::AesGcm(gcm), key, &plaintext).map(|_| ()).map_err(|e| e.to_string())
+    })?;
     let _ = setup.destroy_object(key);
     drop(setup);
     let _ = ctx.finalize();
@@ -82,17 +102,7 @@ pub fn raw_encrypt_rate(token: &Token, sessions: usize, duration: Duration) -> R
 /// session.
 pub fn raw_sign_rate(token: &Token, sessions: usize, duration: Duration) -> Result<f64, String> {
     use cryptoki::object::{Attribute, KeyType, ObjectClass};
-    let ctx = Pkcs11::new(&token.module).map_err(|e| e.to_string())?;
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(|e| e.to_string())?;
-    let slot = ctx
-        .get_slots_with_token()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).is_ok_and(|i| i.label().trim_end() == token.label))
-        .ok_or("token not found")?;
-    let pin = std::fs::read_to_string(&token.pin_file).map_err(|e| e.to_string())?;
-    let setup = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
-    setup.login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned()))).map_err(|e| e.to_string())?;
+    let (ctx, slot, setup) = login(token)?;
     let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     let public = [
         Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -111,25 +121,9 @@ pub fn raw_sign_rate(token: &Token, sessions: usize, duration: Duration) -> Resu
     ];
     let (_, key) = setup.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private).map_err(|e| e.to_string())?;
     let digest = [0x5Au8; 32];
-    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..sessions)
-            .map(|_| {
-                let (ctx, digest) = (&ctx, &digest);
-                scope.spawn(move || -> Result<u64, String> {
-                    let session = ctx.open_rw_session(slot).map_err(|e| e.to_string())?;
-                    let started = Instant::now();
-                    let mut n: u64 = 0;
-                    while started.elapsed() < duration {
-                        session.sign(&Mechanism::Ecdsa, key, digest).map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect()
-    });
-    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    let total = per_session(&ctx, slot, sessions, duration, |session, _| {
+        session.sign(&Mechanism::Ecdsa, key, &digest).map(|_| ()).map_err(|e| e.to_string())
+    })?;
     drop(setup);
     let _ = ctx.finalize();
     Ok(total as f64 / duration.as_secs_f64())
