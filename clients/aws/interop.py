@@ -503,6 +503,23 @@ class Signing(unittest.TestCase):
             self.alice.verify_mac(KeyId=key["Arn"], Message=b"webhooK", Mac=mac["Mac"], MacAlgorithm="HMAC_SHA_256")
         self.assertEqual(error_code(e.exception), "KMSInvalidMacException")
 
+    def test_rsa_oaep_encryption(self):
+        key = self.alice.create_key(KeySpec="RSA_3072", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+        self.assertEqual(key["EncryptionAlgorithms"], ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"])
+        arn = key["Arn"]
+        enc = self.alice.encrypt(KeyId=arn, Plaintext=b"wrapped", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        self.assertEqual((enc["EncryptionAlgorithm"], len(enc["CiphertextBlob"])), ("RSAES_OAEP_SHA_256", 384))
+        dec = self.alice.decrypt(KeyId=arn, CiphertextBlob=enc["CiphertextBlob"], EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        self.assertEqual(dec["Plaintext"], b"wrapped")
+        # Encrypted outside with the public key alone, as AWS documents for offline use.
+        pub = serialization.load_der_public_key(self.alice.get_public_key(KeyId=arn)["PublicKey"])
+        outside = pub.encrypt(b"offline", padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None))
+        dec = self.alice.decrypt(KeyId=arn, CiphertextBlob=outside, EncryptionAlgorithm="RSAES_OAEP_SHA_1")
+        self.assertEqual(dec["Plaintext"], b"offline")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.decrypt(KeyId=arn, CiphertextBlob=outside, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        self.assertEqual(error_code(e.exception), "InvalidCiphertextException")
+
     def test_data_key_pairs(self):
         sym = self.alice.create_key(Description="wraps data key pairs")["KeyMetadata"]["Arn"]
         ctx = {"device": "sensor-7"}

@@ -79,6 +79,8 @@ impl Kms {
             external_pending_window_days: None,
             // moto hashes DIGEST messages again.
             digest_messages: Some(false),
+            // moto encrypts every key symmetrically, whatever the algorithm.
+            rsa_encryption: Some(false),
         })
         .expect("inspector")
     }

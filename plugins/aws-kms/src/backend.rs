@@ -15,13 +15,15 @@ use aws_sdk_kms::config::timeout::TimeoutConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Region, StalledStreamProtectionConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec as ExternalSpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
+use aws_sdk_kms::types::{
+    EncryptionAlgorithmSpec, KeySpec as ExternalSpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
+};
 use base64::Engine as _;
 use keyward_backend::{AadFn, Backend, BackendError, Capabilities, DataKey, Sealed, VersionHandle};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -157,6 +159,11 @@ impl AwsKmsBackend {
                 destroy_is_immediate: false,
                 raw_gcm: false,
                 signs_digests: config.digest_messages.unwrap_or(true),
+                rsa_oaep: if config.rsa_encryption.unwrap_or(true) {
+                    vec![EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256]
+                } else {
+                    Vec::new()
+                },
             },
             pending_window_days: config.pending_window_days(),
         })
@@ -212,19 +219,24 @@ impl Backend for AwsKmsBackend {
         &self.capabilities
     }
 
-    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    async fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        usage: KeyUsage,
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         if !self.capabilities.specs.contains(&spec) {
             return Err(BackendError::Unsupported(format!("{spec} keys")));
         }
-        let (external_spec, usage) = match spec {
-            KeySpec::Aes256 => (ExternalSpec::SymmetricDefault, KeyUsageType::EncryptDecrypt),
-            s => (
-                ExternalSpec::from(s.as_str()),
-                match s.usage() {
-                    keyward_core::model::key::KeyUsage::GenerateVerifyMac => KeyUsageType::GenerateVerifyMac,
-                    _ => KeyUsageType::SignVerify,
-                },
-            ),
+        let external_spec = match spec {
+            KeySpec::Aes256 => ExternalSpec::SymmetricDefault,
+            s => ExternalSpec::from(s.as_str()),
+        };
+        let usage = match usage {
+            KeyUsage::EncryptDecrypt => KeyUsageType::EncryptDecrypt,
+            KeyUsage::SignVerify => KeyUsageType::SignVerify,
+            KeyUsage::GenerateVerifyMac => KeyUsageType::GenerateVerifyMac,
         };
         let out = self
             .local()
@@ -422,6 +434,46 @@ impl Backend for AwsKmsBackend {
             Err(e) if matches!(e.code(), Some("KMSInvalidSignatureException")) => Ok(false),
             Err(e) => Err(mapped(Call::Other, e)),
         }
+    }
+
+    async fn encrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let out = self
+            .local()
+            .encrypt()
+            .key_id(arn)
+            .plaintext(Blob::new(plaintext.to_vec()))
+            .encryption_algorithm(EncryptionAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await
+            .map_err(|e| mapped(Call::Other, e))?;
+        Ok(out.ciphertext_blob.ok_or_else(|| missing("a ciphertext"))?.into_inner())
+    }
+
+    async fn decrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let (_, arn) = external_key(&key)?;
+        let out = self
+            .local()
+            .decrypt()
+            .key_id(arn)
+            .ciphertext_blob(Blob::new(ciphertext.to_vec()))
+            .encryption_algorithm(EncryptionAlgorithmSpec::from(algorithm.as_str()))
+            .send()
+            .await
+            .map_err(|e| mapped(Call::Decrypt, e))?;
+        Ok(Zeroizing::new(out.plaintext.ok_or_else(|| missing("a plaintext"))?.into_inner()))
     }
 
     async fn generate_mac(

@@ -26,6 +26,9 @@ pub struct AwsKmsConfig {
     /// true, as AWS KMS does; `false` for compatible servers that hash every message again,
     /// such as moto: DIGEST requests then answer 422).
     pub digest_messages: Option<bool>,
+    /// Whether RSA ENCRYPT_DECRYPT keys are offered (default true; `false` for compatible
+    /// servers that do not encrypt with RSAES-OAEP, such as moto).
+    pub rsa_encryption: Option<bool>,
 }
 
 impl AwsKmsConfig {

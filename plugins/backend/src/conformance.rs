@@ -5,7 +5,7 @@
 
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::KeySpec;
+use keyward_core::model::key::{KeySpec, KeyUsage};
 use keyward_core::model::signing::Message;
 use keyward_core::ports::backend::{BackendError, DynBackend, GcmVector, VersionHandle};
 use uuid::Uuid;
@@ -73,6 +73,8 @@ pub async fn run_all(backend: &dyn DynBackend) -> Result<Report, String> {
         let name = mac_check_name(spec);
         check!(name, caps.specs.contains(&spec), spec.as_str(), macs(backend, spec));
     }
+    let oaep = caps.specs.contains(&KeySpec::Rsa2048) && !caps.rsa_oaep.is_empty();
+    check!("rsa_oaep", oaep, "RSA_2048 with RSA-OAEP", rsa_oaep(backend));
     let signs = caps.specs.iter().any(|s| s.is_asymmetric());
     check!(
         "wycheproof_signatures",
@@ -127,7 +129,8 @@ fn aad_for(tag: &[u8]) -> impl Fn(u8, &[u8]) -> Vec<u8> + Send + Sync + use<> {
 /// Encrypt then decrypt returns the plaintext, for several sizes.
 pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let material =
+        backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     for len in [1usize, 15, 16, 17, 1024, backend.capabilities().max_plaintext] {
         let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -151,7 +154,8 @@ pub async fn round_trip(backend: &dyn DynBackend) -> Result<(), String> {
 /// associated data refused.
 pub async fn raw_gcm(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let material =
+        backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     let plaintext: Vec<u8> = (0..4300).map(|i| (i % 251) as u8).collect();
     let aad = b"raw associated data";
@@ -193,7 +197,8 @@ pub async fn raw_gcm(backend: &dyn DynBackend) -> Result<(), String> {
 /// A flipped bit in the ciphertext, the params or the associated data fails authentication.
 pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let material = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let material =
+        backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let handle = VersionHandle { key_id: id, version: 1, material: &material };
     let aad = aad_for(b"tamper");
     let ctx = context_for(b"tamper");
@@ -240,8 +245,8 @@ pub async fn rejects_tampering(backend: &dyn DynBackend) -> Result<(), String> {
 /// Each version decrypts its own blobs, and a blob never decrypts under another version.
 pub async fn version_handling(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m1 = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
-    let m2 = backend.create_key(id, 2, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m1 = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
+    let m2 = backend.create_key(id, 2, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let aad = aad_for(b"other");
     let ctx = context_for(b"other");
     let h1 = VersionHandle { key_id: id, version: 1, material: &m1 };
@@ -268,7 +273,7 @@ pub async fn version_handling(backend: &dyn DynBackend) -> Result<(), String> {
 /// The associated data (the caller's encryption context) is bound: another context fails.
 pub async fn context_binding(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let tenant_a = aad_for(b"tenant=a");
     let ctx = context_for(b"tenant=a");
@@ -287,7 +292,7 @@ pub async fn context_binding(backend: &dyn DynBackend) -> Result<(), String> {
 /// crash).
 pub async fn destroy(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     backend.destroy(h).await.map_err(|e| format!("destroy failed: {e}"))?;
     backend.destroy(h).await.map_err(|e| format!("a second destroy failed: {e}"))
@@ -297,7 +302,7 @@ pub async fn destroy(backend: &dyn DynBackend) -> Result<(), String> {
 /// decrypts.
 pub async fn destroyed_version_refused(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"destroy");
     let ctx = context_for(b"destroy");
@@ -314,7 +319,7 @@ pub async fn destroyed_version_refused(backend: &dyn DynBackend) -> Result<(), S
 /// only when asked for, and a new key each time.
 pub async fn data_keys(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"data-key");
     let ctx = context_for(b"data-key");
@@ -357,7 +362,7 @@ pub async fn data_keys(backend: &dyn DynBackend) -> Result<(), String> {
 /// Many tasks at once on one key: every round trip is correct.
 pub async fn concurrency(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"concurrent");
     let ctx = context_for(b"concurrent");
@@ -454,8 +459,8 @@ pub async fn signatures(backend: &dyn DynBackend, spec: KeySpec) -> Result<(), S
     use crate::signature::{message_digest, verify};
     let e = |what: &'static str| move |err: BackendError| format!("{spec}: {what}: {err}");
     let (a, b) = (new_key_id(), new_key_id());
-    let ma = backend.create_key(a, 1, spec).await.map_err(e("create"))?;
-    let mb = backend.create_key(b, 1, spec).await.map_err(e("create"))?;
+    let ma = backend.create_key(a, 1, spec, spec.usage()).await.map_err(e("create"))?;
+    let mb = backend.create_key(b, 1, spec, spec.usage()).await.map_err(e("create"))?;
     let ka = VersionHandle { key_id: a, version: 1, material: &ma };
     let kb = VersionHandle { key_id: b, version: 1, material: &mb };
     let public = backend.public_key(ka, spec).await.map_err(e("public key"))?;
@@ -525,14 +530,72 @@ pub async fn signatures(backend: &dyn DynBackend, spec: KeySpec) -> Result<(), S
     Ok(())
 }
 
+/// RSA ENCRYPT_DECRYPT keys (RSA-2048): for both OAEP algorithms the largest plaintext round
+/// trips, two encryptions differ, a ciphertext made outside with the public key alone
+/// (aws-lc-rs) decrypts, and a flipped bit, the other algorithm or another key never decrypt.
+pub async fn rsa_oaep(backend: &dyn DynBackend) -> Result<(), String> {
+    use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
+    use keyward_core::model::signing::EncryptionAlgorithm as E;
+    let spec = KeySpec::Rsa2048;
+    let e = |what: &'static str| move |err: BackendError| format!("RSA-OAEP: {what}: {err}");
+    let (a, b) = (new_key_id(), new_key_id());
+    let ma = backend.create_key(a, 1, spec, KeyUsage::EncryptDecrypt).await.map_err(e("create"))?;
+    let mb = backend.create_key(b, 1, spec, KeyUsage::EncryptDecrypt).await.map_err(e("create"))?;
+    let ka = VersionHandle { key_id: a, version: 1, material: &ma };
+    let kb = VersionHandle { key_id: b, version: 1, material: &mb };
+    let public = backend.public_key(ka, spec).await.map_err(e("public key"))?;
+    let outside = OaepPublicEncryptingKey::new(
+        PublicEncryptingKey::from_der(&public).map_err(|_| "RSA-OAEP: the public key does not parse".to_owned())?,
+    )
+    .map_err(|_| "RSA-OAEP: the public key does not encrypt".to_owned())?;
+    let algorithms = [
+        (E::RsaesOaepSha256, &OAEP_SHA256_MGF1SHA256, E::RsaesOaepSha1),
+        (E::RsaesOaepSha1, &OAEP_SHA1_MGF1SHA1, E::RsaesOaepSha256),
+    ];
+    let offered = backend.capabilities().rsa_oaep.clone();
+    for (alg, outside_alg, other) in algorithms.into_iter().filter(|(a, ..)| offered.contains(a)) {
+        let plaintext: Vec<u8> = (0..alg.max_plaintext(spec)).map(|i| (i % 251) as u8).collect();
+        let c1 = backend.encrypt_asymmetric(ka, spec, alg, &plaintext).await.map_err(e("encrypt"))?;
+        let c2 = backend.encrypt_asymmetric(ka, spec, alg, &plaintext).await.map_err(e("encrypt"))?;
+        if c1 == c2 || c1.len() != 256 {
+            return Err(format!("RSA-OAEP {alg}: ciphertexts repeat or are not the modulus size"));
+        }
+        let back = backend.decrypt_asymmetric(ka, spec, alg, &c1).await.map_err(e("decrypt"))?;
+        if back.as_slice() != plaintext.as_slice() {
+            return Err(format!("RSA-OAEP {alg}: the round trip changed the plaintext"));
+        }
+        let mut made_outside = vec![0u8; outside.ciphertext_size()];
+        let n = outside
+            .encrypt(outside_alg, b"from outside", &mut made_outside, None)
+            .map_err(|_| "RSA-OAEP: encryption outside failed".to_owned())?
+            .len();
+        let back = backend.decrypt_asymmetric(ka, spec, alg, &made_outside[..n]).await.map_err(e("decrypt outside"))?;
+        if back.as_slice() != b"from outside" {
+            return Err(format!("RSA-OAEP {alg}: a ciphertext made with the public key does not decrypt"));
+        }
+        let mut bad = c1.clone();
+        bad[100] ^= 0x01;
+        for (what, r) in [
+            ("a flipped bit", backend.decrypt_asymmetric(ka, spec, alg, &bad).await),
+            ("the other algorithm", backend.decrypt_asymmetric(ka, spec, other, &c1).await),
+            ("another key", backend.decrypt_asymmetric(kb, spec, alg, &c1).await),
+        ] {
+            if r.is_ok() {
+                return Err(format!("RSA-OAEP {alg}: {what} decrypted"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// HMAC keys of a spec: the MAC verifies, is deterministic and of the hash's length, and a
 /// wrong message, a wrong key, a truncated MAC or any flipped bit is refused.
 pub async fn macs(backend: &dyn DynBackend, spec: KeySpec) -> Result<(), String> {
     let e = |what: &'static str| move |err: BackendError| format!("{spec}: {what}: {err}");
     let alg = *keyward_core::model::signing::MacAlgorithm::for_spec(spec).first().ok_or("no MAC algorithm")?;
     let (a, b) = (new_key_id(), new_key_id());
-    let ma = backend.create_key(a, 1, spec).await.map_err(e("create"))?;
-    let mb = backend.create_key(b, 1, spec).await.map_err(e("create"))?;
+    let ma = backend.create_key(a, 1, spec, spec.usage()).await.map_err(e("create"))?;
+    let mb = backend.create_key(b, 1, spec, spec.usage()).await.map_err(e("create"))?;
     let ka = VersionHandle { key_id: a, version: 1, material: &ma };
     let kb = VersionHandle { key_id: b, version: 1, material: &mb };
     let message = b"Keyward conformance: webhook body".as_slice();
@@ -693,7 +756,7 @@ pub async fn wycheproof_hmac(backend: &dyn DynBackend) -> Result<(), String> {
 /// Two encryptions of the same plaintext differ (randomised).
 pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"iv");
     let ctx = context_for(b"iv");
@@ -709,7 +772,7 @@ pub async fn ciphertexts_differ(backend: &dyn DynBackend) -> Result<(), String> 
 /// silently truncated: it either round-trips or is refused.
 pub async fn max_plaintext(backend: &dyn DynBackend) -> Result<(), String> {
     let id = new_key_id();
-    let m = backend.create_key(id, 1, KeySpec::Aes256).await.map_err(|e| e.to_string())?;
+    let m = backend.create_key(id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.map_err(|e| e.to_string())?;
     let h = VersionHandle { key_id: id, version: 1, material: &m };
     let aad = aad_for(b"max");
     let ctx = context_for(b"max");
@@ -804,7 +867,13 @@ mod tests {
         fn capabilities(&self) -> &Capabilities {
             &self.0
         }
-        async fn create_key(&self, _: KeyId, _: u32, _: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        async fn create_key(
+            &self,
+            _: KeyId,
+            _: u32,
+            _: KeySpec,
+            _: KeyUsage,
+        ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
             Ok(Zeroizing::new(vec![1]))
         }
         async fn encrypt(
@@ -849,6 +918,7 @@ mod tests {
             destroy_is_immediate: true,
             raw_gcm: false,
             signs_digests: true,
+            rsa_oaep: Vec::new(),
         };
         let Err(report) = run_all(&Broken(caps)).await else { unreachable!("a broken backend passed") };
         for check in ["context_binding", "rejects_tampering", "ciphertexts_differ", "random_quality"] {

@@ -13,8 +13,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{RAW_NONCE_LEN, RawGcm};
 use zeroize::Zeroizing;
 
@@ -134,7 +134,12 @@ fn key_object(lease: &Lease<'_>, id: &[u8]) -> OpResult<cryptoki::object::Object
 fn specs_of(mechanisms: &[MechanismType]) -> Vec<KeySpec> {
     let has = |wanted: &[MechanismType]| wanted.iter().all(|m| mechanisms.contains(m));
     let mut specs = vec![KeySpec::Aes256];
-    if has(&[MechanismType::RSA_PKCS_KEY_PAIR_GEN, MechanismType::RSA_PKCS, MechanismType::RSA_PKCS_PSS]) {
+    if has(&[
+        MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+        MechanismType::RSA_PKCS,
+        MechanismType::RSA_PKCS_PSS,
+        MechanismType::RSA_PKCS_OAEP,
+    ]) {
         specs.extend([KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]);
     }
     if has(&[MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA]) {
@@ -152,6 +157,33 @@ fn specs_of(mechanisms: &[MechanismType]) -> Vec<KeySpec> {
         specs.extend([KeySpec::Hmac256, KeySpec::Hmac384, KeySpec::Hmac512]);
     }
     specs
+}
+
+/// The RSAES-OAEP hashes the token takes: SHA-1 always with `CKM_RSA_PKCS_OAEP`; SHA-256 when
+/// it accepts the parameters (SoftHSM2 2.6 takes SHA-1 only), tried once on a session key.
+fn oaep_of(token: &Token) -> Vec<EncryptionAlgorithm> {
+    let probe = token.run_blocking(|lease| {
+        let public = [
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(false),
+            Attribute::ModulusBits(1024.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Encrypt(true),
+        ];
+        let private = [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Token(false), Attribute::Decrypt(true)];
+        let (pk, sk) = lease.session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+        let sha256 = signing::oaep(EncryptionAlgorithm::RsaesOaepSha256)
+            .map_err(OpError::Backend)
+            .and_then(|m| Ok(lease.session.encrypt(&m, pk, b"probe")?));
+        let _ = lease.session.destroy_object(pk);
+        let _ = lease.session.destroy_object(sk);
+        Ok(sha256.is_ok())
+    });
+    match probe {
+        Ok(true) => vec![EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256],
+        _ => vec![EncryptionAlgorithm::RsaesOaepSha1],
+    }
 }
 
 /// A key version's object of a class (a key pair's private or public half, an HMAC secret).
@@ -206,7 +238,9 @@ impl Pkcs11Backend {
     }
 
     pub(crate) fn new(token: Arc<Token>) -> Self {
-        let specs = specs_of(&token.mechanisms());
+        let mechanisms = token.mechanisms();
+        let specs = specs_of(&mechanisms);
+        let rsa_oaep = if specs.contains(&KeySpec::Rsa2048) { oaep_of(&token) } else { Vec::new() };
         Self {
             token,
             public_keys: Mutex::new(HashMap::new()),
@@ -219,6 +253,7 @@ impl Pkcs11Backend {
                 destroy_is_immediate: true,
                 raw_gcm: true,
                 signs_digests: true,
+                rsa_oaep,
             },
         }
     }
@@ -243,7 +278,13 @@ impl Backend for Pkcs11Backend {
         &self.capabilities
     }
 
-    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    async fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        usage: KeyUsage,
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         if !self.capabilities.specs.contains(&spec) {
             return Err(BackendError::Unsupported(format!("{spec} keys (the token lacks the mechanism)")));
         }
@@ -262,7 +303,7 @@ impl Backend for Pkcs11Backend {
             let (id, label) = (id.clone(), label.into_bytes());
             self.token
                 .run(move |lease| {
-                    let g = signing::generation(spec, id, label)?;
+                    let g = signing::generation(spec, usage, id, label)?;
                     if g.public.is_empty() {
                         lease.session.generate_key(&g.mechanism, &g.private)?;
                     } else {
@@ -426,6 +467,42 @@ impl Backend for Pkcs11Backend {
             })
             .await
             .map_err(mapped)
+    }
+
+    async fn encrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let id = stored_id(&key)?;
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        self.token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::PUBLIC_KEY)?;
+                Ok(lease.session.encrypt(&signing::oaep(algorithm)?, handle, &plaintext)?)
+            })
+            .await
+            .map_err(mapped)
+    }
+
+    async fn decrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        _spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let id = stored_id(&key)?;
+        let ciphertext = ciphertext.to_vec();
+        self.token
+            .run(move |lease| {
+                let handle = object(lease, &id, ObjectClass::PRIVATE_KEY)?;
+                Ok(Zeroizing::new(lease.session.decrypt(&signing::oaep(algorithm)?, handle, &ciphertext)?))
+            })
+            .await
+            .map_err(decrypt_failure)
     }
 
     async fn generate_mac(
@@ -615,6 +692,7 @@ mod tests {
             MechanismType::RSA_PKCS_KEY_PAIR_GEN,
             MechanismType::RSA_PKCS,
             MechanismType::RSA_PKCS_PSS,
+            MechanismType::RSA_PKCS_OAEP,
             MechanismType::ECC_KEY_PAIR_GEN,
             MechanismType::ECDSA,
             MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,

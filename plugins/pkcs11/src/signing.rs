@@ -5,13 +5,13 @@
 //! token verifies too (`C_Verify`); ECDSA signatures are DER outside and `r || s` inside.
 
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
-use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use keyward_backend::BackendError;
 use keyward_backend::signature::{ecdsa_der_from_fixed, ecdsa_fixed_from_der, message_digest};
-use keyward_core::model::key::KeySpec;
-use keyward_core::model::signing::{Hash, MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::key::{KeySpec, KeyUsage};
+use keyward_core::model::signing::{EncryptionAlgorithm, Hash, MacAlgorithm, Message, SigningAlgorithm};
 
 /// DER of the curve OIDs (`CKA_EC_PARAMS`).
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -47,7 +47,14 @@ pub(crate) struct Generation {
     pub(crate) private: Vec<Attribute>,
 }
 
-pub(crate) fn generation(spec: KeySpec, id: Vec<u8>, label: Vec<u8>) -> Result<Generation, BackendError> {
+pub(crate) fn generation(
+    spec: KeySpec,
+    usage: KeyUsage,
+    id: Vec<u8>,
+    label: Vec<u8>,
+) -> Result<Generation, BackendError> {
+    // An RSA key either signs or decrypts, never both (its usage is fixed at creation).
+    let encrypts = usage == KeyUsage::EncryptDecrypt;
     let common = |class: ObjectClass| {
         vec![
             Attribute::Class(class),
@@ -61,8 +68,8 @@ pub(crate) fn generation(spec: KeySpec, id: Vec<u8>, label: Vec<u8>) -> Result<G
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Decrypt(false),
+            Attribute::Sign(!encrypts),
+            Attribute::Decrypt(encrypts),
             Attribute::Unwrap(false),
         ]);
         v
@@ -81,8 +88,8 @@ pub(crate) fn generation(spec: KeySpec, id: Vec<u8>, label: Vec<u8>) -> Result<G
                 Attribute::KeyType(KeyType::RSA),
                 Attribute::ModulusBits((spec.bits() as u64).into()),
                 Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
+                Attribute::Verify(!encrypts),
+                Attribute::Encrypt(encrypts),
             ]);
             let mut private = common(ObjectClass::PRIVATE_KEY);
             private.push(Attribute::KeyType(KeyType::RSA));
@@ -188,6 +195,18 @@ pub(crate) fn to_token(spec: KeySpec, algorithm: SigningAlgorithm, signature: &[
         }
         _ => Some(signature.to_vec()),
     }
+}
+
+/// `CKM_RSA_PKCS_OAEP` for an algorithm (MGF1 with the same hash, no label).
+pub(crate) fn oaep(algorithm: EncryptionAlgorithm) -> Result<Mechanism<'static>, BackendError> {
+    let (hash, mgf) = match algorithm {
+        EncryptionAlgorithm::RsaesOaepSha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
+        EncryptionAlgorithm::RsaesOaepSha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        EncryptionAlgorithm::SymmetricDefault => {
+            return Err(BackendError::InvalidRequest("not an RSA algorithm".into()));
+        }
+    };
+    Ok(Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty())))
 }
 
 /// The HMAC mechanism of an algorithm.

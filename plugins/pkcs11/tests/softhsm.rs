@@ -7,7 +7,7 @@
 use keyward_backend::{Backend, BackendError, RootWrapper, VersionHandle};
 use keyward_backend_pkcs11::{Pkcs11Backend, Pkcs11Config};
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::KeySpec;
+use keyward_core::model::key::{KeySpec, KeyUsage};
 
 fn config() -> Option<Pkcs11Config> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
@@ -46,7 +46,7 @@ async fn stores_only_a_reference_and_refuses_a_foreign_one() {
     let Some(config) = config() else { return };
     let backend = Pkcs11Backend::connect(&config).unwrap();
     let id = KeyId(uuid::Uuid::new_v4());
-    let reference = Backend::create_key(&backend, id, 1, KeySpec::Aes256).await.unwrap();
+    let reference = Backend::create_key(&backend, id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt).await.unwrap();
     // The stored reference is the object's CKA_ID, not key bytes.
     assert_eq!(&reference[1..], keyward_backend_pkcs11::object_id(id, 1).as_slice());
     let other = VersionHandle { key_id: KeyId(uuid::Uuid::new_v4()), version: 1, material: &reference };

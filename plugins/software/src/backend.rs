@@ -8,8 +8,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::{KeySpec, Protection};
-use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, Capabilities, GcmVector, RawGcm, Sealed, VersionHandle,
 };
@@ -80,6 +80,7 @@ impl SoftwareBackend {
                 destroy_is_immediate: true,
                 raw_gcm: true,
                 signs_digests: true,
+                rsa_oaep: vec![EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256],
             },
         }
     }
@@ -228,7 +229,13 @@ impl Backend for SoftwareBackend {
         &self.capabilities
     }
 
-    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    async fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        _usage: KeyUsage,
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         match spec {
             KeySpec::Aes256 => {
                 let mut key = Zeroizing::new([0u8; 32]);
@@ -266,6 +273,26 @@ impl Backend for SoftwareBackend {
     ) -> Result<bool, BackendError> {
         let public = self.secret(key, spec)?.public_key(spec)?;
         keyward_backend::signature::verify(spec, algorithm, &public, message, signature)
+    }
+
+    async fn encrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        self.secret(key, spec)?.encrypt_oaep(spec, algorithm, plaintext)
+    }
+
+    async fn decrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.secret(key, spec)?.decrypt_oaep(algorithm, ciphertext)
     }
 
     async fn generate_mac(

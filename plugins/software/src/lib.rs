@@ -63,10 +63,12 @@ mod tests {
     #[tokio::test]
     async fn material_from_another_root_key_is_refused() {
         use keyward_backend::{Backend, BackendError, VersionHandle};
-        use keyward_core::model::{ids::KeyId, key::KeySpec};
+        use keyward_core::model::{ids::KeyId, key::KeySpec, key::KeyUsage};
         let id = KeyId(uuid::Uuid::from_u128(9));
         let own = backend();
-        let m = Backend::create_key(&own, id, 1, KeySpec::Aes256).await.unwrap_or_else(|e| unreachable!("{e}"));
+        let m = Backend::create_key(&own, id, 1, KeySpec::Aes256, KeyUsage::EncryptDecrypt)
+            .await
+            .unwrap_or_else(|e| unreachable!("{e}"));
         let aad = |_: u8, _: &[u8]| Vec::new();
         let handle = VersionHandle { key_id: id, version: 1, material: &m };
         assert!(Backend::encrypt(&own, handle, b"x", &Default::default(), &aad).await.is_ok(), "its own root opens it");

@@ -8,20 +8,24 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
-use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::rsa::{
+    KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
+    OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+};
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, RsaEncoding, RsaKeyPair,
 };
 use keyward_backend::signature::{message_digest, spki_of};
 use keyward_core::model::ids::KeyId;
 use keyward_core::model::key::KeySpec;
-use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::BackendError;
 use zeroize::Zeroizing;
 
 /// A parsed secret of one version.
 pub(crate) enum Secret {
-    Rsa(RsaKeyPair),
+    /// An RSA key, ready to sign and to decrypt (its usage decides which is asked for).
+    Rsa(RsaKeyPair, Box<OaepPrivateDecryptingKey>),
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
     Hmac(Box<hmac::Key>),
@@ -30,7 +34,7 @@ pub(crate) enum Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Rsa(_) => "Secret::Rsa",
+            Self::Rsa(..) => "Secret::Rsa",
             Self::Ec(_) => "Secret::Ec",
             Self::Ed(_) => "Secret::Ed",
             Self::Hmac(_) => "Secret::Hmac",
@@ -67,6 +71,14 @@ fn rsa_encoding(algorithm: SigningAlgorithm) -> Option<&'static dyn RsaEncoding>
         A::RsassaPkcs1V15Sha512 => &signature::RSA_PKCS1_SHA512,
         _ => return None,
     })
+}
+
+fn oaep(algorithm: EncryptionAlgorithm) -> Result<&'static OaepAlgorithm, BackendError> {
+    match algorithm {
+        EncryptionAlgorithm::RsaesOaepSha1 => Ok(&OAEP_SHA1_MGF1SHA1),
+        EncryptionAlgorithm::RsaesOaepSha256 => Ok(&OAEP_SHA256_MGF1SHA256),
+        EncryptionAlgorithm::SymmetricDefault => Err(BackendError::InvalidRequest("not an RSA algorithm".into())),
+    }
 }
 
 fn failed(what: &str) -> BackendError {
@@ -126,7 +138,10 @@ pub(crate) fn parse(spec: KeySpec, secret: &[u8]) -> Result<Secret, BackendError
                 pair.public_modulus_len() * 8
             )));
         }
-        return Ok(Secret::Rsa(pair));
+        let decrypting = PrivateDecryptingKey::from_pkcs8(secret).map_err(|e| bad(&e))?;
+        let decrypting = OaepPrivateDecryptingKey::new(decrypting)
+            .map_err(|_| BackendError::InvalidMaterial(format!("{spec} key rejected for RSA-OAEP")))?;
+        return Ok(Secret::Rsa(pair, Box::new(decrypting)));
     }
     if let Some(alg) = ecdsa_signing(spec) {
         return EcdsaKeyPair::from_pkcs8(alg, secret).map(Secret::Ec).map_err(|e| bad(&e));
@@ -148,7 +163,7 @@ impl Secret {
     /// The public key as a DER SubjectPublicKeyInfo.
     pub(crate) fn public_key(&self, spec: KeySpec) -> Result<Vec<u8>, BackendError> {
         match self {
-            Self::Rsa(p) => spki_of(spec, p.public_key().as_ref()),
+            Self::Rsa(p, _) => spki_of(spec, p.public_key().as_ref()),
             Self::Ec(p) => spki_of(spec, p.public_key().as_ref()),
             Self::Ed(p) => spki_of(spec, p.public_key().as_ref()),
             Self::Hmac(_) => Err(BackendError::InvalidRequest("an HMAC key has no public key".into())),
@@ -169,7 +184,7 @@ impl Secret {
                 let digest = message_digest(algorithm, message)?;
                 p.sign_digest(&digest).map(|s| s.as_ref().to_vec()).map_err(|_| failed("ECDSA signing"))
             }
-            (Self::Rsa(p), message) => {
+            (Self::Rsa(p, _), message) => {
                 let encoding = rsa_encoding(algorithm)
                     .ok_or_else(|| BackendError::InvalidRequest(format!("an RSA key does not sign {algorithm}")))?;
                 let digest = message_digest(algorithm, message)?;
@@ -179,6 +194,41 @@ impl Secret {
             }
             _ => Err(BackendError::InvalidRequest(format!("this key does not sign {algorithm} {:?}", message.kind()))),
         }
+    }
+
+    /// RSAES-OAEP encryption with the public key.
+    pub(crate) fn encrypt_oaep(
+        &self,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        let public = PublicEncryptingKey::from_der(&self.public_key(spec)?)
+            .map_err(|_| BackendError::InvalidMaterial("RSA public key".into()))?;
+        let key = OaepPublicEncryptingKey::new(public).map_err(|_| failed("RSA-OAEP setup"))?;
+        let mut out = vec![0u8; key.ciphertext_size()];
+        let n =
+            key.encrypt(oaep(algorithm)?, plaintext, &mut out, None).map_err(|_| failed("RSA-OAEP encryption"))?.len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// RSAES-OAEP decryption; any failure is a decryption failure.
+    pub(crate) fn decrypt_oaep(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let Self::Rsa(_, key) = self else {
+            return Err(BackendError::InvalidRequest("not an RSA key".into()));
+        };
+        let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
+        let n = key
+            .decrypt(oaep(algorithm)?, ciphertext, &mut out, None)
+            .map_err(|_| BackendError::DecryptFailed("RSA-OAEP decryption failed".into()))?
+            .len();
+        out.truncate(n);
+        Ok(out)
     }
 
     pub(crate) fn mac(&self, message: &[u8]) -> Result<Vec<u8>, BackendError> {

@@ -12,8 +12,8 @@ use keyward_backend::{
 use keyward_backend_software::{RootKey, SoftwareBackend};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
-use keyward_core::model::key::KeySpec;
-use keyward_core::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use keyward_core::model::key::{KeySpec, KeyUsage};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use zeroize::Zeroizing;
 
 /// The kind name.
@@ -50,9 +50,15 @@ impl Backend for StubBackend {
         Backend::capabilities(&self.inner)
     }
 
-    async fn create_key(&self, key_id: KeyId, version: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    async fn create_key(
+        &self,
+        key_id: KeyId,
+        version: u32,
+        spec: KeySpec,
+        usage: KeyUsage,
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         self.delay().await;
-        Backend::create_key(&self.inner, key_id, version, spec).await
+        Backend::create_key(&self.inner, key_id, version, spec, usage).await
     }
 
     async fn encrypt(
@@ -120,6 +126,28 @@ impl Backend for StubBackend {
     ) -> Result<bool, BackendError> {
         self.delay().await;
         Backend::verify(&self.inner, key, spec, algorithm, message, signature).await
+    }
+
+    async fn encrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BackendError> {
+        self.delay().await;
+        Backend::encrypt_asymmetric(&self.inner, key, spec, algorithm, plaintext).await
+    }
+
+    async fn decrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.delay().await;
+        Backend::decrypt_asymmetric(&self.inner, key, spec, algorithm, ciphertext).await
     }
 
     async fn generate_mac(
@@ -215,6 +243,7 @@ mod tests {
             "00000000-0000-4000-8000-000000000001".parse::<KeyId>().unwrap_or_else(|e| unreachable!("{e}")),
             1,
             KeySpec::Aes256,
+            KeyUsage::EncryptDecrypt,
         )
         .await
         .unwrap_or_else(|e| unreachable!("{e}"));

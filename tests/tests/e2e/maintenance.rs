@@ -110,8 +110,9 @@ impl keyward_core::ports::backend::Backend for GatedDestroy {
         key_id: keyward_core::model::ids::KeyId,
         version: u32,
         spec: keyward_core::model::key::KeySpec,
+        usage: keyward_core::model::key::KeyUsage,
     ) -> Result<Zeroizing<Vec<u8>>, keyward_core::ports::backend::BackendError> {
-        self.inner.create_key(key_id, version, spec).await
+        self.inner.create_key(key_id, version, spec, usage).await
     }
     async fn encrypt(
         &self,

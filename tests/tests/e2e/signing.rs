@@ -225,11 +225,11 @@ async fn usage_algorithms_and_inputs_are_enforced_and_each_refusal_audited(db: D
         ),
         ("rotating a signing key", format!("/v1/keys/{ec}/rotate"), json!({}), 422, "UnsupportedOperation"),
         (
-            "an RSA key for encryption",
+            "an ECC key for encryption",
             "/v1/keys".into(),
-            json!({"namespace": "signing", "key_spec": "RSA_2048", "key_usage": "ENCRYPT_DECRYPT"}),
-            422,
-            "UnsupportedOperation",
+            json!({"namespace": "signing", "key_spec": "ECC_NIST_P256", "key_usage": "ENCRYPT_DECRYPT"}),
+            400,
+            "InvalidRequest",
         ),
         (
             "an HMAC key that signs",
@@ -409,7 +409,141 @@ async fn data_key_pairs_come_with_their_private_key_sealed(db: Db) {
     assert_eq!((r.status, r.code()), (403, "AccessDenied"));
 }
 
+async fn rsa_keys_encrypt_with_oaep_as_openssl_does(db: Db) {
+    let s = Server::start(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, meta) = create(&s, "RSA_2048", json!({"key_usage": "ENCRYPT_DECRYPT"})).await;
+    assert_eq!(meta["key_usage"], "ENCRYPT_DECRYPT");
+    assert_eq!(meta["encryption_algorithms"], json!(["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]));
+    let pk = s.get(&format!("/v1/keys/{key}/public-key")).await;
+    assert_eq!(pk.body["encryption_algorithms"], meta["encryption_algorithms"]);
+    assert_eq!(pk.body["signing_algorithms"], json!([]));
+    let pem = dir.path().join("pub.pem");
+    std::fs::write(&pem, pk.s("public_key_pem")).unwrap();
+    let decrypt =
+        |ct: &[u8], alg: &str| json!({"ciphertext_blob": b64(ct), "key_id": key, "encryption_algorithm": alg});
+    for (alg, md, max) in [("RSAES_OAEP_SHA_256", "sha256", 190usize), ("RSAES_OAEP_SHA_1", "sha1", 214)] {
+        let plaintext = vec![0x42u8; max];
+        let r = s
+            .post(
+                &format!("/v1/keys/{key}/encrypt"),
+                json!({"plaintext": b64(&plaintext), "encryption_algorithm": alg}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{alg}: {}", r.body);
+        assert_eq!(r.s("encryption_algorithm"), alg);
+        let ct = unb64(&r.s("ciphertext_blob"));
+        assert_eq!(ct.len(), 256, "the raw RSA ciphertext");
+        let back = s.post("/v1/decrypt", decrypt(&ct, alg)).await;
+        assert_eq!(unb64(&back.s("plaintext")), plaintext, "{alg}");
+        // A ciphertext openssl made with the PEM decrypts in Keyward.
+        let (msg, out) = (dir.path().join("m"), dir.path().join("c"));
+        std::fs::write(&msg, b"wrapped by openssl").unwrap();
+        let made = Command::new("openssl")
+            .args(["pkeyutl", "-encrypt", "-pubin", "-inkey"])
+            .arg(&pem)
+            .args(["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt"])
+            .arg(format!("rsa_oaep_md:{md}"))
+            .arg("-pkeyopt")
+            .arg(format!("rsa_mgf1_md:{md}"))
+            .arg("-in")
+            .arg(&msg)
+            .arg("-out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let back = s.post("/v1/decrypt", decrypt(&std::fs::read(&out).unwrap(), alg)).await;
+        assert_eq!((back.status, unb64(&back.s("plaintext"))), (200, b"wrapped by openssl".to_vec()), "{alg}");
+        // Too much plaintext, tampering, the other algorithm.
+        let r = s
+            .post(
+                &format!("/v1/keys/{key}/encrypt"),
+                json!({"plaintext": b64(&vec![1u8; max + 1]), "encryption_algorithm": alg}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (413, "PayloadTooLarge"), "{}", r.body);
+        let mut bad = ct.clone();
+        bad[7] ^= 1;
+        let r = s.post("/v1/decrypt", decrypt(&bad, alg)).await;
+        assert_eq!((r.status, r.code()), (400, "InvalidCiphertext"), "{}", r.body);
+        let other = if alg == "RSAES_OAEP_SHA_1" { "RSAES_OAEP_SHA_256" } else { "RSAES_OAEP_SHA_1" };
+        let r = s.post("/v1/decrypt", decrypt(&ct, other)).await;
+        assert_eq!((r.status, r.code()), (400, "InvalidCiphertext"), "{}", r.body);
+    }
+    let aes = s.create_key("signing").await;
+    let (signer, _) = create(&s, "RSA_2048", json!({})).await;
+    let enc = |alg: Option<&str>, ctx: Value| {
+        let mut b = json!({"plaintext": b64(b"x"), "encryption_context": ctx});
+        if let Some(a) = alg {
+            b["encryption_algorithm"] = json!(a);
+        }
+        b
+    };
+    let cases = [
+        ("no algorithm on an RSA key", format!("/v1/keys/{key}/encrypt"), enc(None, json!({})), 400, "InvalidKeyUsage"),
+        (
+            "a context with OAEP",
+            format!("/v1/keys/{key}/encrypt"),
+            enc(Some("RSAES_OAEP_SHA_256"), json!({"a": "b"})),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "OAEP on an AES key",
+            format!("/v1/keys/{aes}/encrypt"),
+            enc(Some("RSAES_OAEP_SHA_256"), json!({})),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "OAEP on a signing key",
+            format!("/v1/keys/{signer}/encrypt"),
+            enc(Some("RSAES_OAEP_SHA_256"), json!({})),
+            400,
+            "InvalidKeyUsage",
+        ),
+        (
+            "an unknown algorithm",
+            format!("/v1/keys/{key}/encrypt"),
+            enc(Some("RSAES_PKCS1_V1_5"), json!({})),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "decrypt without a key",
+            "/v1/decrypt".to_owned(),
+            json!({"ciphertext_blob": b64(&[0; 256]), "encryption_algorithm": "RSAES_OAEP_SHA_256"}),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "a ciphertext of the wrong size",
+            "/v1/decrypt".to_owned(),
+            decrypt(&[0; 255], "RSAES_OAEP_SHA_256"),
+            400,
+            "InvalidCiphertext",
+        ),
+    ];
+    for (what, path, body, status, code) in cases {
+        let r = s.post(&path, body).await;
+        assert_eq!((r.status, r.code()), (status, code), "{what}: {}", r.body);
+    }
+    let eve = s.token("eve", &["elsewhere"]);
+    let r = s.call("POST", "/v1/decrypt", &eve, Some(decrypt(&[0; 256], "RSAES_OAEP_SHA_256"))).await;
+    assert_eq!((r.status, r.code()), (403, "AccessDenied"));
+    // Records name the algorithm.
+    let audit = s.get("/v1/audit?limit=1000&action=Encrypt").await;
+    let named = audit.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["details"]["encryption_algorithm"] == "RSAES_OAEP_SHA_1");
+    assert!(named, "{}", audit.body);
+}
+
 keyward_e2e::on_both_databases!(
+    rsa_keys_encrypt_with_oaep_as_openssl_does,
     data_key_pairs_come_with_their_private_key_sealed,
     every_spec_signs_and_openssl_verifies_with_the_pem_alone,
     macs_verify_and_refuse_tampering,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use keyward_core::model::ids::{AliasName, KeyRef, Namespace};
 use keyward_core::model::key::{KeyMetadata, KeySpec, KeyState, KeyUsage, Protection};
-use keyward_core::model::signing::{MacAlgorithm, SigningAlgorithm};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use keyward_core::service::{AliasWrite, CreateKeyInput, RotationUpdate, Scope, TagUpdate, UpdateKeyInput};
 use keyward_core::{Error, ErrorCode};
 use serde::Deserialize;
@@ -73,7 +73,10 @@ pub(super) fn aws_spec(spec: KeySpec) -> &'static str {
 /// `GetPublicKey` show them.
 pub(super) fn algorithms(v: &mut Value, spec: KeySpec, usage: KeyUsage) {
     match usage {
-        KeyUsage::EncryptDecrypt => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+        KeyUsage::EncryptDecrypt => {
+            v["EncryptionAlgorithms"] =
+                json!(EncryptionAlgorithm::for_spec(spec).iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        }
         KeyUsage::SignVerify => {
             v["SigningAlgorithms"] =
                 json!(SigningAlgorithm::for_spec(spec).iter().map(|a| a.as_str()).collect::<Vec<_>>());

@@ -3,7 +3,11 @@
 use std::collections::BTreeMap;
 
 use keyward_core::Error;
-use keyward_core::service::{DataKeyInput, DataKeySize, DecryptInput, EncryptInput, ReEncryptInput, Scope};
+use keyward_core::model::signing::EncryptionAlgorithm;
+use keyward_core::service::{
+    AsymmetricDecryptInput, AsymmetricEncryptInput, DataKeyInput, DataKeySize, DecryptInput, EncryptInput,
+    ReEncryptInput, Scope,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,7 +32,19 @@ struct EncryptRequest {
 
 pub(super) async fn encrypt(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: EncryptRequest = parse(call.body)?;
-    symmetric("EncryptionAlgorithm", r.encryption_algorithm.as_deref())?;
+    if let Some(algorithm) = rsa_algorithm(r.encryption_algorithm.as_deref())? {
+        let plaintext = blob(
+            "plaintext",
+            r.plaintext.as_deref().ok_or_else(|| constraint("plaintext", "Member must not be null"))?,
+        )?;
+        let input = AsymmetricEncryptInput { key: call.key_id(r.key_id.as_deref())?, plaintext, algorithm };
+        let out = call.service.encrypt_asymmetric(scope, input).await?;
+        return Ok(json!({
+            "CiphertextBlob": b64(&out.bytes),
+            "KeyId": call.aws.settings.key_arn(out.key_id),
+            "EncryptionAlgorithm": algorithm.as_str(),
+        }));
+    }
     let plaintext =
         blob("plaintext", r.plaintext.as_deref().ok_or_else(|| constraint("plaintext", "Member must not be null"))?)?;
     if plaintext.is_empty() {
@@ -74,7 +90,20 @@ fn ciphertext(field: &str, value: Option<&str>) -> Result<Vec<u8>, Error> {
 
 pub(super) async fn decrypt(call: &Call<'_>, scope: &mut Scope) -> Result<Value, Error> {
     let r: DecryptRequest = parse(call.body)?;
-    symmetric("EncryptionAlgorithm", r.encryption_algorithm.as_deref())?;
+    if let Some(algorithm) = rsa_algorithm(r.encryption_algorithm.as_deref())? {
+        // An RSA ciphertext names no key: AWS KMS requires the KeyId here too.
+        let input = AsymmetricDecryptInput {
+            key: call.key_id(r.key_id.as_deref())?,
+            ciphertext: ciphertext("ciphertextBlob", r.ciphertext_blob.as_deref())?,
+            algorithm,
+        };
+        let out = call.service.decrypt_asymmetric(scope, input).await?;
+        return Ok(json!({
+            "KeyId": call.aws.settings.key_arn(out.key_id),
+            "Plaintext": b64(&out.bytes),
+            "EncryptionAlgorithm": algorithm.as_str(),
+        }));
+    }
     if r.recipient.is_some() {
         return Err(Error::new(
             keyward_core::ErrorCode::UnsupportedOperation,
@@ -92,6 +121,18 @@ pub(super) async fn decrypt(call: &Call<'_>, scope: &mut Scope) -> Result<Value,
         "Plaintext": b64(&out.plaintext),
         "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
     }))
+}
+
+/// An RSAES-OAEP `EncryptionAlgorithm`, or `None` for SYMMETRIC_DEFAULT (or none given).
+fn rsa_algorithm(value: Option<&str>) -> Result<Option<EncryptionAlgorithm>, Error> {
+    match value.map(str::parse::<EncryptionAlgorithm>).transpose() {
+        Ok(None | Some(EncryptionAlgorithm::SymmetricDefault)) => Ok(None),
+        Ok(Some(a)) => Ok(Some(a)),
+        Err(_) => Err(constraint(
+            "encryptionAlgorithm",
+            "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256]",
+        )),
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,12 +12,17 @@ pub struct EncryptRequest {
     /// `true`: answer the authorization decision and do nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// 1-4096 bytes, base64.
+    /// 1-4096 bytes, base64 (RSA keys: at most the algorithm's limit, e.g. 190 bytes for
+    /// RSAES_OAEP_SHA_256 under RSA_2048).
     #[schema(format = Byte)]
     pub plaintext: String,
-    /// Bound to the ciphertext; Decrypt must present the same map.
+    /// Bound to the ciphertext; Decrypt must present the same map (AES keys only).
     #[serde(default)]
     pub encryption_context: Option<BTreeMap<String, String>>,
+    /// `SYMMETRIC_DEFAULT` (default; AES keys) or, for RSA ENCRYPT_DECRYPT keys,
+    /// `RSAES_OAEP_SHA_256` or `RSAES_OAEP_SHA_1`: the answer is then the raw RSA ciphertext.
+    #[serde(default)]
+    pub encryption_algorithm: Option<String>,
 }
 
 /// Encrypt's answer.
@@ -27,9 +32,11 @@ pub struct EncryptResponse {
     pub key_id: String,
     /// Its version.
     pub key_version: u32,
-    /// The self-describing ciphertext blob, base64.
+    /// The self-describing ciphertext blob, base64 (for RSA keys the raw RSA ciphertext).
     #[schema(format = Byte)]
     pub ciphertext_blob: String,
+    /// The algorithm that encrypted.
+    pub encryption_algorithm: String,
 }
 
 /// Decrypt's body.
@@ -45,9 +52,13 @@ pub struct DecryptRequest {
     /// The context it was encrypted under.
     #[serde(default)]
     pub encryption_context: Option<BTreeMap<String, String>>,
-    /// When given (id or alias), the blob must be under this key.
+    /// When given (id or alias), the blob must be under this key. Required with an RSA
+    /// `encryption_algorithm` (a raw RSA ciphertext names no key).
     #[serde(default)]
     pub key_id: Option<String>,
+    /// `SYMMETRIC_DEFAULT` (default) or the RSAES-OAEP algorithm an RSA ciphertext was made with.
+    #[serde(default)]
+    pub encryption_algorithm: Option<String>,
 }
 
 /// Decrypt's answer.
@@ -60,6 +71,8 @@ pub struct DecryptResponse {
     /// The plaintext, base64.
     #[schema(format = Byte)]
     pub plaintext: String,
+    /// The algorithm that decrypted.
+    pub encryption_algorithm: String,
 }
 
 /// ReEncrypt's body.

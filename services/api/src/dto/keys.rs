@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_core::model::key::{KeyMetadata as CoreMetadata, KeyState, KeyUsage};
-use keyward_core::model::signing::{MacAlgorithm, SigningAlgorithm};
+use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use keyward_core::service::VersionInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -123,6 +123,9 @@ pub struct KeyMetadata {
     /// What a SIGN_VERIFY key signs with (absent for other keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_algorithms: Option<Vec<String>>,
+    /// What an ENCRYPT_DECRYPT key encrypts with (absent for other keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
     /// What a GENERATE_VERIFY_MAC key MACs with (absent for other keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_algorithms: Option<Vec<String>>,
@@ -167,6 +170,8 @@ impl From<CoreMetadata> for KeyMetadata {
             key_usage: k.usage.as_str().to_owned(),
             signing_algorithms: (k.usage == KeyUsage::SignVerify)
                 .then(|| SigningAlgorithm::for_spec(k.spec).iter().map(|a| a.as_str().to_owned()).collect()),
+            encryption_algorithms: (k.usage == KeyUsage::EncryptDecrypt)
+                .then(|| EncryptionAlgorithm::for_spec(k.spec).iter().map(|a| a.as_str().to_owned()).collect()),
             mac_algorithms: (k.usage == KeyUsage::GenerateVerifyMac)
                 .then(|| MacAlgorithm::for_spec(k.spec).iter().map(|a| a.as_str().to_owned()).collect()),
             key_state: match k.state {

@@ -4,8 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use keyward_core::Error;
 use keyward_core::model::ids::Namespace;
+use keyward_core::model::signing::EncryptionAlgorithm;
 use keyward_core::operation::Operation;
-use keyward_core::service::{DataKeyInput, DataKeyPairInput, DataKeySize, DecryptInput, EncryptInput, ReEncryptInput};
+use keyward_core::service::{
+    AsymmetricDecryptInput, AsymmetricEncryptInput, DataKeyInput, DataKeyPairInput, DataKeySize, DecryptInput,
+    EncryptInput, ReEncryptInput,
+};
 
 use super::{key_ref, run};
 use crate::dto::crypto::{
@@ -36,6 +40,22 @@ pub async fn encrypt(
 ) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::Encrypt, StatusCode::OK, &body, async |scope| {
         let r: EncryptRequest = parse_json(&body)?;
+        let algorithm = encryption_algorithm(r.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            no_context(r.encryption_context.as_ref())?;
+            let input = AsymmetricEncryptInput {
+                key: key_ref(&key)?,
+                plaintext: b64_decode("plaintext", &r.plaintext)?,
+                algorithm,
+            };
+            let out = state.service.encrypt_asymmetric(scope, input).await?;
+            return Ok(EncryptResponse {
+                key_id: out.key_id.to_string(),
+                key_version: 1,
+                ciphertext_blob: b64(&out.bytes),
+                encryption_algorithm: algorithm.as_str().to_owned(),
+            });
+        }
         let input = EncryptInput {
             key: key_ref(&key)?,
             plaintext: b64_decode("plaintext", &r.plaintext)?,
@@ -46,6 +66,7 @@ pub async fn encrypt(
             key_id: out.key_id.to_string(),
             key_version: out.key_version,
             ciphertext_blob: b64(&out.ciphertext_blob),
+            encryption_algorithm: algorithm.as_str().to_owned(),
         })
     })
     .await
@@ -63,6 +84,21 @@ pub async fn encrypt(
 pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     run(&state, &req, Operation::Decrypt, StatusCode::OK, &body, async |scope| {
         let r: DecryptRequest = parse_json(&body)?;
+        let algorithm = encryption_algorithm(r.encryption_algorithm.as_deref())?;
+        if algorithm != EncryptionAlgorithm::SymmetricDefault {
+            no_context(r.encryption_context.as_ref())?;
+            let key = r.key_id.as_deref().ok_or_else(|| {
+                Error::invalid("`key_id` is required with an RSA `encryption_algorithm`: the ciphertext names no key")
+            })?;
+            let input = AsymmetricDecryptInput { key: key_ref(key)?, ciphertext: blob(&r.ciphertext_blob)?, algorithm };
+            let out = state.service.decrypt_asymmetric(scope, input).await?;
+            return Ok(DecryptResponse {
+                key_id: out.key_id.to_string(),
+                key_version: 1,
+                plaintext: b64(&out.bytes),
+                encryption_algorithm: algorithm.as_str().to_owned(),
+            });
+        }
         let input = DecryptInput {
             ciphertext_blob: blob(&r.ciphertext_blob)?,
             context: context(r.encryption_context)?,
@@ -73,6 +109,7 @@ pub async fn decrypt(state: web::Data<AppState>, req: HttpRequest, body: web::By
             key_id: out.key_id.to_string(),
             key_version: out.key_version,
             plaintext: b64(&out.plaintext),
+            encryption_algorithm: algorithm.as_str().to_owned(),
         })
     })
     .await
@@ -250,6 +287,18 @@ pub async fn generate_random(
         Ok(GenerateRandomResponse { plaintext: b64(&bytes) })
     })
     .await
+}
+
+fn encryption_algorithm(value: Option<&str>) -> Result<EncryptionAlgorithm, Error> {
+    value.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), str::parse)
+}
+
+/// RSAES-OAEP binds no associated data: a context would be silently unchecked, so it is refused.
+fn no_context(context: Option<&std::collections::BTreeMap<String, String>>) -> Result<(), Error> {
+    if context.is_some_and(|c| !c.is_empty()) {
+        return Err(Error::invalid("`encryption_context` is not supported with an RSA `encryption_algorithm`"));
+    }
+    Ok(())
 }
 
 fn blob(value: &str) -> Result<Vec<u8>, Error> {

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use keyward_core::model::signing::MessageType;
+use keyward_core::model::signing::{EncryptionAlgorithm, MessageType};
 use keyward_core::operation::Operation;
 use keyward_core::service::{MacInput, SignInput, VerifyInput, VerifyMacInput};
 
@@ -112,7 +112,11 @@ pub async fn get_public_key(
             key_spec: out.spec.as_str().to_owned(),
             key_usage: out.usage.as_str().to_owned(),
             signing_algorithms: out.signing_algorithms.iter().map(|a| a.as_str().to_owned()).collect(),
-            encryption_algorithms: Vec::new(),
+            encryption_algorithms: if out.usage == keyward_core::model::key::KeyUsage::EncryptDecrypt {
+                EncryptionAlgorithm::for_spec(out.spec).iter().map(|a| a.as_str().to_owned()).collect()
+            } else {
+                Vec::new()
+            },
         })
     })
     .await

@@ -305,6 +305,86 @@ impl fmt::Display for MacAlgorithm {
     }
 }
 
+/// An encryption algorithm of an ENCRYPT_DECRYPT key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "each variant is the AWS KMS algorithm of the same name")]
+pub enum EncryptionAlgorithm {
+    /// AES-256-GCM into a Keyward blob.
+    SymmetricDefault,
+    RsaesOaepSha1,
+    RsaesOaepSha256,
+}
+
+impl EncryptionAlgorithm {
+    /// The algorithm's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SymmetricDefault => "SYMMETRIC_DEFAULT",
+            Self::RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+            Self::RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        }
+    }
+
+    /// The algorithms a key spec encrypts with.
+    pub fn for_spec(spec: KeySpec) -> &'static [Self] {
+        match spec {
+            KeySpec::Aes256 => &[Self::SymmetricDefault],
+            s if s.is_rsa() => &[Self::RsaesOaepSha1, Self::RsaesOaepSha256],
+            _ => &[],
+        }
+    }
+
+    /// The largest plaintext RSAES-OAEP takes under a key of `spec`: the modulus length less
+    /// twice the hash length less two (RFC 8017, 7.1.1).
+    pub fn max_plaintext(self, spec: KeySpec) -> usize {
+        let hash = match self {
+            Self::RsaesOaepSha1 => 20,
+            Self::RsaesOaepSha256 => 32,
+            Self::SymmetricDefault => return 4096,
+        };
+        (spec.bits() / 8).saturating_sub(2 * hash + 2)
+    }
+
+    /// Ok when a key of `spec` encrypts with this algorithm and the plaintext fits.
+    pub fn check(self, spec: KeySpec, plaintext_len: usize) -> Result<(), Error> {
+        if !Self::for_spec(spec).contains(&self) {
+            return Err(Error::new(ErrorCode::InvalidKeyUsage, format!("a {spec} key does not encrypt with {self}")));
+        }
+        if plaintext_len == 0 {
+            return Err(Error::invalid("`plaintext` must not be empty"));
+        }
+        let max = self.max_plaintext(spec);
+        if plaintext_len > max {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("{self} under a {spec} key takes at most {max} bytes of plaintext, not {plaintext_len}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for EncryptionAlgorithm {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        [Self::SymmetricDefault, Self::RsaesOaepSha1, Self::RsaesOaepSha256]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown encryption algorithm `{}`; one of SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256",
+                    truncate(s)
+                ))
+            })
+    }
+}
+
+impl fmt::Display for EncryptionAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +400,18 @@ mod tests {
         for a in SigningAlgorithm::ALL {
             assert_eq!(a.as_str().parse::<SigningAlgorithm>().ok(), Some(a));
         }
+    }
+
+    #[test]
+    fn oaep_plaintext_limits_are_aws_kms_s() {
+        use EncryptionAlgorithm::{RsaesOaepSha1, RsaesOaepSha256};
+        let limits: Vec<usize> = [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]
+            .into_iter()
+            .flat_map(|s| [RsaesOaepSha1.max_plaintext(s), RsaesOaepSha256.max_plaintext(s)])
+            .collect();
+        assert_eq!(limits, [214, 190, 342, 318, 470, 446]);
+        assert_eq!(RsaesOaepSha256.check(KeySpec::Rsa2048, 191).map_err(|e| e.code()), Err(ErrorCode::PayloadTooLarge));
+        assert_eq!(RsaesOaepSha1.check(KeySpec::EccNistP256, 1).map_err(|e| e.code()), Err(ErrorCode::InvalidKeyUsage));
     }
 
     #[test]

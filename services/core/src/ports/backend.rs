@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
-use crate::model::key::{KeySpec, Protection};
-use crate::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use crate::model::key::{KeySpec, KeyUsage, Protection};
+use crate::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 
 /// What a backend can do, declared up front so the domain refuses the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub struct Capabilities {
     /// Whether Sign and Verify take `DIGEST` messages (a precomputed hash). Some servers that
     /// speak the AWS KMS API hash every message again, so an aws-kms instance can turn it off.
     pub signs_digests: bool,
+    /// The RSAES-OAEP algorithms its RSA ENCRYPT_DECRYPT keys do (empty: no such keys).
+    pub rsa_oaep: Vec<EncryptionAlgorithm>,
 }
 
 /// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).
@@ -170,6 +172,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         key_id: KeyId,
         version: u32,
         spec: KeySpec,
+        usage: KeyUsage,
     ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
 
     /// Links an existing key of an external KMS as version 1 of `key_id`; returns what to store.
@@ -287,6 +290,31 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         async { Err(BackendError::Unsupported("signature verification".into())) }
     }
 
+    /// RSAES-OAEP encryption with an RSA ENCRYPT_DECRYPT version's public key; the ciphertext
+    /// is the raw RSA output (the modulus length), as AWS KMS returns it.
+    fn encrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send {
+        let _ = (key, spec, algorithm, plaintext);
+        async { Err(BackendError::Unsupported("RSA encryption".into())) }
+    }
+
+    /// Decrypts what [`Backend::encrypt_asymmetric`] made; any failure is `DecryptFailed`.
+    fn decrypt_asymmetric(
+        &self,
+        key: VersionHandle<'_>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send {
+        let _ = (key, spec, algorithm, ciphertext);
+        async { Err(BackendError::Unsupported("RSA decryption".into())) }
+    }
+
     /// The HMAC of a message under an HMAC version.
     fn generate_mac(
         &self,
@@ -359,6 +387,7 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         key_id: KeyId,
         version: u32,
         spec: KeySpec,
+        usage: KeyUsage,
     ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn link_key<'a>(
         &'a self,
@@ -418,6 +447,20 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         message: Message<'a>,
         signature: &'a [u8],
     ) -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn encrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>>;
+    fn decrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &'a [u8],
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn generate_mac<'a>(
         &'a self,
         key: VersionHandle<'a>,
@@ -458,8 +501,9 @@ impl<T: Backend> DynBackend for T {
         key_id: KeyId,
         version: u32,
         spec: KeySpec,
+        usage: KeyUsage,
     ) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
-        Box::pin(Backend::create_key(self, key_id, version, spec))
+        Box::pin(Backend::create_key(self, key_id, version, spec, usage))
     }
     fn link_key<'a>(
         &'a self,
@@ -538,6 +582,24 @@ impl<T: Backend> DynBackend for T {
         signature: &'a [u8],
     ) -> BoxFuture<'a, Result<bool, BackendError>> {
         Box::pin(Backend::verify(self, key, spec, algorithm, message, signature))
+    }
+    fn encrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>, BackendError>> {
+        Box::pin(Backend::encrypt_asymmetric(self, key, spec, algorithm, plaintext))
+    }
+    fn decrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &'a [u8],
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(Backend::decrypt_asymmetric(self, key, spec, algorithm, ciphertext))
     }
     fn generate_mac<'a>(
         &'a self,

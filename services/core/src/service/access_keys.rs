@@ -98,7 +98,10 @@ impl KeyService {
         let id = access_key::access_key_id_from(id_bytes);
         let secret = access_key::secret_text(secret_bytes);
         let seal_key_id = KeyId(Uuid::new_v4());
-        let material = backend.create_key(seal_key_id, 1, KeySpec::Aes256).await.map_err(backend_err)?;
+        let material = backend
+            .create_key(seal_key_id, 1, KeySpec::Aes256, crate::model::key::KeyUsage::EncryptDecrypt)
+            .await
+            .map_err(backend_err)?;
         let handle = VersionHandle { key_id: seal_key_id, version: 1, material: &material };
         let aad = |algorithm: u8, params: &[u8]| access_key::seal_aad(&id, algorithm, params);
         let sealed = match backend.encrypt(handle, secret.as_bytes(), &EncryptionContext::default(), &aad).await {

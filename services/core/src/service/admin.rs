@@ -135,6 +135,12 @@ impl KeyService {
         }
 
         let backend = self.backends.lookup(&backend_name)?.clone();
+        if input.spec.is_rsa() && usage == KeyUsage::EncryptDecrypt && backend.capabilities().rsa_oaep.is_empty() {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!("backend `{backend_name}` has no RSA encryption keys"),
+            ));
+        }
         if !backend.capabilities().specs.contains(&input.spec) {
             return Err(Error::new(
                 ErrorCode::UnsupportedOperation,
@@ -145,7 +151,7 @@ impl KeyService {
         let id = new_key_id(now);
         scope.note_key(id, Some(1));
         let material = match &input.external_key_id {
-            None => backend.create_key(id, 1, input.spec).await,
+            None => backend.create_key(id, 1, input.spec, usage).await,
             Some(external) => backend.link_key(id, external).await,
         }
         .map_err(backend_err)?;
@@ -392,7 +398,7 @@ impl KeyService {
         self.ensure_rotatable(&backend, &key).await?;
         let now = self.clock.now();
         let version = key.primary_version.checked_add(1).ok_or_else(|| Error::conflict("no more versions"))?;
-        let material = backend.create_key(key.id, version, key.spec).await.map_err(backend_err)?;
+        let material = backend.create_key(key.id, version, key.spec, key.usage).await.map_err(backend_err)?;
         key.primary_version = version;
         if let Some(days) = key.rotation_period_days {
             key.next_rotation_at = Some(now + Duration::days(i64::from(days)));
@@ -511,12 +517,6 @@ fn check_spec_and_usage(spec: KeySpec, usage: Option<KeyUsage>, linked: bool) ->
     let usage = usage.unwrap_or(spec.usage());
     if !spec.allows(usage) {
         return Err(Error::invalid(format!("a {spec} key cannot have usage {usage}")));
-    }
-    if spec.is_rsa() && usage == KeyUsage::EncryptDecrypt {
-        return Err(Error::new(
-            ErrorCode::UnsupportedOperation,
-            "RSA keys for ENCRYPT_DECRYPT (RSAES-OAEP) are not supported yet; RSA keys sign (SIGN_VERIFY)",
-        ));
     }
     if linked && spec != KeySpec::Aes256 {
         return Err(Error::new(ErrorCode::UnsupportedOperation, "only AES_256 keys link an existing external key"));

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
-use crate::model::key::KeySpec;
-use crate::model::signing::{MacAlgorithm, Message, SigningAlgorithm};
+use crate::model::key::{KeySpec, KeyUsage};
+use crate::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use crate::ports::backend::{
     AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, RawGcm, Sealed, VersionHandle,
 };
@@ -122,10 +122,11 @@ impl DynBackend for Guarded {
         key_id: KeyId,
         version: u32,
         spec: KeySpec,
+        usage: KeyUsage,
     ) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
         // An RSA-4096 key takes seconds to generate; the call deadline is for serving requests.
         let deadline = if spec.is_rsa() { self.timeout.max(KEYGEN_TIMEOUT) } else { self.timeout };
-        Box::pin(self.call_for(deadline, self.inner.create_key(key_id, version, spec)))
+        Box::pin(self.call_for(deadline, self.inner.create_key(key_id, version, spec, usage)))
     }
 
     fn link_key<'a>(
@@ -218,6 +219,26 @@ impl DynBackend for Guarded {
         signature: &'a [u8],
     ) -> BoxFuture<'a, std::result::Result<bool, BackendError>> {
         Box::pin(self.call(self.inner.verify(key, spec, algorithm, message, signature)))
+    }
+
+    fn encrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<Vec<u8>, BackendError>> {
+        Box::pin(self.call(self.inner.encrypt_asymmetric(key, spec, algorithm, plaintext)))
+    }
+
+    fn decrypt_asymmetric<'a>(
+        &'a self,
+        key: VersionHandle<'a>,
+        spec: KeySpec,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
+        Box::pin(self.call(self.inner.decrypt_asymmetric(key, spec, algorithm, ciphertext)))
     }
 
     fn generate_mac<'a>(
@@ -416,6 +437,7 @@ mod tests {
                 destroy_is_immediate: true,
                 raw_gcm: false,
                 signs_digests: true,
+                rsa_oaep: Vec::new(),
             })
         }
         async fn create_key(
@@ -423,6 +445,7 @@ mod tests {
             _: KeyId,
             _: u32,
             _: KeySpec,
+            _: KeyUsage,
         ) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
             self.behave().await.map(|()| Zeroizing::new(vec![1]))
         }

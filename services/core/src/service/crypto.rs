@@ -428,9 +428,11 @@ enum Sealing<'a> {
 fn ensure_symmetric(key: &KeyRecord) -> Result<()> {
     key.usage.ensure(crate::model::key::KeyUsage::EncryptDecrypt, "this operation")?;
     if key.spec != crate::model::key::KeySpec::Aes256 {
+        let hint =
+            if key.spec.is_rsa() { "; give `encryption_algorithm` RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1" } else { "" };
         return Err(Error::new(
             ErrorCode::InvalidKeyUsage,
-            format!("a {} key does not make ciphertext blobs", key.spec),
+            format!("a {} key does not make ciphertext blobs{hint}", key.spec),
         ));
     }
     Ok(())

@@ -3,6 +3,7 @@
 mod access_keys;
 mod admin;
 mod aliases;
+mod asymmetric;
 mod audit_read;
 mod backends;
 mod crypto;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 pub use access_keys::{AccessKeyInfo, AccessKeySecret, CreateAccessKeyInput, ListAccessKeysOutput};
 pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, TagUpdate, UpdateKeyInput, VersionInfo};
 pub use aliases::{AliasOutput, AliasWrite, ListAliasesOutput};
+pub use asymmetric::{AsymmetricDecryptInput, AsymmetricEncryptInput, AsymmetricOutput};
 pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeyPairInput, DataKeyPairOutput, DataKeySize, DecryptInput, DecryptOutput,

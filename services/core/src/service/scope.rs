@@ -169,6 +169,11 @@ impl Scope {
         self.details.insert("message_sha256".into(), hex::encode(digest));
     }
 
+    /// Notes one operation-specific fact for the record.
+    pub(crate) fn note_detail(&mut self, name: &str, value: &str) {
+        self.details.insert(name.to_owned(), value.to_owned());
+    }
+
     pub(crate) fn note_decision(&mut self, resource: String, decision: &Decision) {
         // Several decisions (ReEncrypt) combine: allowed only if all allowed.
         self.decision = Some(self.decision.unwrap_or(true) && decision.allowed);

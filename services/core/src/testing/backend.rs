@@ -36,6 +36,7 @@ impl Default for MemoryBackend {
                 destroy_is_immediate: true,
                 raw_gcm: false,
                 signs_digests: true,
+                rsa_oaep: Vec::new(),
             },
             destroyed: Mutex::default(),
             failing_destroy: AtomicBool::new(false),
@@ -103,7 +104,13 @@ impl Backend for MemoryBackend {
         &self.capabilities
     }
 
-    async fn create_key(&self, _: KeyId, _: u32, spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    async fn create_key(
+        &self,
+        _: KeyId,
+        _: u32,
+        spec: KeySpec,
+        _: crate::model::key::KeyUsage,
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         if spec != KeySpec::Aes256 {
             return Err(BackendError::Unsupported(format!("{spec} keys")));
         }
