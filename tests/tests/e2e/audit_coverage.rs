@@ -157,6 +157,42 @@ async fn every_request_kind_leaves_one_record(db: Db) {
     let body = json!({"plaintext": b64(secret), "encryption_context": context});
     let denied = (Some(false), "AccessDenied");
     run.call(("POST", &on("/encrypt"), &bob), Some(body.clone()), 403, "Encrypt", bob_id, k, denied).await;
+    // Signing, MAC and key-pair operations: the records name the algorithm and the message's
+    // hash (checked in signing.rs); here, one record each and no message or private key.
+    let create = |spec: &str| json!({"namespace": "cov", "key_spec": spec});
+    let ec = s.post("/v1/keys", create("ECC_NIST_P256")).await.s("key_id");
+    let hmac = s.post("/v1/keys", create("HMAC_256")).await.s("key_id");
+    let (ec_at, hmac_at) = (|x: &str| format!("/v1/keys/{ec}{x}"), |x: &str| format!("/v1/keys/{hmac}{x}"));
+    let sign = json!({"message": b64(secret), "signing_algorithm": "ECDSA_SHA_256"});
+    let signature = run
+        .call(("POST", &ec_at("/sign"), admin), Some(sign), 200, "Sign", ADMIN, Some(ec.as_str()), OK)
+        .await["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verify = json!({"message": b64(secret), "signature": signature, "signing_algorithm": "ECDSA_SHA_256"});
+    run.call(("POST", &ec_at("/verify"), admin), Some(verify), 200, "Verify", ADMIN, Some(ec.as_str()), OK).await;
+    run.call(("GET", &ec_at("/public-key"), admin), None, 200, "GetPublicKey", ADMIN, Some(ec.as_str()), OK).await;
+    let mac = json!({"message": b64(secret), "mac_algorithm": "HMAC_SHA_256"});
+    let h = Some(hmac.as_str());
+    let tag =
+        run.call(("POST", &hmac_at("/generate-mac"), admin), Some(mac), 200, "GenerateMac", ADMIN, h, OK).await["mac"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let check = json!({"message": b64(secret), "mac": tag, "mac_algorithm": "HMAC_SHA_256"});
+    run.call(("POST", &hmac_at("/verify-mac"), admin), Some(check), 200, "VerifyMac", ADMIN, h, OK).await;
+    let pair = Some(json!({"key_pair_spec": "ECC_NIST_P256", "encryption_context": context}));
+    let private_key = run
+        .call(("POST", &on("/generate-data-key-pair"), admin), pair, 200, "GenerateDataKeyPair", ADMIN, k, OK)
+        .await["private_key_plaintext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pair = Some(json!({"key_pair_spec": "ECC_NIST_P256"}));
+    let path = on("/generate-data-key-pair-without-plaintext");
+    run.call(("POST", &path, admin), pair, 200, "GenerateDataKeyPairWithoutPlaintext", ADMIN, k, OK).await;
+
     let anon = (None, "Unauthenticated");
     run.call(("POST", &on("/encrypt"), ""), Some(body), 401, "Encrypt", "anonymous", None, anon).await;
     // An unauthenticated body is never read, so its context is not recorded.
@@ -215,6 +251,7 @@ async fn every_request_kind_leaves_one_record(db: Db) {
         ("admin token", s.admin.clone()),
         ("bob's token", bob.clone()),
         ("ciphertext", blob),
+        ("data key pair's private key", private_key),
     ];
     for (what, value) in secrets {
         assert!(!table.contains(&value), "the audit table holds the {what}");
