@@ -40,12 +40,16 @@ fuzz_target!(|data: &[u8]| {
         prev_hash: Some(s(23)),
         hash: Some(s(24)),
         interface: f.get(25).map(|v| (*v).to_owned()),
+        details: f.get(27).map(|v| (*v).to_owned()),
     };
     let hash = record_hash(GENESIS, &row);
     let _ = keyward_store::audit_json(&row);
     let mut changed = row.clone();
     changed.outcome.push('x');
     assert_ne!(record_hash(GENESIS, &changed), hash, "the hash ignores the outcome");
+    let mut detailed = row.clone();
+    detailed.details = Some(format!("{}x", row.details.as_deref().unwrap_or("")));
+    assert_ne!(record_hash(GENESIS, &detailed), hash, "the hash ignores the details");
     // A checkpoint with whatever signature text the row claims.
     let key = SigningKey::from_seed(&[9; 32]).unwrap_or_else(|e| panic!("{e}"));
     let verifying = key.verifying_key();

@@ -11,8 +11,9 @@ use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::{KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeySpec, Protection};
 use keyward_core::model::principal::{Principal, PrincipalKind};
+use keyward_core::model::signing::{MessageType, SigningAlgorithm};
 use keyward_core::operation::{Action, Operation};
-use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, RequestFacts, ResourceRef};
+use keyward_core::ports::authorizer::{AlgorithmFacts, Authorizer, AuthzRequest, RequestFacts, ResourceRef};
 use libfuzzer_sys::fuzz_target;
 
 thread_local! {
@@ -37,7 +38,8 @@ fuzz_target!(|data: &[u8]| {
     let mut key =
         KeyRecord::new(KeyId(uuid::Uuid::nil()), namespace, field(5).to_owned(), "software".into(), KeySpec::Aes256, now);
     key.tags = tags;
-    let operations = [Operation::Encrypt, Operation::Decrypt, Operation::DisableKey, Operation::ScheduleKeyDeletion];
+    let operations =
+        [Operation::Encrypt, Operation::Decrypt, Operation::DisableKey, Operation::ScheduleKeyDeletion, Operation::Sign];
     let op = operations[data.first().map_or(0, |b| usize::from(*b) % operations.len())];
     let facts = RequestFacts {
         encryption_context: &context,
@@ -47,6 +49,14 @@ fuzz_target!(|data: &[u8]| {
         dry_run: false,
         create: None,
         forwarded: None,
+        // Sign requests name an algorithm and message type (tag-pinned keys refuse others).
+        algorithm: AlgorithmFacts {
+            signing_algorithm: (op == Operation::Sign)
+                .then(|| SigningAlgorithm::ALL[data.get(1).map_or(0, |b| usize::from(*b) % SigningAlgorithm::ALL.len())]),
+            message_type: (op == Operation::Sign)
+                .then(|| if data.get(2).is_some_and(|b| b % 2 == 0) { MessageType::Raw } else { MessageType::Digest }),
+            mac_algorithm: None,
+        },
     };
     let request = AuthzRequest {
         principal: &principal,
