@@ -7,12 +7,11 @@ use zeroize::Zeroizing;
 
 use super::{KeyService, Scope, backend_err};
 use crate::error::{Error, Result};
-use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyId, KeyRef};
 use crate::model::key::{KeyRecord, KeyUsage};
 use crate::model::signing::EncryptionAlgorithm;
 use crate::model::version::{Usage, VersionRecord};
-use crate::operation::{Action, Operation};
+use crate::operation::Operation;
 use crate::ports::backend::{DynBackend as _, VersionHandle};
 
 /// Encrypt's input for an RSA key.
@@ -108,18 +107,13 @@ impl KeyService {
     /// The key, authorized for `op` (with no encryption context), usable, an RSA key of
     /// ENCRYPT_DECRYPT usage, with its only version.
     async fn rsa_key(&self, scope: &mut Scope, op: Operation, key: &KeyRef) -> Result<(KeyRecord, VersionRecord)> {
-        let key = self.resolve(scope, key).await?;
-        let permit = self.authorize_key(scope, Action::Op(op), &key, &EncryptionContext::default())?;
-        key.state.ensure_usable()?;
-        key.usage.ensure(KeyUsage::EncryptDecrypt, op.as_str())?;
+        let (key, record) = self.usable_key(scope, op, key, KeyUsage::EncryptDecrypt).await?;
         if !key.spec.is_rsa() {
             return Err(Error::new(
                 crate::error::ErrorCode::InvalidKeyUsage,
                 format!("RSAES-OAEP needs an RSA key, not {}", key.spec),
             ));
         }
-        let record = self.primary_version(scope, &key).await?;
-        self.backend_for(&permit, &key)?;
         Ok((key, record))
     }
 }

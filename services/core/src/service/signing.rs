@@ -216,7 +216,7 @@ impl KeyService {
         self.usable_key(scope, op, key, KeyUsage::GenerateVerifyMac).await
     }
 
-    async fn usable_key(
+    pub(super) async fn usable_key(
         &self,
         scope: &mut Scope,
         op: Operation,
