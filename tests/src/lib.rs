@@ -549,6 +549,7 @@ pub mod inproc {
                 backend: None,
                 alias: None,
                 external_key_id: None,
+                origin: keyward_core::model::import::KeyOrigin::Keyward,
                 idempotency: None,
             }
         }

@@ -164,6 +164,10 @@ impl AwsKmsBackend {
                 } else {
                     Vec::new()
                 },
+                // Material imported here would have to be re-wrapped for the external KMS,
+                // leaving it in Keyward's memory: import into the external KMS directly.
+                import: Vec::new(),
+                import_specs: Vec::new(),
             },
             pending_window_days: config.pending_window_days(),
         })

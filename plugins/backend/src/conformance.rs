@@ -919,6 +919,8 @@ mod tests {
             raw_gcm: false,
             signs_digests: true,
             rsa_oaep: Vec::new(),
+            import: Vec::new(),
+            import_specs: Vec::new(),
         };
         let Err(report) = run_all(&Broken(caps)).await else { unreachable!("a broken backend passed") };
         for check in ["context_binding", "rejects_tampering", "ciphertexts_differ", "random_quality"] {

@@ -7,7 +7,7 @@ mod registry;
 pub mod signature;
 
 pub use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, RAW_NONCE_LEN, RAW_TAG_LEN,
-    RawGcm, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, ImportRequest,
+    ImportWrapping, Imported, RAW_NONCE_LEN, RAW_TAG_LEN, RawGcm, Sealed, VersionHandle,
 };
 pub use registry::{BuildContext, BuildFn, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings};

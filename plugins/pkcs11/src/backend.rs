@@ -10,9 +10,13 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
-use keyward_backend::{AadFn, Backend, BackendError, Capabilities, GcmVector, Sealed, VersionHandle};
+use keyward_backend::{
+    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, Sealed,
+    VersionHandle,
+};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
+use keyward_core::model::import::ImportToken;
 use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
 use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{RAW_NONCE_LEN, RawGcm};
@@ -241,6 +245,8 @@ impl Pkcs11Backend {
         let mechanisms = token.mechanisms();
         let specs = specs_of(&mechanisms);
         let rsa_oaep = if specs.contains(&KeySpec::Rsa2048) { oaep_of(&token) } else { Vec::new() };
+        let import = crate::import::algorithms(&rsa_oaep, &mechanisms);
+        let import_specs = if import.is_empty() { Vec::new() } else { crate::import::specs(&specs) };
         Self {
             token,
             public_keys: Mutex::new(HashMap::new()),
@@ -254,6 +260,8 @@ impl Pkcs11Backend {
                 raw_gcm: true,
                 signs_digests: true,
                 rsa_oaep,
+                import,
+                import_specs,
             },
         }
     }
@@ -397,6 +405,60 @@ impl Backend for Pkcs11Backend {
             .await
             .map(Zeroizing::new)
             .map_err(decrypt_failure)
+    }
+
+    async fn prepare_import(
+        &self,
+        _key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &[u8],
+    ) -> Result<ImportWrapping, BackendError> {
+        let expires = ImportToken::binding_expiry(binding)
+            .ok_or_else(|| BackendError::Internal("the binding names no expiry".into()))?
+            .timestamp();
+        let now = chrono::Utc::now().timestamp();
+        let binding = binding.to_vec();
+        let (state, n, e) = self
+            .token
+            .run(move |lease| crate::import::prepare(lease, wrapping_spec, &binding, expires, now))
+            .await
+            .map_err(mapped)?;
+        Ok(ImportWrapping { public_key: keyward_backend::signature::rsa_spki(&n, &e)?, state })
+    }
+
+    async fn import_key(&self, r: ImportRequest<'_>) -> Result<Imported, BackendError> {
+        if !self.capabilities.import_specs.contains(&r.spec) {
+            return Err(BackendError::Unsupported(format!("importing {} keys into this token", r.spec)));
+        }
+        let expires = ImportToken::binding_expiry(r.binding)
+            .ok_or_else(|| BackendError::InvalidRequest("the binding names no expiry".into()))?
+            .timestamp();
+        let id = object_id(r.key_id, r.version);
+        let target = crate::import::Target {
+            spec: r.spec,
+            usage: r.usage,
+            algorithm: r.algorithm,
+            id: id.clone(),
+            label: format!("keyward:{}:v{}", r.key_id, r.version).into_bytes(),
+        };
+        let (state, binding, encrypted) = (r.state.to_vec(), r.binding.to_vec(), r.encrypted.to_vec());
+        let fingerprint = self
+            .token
+            .run(move |lease| crate::import::unwrap(lease, &target, &state, &binding, expires, &encrypted))
+            .await
+            .map_err(mapped)?;
+        if let Ok(mut m) = self.public_keys.lock() {
+            m.remove(&(r.key_id, r.version));
+        }
+        let mut reference = Zeroizing::new(Vec::with_capacity(REF_LEN));
+        reference.push(REF_FORMAT);
+        reference.extend_from_slice(&id);
+        Ok(Imported { material: reference, fingerprint })
+    }
+
+    async fn discard_import(&self, state: &[u8]) -> Result<(), BackendError> {
+        let state = state.to_vec();
+        self.token.run(move |lease| crate::import::discard(&lease.session, &state)).await.map_err(mapped)
     }
 
     async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {

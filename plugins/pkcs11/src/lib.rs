@@ -3,6 +3,7 @@
 
 mod backend;
 mod config;
+mod import;
 mod root;
 mod signing;
 mod token;

@@ -8,10 +8,12 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::KeyId;
+use keyward_core::model::import::WrappingAlgorithm;
 use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
 use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, Capabilities, GcmVector, RawGcm, Sealed, VersionHandle,
+    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, RawGcm, Sealed,
+    VersionHandle,
 };
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -22,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use keyward_backend::RootWrapper;
 
+use crate::import;
 use crate::root_key::RootKey;
 use crate::signing::{self, Secret, SecretCache};
 
@@ -32,6 +35,8 @@ const COMMIT_LEN: usize = 32;
 const MATERIAL_FORMAT: u8 = 1;
 /// Signing and MAC secrets: the format byte, the root key id, the sealed secret.
 const SECRET_FORMAT: u8 = 2;
+/// An import's wrapping private key: the format byte, the root key id, the sealed PKCS#8.
+const IMPORT_FORMAT: u8 = 3;
 const NONCE_LEN: usize = 12;
 const WRAPPED_LEN: usize = 1 + 8 + NONCE_LEN + 32 + 16;
 const MESSAGE_INFO: &[u8] = b"keyward/v1/aes-256-gcm/hkdf-sha256/commit";
@@ -81,6 +86,8 @@ impl SoftwareBackend {
                 raw_gcm: true,
                 signs_digests: true,
                 rsa_oaep: vec![EncryptionAlgorithm::RsaesOaepSha1, EncryptionAlgorithm::RsaesOaepSha256],
+                import: WrappingAlgorithm::ALL.to_vec(),
+                import_specs: KeySpec::ALL.to_vec(),
             },
         }
     }
@@ -130,6 +137,24 @@ impl SoftwareBackend {
         out.extend_from_slice(&self.root.id());
         out.extend_from_slice(&sealed);
         Ok(out)
+    }
+
+    fn import_aad(key_id: KeyId, binding: &[u8]) -> Vec<u8> {
+        let mut aad = b"keyward/software/import/v1".to_vec();
+        aad.extend_from_slice(key_id.0.as_bytes());
+        aad.extend_from_slice(binding);
+        aad
+    }
+
+    /// Opens an import's wrapping private key, if the state is this backend's and was sealed
+    /// under this binding (an edited token does not open).
+    fn wrapping_key(&self, key_id: KeyId, binding: &[u8], state: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        if state.len() < 9 || state[0] != IMPORT_FORMAT || state[1..9] != self.root.id() {
+            return Err(BackendError::InvalidRequest("the import token is not this backend's".into()));
+        }
+        self.root
+            .open(&Self::import_aad(key_id, binding), &state[9..])
+            .map_err(|_| BackendError::InvalidRequest("the import token does not open".into()))
     }
 
     /// A version's signing or MAC key, parsed (cached by version and material).
@@ -247,6 +272,42 @@ impl Backend for SoftwareBackend {
                 self.wrap_secret(key_id, version, spec, &secret)
             }
         }
+    }
+
+    async fn prepare_import(
+        &self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &[u8],
+    ) -> Result<ImportWrapping, BackendError> {
+        let pair = signing::off_thread(move || import::wrapping_pair(wrapping_spec)).await?;
+        let sealed = self.root.seal(&Self::import_aad(key_id, binding), &pair.private_key)?;
+        let mut state = Vec::with_capacity(9 + sealed.len());
+        state.push(IMPORT_FORMAT);
+        state.extend_from_slice(&self.root.id());
+        state.extend_from_slice(&sealed);
+        Ok(ImportWrapping { public_key: pair.public_key, state })
+    }
+
+    async fn import_key(&self, r: ImportRequest<'_>) -> Result<Imported, BackendError> {
+        let wrapping = self.wrapping_key(r.key_id, r.binding, r.state)?;
+        let material = import::unwrap(&wrapping, r.algorithm, r.encrypted)?;
+        let fingerprint = import::check_material(r.spec, &material)?;
+        let material = if r.spec == KeySpec::Aes256 {
+            let key: Zeroizing<[u8; 32]> = Zeroizing::new(
+                material.as_slice().try_into().map_err(|_| BackendError::Internal("AES key length".into()))?,
+            );
+            self.wrap(r.key_id, r.version, &key)?
+        } else {
+            self.wrap_secret(r.key_id, r.version, r.spec, &material)?
+        };
+        self.secrets.forget(r.key_id, r.version);
+        if let Some(cache) = &self.cache
+            && let Ok(mut c) = cache.lock()
+        {
+            c.remove(&(r.key_id, r.version));
+        }
+        Ok(Imported { material, fingerprint })
     }
 
     async fn public_key(&self, key: VersionHandle<'_>, spec: KeySpec) -> Result<Vec<u8>, BackendError> {

@@ -73,7 +73,7 @@ fn rsa_encoding(algorithm: SigningAlgorithm) -> Option<&'static dyn RsaEncoding>
     })
 }
 
-fn oaep(algorithm: EncryptionAlgorithm) -> Result<&'static OaepAlgorithm, BackendError> {
+pub(crate) fn oaep(algorithm: EncryptionAlgorithm) -> Result<&'static OaepAlgorithm, BackendError> {
     match algorithm {
         EncryptionAlgorithm::RsaesOaepSha1 => Ok(&OAEP_SHA1_MGF1SHA1),
         EncryptionAlgorithm::RsaesOaepSha256 => Ok(&OAEP_SHA256_MGF1SHA256),

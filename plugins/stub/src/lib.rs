@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_backend::{
-    AadFn, Backend, BackendError, BuildContext, Built, Capabilities, ConfigError, RawGcm, Registry, Sealed,
-    VersionHandle,
+    AadFn, Backend, BackendError, BuildContext, Built, Capabilities, ConfigError, ImportRequest, ImportWrapping,
+    Imported, RawGcm, Registry, Sealed, VersionHandle,
 };
 use keyward_backend_software::{RootKey, SoftwareBackend};
 use keyward_core::model::context::EncryptionContext;
@@ -169,6 +169,25 @@ impl Backend for StubBackend {
     ) -> Result<bool, BackendError> {
         self.delay().await;
         Backend::verify_mac(&self.inner, key, algorithm, message, mac).await
+    }
+
+    async fn prepare_import(
+        &self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &[u8],
+    ) -> Result<ImportWrapping, BackendError> {
+        self.delay().await;
+        Backend::prepare_import(&self.inner, key_id, wrapping_spec, binding).await
+    }
+
+    async fn import_key(&self, request: ImportRequest<'_>) -> Result<Imported, BackendError> {
+        self.delay().await;
+        Backend::import_key(&self.inner, request).await
+    }
+
+    async fn discard_import(&self, state: &[u8]) -> Result<(), BackendError> {
+        Backend::discard_import(&self.inner, state).await
     }
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {

@@ -30,7 +30,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 64 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{access_keys, aliases, audit, crypto, grants, health, keys, policy, signing};
+    use handlers::{access_keys, aliases, audit, crypto, grants, health, import, keys, policy, signing};
     cfg.service(
         scope("/v1")
             .service(keys::create_key)
@@ -59,6 +59,9 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(signing::verify_mac)
             // The design's first path for GenerateMac (the documented one is `/generate-mac`).
             .route("/keys/{key}/mac", web::post().to(signing::generate_mac_at))
+            .service(import::get_parameters_for_import)
+            .service(import::import_key_material)
+            .service(import::delete_imported_key_material)
             .service(aliases::create_alias)
             .service(aliases::delete_alias)
             .service(aliases::list_aliases)

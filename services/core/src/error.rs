@@ -89,6 +89,12 @@ pub enum Detail {
     InvalidSignature,
     /// `InvalidRequest` because a MAC did not verify (the AWS API answers VerifyMac so).
     InvalidMac,
+    /// `InvalidRequest` because an import token is malformed, altered or for another key.
+    InvalidImportToken,
+    /// `InvalidRequest` because an import token's 24 hours have passed.
+    ExpiredImportToken,
+    /// `InvalidRequest` because re-imported material is not the material the key had.
+    IncorrectKeyMaterial,
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

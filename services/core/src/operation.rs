@@ -30,6 +30,9 @@ pub enum Operation {
     GetPublicKey,
     GenerateMac,
     VerifyMac,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
     CreateAlias,
     DeleteAlias,
     ListAliases,
@@ -81,6 +84,9 @@ impl Operation {
             Self::GetPublicKey => "GetPublicKey",
             Self::GenerateMac => "GenerateMac",
             Self::VerifyMac => "VerifyMac",
+            Self::GetParametersForImport => "GetParametersForImport",
+            Self::ImportKeyMaterial => "ImportKeyMaterial",
+            Self::DeleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
             Self::CreateAlias => "CreateAlias",
             Self::DeleteAlias => "DeleteAlias",
             Self::ListAliases => "ListAliases",
@@ -112,7 +118,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 41] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -137,6 +143,9 @@ impl Operation {
         Self::GetPublicKey,
         Self::GenerateMac,
         Self::VerifyMac,
+        Self::GetParametersForImport,
+        Self::ImportKeyMaterial,
+        Self::DeleteImportedKeyMaterial,
         Self::CreateAlias,
         Self::DeleteAlias,
         Self::ListAliases,

@@ -85,6 +85,18 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
             convert::version_to_active(key.id, version).insert(db).await.map_err(db_err)?;
             Ok(())
         }
+        Write::SetMaterial { key, version, .. } => {
+            SqlStore::write_key(db, key).await?;
+            key_version::Entity::update_many()
+                .col_expr(key_version::Column::Material, Expr::value(version.material.to_vec()))
+                .col_expr(key_version::Column::Destroyed, Expr::value(version.destroyed))
+                .filter(key_version::Column::KeyId.eq(key.id.to_string()))
+                .filter(key_version::Column::Version.eq(i64::from(version.version)))
+                .exec(db)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        }
         Write::DestroyKey(key) => {
             SqlStore::write_key(db, key).await?;
             key_version::Entity::update_many()

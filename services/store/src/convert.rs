@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
+use keyward_core::model::import::KeyOrigin;
 use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, KeyUsage};
 use keyward_core::model::version::VersionRecord;
 use keyward_core::ports::store::{AliasRecord, StoreError};
@@ -56,6 +57,12 @@ pub(crate) fn key_from_row(m: key::Model) -> Result<KeyRecord, StoreError> {
         created_at: time(m.created_at)?,
         updated_at: time(m.updated_at)?,
         revision: m.revision,
+        origin: match &m.origin {
+            Some(o) => o.parse::<KeyOrigin>().map_err(|_| corrupt("origin", o))?,
+            None => KeyOrigin::Keyward,
+        },
+        valid_to: m.valid_to.map(time).transpose()?,
+        material_fingerprint: m.material_fingerprint,
     })
 }
 
@@ -78,6 +85,9 @@ pub(crate) fn key_to_active(k: &KeyRecord) -> key::ActiveModel {
         created_at: Set(micros(k.created_at)),
         updated_at: Set(micros(k.updated_at)),
         revision: Set(k.revision),
+        origin: Set(Some(k.origin.as_str().to_owned())),
+        valid_to: Set(k.valid_to.map(micros)),
+        material_fingerprint: Set(k.material_fingerprint.clone()),
     }
 }
 

@@ -381,6 +381,19 @@ impl KeyStore for SqlStore {
         Ok(keys)
     }
 
+    async fn keys_with_expired_material(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
+        key::Entity::find()
+            .filter(key::Column::State.is_not_in([KeyState::PendingImport.as_str(), KeyState::Destroyed.as_str()]))
+            .filter(key::Column::ValidTo.lte(micros(now)))
+            .limit(100)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::key_from_row)
+            .collect()
+    }
+
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
     }

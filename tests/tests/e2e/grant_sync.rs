@@ -99,6 +99,10 @@ impl KeyStore for GatedStore {
         self.inner.destroyed_keys_with_material().await
     }
 
+    async fn keys_with_expired_material(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.keys_with_expired_material(now).await
+    }
+
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.keys_due_for_rotation(now).await
     }

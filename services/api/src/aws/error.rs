@@ -79,6 +79,15 @@ impl AwsError {
                 Self::new("KMSInvalidSignatureException", bad, msg)
             }
             (ErrorCode::InvalidRequest, Some(Detail::InvalidMac)) => Self::new("KMSInvalidMacException", bad, msg),
+            (ErrorCode::InvalidRequest, Some(Detail::InvalidImportToken)) => {
+                Self::new("InvalidImportTokenException", bad, msg)
+            }
+            (ErrorCode::InvalidRequest, Some(Detail::ExpiredImportToken)) => {
+                Self::new("ExpiredImportTokenException", bad, msg)
+            }
+            (ErrorCode::InvalidRequest, Some(Detail::IncorrectKeyMaterial)) => {
+                Self::new("IncorrectKeyMaterialException", bad, msg)
+            }
             (ErrorCode::InvalidRequest, _) => Self::validation(msg),
             (ErrorCode::Unauthenticated, _) => {
                 Self::new("UnrecognizedClientException", bad, "The security token included in the request is invalid.")

@@ -10,6 +10,7 @@ pub mod error;
 mod ops_admin;
 mod ops_crypto;
 mod ops_grants;
+mod ops_import;
 mod ops_signing;
 mod wire;
 
@@ -98,6 +99,9 @@ const OPERATIONS: &[(&str, Operation, bool)] = &[
     ("GetPublicKey", Operation::GetPublicKey, false),
     ("GenerateMac", Operation::GenerateMac, true),
     ("VerifyMac", Operation::VerifyMac, true),
+    ("GetParametersForImport", Operation::GetParametersForImport, false),
+    ("ImportKeyMaterial", Operation::ImportKeyMaterial, false),
+    ("DeleteImportedKeyMaterial", Operation::DeleteImportedKeyMaterial, false),
 ];
 
 /// Whether a request is for this front door: `POST /` carrying `X-Amz-Target`.
@@ -244,6 +248,9 @@ async fn dispatch(name: &str, call: &Call<'_>, scope: &mut Scope) -> keyward_cor
         "GetPublicKey" => ops_signing::get_public_key(call, scope).await,
         "GenerateMac" => ops_signing::generate_mac(call, scope).await,
         "VerifyMac" => ops_signing::verify_mac(call, scope).await,
+        "GetParametersForImport" => ops_import::get_parameters_for_import(call, scope).await,
+        "ImportKeyMaterial" => ops_import::import_key_material(call, scope).await,
+        "DeleteImportedKeyMaterial" => ops_import::delete_imported_key_material(call, scope).await,
         other => Err(Error::internal(format!("no translation for `{other}`"))),
     }
 }

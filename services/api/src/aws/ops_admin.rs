@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use keyward_core::model::ids::{AliasName, KeyRef, Namespace};
+use keyward_core::model::import::KeyOrigin;
 use keyward_core::model::key::{KeyMetadata, KeySpec, KeyState, KeyUsage, Protection};
 use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
 use keyward_core::service::{AliasWrite, CreateKeyInput, RotationUpdate, Scope, TagUpdate, UpdateKeyInput};
@@ -33,11 +34,12 @@ pub(super) fn key_metadata(call: &Call<'_>, m: &KeyMetadata) -> Value {
         (KeyState::Enabled, true) => "Enabled",
         (KeyState::Disabled, true) => "Disabled",
         (KeyState::PendingDeletion, _) => "PendingDeletion",
+        (KeyState::PendingImport, _) => "PendingImport",
         (KeyState::Enabled | KeyState::Disabled, false) | (KeyState::Destroyed, _) => "Unavailable",
     };
-    let origin = match m.protection {
-        Protection::Software | Protection::Hsm => "AWS_KMS",
-        Protection::External => "EXTERNAL",
+    let origin = match (k.origin, m.protection) {
+        (KeyOrigin::External, _) | (_, Protection::External) => "EXTERNAL",
+        (KeyOrigin::Keyward, Protection::Software | Protection::Hsm) => "AWS_KMS",
     };
     let mut v = json!({
         "AWSAccountId": call.aws.settings.account_id,
@@ -55,6 +57,13 @@ pub(super) fn key_metadata(call: &Call<'_>, m: &KeyMetadata) -> Value {
         "MultiRegion": false,
     });
     algorithms(&mut v, k.spec, k.usage);
+    if k.origin == KeyOrigin::External {
+        let expires = if k.valid_to.is_some() { "KEY_MATERIAL_EXPIRES" } else { "KEY_MATERIAL_DOES_NOT_EXPIRE" };
+        v["ExpirationModel"] = json!(expires);
+    }
+    if let Some(t) = k.valid_to {
+        v["ValidTo"] = json!(epoch(t));
+    }
     if let Some(d) = k.deletion_date {
         v["DeletionDate"] = json!(epoch(d));
     }
@@ -137,9 +146,11 @@ pub(super) async fn create_key(call: &Call<'_>, scope: &mut Scope) -> Result<Val
         (None, None) => KeySpec::Aes256,
     };
     let usage = r.key_usage.as_deref().map(str::parse::<KeyUsage>).transpose()?;
-    if r.origin.as_deref().is_some_and(|o| o != "AWS_KMS") {
-        return Err(unsupported("only Origin AWS_KMS is supported"));
-    }
+    let origin = match r.origin.as_deref() {
+        None | Some("AWS_KMS") => KeyOrigin::Keyward,
+        Some("EXTERNAL") => KeyOrigin::External,
+        Some(_) => return Err(unsupported("Origin is AWS_KMS or EXTERNAL (custom key stores are not supported)")),
+    };
     if r.policy.is_some() {
         return Err(unsupported(
             "key policies are not supported: Keyward decides with Cedar policies (see docs/aws-kms-api.md)",
@@ -162,6 +173,7 @@ pub(super) async fn create_key(call: &Call<'_>, scope: &mut Scope) -> Result<Val
         backend: None,
         alias: None,
         external_key_id: None,
+        origin,
         idempotency: None,
     };
     let m = call.service.create_key(scope, input).await?;

@@ -5,6 +5,7 @@ pub mod aliases;
 pub mod audit;
 pub mod crypto;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod policy;
 pub mod signing;

@@ -61,6 +61,7 @@ pub async fn create_key(
             backend: r.backend,
             alias: r.alias.as_deref().map(AliasName::parse).transpose()?,
             external_key_id: r.external_key_id,
+            origin: r.origin.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
             idempotency,
         };
         state.service.create_key(scope, input).await.map(KeyMetadata::from)

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod crypto;
 pub mod grants;
 pub mod health;
+pub mod import;
 pub mod keys;
 pub mod policy;
 pub mod signing;

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::ids::{AliasName, KeyId, Namespace, truncate};
-use crate::error::{Error, ErrorCode};
+use super::import::KeyOrigin;
+use crate::error::{Detail, Error, ErrorCode};
 
 /// What kind of key material a key holds. Names are AWS KMS's, so the AWS-compatible API maps
 /// them one to one.
@@ -209,6 +210,8 @@ pub enum KeyState {
     PendingDeletion,
     /// Material destroyed; metadata kept.
     Destroyed,
+    /// An imported key without material (never imported, deleted, or expired).
+    PendingImport,
 }
 
 impl KeyState {
@@ -219,6 +222,7 @@ impl KeyState {
             Self::Disabled => "Disabled",
             Self::PendingDeletion => "PendingDeletion",
             Self::Destroyed => "Destroyed",
+            Self::PendingImport => "PendingImport",
         }
     }
 
@@ -229,6 +233,7 @@ impl KeyState {
             "Disabled" => Some(Self::Disabled),
             "PendingDeletion" => Some(Self::PendingDeletion),
             "Destroyed" => Some(Self::Destroyed),
+            "PendingImport" => Some(Self::PendingImport),
             _ => None,
         }
     }
@@ -240,8 +245,13 @@ impl KeyState {
             Self::Disabled => Err(Error::new(ErrorCode::KeyDisabled, "the key is disabled")),
             Self::Destroyed => Err(Error::new(ErrorCode::KeyDisabled, "the key is destroyed")),
             Self::PendingDeletion => Err(Error::new(ErrorCode::KeyPendingDeletion, "the key is pending deletion")),
+            Self::PendingImport => Err(pending_import()),
         }
     }
+}
+
+fn pending_import() -> Error {
+    Error::conflict("the key has no key material; import it with ImportKeyMaterial").with_detail(Detail::InvalidState)
 }
 
 /// Where a key's material lives.
@@ -303,6 +313,12 @@ pub struct KeyRecord {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency counter: every update increments it.
     pub revision: i64,
+    /// Where the material comes from.
+    pub origin: KeyOrigin,
+    /// When imported material expires (deleted, the key back to `PendingImport`); none: never.
+    pub valid_to: Option<DateTime<Utc>>,
+    /// A fingerprint of imported material, so only the same material can be imported again.
+    pub material_fingerprint: Option<String>,
 }
 
 impl KeyRecord {
@@ -334,7 +350,27 @@ impl KeyRecord {
             created_at: now,
             updated_at: now,
             revision: 1,
+            origin: KeyOrigin::Keyward,
+            valid_to: None,
+            material_fingerprint: None,
         }
+    }
+}
+
+impl KeyRecord {
+    /// Ok when the key may do cryptography now: its state allows it and imported material
+    /// has not expired (the maintenance task deletes expired material soon after).
+    pub fn ensure_usable(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        self.state.ensure_usable()?;
+        if self.material_expired(now) {
+            return Err(pending_import().with_reason("the imported key material has expired"));
+        }
+        Ok(())
+    }
+
+    /// Whether imported material has passed its `valid_to`.
+    pub fn material_expired(&self, now: DateTime<Utc>) -> bool {
+        self.valid_to.is_some_and(|t| now >= t)
     }
 }
 

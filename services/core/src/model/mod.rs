@@ -4,6 +4,7 @@ pub mod access_key;
 pub mod context;
 pub mod grant;
 pub mod ids;
+pub mod import;
 pub mod key;
 pub mod principal;
 pub mod signing;

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
+use crate::model::import::WrappingAlgorithm;
 use crate::model::key::{KeySpec, KeyUsage, Protection};
 use crate::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 
@@ -39,6 +40,56 @@ pub struct Capabilities {
     pub signs_digests: bool,
     /// The RSAES-OAEP algorithms its RSA ENCRYPT_DECRYPT keys do (empty: no such keys).
     pub rsa_oaep: Vec<EncryptionAlgorithm>,
+    /// The wrapping algorithms ImportKeyMaterial takes (empty: no imported keys).
+    pub import: Vec<WrappingAlgorithm>,
+    /// The key specs whose material it imports.
+    pub import_specs: Vec<KeySpec>,
+}
+
+/// A wrapping key made for one import.
+#[derive(Debug, Clone)]
+pub struct ImportWrapping {
+    /// The wrapping public key, a DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    /// The backend's state, sealed under the binding (a wrapped private key, or the id of a
+    /// token object); it travels in the import token.
+    pub state: Vec<u8>,
+}
+
+/// One ImportKeyMaterial call as the backend sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportRequest<'a> {
+    /// The key.
+    pub key_id: KeyId,
+    /// The version the material becomes.
+    pub version: u32,
+    /// The key's spec (the material must be of it).
+    pub spec: KeySpec,
+    /// The key's usage.
+    pub usage: KeyUsage,
+    /// How the material is wrapped.
+    pub algorithm: WrappingAlgorithm,
+    /// What the state was sealed under.
+    pub binding: &'a [u8],
+    /// The state from [`ImportWrapping`].
+    pub state: &'a [u8],
+    /// The wrapped material.
+    pub encrypted: &'a [u8],
+}
+
+/// Imported material, now the backend's.
+pub struct Imported {
+    /// What the version stores (wrapped material or a token reference).
+    pub material: Zeroizing<Vec<u8>>,
+    /// A fingerprint of the material that reveals nothing of it (a public key's hash, or a
+    /// keyed check value), the same for the same material every time.
+    pub fingerprint: Vec<u8>,
+}
+
+impl std::fmt::Debug for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Imported { .. }")
+    }
 }
 
 /// One AES-256-GCM known-answer case with a fixed key and nonce (128-bit tag).
@@ -338,6 +389,33 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         async { Err(BackendError::Unsupported("MAC verification".into())) }
     }
 
+    /// A fresh RSA wrapping key pair for importing material into `key_id`; the private key
+    /// never leaves the backend unsealed, and its state is bound to `binding`.
+    fn prepare_import(
+        &self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &[u8],
+    ) -> impl Future<Output = Result<ImportWrapping, BackendError>> + Send {
+        let _ = (key_id, wrapping_spec, binding);
+        async { Err(BackendError::Unsupported("imported key material".into())) }
+    }
+
+    /// Unwraps imported material with the state [`Backend::prepare_import`] made and keeps it
+    /// as the version's material. Material that does not unwrap is `DecryptFailed`; material
+    /// that unwraps but is not a key of the spec is `InvalidRequest`.
+    fn import_key(&self, request: ImportRequest<'_>) -> impl Future<Output = Result<Imported, BackendError>> + Send {
+        let _ = request;
+        async { Err(BackendError::Unsupported("imported key material".into())) }
+    }
+
+    /// Forgets the state of an import that is done with (a token object); a no-op where the
+    /// state is only sealed bytes.
+    fn discard_import(&self, state: &[u8]) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = state;
+        async { Ok(()) }
+    }
+
     /// Random bytes from the backend's generator.
     fn generate_random(&self, len: usize) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, BackendError>> + Send;
 
@@ -474,6 +552,14 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         message: &'a [u8],
         mac: &'a [u8],
     ) -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn prepare_import<'a>(
+        &'a self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &'a [u8],
+    ) -> BoxFuture<'a, Result<ImportWrapping, BackendError>>;
+    fn import_key<'a>(&'a self, request: ImportRequest<'a>) -> BoxFuture<'a, Result<Imported, BackendError>>;
+    fn discard_import<'a>(&'a self, state: &'a [u8]) -> BoxFuture<'a, Result<(), BackendError>>;
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>>;
     fn destroy<'a>(&'a self, key: VersionHandle<'a>) -> BoxFuture<'a, Result<(), BackendError>>;
     fn health(&self) -> BoxFuture<'_, Result<(), BackendError>>;
@@ -617,6 +703,20 @@ impl<T: Backend> DynBackend for T {
         mac: &'a [u8],
     ) -> BoxFuture<'a, Result<bool, BackendError>> {
         Box::pin(Backend::verify_mac(self, key, algorithm, message, mac))
+    }
+    fn prepare_import<'a>(
+        &'a self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &'a [u8],
+    ) -> BoxFuture<'a, Result<ImportWrapping, BackendError>> {
+        Box::pin(Backend::prepare_import(self, key_id, wrapping_spec, binding))
+    }
+    fn import_key<'a>(&'a self, request: ImportRequest<'a>) -> BoxFuture<'a, Result<Imported, BackendError>> {
+        Box::pin(Backend::import_key(self, request))
+    }
+    fn discard_import<'a>(&'a self, state: &'a [u8]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(Backend::discard_import(self, state))
     }
     fn generate_random(&self, len: usize) -> BoxFuture<'_, Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(Backend::generate_random(self, len))

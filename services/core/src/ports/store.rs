@@ -98,6 +98,17 @@ pub enum Write {
     AddVersion(KeyRecord, VersionRecord),
     /// Every version's material marked destroyed and the changed key, with the revision check.
     DestroyKey(KeyRecord),
+    /// A version's material replaced (imported, or deleted) and the changed key, with the
+    /// revision check. `replaced` is what the version held before, destroyed in its backend
+    /// once the change lands; a new material whose change does not land is destroyed instead.
+    SetMaterial {
+        /// The changed key.
+        key: KeyRecord,
+        /// The version as it now is.
+        version: VersionRecord,
+        /// The material it held before, if any is left to destroy.
+        replaced: Option<zeroize::Zeroizing<Vec<u8>>>,
+    },
     /// An alias created (`expected` none: refused if it exists) or repointed (refused unless
     /// it still points to `expected`).
     PutAlias {
@@ -134,9 +145,11 @@ impl Write {
     /// The key the write changes, if it changes one.
     pub fn key(&self) -> Option<KeyId> {
         match self {
-            Self::InsertKey { key, .. } | Self::UpdateKey(key) | Self::AddVersion(key, _) | Self::DestroyKey(key) => {
-                Some(key.id)
-            }
+            Self::InsertKey { key, .. }
+            | Self::UpdateKey(key)
+            | Self::AddVersion(key, _)
+            | Self::DestroyKey(key)
+            | Self::SetMaterial { key, .. } => Some(key.id),
             Self::PutAlias { alias, .. } => Some(alias.key_id),
             Self::DeleteAlias { key, .. } | Self::RevokeGrant { key, .. } => Some(*key),
             Self::InsertGrant(g) => Some(g.key_id),
@@ -229,6 +242,9 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Keys marked `Destroyed` with a version whose material is not yet destroyed (a pass
     /// that failed after the state change).
     async fn destroyed_keys_with_material(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Keys still holding imported material whose `valid_to` has passed.
+    async fn keys_with_expired_material(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;
 
     /// Enabled keys whose automatic rotation is due.
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError>;

@@ -10,6 +10,7 @@ use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
+use crate::model::import::KeyOrigin;
 use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, validate_description, validate_tags};
 use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
@@ -43,6 +44,8 @@ pub struct CreateKeyInput {
     pub alias: Option<AliasName>,
     /// An existing key of an external KMS to link instead of creating material.
     pub external_key_id: Option<String>,
+    /// `External`: no material is made; the key waits in `PendingImport` for ImportKeyMaterial.
+    pub origin: KeyOrigin,
     /// The `Idempotency-Key` header and a hash of the request.
     pub idempotency: Option<(String, String)>,
 }
@@ -147,10 +150,15 @@ impl KeyService {
                 format!("backend `{backend_name}` cannot create `{}` keys", input.spec),
             ));
         }
+        let imported = input.origin == KeyOrigin::External;
+        if imported {
+            check_importable(&backend_name, backend.capabilities(), input.spec, input.external_key_id.is_some())?;
+        }
         let now = self.clock.now();
         let id = new_key_id(now);
         scope.note_key(id, Some(1));
         let material = match &input.external_key_id {
+            None if imported => Ok(zeroize::Zeroizing::new(Vec::new())),
             None => backend.create_key(id, 1, input.spec, usage).await,
             Some(external) => backend.link_key(id, external).await,
         }
@@ -159,9 +167,11 @@ impl KeyService {
             description: input.description,
             tags: input.tags,
             usage,
+            origin: input.origin,
+            state: if imported { KeyState::PendingImport } else { KeyState::Enabled },
             ..KeyRecord::new(id, input.namespace, owner, backend_name, input.spec, now)
         };
-        let version = VersionRecord::new(1, material, now);
+        let version = VersionRecord { destroyed: imported, ..VersionRecord::new(1, material, now) };
         let refused = match &input.alias {
             Some(alias) => {
                 Error::conflict(format!("alias `{alias}` already exists, or the idempotency key was just used; retry"))
@@ -331,6 +341,11 @@ impl KeyService {
             KeyState::Destroyed => {
                 return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
             }
+            KeyState::PendingImport => {
+                return Err(
+                    Error::conflict("the key has no key material; import it first").with_detail(Detail::InvalidState)
+                );
+            }
         }
         if key.state == to {
             return self.metadata(key).await;
@@ -356,7 +371,7 @@ impl KeyService {
         let permit =
             self.authorize_key(scope, Action::Op(Operation::ScheduleKeyDeletion), &key, &EncryptionContext::default())?;
         match key.state {
-            KeyState::Enabled | KeyState::Disabled => {}
+            KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => {}
             KeyState::PendingDeletion => {
                 return Err(Error::conflict("the key is already pending deletion").with_detail(Detail::InvalidState));
             }
@@ -379,7 +394,9 @@ impl KeyService {
             return Err(Error::conflict(format!("the key is `{}`, not pending deletion", key.state.as_str()))
                 .with_detail(Detail::InvalidState));
         }
-        key.state = KeyState::Disabled;
+        // A key without material (imported, then deleted or never imported) still has none.
+        let material = self.store.version(key.id, key.primary_version).await.map_err(store_err)?;
+        key.state = if material.is_none_or(|v| v.destroyed) { KeyState::PendingImport } else { KeyState::Disabled };
         key.deletion_date = None;
         self.save(scope, permit, key).await
     }
@@ -389,7 +406,7 @@ impl KeyService {
         let key = self.resolve(scope, key).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::RotateKey), &key, &EncryptionContext::default())?;
-        key.state.ensure_usable()?;
+        key.ensure_usable(self.clock.now())?;
         self.rotate(scope, permit, key).await
     }
 
@@ -423,6 +440,13 @@ impl KeyService {
                      callers to it with an alias",
                     key.spec
                 ),
+            ));
+        }
+        if key.origin == KeyOrigin::External {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                "keys with imported material do not rotate; create a new key, import new material and move callers \
+                 to it with an alias",
             ));
         }
         let current = self
@@ -503,6 +527,31 @@ impl KeyService {
 /// The answer to a write whose key changed between the decision and the commit.
 pub(super) fn changed_concurrently() -> Error {
     Error::conflict("the key changed concurrently; retry")
+}
+
+/// Refuses an `EXTERNAL` key its backend could not import material for.
+fn check_importable(
+    backend_name: &str,
+    capabilities: &crate::ports::backend::Capabilities,
+    spec: KeySpec,
+    linked: bool,
+) -> Result<()> {
+    if linked {
+        return Err(Error::invalid("a key is either linked to an external key or imported, not both"));
+    }
+    if capabilities.import.is_empty() {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!("backend `{backend_name}` does not take imported key material"),
+        ));
+    }
+    if !capabilities.import_specs.contains(&spec) {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!("backend `{backend_name}` cannot import `{spec}` key material"),
+        ));
+    }
+    Ok(())
 }
 
 /// A time-ordered key id (UUID v7) from the clock port.

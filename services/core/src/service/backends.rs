@@ -16,7 +16,8 @@ use crate::model::ids::KeyId;
 use crate::model::key::{KeySpec, KeyUsage};
 use crate::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use crate::ports::backend::{
-    AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, RawGcm, Sealed, VersionHandle,
+    AadFn, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, ImportRequest, ImportWrapping, Imported, RawGcm,
+    Sealed, VersionHandle,
 };
 
 /// How long one backend call may take by default.
@@ -260,6 +261,28 @@ impl DynBackend for Guarded {
         Box::pin(self.call(self.inner.verify_mac(key, algorithm, message, mac)))
     }
 
+    fn prepare_import<'a>(
+        &'a self,
+        key_id: KeyId,
+        wrapping_spec: KeySpec,
+        binding: &'a [u8],
+    ) -> BoxFuture<'a, std::result::Result<ImportWrapping, BackendError>> {
+        // A wrapping key is an RSA key generated for the call.
+        let deadline = self.timeout.max(KEYGEN_TIMEOUT);
+        Box::pin(self.call_for(deadline, self.inner.prepare_import(key_id, wrapping_spec, binding)))
+    }
+
+    fn import_key<'a>(
+        &'a self,
+        request: ImportRequest<'a>,
+    ) -> BoxFuture<'a, std::result::Result<Imported, BackendError>> {
+        Box::pin(self.call(self.inner.import_key(request)))
+    }
+
+    fn discard_import<'a>(&'a self, state: &'a [u8]) -> BoxFuture<'a, std::result::Result<(), BackendError>> {
+        Box::pin(self.call(self.inner.discard_import(state)))
+    }
+
     fn generate_random(&self, len: usize) -> BoxFuture<'_, std::result::Result<Zeroizing<Vec<u8>>, BackendError>> {
         Box::pin(self.call(self.inner.generate_random(len)))
     }
@@ -438,6 +461,8 @@ mod tests {
                 raw_gcm: false,
                 signs_digests: true,
                 rsa_oaep: Vec::new(),
+                import: Vec::new(),
+                import_specs: Vec::new(),
             })
         }
         async fn create_key(

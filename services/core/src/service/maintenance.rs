@@ -1,4 +1,5 @@
-//! Background work: destroying keys whose deletion date has passed, and scheduled rotation.
+//! Background work: destroying keys whose deletion date has passed, deleting imported material
+//! past its expiry, and scheduled rotation.
 //! Runs as the system principal; every change is audited like a request.
 
 use super::admin::changed_concurrently;
@@ -19,6 +20,8 @@ pub struct MaintenanceReport {
     pub destroyed: usize,
     /// Keys rotated.
     pub rotated: usize,
+    /// Keys whose imported material expired and was deleted.
+    pub expired: usize,
     /// Keys that failed and will be retried next pass.
     pub failed: usize,
 }
@@ -57,6 +60,16 @@ impl KeyService {
                 Ok(()) => report.destroyed += 1,
                 Err(e) => {
                     tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "key destruction failed; will retry");
+                    report.failed += 1;
+                }
+            }
+        }
+        for key in self.store.keys_with_expired_material(now).await.map_err(store_err)? {
+            let op = Operation::DeleteImportedKeyMaterial;
+            match self.system(op, async |s, scope| s.expire_material(scope, key).await).await {
+                Ok(()) => report.expired += 1,
+                Err(e) => {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), "expired key material not deleted; will retry");
                     report.failed += 1;
                 }
             }

@@ -8,6 +8,7 @@ mod audit_read;
 mod backends;
 mod crypto;
 mod grants;
+mod import;
 mod maintenance;
 mod policy;
 mod raw;
@@ -30,6 +31,7 @@ pub use crypto::{
     EncryptInput, EncryptOutput, ReEncryptInput, ReEncryptOutput,
 };
 pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
+pub use import::{ImportInput, ImportParameters, MAX_VALID_TO};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
 pub use raw::{MAX_RAW_PLAINTEXT, RAW_AAD_DOMAIN, RawSealed};
@@ -271,6 +273,12 @@ impl KeyService {
                 destroy(&k.backend, k.seal_key_id, 1, &k.material).await;
             }
             (Write::InsertKey { key, version, .. }, false) => {
+                destroy(&key.backend, key.id, version.version, &version.material).await;
+            }
+            (Write::SetMaterial { key, version, replaced: Some(old) }, true) => {
+                destroy(&key.backend, key.id, version.version, old).await;
+            }
+            (Write::SetMaterial { key, version, .. }, false) if !version.destroyed => {
                 destroy(&key.backend, key.id, version.version, &version.material).await;
             }
             _ => {}

@@ -12,6 +12,7 @@ use super::*;
 use crate::model::context::EncryptionContext;
 use crate::model::grant::GrantConstraints;
 use crate::model::ids::AliasName;
+use crate::model::import::KeyOrigin;
 use crate::model::key::{KeySpec, KeyState};
 use crate::model::principal::{Principal, PrincipalKind};
 use crate::ports::audit::AuditRecord;
@@ -36,6 +37,7 @@ fn input(namespace: &str) -> CreateKeyInput {
         backend: None,
         alias: None,
         external_key_id: None,
+        origin: KeyOrigin::Keyward,
         idempotency: None,
     }
 }

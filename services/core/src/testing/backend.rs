@@ -37,6 +37,8 @@ impl Default for MemoryBackend {
                 raw_gcm: false,
                 signs_digests: true,
                 rsa_oaep: Vec::new(),
+                import: Vec::new(),
+                import_specs: Vec::new(),
             },
             destroyed: Mutex::default(),
             failing_destroy: AtomicBool::new(false),

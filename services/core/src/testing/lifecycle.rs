@@ -80,6 +80,7 @@ fn usable(k: &ModelKey) -> Expect {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled | KeyState::Destroyed => Err(ErrorCode::KeyDisabled),
         KeyState::PendingDeletion => Err(ErrorCode::KeyPendingDeletion),
+        KeyState::PendingImport => Err(ErrorCode::Conflict),
     }
 }
 
@@ -190,6 +191,7 @@ impl<'a> Run<'a> {
                     backend: None,
                     alias: None,
                     external_key_id: None,
+                    origin: crate::model::import::KeyOrigin::Keyward,
                     idempotency: None,
                 };
                 let got = svc.audited(start, async |s| svc.create_key(s, input).await).await;
@@ -213,7 +215,7 @@ impl<'a> Run<'a> {
                 let want = match k.state {
                     KeyState::Enabled | KeyState::Disabled => Ok(()),
                     KeyState::PendingDeletion => Err(ErrorCode::KeyPendingDeletion),
-                    KeyState::Destroyed => Err(ErrorCode::Conflict),
+                    KeyState::Destroyed | KeyState::PendingImport => Err(ErrorCode::Conflict),
                 };
                 let start = Self::start(op);
                 let id = start.meta.request_id.clone();
@@ -272,7 +274,7 @@ impl<'a> Run<'a> {
                     Err(ErrorCode::InvalidRequest)
                 } else {
                     match k.state {
-                        KeyState::Enabled | KeyState::Disabled => Ok(()),
+                        KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
                         KeyState::PendingDeletion | KeyState::Destroyed => Err(ErrorCode::Conflict),
                     }
                 };

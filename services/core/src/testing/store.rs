@@ -93,6 +93,11 @@ fn apply(s: &mut State, write: &Write) -> Result<(), StoreError> {
             s.versions.insert((key.id, version.version), version.clone());
             Ok(())
         }
+        Write::SetMaterial { key, version, .. } => {
+            write_key(s, key)?;
+            s.versions.insert((key.id, version.version), version.clone());
+            Ok(())
+        }
         Write::DestroyKey(key) => {
             write_key(s, key)?;
             for ((id, _), v) in &mut s.versions {
@@ -257,6 +262,14 @@ impl KeyStore for MemoryStore {
             .filter(|k| state.versions.iter().any(|((id, _), v)| *id == k.id && !v.destroyed))
             .cloned()
             .collect())
+    }
+
+    async fn keys_with_expired_material(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
+        let state = self.lock();
+        let due = |k: &&KeyRecord| {
+            !matches!(k.state, KeyState::PendingImport | KeyState::Destroyed) && k.material_expired(now)
+        };
+        Ok(state.keys.values().filter(due).cloned().collect())
     }
 
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {

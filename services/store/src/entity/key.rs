@@ -26,6 +26,12 @@ pub struct Model {
     pub created_at: i64,
     pub updated_at: i64,
     pub revision: i64,
+    /// `KEYWARD` or `EXTERNAL`; null on keys made before imports existed (`KEYWARD`).
+    pub origin: Option<String>,
+    /// When imported material expires.
+    pub valid_to: Option<i64>,
+    /// Hex fingerprint of imported material.
+    pub material_fingerprint: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

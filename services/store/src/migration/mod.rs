@@ -9,6 +9,7 @@ mod m0006_access_keys;
 mod m0007_grant_retiring_principal;
 mod m0008_audit_genesis;
 mod m0009_key_usage_audit_details;
+mod m0010_imported_keys;
 
 use sea_orm_migration::prelude::*;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_grant_retiring_principal::Migration),
             Box::new(m0008_audit_genesis::Migration),
             Box::new(m0009_key_usage_audit_details::Migration),
+            Box::new(m0010_imported_keys::Migration),
         ]
     }
 }
