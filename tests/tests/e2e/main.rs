@@ -19,6 +19,7 @@ mod envelope;
 mod grant_sync;
 mod grants;
 mod hsm;
+mod import;
 mod jwt;
 mod kubernetes;
 mod lifecycle;
