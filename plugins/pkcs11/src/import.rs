@@ -173,9 +173,12 @@ fn template(t: &Target) -> Vec<Attribute> {
         Attribute::Extractable(false),
         Attribute::Id(t.id.clone()),
         Attribute::Label(t.label.clone()),
-        Attribute::Wrap(false),
         Attribute::Unwrap(false),
     ];
+    if !t.spec.is_rsa() {
+        // A private key has no CKA_WRAP.
+        attrs.push(Attribute::Wrap(false));
+    }
     if t.spec == KeySpec::Aes256 {
         attrs.extend([
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -238,6 +241,7 @@ pub(crate) fn unwrap(
     }
     lease.forget(&t.id);
     let oaep = signing::oaep(t.algorithm.oaep())?;
+    let mut wrapped_len = None;
     let handle = if t.algorithm.key_wrap() {
         let modulus = match session.get_attributes(wrapping, &[AttributeType::Modulus])?.as_slice() {
             [Attribute::Modulus(n)] => n.len(),
@@ -247,6 +251,7 @@ pub(crate) fn unwrap(
             return Err(OpError::Backend(BackendError::DecryptFailed("too short for RSA-AES key wrap".into())));
         }
         let (rsa_part, wrapped) = encrypted.split_at(modulus);
+        wrapped_len = Some(wrapped.len());
         let ephemeral = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
@@ -262,7 +267,7 @@ pub(crate) fn unwrap(
     } else {
         session.unwrap_key(&oaep, wrapping, encrypted, &template(t)).map_err(unwrap_failed)?
     };
-    match finish(session, handle, t) {
+    match finish(session, handle, t, wrapped_len) {
         Ok(fingerprint) => Ok(fingerprint),
         Err(e) => {
             for object in session.find_objects(&[Attribute::Token(true), Attribute::Id(t.id.clone())])? {
@@ -276,16 +281,13 @@ pub(crate) fn unwrap(
 /// Checks the unwrapped key fits the spec, adds an RSA key's public half, and computes the
 /// fingerprint: GCM's tag over a fixed label with a fixed nonce (AES), an HMAC of the label
 /// (HMAC), the SHA-256 of the public key (RSA).
-fn finish(session: &Session, handle: ObjectHandle, t: &Target) -> OpResult<Vec<u8>> {
+fn finish(session: &Session, handle: ObjectHandle, t: &Target, wrapped_len: Option<usize>) -> OpResult<Vec<u8>> {
     let not_of_spec = |why: String| {
         OpError::Backend(BackendError::InvalidRequest(format!("the key material is not a {} key: {why}", t.spec)))
     };
     if t.spec == KeySpec::Aes256 {
-        let len = match session.get_attributes(handle, &[AttributeType::ValueLen])?.as_slice() {
-            [Attribute::ValueLen(l)] => u64::from(*l),
-            _ => 0,
-        };
-        if len != 32 {
+        let len = secret_len(session, handle, wrapped_len, 32..=32)?;
+        if !(len == 32 || len == KWP_32) {
             return Err(not_of_spec(format!("{len} bytes, not 32")));
         }
         return Ok(crate::backend::gcm(session, handle, &[0u8; 12], FINGERPRINT_LABEL, &[], false)?);
@@ -321,17 +323,57 @@ fn finish(session: &Session, handle: ObjectHandle, t: &Target) -> OpResult<Vec<u
         .first()
         .copied()
         .ok_or_else(|| OpError::Backend(BackendError::Unsupported(format!("importing {} keys", t.spec))))?;
-    let len = match session.get_attributes(handle, &[AttributeType::ValueLen])?.as_slice() {
-        [Attribute::ValueLen(l)] => usize::try_from(u64::from(*l)).unwrap_or(0),
-        _ => 0,
-    };
-    if !algorithm.key_sizes().contains(&len) {
+    let sizes = algorithm.key_sizes();
+    let len = secret_len(session, handle, wrapped_len, sizes.clone())?;
+    if !sizes.contains(&len) && len != KWP_IN_RANGE {
         return Err(not_of_spec(format!("{len} bytes")));
     }
     Ok(session.sign(&signing::hmac(algorithm), handle, FINGERPRINT_LABEL)?)
 }
 
+/// Stands for "the AES key wrap output is that of a 32-byte key" when the token cannot say.
+const KWP_32: usize = usize::MAX;
+/// Stands for "the AES key wrap output is that of a key of the allowed lengths".
+const KWP_IN_RANGE: usize = usize::MAX - 1;
+
+/// An unwrapped secret key's length. Tokens are to record `CKA_VALUE_LEN` on unwrap, but some
+/// (SoftHSM2 2.6) record 0 and refuse it in the template; then the length is read from the AES
+/// key wrap output (8 bytes more than the key rounded up to 8; AES keys are 16, 24 or 32
+/// bytes, so 40 bytes means 32), and an RSA-OAEP-only import, whose length nothing shows, is
+/// refused.
+fn secret_len(
+    session: &Session,
+    handle: ObjectHandle,
+    wrapped_len: Option<usize>,
+    sizes: std::ops::RangeInclusive<usize>,
+) -> OpResult<usize> {
+    let recorded = match session.get_attributes(handle, &[AttributeType::ValueLen])?.as_slice() {
+        [Attribute::ValueLen(l)] => usize::try_from(u64::from(*l)).unwrap_or(0),
+        _ => 0,
+    };
+    if recorded != 0 {
+        return Ok(recorded);
+    }
+    let Some(wrapped) = wrapped_len else {
+        return Err(OpError::Backend(BackendError::InvalidRequest(
+            "this token does not report an unwrapped key's length: wrap secret keys with RSA_AES_KEY_WRAP_SHA_1 \
+             (or _SHA_256) so it can be checked"
+                .into(),
+        )));
+    };
+    let padded = |n: usize| 8 + n.div_ceil(8) * 8;
+    if *sizes.start() == 32 && *sizes.end() == 32 {
+        return Ok(if wrapped == padded(32) { KWP_32 } else { wrapped.saturating_sub(8) });
+    }
+    Ok(if (padded(*sizes.start())..=padded(*sizes.end())).contains(&wrapped) {
+        KWP_IN_RANGE
+    } else {
+        wrapped.saturating_sub(8)
+    })
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

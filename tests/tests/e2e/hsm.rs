@@ -337,3 +337,126 @@ async fn signing_and_mac_keys_live_in_the_token_and_sign_there() {
         assert!(!hsm.inspect_private(&id).found && !hsm.has_public(&id) && !hsm.inspect(&id).found, "{key} destroyed");
     }
 }
+
+/// Bring your own key into the token: material wrapped with `openssl` is unwrapped inside it
+/// (`C_UnwrapKey`), so the database holds only a reference; ciphertexts made outside with the
+/// same material decrypt, MACs equal openssl's, an imported RSA key decrypts what openssl
+/// encrypted. What the token cannot do (RSA-OAEP with SHA-256 on SoftHSM2 2.6, EC private keys)
+/// is refused up front as unsupported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_material_is_unwrapped_inside_the_token() {
+    use crate::import::{external_key, import, open_outside, openssl, path, seal_outside_token, to_pkcs8, wrap};
+    let Some(hsm) = Hsm::shared() else { return };
+    let s = Server::start_with_config(Db::Sqlite, &config(&hsm, ""), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let on_hsm = json!({"backend": "hsm"});
+    let caps = s.get("/v1/keys").await;
+    assert_eq!(caps.status, 200);
+
+    // AES-256 with RSA-AES key wrap (SHA-1: what SoftHSM2's RSA-OAEP takes).
+    let key = external_key(&s, "AES_256", on_hsm.clone()).await;
+    let r = s
+        .post(
+            &format!("/v1/keys/{key}/import-parameters"),
+            json!({"wrapping_algorithm": "RSA_AES_KEY_WRAP_SHA_256", "wrapping_key_spec": "RSA_2048"}),
+        )
+        .await;
+    let sha256 = r.status == 200;
+    if !sha256 {
+        assert_eq!((r.status, r.code()), (422, "UnsupportedOperation"), "{}", r.body);
+    }
+    let material = openssl(&["rand", "32"]);
+    let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", &material).await;
+    let r = import(&s, &key, &token, &wrapped).await;
+    assert_eq!((r.status, r.s("protection")), (200, "hsm".to_owned()), "{}", r.body);
+    let stored = materials(&s, &key).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1.len(), 21, "the database holds a token reference, never the material");
+    let ctx = json!({"app": "ledger"});
+    let context = [("app", "ledger")];
+    let r = s
+        .post(&format!("/v1/keys/{key}/encrypt"), json!({"plaintext": b64(b"in the token"), "encryption_context": ctx}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(open_outside(&material, &unb64(&r.s("ciphertext_blob")), &context), b"in the token");
+    let outside = seal_outside_token(&material, &key, b"from outside", &context);
+    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": b64(&outside), "encryption_context": ctx})).await;
+    assert_eq!(unb64(&r.s("plaintext")), b"from outside", "{}", r.body);
+    // Deleted and re-imported: the token object is replaced, old ciphertexts decrypt again.
+    let r = s.call("DELETE", &format!("/v1/keys/{key}/import"), &s.admin, None).await;
+    assert_eq!(r.s("key_state"), "PendingImport");
+    let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", &material).await;
+    assert_eq!(import(&s, &key, &token, &wrapped).await.status, 200);
+    let r = s.post("/v1/decrypt", json!({"ciphertext_blob": b64(&outside), "encryption_context": ctx})).await;
+    assert_eq!(unb64(&r.s("plaintext")), b"from outside", "{}", r.body);
+
+    // HMAC: openssl's MAC over the same key.
+    let key = external_key(&s, "HMAC_256", on_hsm.clone()).await;
+    let secret = openssl(&["rand", "32"]);
+    let (token, wrapped) = wrap(&s, d, &key, "RSAES_OAEP_SHA_1", "RSA_2048", &secret).await;
+    let r = import(&s, &key, &token, &wrapped).await;
+    if r.status != 200 {
+        // SoftHSM2 records no length for an unwrapped secret: only key wrap shows it.
+        assert_eq!((r.status, r.code()), (400, "InvalidRequest"), "{}", r.body);
+        let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", &secret).await;
+        assert_eq!(import(&s, &key, &token, &wrapped).await.status, 200);
+    }
+    let msg = d.join("msg");
+    std::fs::write(&msg, b"hook").unwrap();
+    let mac = s
+        .post(
+            &format!("/v1/keys/{key}/generate-mac"),
+            json!({"message": b64(b"hook"), "mac_algorithm": "HMAC_SHA_256"}),
+        )
+        .await;
+    let hexkey = format!("hexkey:{}", hex::encode(&secret));
+    assert_eq!(
+        unb64(&mac.s("mac")),
+        openssl(&["dgst", "-sha256", "-mac", "HMAC", "-macopt", &hexkey, "-binary", path(&msg)])
+    );
+
+    // An RSA private key, unwrapped in the token; its public half is read back from it.
+    let key = external_key(&s, "RSA_2048", json!({"backend": "hsm", "key_usage": "ENCRYPT_DECRYPT"})).await;
+    let pkcs8 = to_pkcs8(d, &openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]));
+    let private = d.join("rsa.der");
+    std::fs::write(&private, &pkcs8).unwrap();
+    let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", &pkcs8).await;
+    let r = import(&s, &key, &token, &wrapped).await;
+    let trail = s.get(&format!("/v1/audit?limit=5&action=ImportKeyMaterial&key_id={key}")).await;
+    assert_eq!(r.status, 200, "{} {}", r.body, trail.body);
+    let spki = openssl(&["pkey", "-inform", "DER", "-in", path(&private), "-pubout", "-outform", "DER"]);
+    assert_eq!(unb64(&s.get(&format!("/v1/keys/{key}/public-key")).await.s("public_key")), spki);
+    let secret_file = d.join("secret");
+    std::fs::write(&secret_file, b"pin 1234").unwrap();
+    let theirs = openssl(&[
+        "pkeyutl",
+        "-encrypt",
+        "-keyform",
+        "DER",
+        "-inkey",
+        path(&private),
+        "-in",
+        path(&secret_file),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha1",
+    ]);
+    let r = s
+        .post(
+            "/v1/decrypt",
+            json!({"ciphertext_blob": b64(&theirs), "key_id": key, "encryption_algorithm": "RSAES_OAEP_SHA_1"}),
+        )
+        .await;
+    assert_eq!(unb64(&r.s("plaintext")), b"pin 1234", "{}", r.body);
+
+    // What the token cannot import is refused before anything is made.
+    let r = s
+        .post(
+            "/v1/keys",
+            json!({"namespace": "byok", "backend": "hsm", "key_spec": "ECC_NIST_P256", "origin": "EXTERNAL"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "UnsupportedOperation"), "{}", r.body);
+}

@@ -16,20 +16,20 @@ use keyward_e2e::{Db, Server, b64, unb64};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-fn openssl(args: &[&str]) -> Vec<u8> {
+pub(crate) fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl").args(args).output().expect("openssl");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-async fn external_key(s: &Server, spec: &str, usage: Option<&str>) -> String {
+pub(crate) async fn external_key(s: &Server, spec: &str, extra: Value) -> String {
     let mut body = json!({"namespace": "byok", "key_spec": spec, "origin": "EXTERNAL"});
-    if let Some(u) = usage {
-        body["key_usage"] = json!(u);
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
     }
     let r = s.post("/v1/keys", body).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -39,7 +39,14 @@ async fn external_key(s: &Server, spec: &str, usage: Option<&str>) -> String {
 
 /// GetParametersForImport, then the material wrapped with `openssl` as its algorithm says.
 /// Returns the import token and the wrapped material.
-async fn wrap(s: &Server, dir: &Path, key: &str, algorithm: &str, spec: &str, material: &[u8]) -> (String, Vec<u8>) {
+pub(crate) async fn wrap(
+    s: &Server,
+    dir: &Path,
+    key: &str,
+    algorithm: &str,
+    spec: &str,
+    material: &[u8],
+) -> (String, Vec<u8>) {
     let p = s
         .post(
             &format!("/v1/keys/{key}/import-parameters"),
@@ -92,13 +99,13 @@ async fn wrap(s: &Server, dir: &Path, key: &str, algorithm: &str, spec: &str, ma
 }
 
 /// A PEM private key as PKCS#8 DER, the way AWS's import guide has users convert it.
-fn to_pkcs8(dir: &Path, pem: &[u8]) -> Vec<u8> {
+pub(crate) fn to_pkcs8(dir: &Path, pem: &[u8]) -> Vec<u8> {
     let file = dir.join("private.pem");
     std::fs::write(&file, pem).unwrap();
     openssl(&["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", path(&file)])
 }
 
-async fn import(s: &Server, key: &str, token: &str, wrapped: &[u8]) -> keyward_e2e::Resp {
+pub(crate) async fn import(s: &Server, key: &str, token: &str, wrapped: &[u8]) -> keyward_e2e::Resp {
     s.post(&format!("/v1/keys/{key}/import"), json!({"import_token": token, "encrypted_key_material": b64(wrapped)}))
         .await
 }
@@ -125,23 +132,48 @@ fn message_keys(material: &[u8], salt: &[u8]) -> ([u8; 32], [u8; 12], [u8; 32]) 
     (okm[..32].try_into().unwrap(), okm[32..44].try_into().unwrap(), okm[44..].try_into().unwrap())
 }
 
-/// Opens a format-1, algorithm-1 blob with the raw material, as any implementation of the
-/// documented format would.
-fn open_outside(material: &[u8], blob: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
+/// Opens a format-1 blob with the raw material, as any implementation of the documented format
+/// would: algorithm 1 (software: HKDF per-message keys with a commitment) or 2 (a token's
+/// AES-GCM with the nonce in the params).
+pub(crate) fn open_outside(material: &[u8], blob: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
     assert_eq!(&blob[..3], b"KW\x01");
-    assert_eq!(blob[23], 1, "algorithm 1");
     let p = u16::from_be_bytes([blob[24], blob[25]]) as usize;
     let (header, ciphertext) = blob.split_at(26 + p);
-    let (salt, commitment) = header[26..].split_at(32);
-    let (key, nonce, expected) = message_keys(material, salt);
-    assert_eq!(commitment, expected, "the commitment is the material's");
+    let (key, nonce) = match blob[23] {
+        1 => {
+            let (salt, commitment) = header[26..].split_at(32);
+            let (key, nonce, expected) = message_keys(material, salt);
+            assert_eq!(commitment, expected, "the commitment is the material's");
+            (key, nonce)
+        }
+        2 => (material.try_into().unwrap(), header[26..].try_into().unwrap()),
+        other => panic!("algorithm {other}"),
+    };
     let mut aad = header.to_vec();
     aad.extend(context_aad(context));
     Aes256Gcm::new(&key.into()).decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: &aad }).unwrap()
 }
 
+/// Seals an algorithm-2 blob (a token's format) outside Keyward with the raw material.
+pub(crate) fn seal_outside_token(material: &[u8], key_id: &str, plaintext: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
+    let nonce: [u8; 12] = sha2::Sha256::digest(plaintext)[..12].try_into().unwrap();
+    let mut header = b"KW\x01".to_vec();
+    header.extend(uuid::Uuid::parse_str(key_id).unwrap().as_bytes());
+    header.extend(1u32.to_be_bytes());
+    header.push(2);
+    header.extend(12u16.to_be_bytes());
+    header.extend(nonce);
+    let mut aad = header.clone();
+    aad.extend(context_aad(context));
+    let key: [u8; 32] = material.try_into().unwrap();
+    let sealed =
+        Aes256Gcm::new(&key.into()).encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad }).unwrap();
+    header.extend(sealed);
+    header
+}
+
 /// Seals a blob outside Keyward with the raw material.
-fn seal_outside(material: &[u8], key_id: &str, plaintext: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn seal_outside(material: &[u8], key_id: &str, plaintext: &[u8], context: &[(&str, &str)]) -> Vec<u8> {
     let salt: [u8; 32] = sha2::Sha256::digest(plaintext).into();
     let (key, nonce, commitment) = message_keys(material, &salt);
     let mut header = b"KW\x01".to_vec();
@@ -162,7 +194,7 @@ fn seal_outside(material: &[u8], key_id: &str, plaintext: &[u8], context: &[(&st
 async fn aes_material_made_with_openssl_works_both_ways_and_only_it_comes_back(db: Db) {
     let s = Server::start(db).await;
     let dir = tempfile::tempdir().unwrap();
-    let key = external_key(&s, "AES_256", None).await;
+    let key = external_key(&s, "AES_256", json!({})).await;
     let context = [("tenant", "acme"), ("purpose", "byok")];
     let ctx = json!({"tenant": "acme", "purpose": "byok"});
     // No material yet: no cryptography.
@@ -219,7 +251,7 @@ async fn hmac_and_private_keys_made_with_openssl_import_and_agree_with_it(db: Db
     let d = dir.path();
 
     // HMAC: the MAC is openssl's over the same key.
-    let key = external_key(&s, "HMAC_256", None).await;
+    let key = external_key(&s, "HMAC_256", json!({})).await;
     let secret = openssl(&["rand", "48"]);
     let (token, wrapped) = wrap(&s, d, &key, "RSAES_OAEP_SHA_1", "RSA_2048", &secret).await;
     assert_eq!(import(&s, &key, &token, &wrapped).await.status, 200);
@@ -242,7 +274,7 @@ async fn hmac_and_private_keys_made_with_openssl_import_and_agree_with_it(db: Db
         ("ECC_NIST_P256", vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "ECDSA_SHA_256"),
         ("ECC_NIST_EDWARDS25519", vec!["-algorithm", "ED25519"], "ED25519_SHA_512"),
     ] {
-        let key = external_key(&s, spec, None).await;
+        let key = external_key(&s, spec, json!({})).await;
         let mut args = vec!["genpkey"];
         args.extend(&genpkey);
         let pkcs8 = to_pkcs8(d, &openssl(&args));
@@ -272,7 +304,7 @@ async fn hmac_and_private_keys_made_with_openssl_import_and_agree_with_it(db: Db
     }
 
     // An RSA encryption key: openssl encrypts, Keyward decrypts, and the other way round.
-    let key = external_key(&s, "RSA_2048", Some("ENCRYPT_DECRYPT")).await;
+    let key = external_key(&s, "RSA_2048", json!({"key_usage": "ENCRYPT_DECRYPT"})).await;
     let pkcs8 = to_pkcs8(d, &openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]));
     std::fs::write(&private, &pkcs8).unwrap();
     let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", &pkcs8).await;
@@ -308,10 +340,10 @@ async fn import_abuse_is_refused_audited_and_changes_nothing(db: Db) {
     let s = Server::start(db).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let key = external_key(&s, "AES_256", None).await;
-    let other = external_key(&s, "AES_256", None).await;
+    let key = external_key(&s, "AES_256", json!({})).await;
+    let other = external_key(&s, "AES_256", json!({})).await;
     let native = s.post("/v1/keys", json!({"namespace": "byok"})).await.s("key_id");
-    let rsa = external_key(&s, "RSA_2048", None).await;
+    let rsa = external_key(&s, "RSA_2048", json!({})).await;
     let material = openssl(&["rand", "32"]);
     let (token, wrapped) = wrap(&s, d, &key, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", &material).await;
     let raw_token = unb64(&token);

@@ -123,6 +123,7 @@ pub(super) async fn delete_imported_key_material(call: &Call<'_>, scope: &mut Sc
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
