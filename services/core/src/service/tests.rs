@@ -203,6 +203,114 @@ async fn maintenance_destroys_due_keys_and_retries_material() {
     assert_eq!(svc.run_maintenance().await.unwrap().destroyed, 0);
 }
 
+/// Imports `material` (the memory backend's stand-in wrapping) with fresh parameters.
+async fn import_material(
+    h: &Harness,
+    k: &KeyRef,
+    material: &[u8; 32],
+    valid_to: Option<chrono::DateTime<chrono::Utc>>,
+) -> crate::Result<crate::model::key::KeyMetadata> {
+    let svc = &h.service;
+    let algorithm = crate::model::import::WrappingAlgorithm::RsaesOaepSha256;
+    let params = svc
+        .audited(start(Operation::GetParametersForImport, "alice"), async |s| {
+            svc.get_parameters_for_import(s, k, algorithm, KeySpec::Rsa2048).await
+        })
+        .await?;
+    let input = ImportInput {
+        key: k.clone(),
+        import_token: params.import_token,
+        encrypted_key_material: material.iter().map(|b| b ^ crate::testing::MEMORY_WRAP).collect(),
+        valid_to,
+    };
+    svc.audited(start(Operation::ImportKeyMaterial, "alice"), async |s| svc.import_key_material(s, input).await).await
+}
+
+#[tokio::test]
+async fn imported_material_expires_comes_back_only_as_itself_and_tokens_expire() {
+    let h = harness();
+    let svc = &h.service;
+    let input = CreateKeyInput { origin: KeyOrigin::External, ..input("ns") };
+    let created =
+        svc.audited(start(Operation::CreateKey, "alice"), async |s| svc.create_key(s, input).await).await.unwrap();
+    assert_eq!(created.key.state, KeyState::PendingImport);
+    let k = KeyRef::Id(created.key.id);
+    let encrypt = async || {
+        let i = EncryptInput {
+            key: k.clone(),
+            plaintext: Zeroizing::new(b"byok".to_vec()),
+            context: EncryptionContext::default(),
+        };
+        svc.audited(start(Operation::Encrypt, "alice"), async |s| svc.encrypt(s, i).await).await
+    };
+    assert_eq!(encrypt().await.unwrap_err().code(), ErrorCode::Conflict, "no material yet");
+    let material = [7u8; 32];
+    let expires = h.clock.now() + chrono::Duration::days(1);
+    let m = import_material(&h, &k, &material, Some(expires)).await.unwrap();
+    assert_eq!((m.key.state, m.key.valid_to), (KeyState::Enabled, Some(expires)));
+    let blob = encrypt().await.unwrap().ciphertext_blob;
+
+    // Past `valid_to`: refused at once, then the maintenance pass deletes the material.
+    h.clock.advance(chrono::Duration::days(2));
+    assert_eq!(encrypt().await.unwrap_err().code(), ErrorCode::Conflict);
+    let r = svc.run_maintenance().await.unwrap();
+    assert_eq!((r.expired, r.failed), (1, 0), "{r:?}");
+    let KeyRef::Id(id) = k else { unreachable!() };
+    assert!(h.backend.is_destroyed(id, 1));
+    let d = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!((d.key.state, d.key.valid_to), (KeyState::PendingImport, None));
+    let system = h
+        .records()
+        .into_iter()
+        .any(|r| r.action == "DeleteImportedKeyMaterial" && r.principal.contains("system") && r.key_id == Some(id));
+    assert!(system, "the expiry is on the trail as the system's deletion");
+    assert_eq!(svc.run_maintenance().await.unwrap().expired, 0, "once");
+
+    // Other material is refused; the same material comes back and old ciphertexts decrypt.
+    let err = import_material(&h, &k, &[8u8; 32], None).await.unwrap_err();
+    assert_eq!(err.detail(), Some(crate::error::Detail::IncorrectKeyMaterial));
+    import_material(&h, &k, &material, None).await.unwrap();
+    let i = DecryptInput { ciphertext_blob: blob, context: EncryptionContext::default(), key: None };
+    let plain = svc.audited(start(Operation::Decrypt, "alice"), async |s| svc.decrypt(s, i).await).await.unwrap();
+    assert_eq!(plain.plaintext.as_slice(), b"byok");
+
+    // A token works for 24 hours.
+    let deleted = svc
+        .audited(start(Operation::DeleteImportedKeyMaterial, "alice"), async |s| {
+            svc.delete_imported_key_material(s, &k).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted.key.state, KeyState::PendingImport);
+    let algorithm = crate::model::import::WrappingAlgorithm::RsaesOaepSha256;
+    let params = svc
+        .audited(start(Operation::GetParametersForImport, "alice"), async |s| {
+            svc.get_parameters_for_import(s, &k, algorithm, KeySpec::Rsa2048).await
+        })
+        .await
+        .unwrap();
+    h.clock.advance(chrono::Duration::hours(25));
+    let input = ImportInput {
+        key: k.clone(),
+        import_token: params.import_token,
+        encrypted_key_material: material.iter().map(|b| b ^ crate::testing::MEMORY_WRAP).collect(),
+        valid_to: None,
+    };
+    let err = svc
+        .audited(start(Operation::ImportKeyMaterial, "alice"), async |s| svc.import_key_material(s, input).await)
+        .await
+        .unwrap_err();
+    assert_eq!(err.detail(), Some(crate::error::Detail::ExpiredImportToken));
+    // Mallory may do nothing, imports included.
+    let err = svc
+        .audited(start(Operation::DeleteImportedKeyMaterial, "mallory"), async |s| {
+            svc.delete_imported_key_material(s, &k).await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::AccessDenied);
+}
+
 #[tokio::test]
 async fn aliases_grants_and_access_keys() {
     let h = harness();

@@ -10,8 +10,14 @@ use zeroize::Zeroizing;
 
 use crate::model::context::EncryptionContext;
 use crate::model::ids::KeyId;
+use crate::model::import::WrappingAlgorithm;
 use crate::model::key::{KeySpec, Protection};
-use crate::ports::backend::{AadFn, Backend, BackendError, Capabilities, Sealed, VersionHandle};
+use crate::ports::backend::{
+    AadFn, Backend, BackendError, Capabilities, ImportRequest, ImportWrapping, Imported, Sealed, VersionHandle,
+};
+
+/// What [`MemoryBackend`]'s import "wraps" material with.
+pub const MEMORY_WRAP: u8 = 0x5A;
 
 /// The algorithm id its blobs carry.
 const ALGORITHM: u8 = 0xF0;
@@ -37,8 +43,8 @@ impl Default for MemoryBackend {
                 raw_gcm: false,
                 signs_digests: true,
                 rsa_oaep: Vec::new(),
-                import: Vec::new(),
-                import_specs: Vec::new(),
+                import: vec![WrappingAlgorithm::RsaesOaepSha256],
+                import_specs: vec![KeySpec::Aes256],
             },
             destroyed: Mutex::default(),
             failing_destroy: AtomicBool::new(false),
@@ -161,6 +167,25 @@ impl Backend for MemoryBackend {
 
     async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         Ok(random(len))
+    }
+
+    /// The double's import: the state is the binding itself, and the "wrapped" material is
+    /// the material XORed with [`MEMORY_WRAP`] (a stand-in for RSA, not protection).
+    async fn prepare_import(&self, _: KeyId, _: KeySpec, binding: &[u8]) -> Result<ImportWrapping, BackendError> {
+        Ok(ImportWrapping { public_key: b"memory wrapping key".to_vec(), state: binding.to_vec() })
+    }
+
+    async fn import_key(&self, r: ImportRequest<'_>) -> Result<Imported, BackendError> {
+        if r.state != r.binding {
+            return Err(BackendError::InvalidRequest("the import token does not open".into()));
+        }
+        let material: Zeroizing<Vec<u8>> = Zeroizing::new(r.encrypted.iter().map(|b| b ^ MEMORY_WRAP).collect());
+        if material.len() != 32 {
+            return Err(BackendError::InvalidRequest("not a 32-byte key".into()));
+        }
+        self.destroyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(r.key_id, r.version));
+        let fingerprint = fnv(&[b"fingerprint", &material]).to_le_bytes().to_vec();
+        Ok(Imported { material, fingerprint })
     }
 
     async fn destroy(&self, key: VersionHandle<'_>) -> Result<(), BackendError> {

@@ -12,7 +12,7 @@ mod store;
 
 pub use audit::MemorySink;
 pub use authorizer::RuleAuthorizer;
-pub use backend::MemoryBackend;
+pub use backend::{MEMORY_WRAP, MemoryBackend};
 pub use store::MemoryStore;
 
 use std::collections::BTreeMap;
