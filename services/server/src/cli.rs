@@ -290,6 +290,46 @@ pub enum KeyCommand {
         /// The key usage (default: the spec's): ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC.
         #[arg(long)]
         usage: Option<String>,
+        /// KEYWARD (default) or EXTERNAL: no material is made; import yours with `key import`.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// GetParametersForImport: a wrapping public key (PEM in the table) and an import token, to
+    /// wrap material yourself (`key import` does it for you).
+    ImportParameters {
+        /// The key.
+        key: String,
+        /// RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or
+        /// RSA_AES_KEY_WRAP_SHA_256 (default).
+        #[arg(long)]
+        wrapping_algorithm: Option<String>,
+        /// RSA_2048, RSA_3072 or RSA_4096 (default).
+        #[arg(long)]
+        wrapping_key_spec: Option<String>,
+    },
+    /// ImportKeyMaterial. With `--material`, the CLI gets import parameters, wraps the file
+    /// locally (RSA-AES key wrap) and imports it; the material never travels unwrapped. With
+    /// `--encrypted` and `--token`, it imports material wrapped elsewhere.
+    Import {
+        /// The key (created with `--origin EXTERNAL`).
+        key: String,
+        /// The material: 32 raw bytes (AES_256), the raw HMAC key, or a PKCS#8 DER private key.
+        #[arg(long, conflicts_with_all = ["encrypted", "token"])]
+        material: Option<std::path::PathBuf>,
+        /// Material already wrapped under the import parameters' public key.
+        #[arg(long, requires = "token")]
+        encrypted: Option<std::path::PathBuf>,
+        /// The import token (base64, as GetParametersForImport returned it) in a file.
+        #[arg(long, requires = "encrypted")]
+        token: Option<std::path::PathBuf>,
+        /// When the material expires (RFC 3339); default never.
+        #[arg(long)]
+        valid_to: Option<String>,
+    },
+    /// DeleteImportedKeyMaterial: the key waits for the same material again.
+    DeleteImportedMaterial {
+        /// The key.
+        key: String,
     },
     /// GetPublicKey of a signing key: the PEM (table output) or the API's JSON.
     PublicKey {

@@ -31,7 +31,7 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
     let call =
         |operation: &str, method: Method, path: String, body: Option<Value>| r.call(operation, method, &path, body);
     let answer = match &args.command {
-        KeyCommand::Create { namespace, description, alias, backend, tags, spec, usage } => {
+        KeyCommand::Create { namespace, description, alias, backend, tags, spec, usage, origin } => {
             let tags: serde_json::Map<String, Value> = tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             let mut body = json!({"namespace": namespace, "description": description, "tags": tags});
             if let Some(s) = spec {
@@ -46,7 +46,55 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             if let Some(b) = backend {
                 body["backend"] = json!(b);
             }
+            if let Some(o) = origin {
+                body["origin"] = json!(o);
+            }
             call("CreateKey", Method::POST, "/v1/keys".into(), Some(body))?
+        }
+        KeyCommand::ImportParameters { key, wrapping_algorithm, wrapping_key_spec } => {
+            let mut body = json!({});
+            if let Some(a) = wrapping_algorithm {
+                body["wrapping_algorithm"] = json!(a);
+            }
+            if let Some(s) = wrapping_key_spec {
+                body["wrapping_key_spec"] = json!(s);
+            }
+            let answer = call(
+                "GetParametersForImport",
+                Method::POST,
+                format!("{}/import-parameters", key_path(key)),
+                Some(body),
+            )?;
+            if args.output == Output::Table {
+                #[allow(clippy::print_stdout, reason = "command output")]
+                {
+                    println!("import_token: {}", answer["import_token"].as_str().unwrap_or_default());
+                    println!("parameters_valid_to: {}", answer["parameters_valid_to"].as_str().unwrap_or_default());
+                    print!("{}", answer["public_key_pem"].as_str().unwrap_or_default());
+                }
+                return Ok(());
+            }
+            answer
+        }
+        KeyCommand::Import { key, material, encrypted, token, valid_to } => {
+            let (token, wrapped) = match (material, encrypted, token) {
+                (Some(file), _, _) => crate::key_import::wrap_for(&r, key, file)?,
+                (None, Some(encrypted), Some(token)) => crate::key_import::read_wrapped(encrypted, token)?,
+                _ => {
+                    return Err(CommandError {
+                        exit: 2,
+                        message: "give --material FILE, or --encrypted FILE with --token FILE".into(),
+                    });
+                }
+            };
+            let mut body = json!({"import_token": token, "encrypted_key_material": wrapped});
+            if let Some(t) = valid_to {
+                body["valid_to"] = json!(t);
+            }
+            call("ImportKeyMaterial", Method::POST, format!("{}/import", key_path(key)), Some(body))?
+        }
+        KeyCommand::DeleteImportedMaterial { key } => {
+            call("DeleteImportedKeyMaterial", Method::DELETE, format!("{}/import", key_path(key)), None)?
         }
         KeyCommand::List { namespace } => {
             let path = match namespace {
@@ -140,6 +188,8 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
                 "description",
                 "key_spec",
                 "key_state",
+                "origin",
+                "valid_to",
                 "backend",
                 "protection",
                 "primary_version",

@@ -10,6 +10,7 @@ pub mod data_dir;
 pub mod dev;
 pub mod envelope_cmd;
 pub mod key_cmd;
+mod key_import;
 pub mod policy_cmd;
 pub mod profile;
 pub mod remote_cmd;

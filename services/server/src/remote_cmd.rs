@@ -40,6 +40,16 @@ impl Remote {
         self.rt.block_on(self.api.call(method, path, body)).map_err(|e| failed(operation, &e))
     }
 
+    /// Calls one operation, answering the API's error as it is (for callers that act on it).
+    pub(crate) fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, keyward_client::api::ApiError> {
+        self.rt.block_on(self.api.call(method, path, body))
+    }
+
     /// Every page of a listing: `items` from each answer, following `next_token`.
     pub(crate) fn all_pages(&self, operation: &str, path: &str, items: &str) -> Result<Value, CommandError> {
         let mut all = Vec::new();

@@ -281,3 +281,44 @@ async fn signing_keys_sign_verify_and_mac_from_the_command_line() {
         String::from_utf8_lossy(&wrong.stderr)
     );
 }
+
+/// Bring your own key from the command line: `key import --material` wraps the file locally
+/// and imports it; what is encrypted with it opens outside with the same material; the
+/// material can be deleted and brought back; other material is refused (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn material_is_imported_deleted_and_reimported_from_the_command_line() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let material: Vec<u8> = (0..32u8).map(|b| b.wrapping_mul(37)).collect();
+    let file = dir.path().join("aes.bin");
+    std::fs::write(&file, &material).unwrap();
+    let file = file.to_str().unwrap();
+    let created = json(&key(
+        &s,
+        &admin,
+        &["create", "--namespace", "cli", "--origin", "EXTERNAL", "--alias", "alias/byok", "--output", "json"],
+    ));
+    assert_eq!(created["key_state"], "PendingImport");
+    let id = created["key_id"].as_str().unwrap().to_owned();
+    let imported = json(&key(&s, &admin, &["import", "alias/byok", "--material", file, "--output", "json"]));
+    assert_eq!((imported["key_state"].as_str(), imported["origin"].as_str()), (Some("Enabled"), Some("EXTERNAL")));
+    let r = s.post(&format!("/v1/keys/{id}/encrypt"), serde_json::json!({"plaintext": keyward_e2e::b64(b"cli")})).await;
+    let blob = keyward_e2e::unb64(&r.s("ciphertext_blob"));
+    assert_eq!(crate::import::open_outside(&material, &blob, &[]), b"cli");
+    // The parameters for wrapping elsewhere: a PEM and a token.
+    let params = text(&key(&s, &admin, &["import-parameters", &id, "--wrapping-key-spec", "RSA_2048"]));
+    assert!(params.contains("-----BEGIN PUBLIC KEY-----") && params.contains("import_token: "), "{params}");
+    let deleted = json(&key(&s, &admin, &["delete-imported-material", &id, "--output", "json"]));
+    assert_eq!(deleted["key_state"], "PendingImport");
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, [9u8; 32]).unwrap();
+    let refused = key(&s, &admin, &["import", &id, "--material", other.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    let back = json(&key(&s, &admin, &["import", &id, "--material", file, "--output", "json"]));
+    assert_eq!(back["key_state"], "Enabled");
+    let r = s.post("/v1/decrypt", serde_json::json!({"ciphertext_blob": keyward_e2e::b64(&blob)})).await;
+    assert_eq!(keyward_e2e::unb64(&r.s("plaintext")), b"cli");
+    let neither = key(&s, &admin, &["import", &id]);
+    assert_eq!(neither.status.code(), Some(2));
+}
