@@ -3,13 +3,17 @@ AWS Encryption SDK CLI and sops, each pointed at Keyward only through AWS_ENDPOI
 Signature attacks are sent by hand (botocore's own signer, then altered). Every refusal is
 checked in the audit trail. Signing and MAC keys are checked with tools nobody here wrote:
 signatures verify with `cryptography` given only GetPublicKey's DER, JWTs signed through Sign
-(ES256, RS256, PS256, EdDSA) verify with PyJWT, and the AWS CLI signs and verifies.
+(ES256, RS256, PS256, EdDSA) verify with PyJWT, and the AWS CLI signs and verifies. Imported
+key material is wrapped with `cryptography` as AWS's import guide does: MACs equal Python's
+`hmac` over the same material, and AES blobs open with `cryptography` and the material alone.
 
 Usage: interop.py BASE_URL ADMIN_TOKEN WORKDIR   (run by scripts/test-aws-clients.sh)
 """
 
 import base64
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -30,6 +34,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 BASE, TOKEN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 RUN = uuid.uuid4().hex[:8]
@@ -561,6 +567,145 @@ class Signing(unittest.TestCase):
         out = json.loads(run(["aws", "kms", "verify", "--key-id", arn, "--message", f"fileb://{msg}",
                               "--signature", f"fileb://{sig_file}", "--signing-algorithm", "ECDSA_SHA_256"], env))
         self.assertTrue(out["SignatureValid"])
+
+
+def wrap_material(public_der, algorithm, material):
+    """What AWS's import guide has users do, with `cryptography`."""
+    public = serialization.load_der_public_key(public_der)
+    h = hashes.SHA256() if algorithm.endswith("SHA_256") else hashes.SHA1()
+    oaep = padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None)
+    if algorithm.startswith("RSAES_OAEP"):
+        return public.encrypt(material, oaep)
+    aes = os.urandom(32)
+    return public.encrypt(aes, oaep) + aes_key_wrap_with_padding(aes, material)
+
+
+def open_blob(material, blob, context):
+    """A Keyward blob (docs/ciphertext-format.md, algorithm 1) opened with the material alone."""
+    assert blob[:3] == b"KW\x01" and blob[23] == 1, blob[:24]
+    p = int.from_bytes(blob[24:26], "big")
+    header, ciphertext = blob[:26 + p], blob[26 + p:]
+    salt, commitment = header[26:58], header[58:90]
+    okm = HKDF(algorithm=hashes.SHA256(), length=76, salt=salt,
+               info=b"keyward/v1/aes-256-gcm/hkdf-sha256/commit").derive(material)
+    assert hmac.compare_digest(okm[44:], commitment)
+    aad = header + len(context).to_bytes(4, "big")
+    for k in sorted(context):
+        for part in (k.encode(), context[k].encode()):
+            aad += len(part).to_bytes(4, "big") + part
+    return AESGCM(okm[:32]).decrypt(okm[32:44], ciphertext, aad)
+
+
+class Import(unittest.TestCase):
+    """Bring your own key through boto3 and the AWS CLI, as AWS's import guide does it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.alice, cls.bob = kms(ALICE), kms(BOB)
+
+    def external(self, **kw):
+        m = self.alice.create_key(Origin="EXTERNAL", **kw)["KeyMetadata"]
+        self.assertEqual((m["Origin"], m["KeyState"], m["Enabled"]), ("EXTERNAL", "PendingImport", False))
+        return m["Arn"]
+
+    def bring(self, arn, material, algorithm="RSA_AES_KEY_WRAP_SHA_256", **kw):
+        params = self.alice.get_parameters_for_import(KeyId=arn, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_2048")
+        self.assertGreater(params["ParametersValidTo"], datetime.datetime.now(datetime.timezone.utc))
+        wrapped = wrap_material(params["PublicKey"], algorithm, material)
+        kw.setdefault("ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+        return self.alice.import_key_material(KeyId=arn, ImportToken=params["ImportToken"],
+                                              EncryptedKeyMaterial=wrapped, **kw)
+
+    def test_aes_material_decrypts_outside_and_comes_back_only_as_itself(self):
+        arn = self.external(Description="byok aes")
+        material = os.urandom(32)
+        self.bring(arn, material, "RSAES_OAEP_SHA_256")
+        ctx = {"tenant": "acme"}
+        blob = self.alice.encrypt(KeyId=arn, Plaintext=b"imported", EncryptionContext=ctx)["CiphertextBlob"]
+        self.assertEqual(open_blob(material, blob, ctx), b"imported")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bring(arn, material)
+        self.assertEqual(error_code(e.exception), "KMSInvalidStateException")
+        self.alice.delete_imported_key_material(KeyId=arn)
+        self.assertEqual(self.alice.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"], "PendingImport")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+        self.assertEqual(error_code(e.exception), "KMSInvalidStateException")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bring(arn, os.urandom(32))
+        self.assertEqual(error_code(e.exception), "IncorrectKeyMaterialException")
+        self.bring(arn, material)
+        self.assertEqual(self.alice.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"], b"imported")
+
+    def test_hmac_material_macs_as_python_hmac(self):
+        arn = self.external(KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")
+        material = os.urandom(48)
+        self.bring(arn, material)
+        for message in [b"webhook", b"x" * 4096]:
+            mac = self.alice.generate_mac(KeyId=arn, Message=message, MacAlgorithm="HMAC_SHA_384")["Mac"]
+            self.assertEqual(mac, hmac.new(material, message, hashlib.sha384).digest())
+
+    def test_ec_private_key_signs_for_its_own_public_key(self):
+        arn = self.external(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+        private = ec.generate_private_key(ec.SECP256R1())
+        der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        self.bring(arn, der)
+        public = private.public_key()
+        spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.assertEqual(self.alice.get_public_key(KeyId=arn)["PublicKey"], spki)
+        sig = self.alice.sign(KeyId=arn, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+        public.verify(sig, b"m", ec.ECDSA(hashes.SHA256()))
+
+    def test_refusals_in_aws_form(self):
+        arn = self.external()
+        params = self.alice.get_parameters_for_import(KeyId=arn, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                                      WrappingKeySpec="RSA_2048")
+        wrapped = wrap_material(params["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32))
+        cases = [
+            (dict(ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped), "ValidationException"),
+            (dict(ImportToken=b"\x01" + params["ImportToken"][1:20], EncryptedKeyMaterial=wrapped,
+                  ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"), "InvalidImportTokenException"),
+            (dict(ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped[:-1] + b"\x00",
+                  ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"), "InvalidCiphertextException"),
+        ]
+        for kw, code in cases:
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.alice.import_key_material(KeyId=arn, **kw)
+            self.assertEqual(error_code(e.exception), code, kw.keys())
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.bob.import_key_material(KeyId=arn, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                         ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+        self.assertEqual(error_code(e.exception), "AccessDeniedException")
+        native = self.alice.create_key()["KeyMetadata"]["Arn"]
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.alice.get_parameters_for_import(KeyId=native, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                                 WrappingKeySpec="RSA_2048")
+        self.assertEqual(error_code(e.exception), "UnsupportedOperationException")
+        self.assertEqual(self.alice.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"], "PendingImport")
+
+    def test_the_aws_cli_imports_with_an_expiry(self):
+        arn = self.external(Description="byok via the aws cli")
+        env = env_for(ALICE)
+        params = json.loads(run(["aws", "kms", "get-parameters-for-import", "--key-id", arn,
+                                 "--wrapping-algorithm", "RSA_AES_KEY_WRAP_SHA_256", "--wrapping-key-spec", "RSA_3072"], env))
+        material = os.urandom(32)
+        wrapped = wrap_material(base64.b64decode(params["PublicKey"]), "RSA_AES_KEY_WRAP_SHA_256", material)
+        token_file, material_file = os.path.join(WORK, "import.token"), os.path.join(WORK, "material.wrapped")
+        with open(token_file, "wb") as f:
+            f.write(base64.b64decode(params["ImportToken"]))
+        with open(material_file, "wb") as f:
+            f.write(wrapped)
+        valid_to = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)).replace(microsecond=0)
+        run(["aws", "kms", "import-key-material", "--key-id", arn, "--import-token", f"fileb://{token_file}",
+             "--encrypted-key-material", f"fileb://{material_file}", "--expiration-model", "KEY_MATERIAL_EXPIRES",
+             "--valid-to", valid_to.isoformat()], env)
+        m = self.alice.describe_key(KeyId=arn)["KeyMetadata"]
+        self.assertEqual((m["KeyState"], m["ExpirationModel"], m["ValidTo"]), ("Enabled", "KEY_MATERIAL_EXPIRES", valid_to))
+        blob = self.alice.encrypt(KeyId=arn, Plaintext=b"cli")["CiphertextBlob"]
+        self.assertEqual(open_blob(material, blob, {}), b"cli")
+        run(["aws", "kms", "delete-imported-key-material", "--key-id", arn], env)
+        self.assertEqual(self.alice.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"], "PendingImport")
 
 
 def run(cmd, env, stdin=None):
