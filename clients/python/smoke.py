@@ -1,12 +1,15 @@
 """Keyward's generated Python client against a live server: create a key, GenerateDataKey,
-Decrypt, an error with its problem+json code, and a signing key and an HMAC key (Sign, Verify,
-GetPublicKey, GenerateMac, VerifyMac). Usage: smoke.py BASE_URL TOKEN"""
+Decrypt, an error with its problem+json code, a signing key and an HMAC key (Sign, Verify,
+GetPublicKey, GenerateMac, VerifyMac), and a key for imported material (GetParametersForImport,
+ImportKeyMaterial refusing material that does not unwrap, DeleteImportedKeyMaterial; the
+TypeScript program imports for real). Usage: smoke.py BASE_URL TOKEN"""
 
 import base64
 import sys
 
 from keyward_client import AuthenticatedClient
 from keyward_client.api.crypto import decrypt, generate_data_key
+from keyward_client.api.import_ import delete_imported_key_material, get_parameters_for_import, import_key_material
 from keyward_client.api.keys import create_key
 from keyward_client.api.signing import generate_mac, get_public_key, sign, verify, verify_mac
 from keyward_client.models import (
@@ -14,6 +17,8 @@ from keyward_client.models import (
     DecryptRequest,
     GenerateDataKeyRequest,
     GenerateMacRequest,
+    ImportKeyMaterialRequest,
+    ImportParametersRequest,
     Problem,
     SignRequest,
     VerifyMacRequest,
@@ -41,6 +46,7 @@ def main(base_url: str, token: str) -> None:
     assert wrong.status_code == 400, wrong
     assert isinstance(wrong.parsed, Problem) and wrong.parsed.code == "InvalidCiphertext", wrong.parsed
     signing(client)
+    importing(client)
     print(f"python client: ok (key {key.key_id})")
 
 
@@ -66,6 +72,22 @@ def signing(client: AuthenticatedClient) -> None:
     wrong = sign.sync_detailed(hmac_key.key_id, client=client, body=SignRequest.from_dict(
         {"message": message, "signing_algorithm": "ECDSA_SHA_256"}))
     assert wrong.status_code == 400 and isinstance(wrong.parsed, Problem) and wrong.parsed.code == "InvalidKeyUsage", wrong
+
+
+def importing(client: AuthenticatedClient) -> None:
+    key = create_key.sync(client=client, body=CreateKeyRequest.from_dict({"namespace": "clients", "origin": "EXTERNAL"}))
+    assert key is not None and not isinstance(key, Problem) and key.key_state == "PendingImport", key
+    params = get_parameters_for_import.sync(key.key_id, client=client, body=ImportParametersRequest.from_dict(
+        {"wrapping_algorithm": "RSAES_OAEP_SHA_256", "wrapping_key_spec": "RSA_2048"}))
+    assert params is not None and not isinstance(params, Problem), params
+    assert params.public_key_pem.startswith("-----BEGIN PUBLIC KEY-----") and params.import_token, params
+    bogus = base64.b64encode(bytes(256)).decode()
+    refused = import_key_material.sync_detailed(key.key_id, client=client, body=ImportKeyMaterialRequest.from_dict(
+        {"import_token": params.import_token, "encrypted_key_material": bogus}))
+    assert refused.status_code == 400 and isinstance(refused.parsed, Problem), refused
+    assert refused.parsed.code == "InvalidCiphertext", refused.parsed
+    still = delete_imported_key_material.sync(key.key_id, client=client)
+    assert still is not None and not isinstance(still, Problem) and still.key_state == "PendingImport", still
 
 
 if __name__ == "__main__":

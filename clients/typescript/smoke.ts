@@ -1,7 +1,10 @@
 // Keyward's TypeScript client (openapi-typescript types + openapi-fetch) against a live server:
 // create a key, GenerateDataKey, Decrypt, an error with its problem+json code, and a signing
-// key and an HMAC key (Sign, Verify, GetPublicKey, GenerateMac, VerifyMac).
+// key and an HMAC key (Sign, Verify, GetPublicKey, GenerateMac, VerifyMac), and imported key
+// material wrapped with node's crypto (GetParametersForImport, ImportKeyMaterial,
+// DeleteImportedKeyMaterial).
 // Usage: node smoke.js BASE_URL TOKEN
+import { constants, createHmac, publicEncrypt, randomBytes } from "node:crypto";
 import createClient from "openapi-fetch";
 import type { paths } from "./keyward.js";
 
@@ -42,6 +45,7 @@ async function main(baseUrl: string, token: string): Promise<void> {
   });
   check(wrong.response.status === 400 && wrong.error?.code === "InvalidCiphertext", "a wrong context", wrong.error);
   await signing(client);
+  await importing(client);
   console.log(`typescript client: ok (key ${keyId})`);
 }
 
@@ -74,6 +78,38 @@ async function signing(client: ReturnType<typeof createClient<paths>>): Promise<
     body: { message, mac: tag, mac_algorithm: "HMAC_SHA_384" },
   });
   check(done(checked.data, "VerifyMac").mac_valid === true, "VerifyMac", checked.error);
+}
+
+async function importing(client: ReturnType<typeof createClient<paths>>): Promise<void> {
+  const created = await client.POST("/v1/keys", {
+    body: { namespace: "clients", key_spec: "HMAC_256", origin: "EXTERNAL" },
+  });
+  const key = done(created.data, "CreateKey EXTERNAL");
+  check(key.key_state === "PendingImport" && key.origin === "EXTERNAL", "a key waiting for material", key);
+  const params = await client.POST("/v1/keys/{key}/import-parameters", {
+    params: { path: { key: key.key_id } },
+    body: { wrapping_algorithm: "RSAES_OAEP_SHA_256", wrapping_key_spec: "RSA_2048" },
+  });
+  const p = done(params.data, "GetParametersForImport");
+  const material = randomBytes(32);
+  const wrapped = publicEncrypt(
+    { key: p.public_key_pem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    material,
+  );
+  const imported = await client.POST("/v1/keys/{key}/import", {
+    params: { path: { key: key.key_id } },
+    body: { import_token: p.import_token, encrypted_key_material: wrapped.toString("base64") },
+  });
+  check(done(imported.data, "ImportKeyMaterial").key_state === "Enabled", "ImportKeyMaterial", imported.error);
+  const message = Buffer.from("imported").toString("base64");
+  const mac = await client.POST("/v1/keys/{key}/generate-mac", {
+    params: { path: { key: key.key_id } },
+    body: { message, mac_algorithm: "HMAC_SHA_256" },
+  });
+  const expected = createHmac("sha256", material).update("imported").digest("base64");
+  check(done(mac.data, "GenerateMac").mac === expected, "the MAC of the imported material", mac.data);
+  const deleted = await client.DELETE("/v1/keys/{key}/import", { params: { path: { key: key.key_id } } });
+  check(done(deleted.data, "DeleteImportedKeyMaterial").key_state === "PendingImport", "deleted", deleted.error);
 }
 
 main(process.argv[2], process.argv[3]).catch((e) => {
