@@ -193,6 +193,47 @@ async fn every_request_kind_leaves_one_record(db: Db) {
     let path = on("/generate-data-key-pair-without-plaintext");
     run.call(("POST", &path, admin), pair, 200, "GenerateDataKeyPairWithoutPlaintext", ADMIN, k, OK).await;
 
+    // Imported material: parameters, import and deletion, each one record; neither the
+    // material nor the token is recorded.
+    let byok = s.post("/v1/keys", json!({"namespace": "cov", "origin": "EXTERNAL"})).await.s("key_id");
+    let (byok_at, b) = (|x: &str| format!("/v1/keys/{byok}{x}"), Some(byok.as_str()));
+    let params = json!({"wrapping_algorithm": "RSAES_OAEP_SHA_256", "wrapping_key_spec": "RSA_2048"});
+    let p = run
+        .call(
+            ("POST", &byok_at("/import-parameters"), admin),
+            Some(params),
+            200,
+            "GetParametersForImport",
+            ADMIN,
+            b,
+            OK,
+        )
+        .await;
+    let import_token = p["import_token"].as_str().unwrap().to_owned();
+    let material = crate::import::openssl(&["rand", "32"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, input) = (dir.path().join("w.pem"), dir.path().join("m"));
+    std::fs::write(&pem, p["public_key_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(&input, &material).unwrap();
+    let wrapped = crate::import::openssl(&[
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        pem.to_str().unwrap(),
+        "-in",
+        input.to_str().unwrap(),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+    ]);
+    let import = json!({"import_token": import_token, "encrypted_key_material": b64(&wrapped)});
+    run.call(("POST", &byok_at("/import"), admin), Some(import), 200, "ImportKeyMaterial", ADMIN, b, OK).await;
+    run.call(("DELETE", &byok_at("/import"), admin), None, 200, "DeleteImportedKeyMaterial", ADMIN, b, OK).await;
+
     let anon = (None, "Unauthenticated");
     run.call(("POST", &on("/encrypt"), ""), Some(body), 401, "Encrypt", "anonymous", None, anon).await;
     // An unauthenticated body is never read, so its context is not recorded.
@@ -252,6 +293,10 @@ async fn every_request_kind_leaves_one_record(db: Db) {
         ("bob's token", bob.clone()),
         ("ciphertext", blob),
         ("data key pair's private key", private_key),
+        ("imported material", b64(&material)),
+        ("imported material (hex)", hex::encode(&material)),
+        ("import token", import_token),
+        ("wrapped material", b64(&wrapped)),
     ];
     for (what, value) in secrets {
         assert!(!table.contains(&value), "the audit table holds the {what}");
