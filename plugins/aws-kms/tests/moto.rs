@@ -57,6 +57,7 @@ async fn passes_the_conformance_suite_skipping_only_by_capability() {
         "signatures_ECC_NIST_EDWARDS25519",
         // moto encrypts RSA keys symmetrically (`rsa_encryption = false` in its settings).
         "rsa_oaep",
+        "wycheproof_rsa_oaep",
         "wycheproof_signatures",
         "wycheproof_hmac",
     ];

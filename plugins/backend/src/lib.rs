@@ -8,6 +8,6 @@ pub mod signature;
 
 pub use keyward_core::ports::backend::{
     AadFn, Backend, BackendError, BoxFuture, Capabilities, DataKey, DynBackend, GcmVector, ImportRequest,
-    ImportWrapping, Imported, RAW_NONCE_LEN, RAW_TAG_LEN, RawGcm, Sealed, VersionHandle,
+    ImportWrapping, Imported, RAW_NONCE_LEN, RAW_TAG_LEN, RawGcm, RsaTestKey, Sealed, VersionHandle,
 };
 pub use registry::{BuildContext, BuildFn, Built, ConfigError, Registry, RootSource, RootWrapper, instance_settings};

@@ -11,7 +11,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use keyward_backend::{
-    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, Sealed,
+    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, RsaTestKey, Sealed,
     VersionHandle,
 };
 use keyward_core::model::context::EncryptionContext;
@@ -722,6 +722,37 @@ impl Backend for Pkcs11Backend {
                 Ok(out?)
             })
             .map_err(mapped)
+    }
+
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        // The token's own CKM_RSA_PKCS_OAEP, on a session key made from the vector's parts.
+        let part = |b: &[u8]| b.to_vec();
+        self.token
+            .run_blocking(|lease| {
+                let handle = lease.session.create_object(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(KeyType::RSA),
+                    Attribute::Token(false),
+                    Attribute::Decrypt(true),
+                    Attribute::Modulus(part(key.n)),
+                    Attribute::PublicExponent(part(key.e)),
+                    Attribute::PrivateExponent(part(key.d)),
+                    Attribute::Prime1(part(key.p)),
+                    Attribute::Prime2(part(key.q)),
+                    Attribute::Exponent1(part(key.dp)),
+                    Attribute::Exponent2(part(key.dq)),
+                    Attribute::Coefficient(part(key.qinv)),
+                ])?;
+                let out = lease.session.decrypt(&signing::oaep(algorithm)?, handle, ciphertext);
+                lease.session.destroy_object(handle)?;
+                Ok(Zeroizing::new(out?))
+            })
+            .map_err(decrypt_failure)
     }
 
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {

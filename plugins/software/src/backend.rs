@@ -12,8 +12,8 @@ use keyward_core::model::import::WrappingAlgorithm;
 use keyward_core::model::key::{KeySpec, KeyUsage, Protection};
 use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, Message, SigningAlgorithm};
 use keyward_core::ports::backend::{
-    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, RawGcm, Sealed,
-    VersionHandle,
+    AadFn, Backend, BackendError, Capabilities, GcmVector, ImportRequest, ImportWrapping, Imported, RawGcm, RsaTestKey,
+    Sealed, VersionHandle,
 };
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -482,6 +482,16 @@ impl Backend for SoftwareBackend {
 
     fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
         signing::parse(mac_spec(algorithm), key)?.mac(message)
+    }
+
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        // The same RSA-OAEP the backend decrypts with, on the vector's key.
+        signing::oaep_decrypt_pkcs8(key.pkcs8, algorithm, ciphertext)
     }
 
     fn test_vector(&self, case: GcmVector<'_>) -> Result<Vec<u8>, BackendError> {

@@ -247,6 +247,24 @@ impl Secret {
     }
 }
 
+/// RSAES-OAEP decryption with a PKCS#8 key given outright (known-answer tests).
+pub(crate) fn oaep_decrypt_pkcs8(
+    pkcs8: &[u8],
+    algorithm: EncryptionAlgorithm,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
+        .map_err(|e| BackendError::InvalidMaterial(format!("RSA key rejected: {e}")))?;
+    let key = OaepPrivateDecryptingKey::new(key).map_err(|_| failed("RSA-OAEP setup"))?;
+    let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
+    let n = key
+        .decrypt(oaep(algorithm)?, ciphertext, &mut out, None)
+        .map_err(|_| BackendError::DecryptFailed("RSA-OAEP decryption failed".into()))?
+        .len();
+    out.truncate(n);
+    Ok(out)
+}
+
 /// The MAC algorithm fits the key's spec.
 pub(crate) fn check_mac(spec: KeySpec, algorithm: MacAlgorithm) -> Result<(), BackendError> {
     if MacAlgorithm::for_spec(spec).contains(&algorithm) {

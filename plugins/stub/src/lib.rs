@@ -221,6 +221,15 @@ impl Backend for StubBackend {
     fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
         Backend::test_mac(&self.inner, algorithm, key, message)
     }
+
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: keyward_backend::RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        Backend::test_oaep_decrypt(&self.inner, algorithm, key, ciphertext)
+    }
 }
 
 /// Registers the stub kind (settings: `latency_ms`, default 0).

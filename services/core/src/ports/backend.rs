@@ -46,6 +46,28 @@ pub struct Capabilities {
     pub import_specs: Vec<KeySpec>,
 }
 
+/// An RSA private key given by its parts (big-endian), for known-answer tests.
+#[derive(Clone, Copy)]
+#[allow(missing_docs, reason = "the fields are the RSA private key's parts by their usual names")]
+pub struct RsaTestKey<'a> {
+    /// The same key as PKCS#8 DER.
+    pub pkcs8: &'a [u8],
+    pub n: &'a [u8],
+    pub e: &'a [u8],
+    pub d: &'a [u8],
+    pub p: &'a [u8],
+    pub q: &'a [u8],
+    pub dp: &'a [u8],
+    pub dq: &'a [u8],
+    pub qinv: &'a [u8],
+}
+
+impl std::fmt::Debug for RsaTestKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaTestKey { .. }")
+    }
+}
+
 /// A wrapping key made for one import.
 #[derive(Debug, Clone)]
 pub struct ImportWrapping {
@@ -453,6 +475,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         let _ = (algorithm, key, message);
         Err(BackendError::Unsupported("MAC test vectors".into()))
     }
+
+    /// RSAES-OAEP decryption with a caller-given private key through the backend's own RSA
+    /// (known-answer tests only); any decryption failure is `DecryptFailed`.
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let _ = (algorithm, key, ciphertext);
+        Err(BackendError::Unsupported("RSA-OAEP test vectors".into()))
+    }
 }
 
 /// The object-safe twin of [`Backend`], what the domain stores as `Arc<dyn DynBackend>`.
@@ -573,6 +607,12 @@ pub trait DynBackend: Send + Sync + std::fmt::Debug {
         signature: &[u8],
     ) -> Result<bool, BackendError>;
     fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError>;
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError>;
 }
 
 impl<T: Backend> DynBackend for T {
@@ -742,5 +782,13 @@ impl<T: Backend> DynBackend for T {
     }
     fn test_mac(&self, algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Result<Vec<u8>, BackendError> {
         Backend::test_mac(self, algorithm, key, message)
+    }
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        Backend::test_oaep_decrypt(self, algorithm, key, ciphertext)
     }
 }

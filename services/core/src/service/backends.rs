@@ -318,6 +318,15 @@ impl DynBackend for Guarded {
     ) -> std::result::Result<Vec<u8>, BackendError> {
         self.inner.test_mac(algorithm, key, message)
     }
+
+    fn test_oaep_decrypt(
+        &self,
+        algorithm: EncryptionAlgorithm,
+        key: crate::ports::backend::RsaTestKey<'_>,
+        ciphertext: &[u8],
+    ) -> std::result::Result<Zeroizing<Vec<u8>>, BackendError> {
+        self.inner.test_oaep_decrypt(algorithm, key, ciphertext)
+    }
 }
 
 /// Backend instances by name, with the default for new keys.
