@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes Keyward's parsers with cargo-fuzz (libFuzzer, nightly toolchain): the ciphertext blob
-# parser, the envelope file reader (`keyward decrypt`), SigV4 parsing and verification, bearer
+# parser, the import token parser, the envelope file reader (`keyward decrypt`), SigV4 parsing and verification, bearer
 # tokens (JWT), the request-to-Cedar entity builder, the audit verifier's row reader, and every
 # operation's JSON body through the whole REST application (in process, on in-memory ports).
 # Each target runs for SECONDS (default 60; the full suite's setting) from its corpus in
@@ -14,7 +14,7 @@ log() { echo "fuzz: $*" >&2; }
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(blob_parse envelope_read sigv4_verify jwt_verify authz_entities audit_rows http_bodies)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(blob_parse import_token envelope_read sigv4_verify jwt_verify authz_entities audit_rows http_bodies)
 
 rustup toolchain list | grep -q '^nightly' || { log "the nightly toolchain is required (rustup toolchain install nightly)"; exit 1; }
 if ! cargo fuzz --version >/dev/null 2>&1; then

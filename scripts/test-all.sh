@@ -47,7 +47,7 @@ cargo run -q -p keyward-server -- policy test policies
 step "cargo test --workspace (SQLite and Postgres; pkcs11 on SoftHSM2; aws-kms on moto)"
 cargo test --workspace
 
-step "fuzzing: blob parser, envelope reader, SigV4, JWT, Cedar entities, audit rows, every JSON body (60 s each; longer: scripts/fuzz.sh SECONDS)"
+step "fuzzing: blob parser, import tokens, envelope reader, SigV4, JWT, Cedar entities, audit rows, every JSON body (60 s each; longer: scripts/fuzz.sh SECONDS)"
 scripts/fuzz.sh 60
 
 step "generated clients (Python, TypeScript), API fuzzing (schemathesis), 401 without a token"
