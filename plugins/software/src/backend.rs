@@ -241,8 +241,13 @@ fn mac_spec(algorithm: MacAlgorithm) -> KeySpec {
     }
 }
 
+/// Random bytes from AWS-LC's generator: a per-thread DRBG seeded and reseeded from the OS,
+/// so a message's salt costs no system call.
 fn fill_random(buf: &mut [u8]) -> Result<(), BackendError> {
-    getrandom::fill(buf).map_err(|e| BackendError::Unavailable(format!("no randomness: {e}")))
+    use aws_lc_rs::rand::SecureRandom as _;
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| BackendError::Unavailable("no randomness from the system generator".into()))
 }
 
 impl Backend for SoftwareBackend {

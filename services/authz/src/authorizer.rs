@@ -7,6 +7,7 @@ use keyward_core::model::grant::GrantRecord;
 use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, PolicySnapshot, PolicyText};
 
 use crate::bundle::{PolicyBundle, Reads};
+use crate::cache::{self, DecisionCache};
 use crate::index::{Candidates, Index};
 use crate::{entities, grants};
 
@@ -18,6 +19,8 @@ struct Active {
     index: Index,
     reads: Reads,
     version: Arc<str>,
+    /// This generation's decisions (a reload or grant change starts a new one).
+    cache: DecisionCache,
 }
 
 impl Active {
@@ -30,7 +33,7 @@ impl Active {
         };
         let reads = bundle.reads.union(grant_reads);
         let version = Arc::from(bundle.version());
-        Ok(Self { bundle, grants, index, reads, version })
+        Ok(Self { bundle, grants, index, reads, version, cache: DecisionCache::default() })
     }
 }
 
@@ -85,6 +88,12 @@ impl CedarAuthorizer {
         self.active().index.len()
     }
 
+    /// Decisions held by the current generation's cache.
+    #[cfg(test)]
+    pub(crate) fn cached_decisions(&self) -> usize {
+        self.active().cache.len()
+    }
+
     /// Whether no policy is indexed (everything is denied).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -95,7 +104,15 @@ impl CedarAuthorizer {
     /// Decides with extra entities (Cedar JSON) beside the ones the request implies; policy
     /// test cases use it.
     pub fn decide_with(&self, request: &AuthzRequest<'_>, extra: Option<&serde_json::Value>) -> Decision {
-        let active = self.active();
+        self.evaluate(&self.active(), request, extra)
+    }
+
+    /// Decides with Cedar, never from the cache (what every cached decision must equal).
+    pub fn decide_fresh(&self, request: &AuthzRequest<'_>) -> Decision {
+        self.evaluate(&self.active(), request, None)
+    }
+
+    fn evaluate(&self, active: &Active, request: &AuthzRequest<'_>, extra: Option<&serde_json::Value>) -> Decision {
         let version = active.version.clone();
         let deny = |errors: Vec<String>| Decision {
             allowed: false,
@@ -147,7 +164,16 @@ impl CedarAuthorizer {
 
 impl Authorizer for CedarAuthorizer {
     fn decide(&self, request: &AuthzRequest<'_>) -> Decision {
-        self.decide_with(request, None)
+        let active = self.active();
+        let Some(key) = cache::key(active.reads, request) else {
+            return self.evaluate(&active, request, None);
+        };
+        if let Some(decision) = active.cache.get(&key) {
+            return decision;
+        }
+        let decision = self.evaluate(&active, request, None);
+        active.cache.put(key, &decision);
+        decision
     }
 
     fn snapshot(&self) -> PolicySnapshot {

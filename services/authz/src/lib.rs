@@ -3,6 +3,7 @@
 
 mod authorizer;
 mod bundle;
+mod cache;
 pub mod cases;
 mod entities;
 mod grants;

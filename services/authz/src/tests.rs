@@ -440,3 +440,153 @@ fn indexed_decisions_match_whole_set_decisions() {
         }
     }
 }
+
+/// Policy shapes the cache must be faithful to: by principal, group, namespace, owner, tag,
+/// encryption context, action group, dry run, justification and signing algorithm.
+const SHAPES: [&str; 10] = [
+    r#"permit(principal == Keyward::User::"u1", action, resource);"#,
+    r#"permit(principal in Keyward::Group::"g1", action in Keyward::Action::"UseKey", resource);"#,
+    r#"permit(principal, action == Keyward::Action::"DescribeKey", resource in Keyward::Namespace::"n1");"#,
+    r#"forbid(principal in Keyward::Group::"g2", action, resource) when { resource is Keyward::Key };"#,
+    r#"permit(principal, action, resource is Keyward::Key) when { resource has owner_user && resource.owner_user == principal };"#,
+    r#"forbid(principal, action == Keyward::Action::"Decrypt", resource is Keyward::Key) when { resource.hasTag("locked") };"#,
+    r#"permit(principal, action == Keyward::Action::"Encrypt", resource) when { context.encryption_context.hasTag("app") && context.encryption_context.getTag("app") == "a1" };"#,
+    r#"forbid(principal, action, resource) when { context.dry_run };"#,
+    r#"forbid(principal, action == Keyward::Action::"ScheduleKeyDeletion", resource) unless { context has justification };"#,
+    r#"permit(principal, action == Keyward::Action::"Sign", resource) when { context has signing_algorithm && context.signing_algorithm == "ECDSA_SHA_256" };"#,
+];
+
+fn shaped_set(mask: u16) -> CedarAuthorizer {
+    set(shaped_sources(mask))
+}
+
+fn shaped_sources(mask: u16) -> Vec<(String, String)> {
+    let chosen: Vec<(String, String)> = SHAPES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(i, p)| (format!("p{i}.cedar"), format!("@id(\"p{i}\") {p}")))
+        .collect();
+    let schema = crate::EMBEDDED[0];
+    let mut sources = vec![(schema.0.to_string(), schema.1.to_string())];
+    sources.extend(chosen);
+    sources
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Across random policy sets, principals, keys and contexts, and asked in any order and
+    /// any number of times, the cached decision is Cedar's.
+    #[test]
+    fn cached_decisions_equal_fresh_cedar_decisions(
+        mask in 0u16..1024,
+        requests in proptest::collection::vec(
+            (0usize..4, 0usize..4, 0usize..5, 0usize..4, 0usize..3, proptest::bool::ANY, proptest::bool::ANY, 0usize..3),
+            1..40,
+        ),
+    ) {
+        let authz = shaped_set(mask);
+        let principals = [user("u1", &[]), user("u2", &["g1"]), user("u3", &["g1", "g2"]), user("u4", &["g2"])];
+        let keys = [
+            key("n1", r#"Keyward::User::"u2""#, &[]),
+            key("n2", r#"Keyward::User::"u1""#, &[("locked", "yes")]),
+            key("n1", "", &[("locked", "no")]),
+            KeyRecord { state: keyward_core::model::key::KeyState::Disabled, ..key("n3", "", &[]) },
+        ];
+        let ops = [Operation::Encrypt, Operation::Decrypt, Operation::DescribeKey, Operation::ScheduleKeyDeletion, Operation::Sign];
+        let contexts = [
+            EncryptionContext::default(),
+            EncryptionContext::new([("app".to_owned(), "a1".to_owned())].into()).unwrap_or_default(),
+            EncryptionContext::new([("app".to_owned(), "a2".to_owned())].into()).unwrap_or_default(),
+            EncryptionContext::new([("other".to_owned(), "a1".to_owned())].into()).unwrap_or_default(),
+        ];
+        let algorithms = [
+            None,
+            Some(keyward_core::model::signing::SigningAlgorithm::EcdsaSha256),
+            Some(keyward_core::model::signing::SigningAlgorithm::EcdsaSha384),
+        ];
+        for (p, k, op, c, alg, dry_run, justified, _) in requests {
+            let facts = RequestFacts {
+                dry_run,
+                justification: justified.then_some("ticket"),
+                algorithm: keyward_core::ports::authorizer::AlgorithmFacts { signing_algorithm: algorithms[alg], ..Default::default() },
+                ..facts(&contexts[c])
+            };
+            let req = AuthzRequest {
+                principal: &principals[p],
+                action: Action::Op(ops[op]),
+                resource: ResourceRef::Key { key: &keys[k], protection: Protection::Software },
+                facts,
+            };
+            let fresh = authz.decide_fresh(&req);
+            proptest::prop_assert_eq!(authz.decide(&req), fresh.clone(), "first ask");
+            proptest::prop_assert_eq!(authz.decide(&req), fresh, "from the cache");
+        }
+    }
+}
+
+#[test]
+fn a_reload_a_grant_or_a_changed_key_is_seen_at_once() {
+    let authz = shaped_set(1 << 5 | 1 << 1);
+    let member = user("u2", &["g1"]);
+    let ctx = EncryptionContext::default();
+    let ask = |authz: &CedarAuthorizer, k: &KeyRecord, op: Operation| {
+        authz
+            .decide(&AuthzRequest {
+                principal: &member,
+                action: Action::Op(op),
+                resource: ResourceRef::Key { key: k, protection: Protection::Software },
+                facts: facts(&ctx),
+            })
+            .allowed
+    };
+    let open = key("n1", "", &[]);
+    assert!(ask(&authz, &open, Operation::Decrypt), "g1 uses keys");
+    assert!(ask(&authz, &open, Operation::Decrypt), "cached");
+    assert_eq!(authz.cached_decisions(), 1, "one entry for the one request");
+    // The key's tags change: the forbid applies to the very next request.
+    let locked = KeyRecord { tags: [("locked".to_owned(), "yes".to_owned())].into(), ..open.clone() };
+    assert!(!ask(&authz, &locked, Operation::Decrypt));
+    assert!(ask(&authz, &open, Operation::Decrypt));
+    // A reload to a set without the group's permit denies at once.
+    let reloaded =
+        PolicyBundle::from_sources("t2".into(), shaped_sources(1 << 5)).unwrap_or_else(|e| unreachable!("{e}"));
+    authz.replace(reloaded).unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(!ask(&authz, &open, Operation::Decrypt), "the reload is seen");
+    // A grant allows at once, and its revocation denies at once.
+    let g = GrantRecord {
+        grantee: r#"Keyward::User::"u2""#.into(),
+        ..grant(&[Action::Op(Operation::Decrypt)], GrantConstraints::default())
+    };
+    authz.set_grants(std::slice::from_ref(&g)).unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(ask(&authz, &open, Operation::Decrypt), "the grant is seen");
+    authz.set_grants(&[]).unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(!ask(&authz, &open, Operation::Decrypt), "the revocation is seen");
+}
+
+#[test]
+fn nothing_is_cached_while_a_policy_reads_the_time() {
+    let schema = crate::EMBEDDED[0];
+    let timed = r#"@id("office-hours") permit(principal, action, resource) when { context has request_time && context.request_time.toTime() < duration("12h") };"#;
+    let authz = set(vec![(schema.0.to_string(), schema.1.to_string()), ("t.cedar".into(), timed.into())]);
+    let ctx = EncryptionContext::default();
+    let p = user("u1", &[]);
+    let k = key("n1", "", &[]);
+    let at = |hour: i64| RequestFacts { request_time: now() + chrono::Duration::hours(hour), ..facts(&ctx) };
+    let ask = |hour| {
+        authz.decide(&AuthzRequest {
+            principal: &p,
+            action: Action::Op(Operation::Encrypt),
+            resource: ResourceRef::Key { key: &k, protection: Protection::Software },
+            facts: at(hour),
+        })
+    };
+    let first = ask(0).allowed;
+    let mut seen = std::collections::BTreeSet::new();
+    for h in 0..24 {
+        seen.insert(ask(h).allowed);
+    }
+    assert_eq!(seen.len(), 2, "the time of day decides, request by request (first: {first})");
+    assert_eq!(authz.cached_decisions(), 0);
+}
