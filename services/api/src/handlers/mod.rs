@@ -141,7 +141,7 @@ fn dry_run_requested(query: &str, body: &[u8]) -> Result<bool> {
             _ => return Err(Error::invalid("`dry_run` must be `true` or `false`")),
         };
     }
-    if body.windows(9).any(|w| w == b"\"dry_run\"") {
+    if memchr::memmem::find(body, b"\"dry_run\"").is_some() {
         // A body that mentions the flag but does not parse is refused: body-less operations
         // would otherwise ignore it and run.
         let probe = serde_json::from_slice::<DryRunProbe>(body)
