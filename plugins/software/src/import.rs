@@ -57,7 +57,6 @@ pub(crate) fn unwrap(
         .map_err(|_| BackendError::Internal("the wrapping key does not parse".into()))?;
     let key = OaepPrivateDecryptingKey::new(key).map_err(|_| BackendError::Internal("RSA-OAEP setup".into()))?;
     let block = key.key_size_bytes();
-    let oaep = signing::oaep(algorithm.oaep())?;
     let (rsa_part, rest) = if algorithm.key_wrap() {
         if encrypted.len() <= block {
             return Err(unwrap_failed("too short for an RSA block and wrapped material"));
@@ -66,9 +65,7 @@ pub(crate) fn unwrap(
     } else {
         (encrypted, &[][..])
     };
-    let mut first = Zeroizing::new(vec![0u8; block]);
-    let n = key.decrypt(oaep, rsa_part, &mut first, None).map_err(|_| unwrap_failed("RSA-OAEP"))?.len();
-    first.truncate(n);
+    let first = signing::oaep_decrypt(&key, algorithm.oaep(), rsa_part).map_err(|_| unwrap_failed("RSA-OAEP"))?;
     if !algorithm.key_wrap() {
         return Ok(first);
     }

@@ -222,13 +222,7 @@ impl Secret {
         let Self::Rsa(_, key) = self else {
             return Err(BackendError::InvalidRequest("not an RSA key".into()));
         };
-        let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
-        let n = key
-            .decrypt(oaep(algorithm)?, ciphertext, &mut out, None)
-            .map_err(|_| BackendError::DecryptFailed("RSA-OAEP decryption failed".into()))?
-            .len();
-        out.truncate(n);
-        Ok(out)
+        oaep_decrypt(key, algorithm, ciphertext)
     }
 
     pub(crate) fn mac(&self, message: &[u8]) -> Result<Vec<u8>, BackendError> {
@@ -256,6 +250,15 @@ pub(crate) fn oaep_decrypt_pkcs8(
     let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
         .map_err(|e| BackendError::InvalidMaterial(format!("RSA key rejected: {e}")))?;
     let key = OaepPrivateDecryptingKey::new(key).map_err(|_| failed("RSA-OAEP setup"))?;
+    oaep_decrypt(&key, algorithm, ciphertext)
+}
+
+/// RSAES-OAEP decryption with a parsed key; any failure is a decryption failure.
+pub(crate) fn oaep_decrypt(
+    key: &OaepPrivateDecryptingKey,
+    algorithm: EncryptionAlgorithm,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, BackendError> {
     let mut out = Zeroizing::new(vec![0u8; key.key_size_bytes()]);
     let n = key
         .decrypt(oaep(algorithm)?, ciphertext, &mut out, None)

@@ -138,14 +138,15 @@ impl SqlStore {
     }
 
     /// Up to 100 keys in `state` whose `when` column has passed; later passes take the rest.
+    /// At most 100 keys whose state passes `states` and whose `when` time has come.
     async fn keys_due(
         &self,
-        state: KeyState,
+        states: sea_orm::sea_query::SimpleExpr,
         when: key::Column,
         now: DateTime<Utc>,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         key::Entity::find()
-            .filter(key::Column::State.eq(state.as_str()))
+            .filter(states)
             .filter(when.lte(micros(now)))
             .limit(100)
             .all(&self.db)
@@ -353,7 +354,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn keys_due_for_deletion(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
-        self.keys_due(KeyState::PendingDeletion, key::Column::DeletionDate, now).await
+        self.keys_due(key::Column::State.eq(KeyState::PendingDeletion.as_str()), key::Column::DeletionDate, now).await
     }
 
     async fn destroyed_keys_with_material(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -382,20 +383,12 @@ impl KeyStore for SqlStore {
     }
 
     async fn keys_with_expired_material(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
-        key::Entity::find()
-            .filter(key::Column::State.is_not_in([KeyState::PendingImport.as_str(), KeyState::Destroyed.as_str()]))
-            .filter(key::Column::ValidTo.lte(micros(now)))
-            .limit(100)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(convert::key_from_row)
-            .collect()
+        let holding = key::Column::State.is_not_in([KeyState::PendingImport.as_str(), KeyState::Destroyed.as_str()]);
+        self.keys_due(holding, key::Column::ValidTo, now).await
     }
 
     async fn keys_due_for_rotation(&self, now: DateTime<Utc>) -> Result<Vec<KeyRecord>, StoreError> {
-        self.keys_due(KeyState::Enabled, key::Column::NextRotationAt, now).await
+        self.keys_due(key::Column::State.eq(KeyState::Enabled.as_str()), key::Column::NextRotationAt, now).await
     }
 
     async fn grant(&self, id: Uuid) -> Result<Option<GrantRecord>, StoreError> {
