@@ -108,6 +108,30 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// Whether the operation uses a key without changing it, where a key record cached for
+    /// a few milliseconds past another replica's change is acceptable (the data plane). Every
+    /// other operation reads the key as the database holds it.
+    pub fn uses_cached_keys(self) -> bool {
+        matches!(
+            self,
+            Self::Encrypt
+                | Self::Decrypt
+                | Self::ReEncrypt
+                | Self::GenerateDataKey
+                | Self::GenerateDataKeyWithoutPlaintext
+                | Self::GenerateDataKeyPair
+                | Self::GenerateDataKeyPairWithoutPlaintext
+                | Self::Sign
+                | Self::Verify
+                | Self::GetPublicKey
+                | Self::GenerateMac
+                | Self::VerifyMac
+                | Self::Authorize
+        )
+    }
+}
+
 impl std::str::FromStr for Operation {
     type Err = ();
 

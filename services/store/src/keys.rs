@@ -184,7 +184,7 @@ impl SqlStore {
     /// On Postgres, listens for other replicas' key changes and drops the cached records at
     /// once, so a disabled or destroyed key is refused everywhere within milliseconds rather
     /// than the cache TTL. After a lost connection (notifications may have been missed) the
-    /// whole key cache is dropped. `None` on SQLite (one process).
+    /// whole key cache is dropped and grants are re-read, every second until it is back. `None` on SQLite (one process).
     pub fn spawn_change_listener(&self, url: &str) -> Option<tokio::task::JoinHandle<()>> {
         if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
             return None;
@@ -207,7 +207,11 @@ impl SqlStore {
                                             cache.forget_versions(id);
                                         }
                                     }
-                                    None => cache.clear_keys(),
+                                    // Reconnected: announcements may have been missed.
+                                    None => {
+                                        cache.clear_keys();
+                                        grants.notify_one();
+                                    }
                                 }
                             }
                         }
@@ -216,6 +220,7 @@ impl SqlStore {
                     Err(e) => tracing::warn!(error = %e, "cannot listen for key changes; relying on the cache TTL"),
                 }
                 cache.clear_keys();
+                grants.notify_one();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }))
@@ -240,12 +245,8 @@ impl KeyStore for SqlStore {
         refused: &AuditRecord,
     ) -> Result<Committed, StoreError> {
         let key = change.write().key();
-        if let Some(id) = key {
-            self.cache.forget_key(id);
-            self.cache.forget_versions(id);
-        }
         let result = crate::changes::commit(&self.db, &self.changes, change, applied, refused).await;
-        // Again after the commit: a reader may have cached the old row in between.
+        // After the commit; a read of the old row still in flight will not put it back.
         if let Some(id) = key {
             self.cache.forget_key(id);
             self.cache.forget_versions(id);
@@ -265,10 +266,15 @@ impl KeyStore for SqlStore {
         if let Some(k) = self.cache.key(id) {
             return Ok(Some(k));
         }
+        self.key_current(id).await
+    }
+
+    async fn key_current(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let seen = self.cache.epoch();
         let row = key::Entity::find_by_id(id.to_string()).one(&self.db).await.map_err(db_err)?;
         let key = row.map(convert::key_from_row).transpose()?;
         if let Some(k) = &key {
-            self.cache.put_key(k);
+            self.cache.put_key(k, seen);
         }
         Ok(key)
     }
@@ -293,13 +299,14 @@ impl KeyStore for SqlStore {
         if let Some(v) = self.cache.version(id, version) {
             return Ok(Some(v));
         }
+        let seen = self.cache.epoch();
         let row = key_version::Entity::find_by_id((id.to_string(), i64::from(version)))
             .one(&self.db)
             .await
             .map_err(db_err)?;
         let v = row.map(convert::version_from_row).transpose()?;
         if let Some(v) = &v {
-            self.cache.put_version(id, v);
+            self.cache.put_version(id, v, seen);
         }
         Ok(v)
     }

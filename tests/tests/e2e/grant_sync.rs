@@ -53,6 +53,10 @@ impl KeyStore for GatedStore {
         self.inner.key(id).await
     }
 
+    async fn key_current(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.key_current(id).await
+    }
+
     async fn list_keys(
         &self,
         namespace: Option<&Namespace>,

@@ -202,8 +202,15 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// The key a remembered idempotency key created, with the stored request hash.
     async fn idempotent_key(&self, principal: &str, key: &str) -> Result<Option<(KeyId, String)>, StoreError>;
 
-    /// Loads a key.
+    /// Loads a key; a store may answer from a cache that another replica's change reaches a
+    /// few milliseconds after it commits.
     async fn key(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Loads a key as the database holds it now, for operations that decide on its state
+    /// (a change made on another replica a moment ago is seen).
+    async fn key_current(&self, id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.key(id).await
+    }
 
     /// Lists keys by id order after a cursor, optionally in one namespace.
     async fn list_keys(

@@ -193,8 +193,12 @@ impl KeyService {
         if hash != idem.request_hash {
             return Err(Error::conflict("the idempotency key was already used with a different request"));
         }
-        let key =
-            self.store.key(id).await.map_err(store_err)?.ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
+        let key = self
+            .store
+            .key_current(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::not_found(format!("key `{id}`")))?;
         scope.note_key(id, None);
         self.metadata(key).await.map(Some)
     }

@@ -48,7 +48,7 @@ impl KeyService {
             let id = key.id;
             let marked = self.system(Operation::DestroyKey, async |s, scope| s.mark_destroyed(scope, key)).await;
             let result = match marked {
-                Ok(()) => match self.store.key(id).await.map_err(store_err)? {
+                Ok(()) => match self.store.key_current(id).await.map_err(store_err)? {
                     Some(key) => {
                         self.system(Operation::DestroyKey, async |s, scope| s.destroy_material(scope, key).await).await
                     }

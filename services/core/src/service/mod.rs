@@ -421,7 +421,12 @@ impl KeyService {
                 None => return Err(self.unknown_key(scope, action, key, Error::not_found(format!("alias `{name}`")))),
             },
         };
-        let Some(record) = self.store.key(id).await.map_err(store_err)? else {
+        let loaded = if scope.operation.uses_cached_keys() {
+            self.store.key(id).await
+        } else {
+            self.store.key_current(id).await
+        };
+        let Some(record) = loaded.map_err(store_err)? else {
             return Err(self.unknown_key(scope, action, key, Error::not_found(format!("key `{id}`"))));
         };
         scope.note_key(record.id, None);
