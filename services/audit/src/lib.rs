@@ -121,14 +121,15 @@ mod tests {
         assert_eq!(b.records().len(), 50 + 1 + 20);
     }
 
-    /// A store that remembers the size of every batch.
+    /// A store that remembers the size of every batch, each commit taking `.1`.
     #[derive(Debug, Default)]
-    struct Batches(std::sync::Mutex<Vec<usize>>);
+    struct Batches(std::sync::Mutex<Vec<usize>>, std::time::Duration);
 
     #[async_trait::async_trait]
     impl AuditStore for Batches {
         async fn append(&self, records: &[AuditRecord]) -> Result<(), AuditError> {
             self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(records.len());
+            tokio::time::sleep(self.1).await;
             Ok(())
         }
     }
@@ -136,7 +137,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_request_never_waits_and_a_batch_smaller_than_the_last_waits_for_stragglers() {
         let linger = std::time::Duration::from_secs(2);
-        let store = Arc::new(Batches::default());
+        let store = Arc::new(Batches(std::sync::Mutex::default(), std::time::Duration::from_millis(200)));
         let (writer, _task) = AuditWriter::spawn(store.clone(), WriterConfig { linger, ..WriterConfig::default() });
         let started = std::time::Instant::now();
         assert!(writer.record(record(0)).await.is_ok());
@@ -160,6 +161,62 @@ mod tests {
         let (first, second) = tokio::join!(writer.record(record(5)), late);
         assert!(first.is_ok() && second.is_ok());
         assert_eq!(*store.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), vec![1, 4, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_no_longer_than_a_commit_takes() {
+        let linger = std::time::Duration::from_secs(2);
+        let store = Arc::new(Batches::default());
+        let (writer, _task) = AuditWriter::spawn(store.clone(), WriterConfig { linger, ..WriterConfig::default() });
+        let two = tokio::join!(writer.record(record(1)), writer.record(record(2)));
+        assert!(two.0.is_ok() && two.1.is_ok());
+        // Smaller than the last batch, but the store commits at once: no wait for a straggler.
+        let started = std::time::Instant::now();
+        assert!(writer.record(record(3)).await.is_ok());
+        assert!(started.elapsed() < linger / 2, "waited {:?} for an instant commit", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_thread_with_its_own_lane_commits_its_records_there_and_others_use_the_shared_lanes() {
+        let (shared, own) = (Arc::new(MemoryAuditStore::new()), Arc::new(MemoryAuditStore::new()));
+        let (writer, _task) = AuditWriter::spawn(shared.clone(), WriterConfig::default());
+        let writer = writer.with_thread_stores(vec![own.clone()]);
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let Some(lane) = writer.thread_lane() else { panic!("a store was set aside for this thread") };
+                tokio::task::spawn_local(lane);
+                assert!(writer.thread_lane().is_none(), "one lane per thread");
+                let tasks: Vec<_> = (0..50)
+                    .map(|n| {
+                        let w = writer.clone();
+                        tokio::task::spawn_local(async move { w.record(record(n)).await })
+                    })
+                    .collect();
+                for t in tasks {
+                    assert!(matches!(t.await, Ok(Ok(()))));
+                }
+            })
+            .await;
+        assert_eq!((own.records().len(), shared.records().len()), (50, 0));
+        // Another thread finds no store left, and its records go to the shared lane.
+        let other = writer.clone();
+        let from_other = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async { other.thread_lane().is_none() && other.record(record(99)).await.is_ok() }).then_some(())
+        });
+        assert_eq!(from_other.await.ok().flatten(), Some(()));
+        assert_eq!((own.records().len(), shared.records().len()), (50, 1));
+        // The thread's own lane fails: that record fails, later ones go to the shared lane.
+        own.set_failing(true);
+        local
+            .run_until(async {
+                assert!(writer.record(record(100)).await.is_err());
+                assert_eq!(writer.admit(), Ok(()), "the shared lane is healthy");
+                assert!(writer.record(record(101)).await.is_ok());
+            })
+            .await;
+        assert_eq!((own.records().len(), shared.records().len()), (50, 2));
     }
 
     async fn futures_failures(writer: &AuditWriter, range: std::ops::Range<usize>) -> usize {

@@ -2,11 +2,15 @@
 //! batches and acknowledges each request once its batch is durable. Each lane has one batch in
 //! flight, so several lanes keep the database busy while one waits for its flush; each lane
 //! writes its own hash chain, so chains never depend on commit order between lanes.
+//!
+//! Request threads can own a lane ([`AuditWriter::thread_lane`]): the thread runs its lane's
+//! task, so handing a record over and being told it is committed stay on the thread (no
+//! wake-up of another thread per record; only the database round trip per batch crosses).
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use keyward_core::ports::audit::{AuditError, AuditRecord, AuditRefusal, AuditSink, AuditStore};
 use tokio::sync::{mpsc, oneshot};
@@ -19,8 +23,9 @@ pub struct WriterConfig {
     /// Most records waiting per lane; beyond it, records are refused at once.
     pub queue: usize,
     /// How long a batch may wait for more records once the first arrived, and only while it
-    /// is smaller than the last batch; a lone request never waits. Zero commits what is
-    /// queued at once (records that arrive during a commit form the next batch).
+    /// is smaller than the last batch and no longer than the last commit took; a lone request
+    /// never waits. Zero commits what is queued at once (records that arrive during a commit
+    /// form the next batch).
     pub linger: Duration,
     /// A commit not done within this time counts as failed (its requests answer 503), so a
     /// stalled database turns into fast refusals rather than piled-up requests.
@@ -59,8 +64,30 @@ impl Lane {
 /// An [`AuditSink`] that group-commits into one or more [`AuditStore`] lanes.
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
+    /// Which writer a thread's lane belongs to (a process may run several).
+    id: usize,
     lanes: Arc<[Lane]>,
     next: Arc<AtomicUsize>,
+    threads: Arc<ThreadLanes>,
+}
+
+/// Stores set aside for request threads, and the lanes threads took.
+#[derive(Debug)]
+struct ThreadLanes {
+    config: WriterConfig,
+    stores: Mutex<Vec<Arc<dyn AuditStore>>>,
+    taken: Mutex<Vec<Arc<Lane>>>,
+}
+
+static WRITER_IDS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's lanes, by writer id.
+    static THREAD_LANES: RefCell<Vec<(usize, Arc<Lane>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl AuditWriter {
@@ -85,12 +112,53 @@ impl AuditWriter {
                 let _ = task.await;
             }
         });
-        (Self { lanes: lanes.into(), next: Arc::new(AtomicUsize::new(0)) }, handle)
+        let threads = ThreadLanes { config, stores: Mutex::default(), taken: Mutex::default() };
+        let writer = Self {
+            id: WRITER_IDS.fetch_add(1, Ordering::Relaxed),
+            lanes: lanes.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+            threads: Arc::new(threads),
+        };
+        (writer, handle)
+    }
+
+    /// Sets stores aside for [`Self::thread_lane`], one per request thread (each its own chain).
+    pub fn with_thread_stores(self, stores: Vec<Arc<dyn AuditStore>>) -> Self {
+        *lock(&self.threads.stores) = stores;
+        self
+    }
+
+    /// Gives the calling thread a lane of its own, if a store is left for it: the thread must
+    /// run the returned task (its records wait for it). Records made on the thread go to that
+    /// lane while it is healthy and has room, else to the shared lanes.
+    pub fn thread_lane(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        if self.own_lane().is_some() {
+            return None;
+        }
+        let store = lock(&self.threads.stores).pop()?;
+        let config = self.threads.config;
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let lane = Arc::new(Lane { tx, healthy: healthy.clone() });
+        let index = {
+            let mut taken = lock(&self.threads.taken);
+            taken.push(lane.clone());
+            self.lanes.len() + taken.len() - 1
+        };
+        THREAD_LANES.with(|l| l.borrow_mut().push((self.id, lane)));
+        Some(run(index, store, rx, config, healthy))
+    }
+
+    /// The calling thread's lane, if it took one.
+    fn own_lane(&self) -> Option<Arc<Lane>> {
+        THREAD_LANES.with(|l| l.borrow().iter().find(|(id, _)| *id == self.id).map(|(_, lane)| lane.clone()))
     }
 
     /// Records waiting to be committed.
     pub fn queue_depth(&self) -> usize {
-        self.lanes.iter().map(|l| l.tx.max_capacity() - l.tx.capacity()).sum()
+        let waiting = |l: &Lane| l.tx.max_capacity() - l.tx.capacity();
+        self.lanes.iter().map(waiting).sum::<usize>()
+            + lock(&self.threads.taken).iter().map(|l| waiting(l)).sum::<usize>()
     }
 
     /// The next lane able to take a record, starting from the round-robin position: a healthy
@@ -112,6 +180,9 @@ async fn run(
     let mut records = Vec::with_capacity(config.max_batch);
     let mut acks: Vec<Ack> = Vec::with_capacity(config.max_batch);
     let mut last_batch = 1;
+    // How long the last commit took: waiting longer than a commit costs more latency than the
+    // fuller batch saves (an in-memory store never waits).
+    let mut last_commit = Duration::ZERO;
     loop {
         // While the store is failing, no request is admitted; probe it until it answers.
         let next = if healthy.load(Ordering::Acquire) {
@@ -132,17 +203,19 @@ async fn run(
         records.push(record);
         acks.push(ack);
         // Take whatever is already queued. While the batch is smaller than the last one, wait
-        // (at most the linger) for the requests that are likely on their way: each commit has
-        // a fixed cost in the database, so fuller batches leave more CPU for requests. A lone
-        // request (the last batch held one record) never waits.
-        let deadline = tokio::time::Instant::now() + config.linger;
+        // (at most the linger, and no longer than the last commit took) for the requests that
+        // are likely on their way: each commit has a fixed cost in the database, so fuller
+        // batches leave more CPU for requests. A lone request (the last batch held one record)
+        // never waits.
+        let linger = config.linger.min(last_commit);
+        let deadline = tokio::time::Instant::now() + linger;
         while records.len() < config.max_batch {
             match rx.try_recv() {
                 Ok((r, a)) => {
                     records.push(r);
                     acks.push(a);
                 }
-                Err(mpsc::error::TryRecvError::Empty) if config.linger.is_zero() || records.len() >= last_batch => {
+                Err(mpsc::error::TryRecvError::Empty) if linger.is_zero() || records.len() >= last_batch => {
                     break;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -164,8 +237,8 @@ async fn run(
             Err(_) => Err(AuditError(format!("commit not done within {:?}", config.commit_timeout))),
         };
         let outcome = if result.is_ok() { "committed" } else { "failed" };
-        metrics::histogram!("keyward_audit_commit_seconds", "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        last_commit = started.elapsed();
+        metrics::histogram!("keyward_audit_commit_seconds", "outcome" => outcome).record(last_commit.as_secs_f64());
         match &result {
             Ok(()) => healthy.store(true, Ordering::Release),
             Err(e) => {
@@ -184,10 +257,12 @@ async fn run(
 #[async_trait::async_trait]
 impl AuditSink for AuditWriter {
     fn admit(&self) -> Result<(), AuditRefusal> {
-        if !self.lanes.iter().any(|l| l.healthy.load(Ordering::Acquire)) {
+        let own = self.own_lane();
+        let healthy = |l: &Lane| l.healthy.load(Ordering::Acquire);
+        if !self.lanes.iter().any(healthy) && !own.as_deref().is_some_and(healthy) {
             return Err(AuditRefusal::Unavailable);
         }
-        if !self.lanes.iter().any(Lane::open) {
+        if !self.lanes.iter().any(Lane::open) && !own.as_deref().is_some_and(Lane::open) {
             return Err(AuditRefusal::QueueFull);
         }
         Ok(())
@@ -195,7 +270,11 @@ impl AuditSink for AuditWriter {
 
     async fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let (ack, done) = oneshot::channel();
-        let lane = self.pick().ok_or_else(|| AuditError("no audit lane can take records".into()))?;
+        let own = self.own_lane().filter(|l| l.open());
+        let lane = match &own {
+            Some(lane) => lane,
+            None => self.pick().ok_or_else(|| AuditError("no audit lane can take records".into()))?,
+        };
         lane.tx.try_send((record, ack)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => AuditError("audit queue full".into()),
             mpsc::error::TrySendError::Closed(_) => AuditError("audit writer stopped".into()),

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Audit writer lanes of the server under test (its default when absent).
     #[arg(long)]
     pub audit_lanes: Option<usize>,
+    /// Audit batch linger of the server under test, in ms (its default when absent).
+    #[arg(long)]
+    pub audit_linger_ms: Option<u64>,
 }
 
 /// `serve-echo`: the B0/S1 server.
@@ -80,6 +83,8 @@ struct KeywardArgs {
     hsm: bool,
     #[arg(long)]
     audit_lanes: Option<usize>,
+    #[arg(long)]
+    audit_linger_ms: Option<u64>,
     /// Serve keys from an aws-kms backend at this endpoint (S9).
     #[arg(long)]
     kms_endpoint: Option<String>,
@@ -146,6 +151,9 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
     settings.workers = args.workers;
     if let Some(n) = args.audit_lanes {
         settings.audit_lanes = n;
+    }
+    if let Some(ms) = args.audit_linger_ms {
+        settings.audit_linger_ms = ms;
     }
     let mut registry = wiring::registry();
     keyward_backend_stub::register(&mut registry);

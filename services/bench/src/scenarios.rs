@@ -263,6 +263,9 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool, spec: &str)
     if let Some(n) = ctx.args.audit_lanes {
         args.extend(["--audit-lanes".into(), n.to_string()]);
     }
+    if let Some(ms) = ctx.args.audit_linger_ms {
+        args.extend(["--audit-linger-ms".into(), ms.to_string()]);
+    }
     if xks {
         args.push("--xks".into());
     }

@@ -51,10 +51,17 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         }
         None => None,
     };
-    let server = HttpServer::new(move || keyward_api::app(state.clone()))
-        .workers(settings.workers)
-        .shutdown_timeout(30)
-        .on_connect(crate::tls::on_connect);
+    let writer = wired.audit_writer.clone();
+    let server = HttpServer::new(move || {
+        // Built once on each worker thread: the worker commits its own audit records.
+        if let Some(lane) = writer.thread_lane() {
+            actix_web::rt::spawn(lane);
+        }
+        keyward_api::app(state.clone())
+    })
+    .workers(settings.workers)
+    .shutdown_timeout(30)
+    .on_connect(crate::tls::on_connect);
     let server = match &certs {
         Some(certs) => server.bind_rustls_0_23(settings.listen, certs.server_config()?),
         None => server.bind(settings.listen),
@@ -127,6 +134,7 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         tracing::warn!(error = %e, "usage counters not flushed at shutdown");
     }
     drop(wired.service);
+    drop(wired.audit_writer);
     // The writer stops once the last sender is gone and its queue is committed.
     if tokio::time::timeout(Duration::from_secs(10), wired.audit_task).await.is_err() {
         tracing::warn!("audit writer did not stop within 10 s");

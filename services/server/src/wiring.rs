@@ -28,8 +28,10 @@ pub struct Wired {
     pub auth: Arc<Authenticator>,
     /// The key store (for flushing counters at shutdown).
     pub store: SqlStore,
-    /// The audit writer task.
+    /// The audit writer task (its shared lanes).
     pub audit_task: tokio::task::JoinHandle<()>,
+    /// The audit writer, for request threads to take their own lanes.
+    pub audit_writer: AuditWriter,
     /// Whether authentication is the generated dev issuer.
     pub dev_auth: bool,
     /// The policy set's origin and version, for the banner.
@@ -219,24 +221,27 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     };
     // One chain per lane: each lane's store keeps its own chain head. State changes are
     // recorded on the key store's own chain, in their transactions.
-    let (lanes, mut chains): (Vec<Arc<dyn AuditStore>>, Vec<SqlAuditStore>) = match embedding.audit_store {
-        Some(store) => (vec![store; settings.audit_lanes], Vec::new()),
+    // Besides the shared lanes, one lane per request worker (see `AuditWriter::thread_lane`).
+    let lane_count = settings.audit_lanes + settings.workers;
+    let (mut lanes, mut chains): (Vec<Arc<dyn AuditStore>>, Vec<SqlAuditStore>) = match embedding.audit_store {
+        Some(store) => (vec![store; lane_count], Vec::new()),
         None => {
-            let chains: Vec<_> = (0..settings.audit_lanes)
-                .map(|_| SqlAuditStore::new(db.clone()).with_signing_key(signer.clone()))
-                .collect();
+            let chains: Vec<_> =
+                (0..lane_count).map(|_| SqlAuditStore::new(db.clone()).with_signing_key(signer.clone())).collect();
             (chains.iter().map(|c| Arc::new(c.clone()) as Arc<dyn AuditStore>).collect(), chains)
         }
     };
+    let thread_stores = lanes.split_off(settings.audit_lanes);
     let reader =
         (!chains.is_empty()).then(|| SqlAuditReader::new(SqlAuditStore::new(db.clone()), Some(signer.verifying_key())));
     chains.push(store.change_chain().clone());
     let checkpoints = Some((chains, signer));
     let (writer, audit_task) = AuditWriter::spawn_lanes(lanes, writer_config);
+    let writer = writer.with_thread_stores(thread_stores);
     let mut service = KeyService::new(
         Arc::new(store.clone()),
         authorizer,
-        Arc::new(writer),
+        Arc::new(writer.clone()),
         Arc::new(SystemClock),
         backends(settings, &embedding.registry)?,
     );
@@ -248,5 +253,14 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     service.sync_grants().await.map_err(|e| format!("cannot load grants: {}", e.reason().unwrap_or(e.message())))?;
     let (auth, dev_auth) = authenticator(settings)?;
     auth.prime().await?;
-    Ok(Wired { service, auth: Arc::new(auth), store, audit_task, dev_auth, policies, checkpoints })
+    Ok(Wired {
+        service,
+        auth: Arc::new(auth),
+        store,
+        audit_task,
+        audit_writer: writer,
+        dev_auth,
+        policies,
+        checkpoints,
+    })
 }
