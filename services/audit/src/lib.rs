@@ -184,7 +184,7 @@ mod tests {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {
-                let Some(lane) = writer.thread_lane() else { panic!("a store was set aside for this thread") };
+                let Some(lane) = writer.thread_lane() else { unreachable!("a store was set aside for this thread") };
                 tokio::task::spawn_local(lane);
                 assert!(writer.thread_lane().is_none(), "one lane per thread");
                 let tasks: Vec<_> = (0..50)
