@@ -19,7 +19,7 @@ const ERRORS: &[(&str, &str)] = &[
     ("422", "`UnsupportedOperation`: the key's backend cannot do this"),
     (
         "429",
-        "`RateLimited`: the server is at its in-flight limit, or the audit trail's queue is full; retry after `Retry-After`",
+        "`RateLimited`: the server is at its in-flight limit, the audit trail's queue is full, or a quota (per principal, key or namespace) is spent; retry after `Retry-After`",
     ),
     ("500", "`Internal`: a fault on the server (details only in its log and audit record)"),
     (

@@ -207,16 +207,27 @@ mod tests {
         });
         assert_eq!(from_other.await.ok().flatten(), Some(()));
         assert_eq!((own.records().len(), shared.records().len()), (50, 1));
-        // The thread's own lane fails: that record fails, later ones go to the shared lane.
+        // The thread's own lane fails: that record fails, and the thread's requests are refused
+        // at once (not after a second timeout on a shared lane) until the store answers again.
         own.set_failing(true);
         local
             .run_until(async {
                 assert!(writer.record(record(100)).await.is_err());
-                assert_eq!(writer.admit(), Ok(()), "the shared lane is healthy");
+                assert_eq!(writer.admit(), Err(AuditRefusal::Unavailable));
+                own.set_failing(false);
+                let mut admitted = false;
+                for _ in 0..40 {
+                    if writer.admit().is_ok() {
+                        admitted = true;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                assert!(admitted, "the lane's probe notices recovery");
                 assert!(writer.record(record(101)).await.is_ok());
             })
             .await;
-        assert_eq!((own.records().len(), shared.records().len()), (50, 2));
+        assert_eq!((own.records().len(), shared.records().len()), (51, 1));
     }
 
     async fn futures_failures(writer: &AuditWriter, range: std::ops::Range<usize>) -> usize {

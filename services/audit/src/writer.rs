@@ -130,7 +130,8 @@ impl AuditWriter {
 
     /// Gives the calling thread a lane of its own, if a store is left for it: the thread must
     /// run the returned task (its records wait for it). Records made on the thread go to that
-    /// lane while it is healthy and has room, else to the shared lanes.
+    /// lane while it has room, else to the shared lanes; while its last commit failed, the
+    /// thread's requests are refused at admission until the lane's probe reaches the store.
     pub fn thread_lane(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
         if self.own_lane().is_some() {
             return None;
@@ -257,9 +258,11 @@ async fn run(
 #[async_trait::async_trait]
 impl AuditSink for AuditWriter {
     fn admit(&self) -> Result<(), AuditRefusal> {
-        let own = self.own_lane();
         let healthy = |l: &Lane| l.healthy.load(Ordering::Acquire);
-        if !self.lanes.iter().any(healthy) && !own.as_deref().is_some_and(healthy) {
+        // A thread's own lane speaks for the store: when its commit failed, the shared lanes
+        // would fail too (after their own timeout), so refuse at once until its probe answers.
+        let own = self.own_lane();
+        if own.as_deref().is_some_and(|l| !healthy(l)) || (own.is_none() && !self.lanes.iter().any(healthy)) {
             return Err(AuditRefusal::Unavailable);
         }
         if !self.lanes.iter().any(Lane::open) && !own.as_deref().is_some_and(Lane::open) {
@@ -270,7 +273,9 @@ impl AuditSink for AuditWriter {
 
     async fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let (ack, done) = oneshot::channel();
-        let own = self.own_lane().filter(|l| l.open());
+        // A full own lane hands over to the shared ones; an unhealthy one was refused at
+        // admission (and a record that raced the failure waits for the probe).
+        let own = self.own_lane().filter(|l| l.tx.capacity() > 0);
         let lane = match &own {
             Some(lane) => lane,
             None => self.pick().ok_or_else(|| AuditError("no audit lane can take records".into()))?,

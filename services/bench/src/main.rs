@@ -15,6 +15,7 @@ mod kms_stub;
 mod load;
 mod policy_scale;
 mod postgres;
+mod quota_check;
 mod raw_signing;
 mod report;
 mod scenarios;
@@ -26,7 +27,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "keyward-bench", about = "Keyward benchmark harness")]
 pub struct RunArgs {
-    /// Scenarios (B0, S1, S3, S4, S6, S7, S8, S9, S10, S11) or `all`.
+    /// Scenarios (B0, S1, S3, S4, S6, S7, S8, S9, S10, S11, S13, S14, Q1) or `all`.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// Seconds of closed-loop load per scenario (open-loop phases run half as long each).

@@ -14,7 +14,7 @@ use crate::postgres::Postgres;
 use crate::report::{self, Row};
 use crate::servers::{ServerProcess, cpu_us_of_command};
 
-const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11", "S13", "S14"];
+const ALL: &[&str] = &["B0", "S1", "S3", "S4", "S6", "S7", "S8", "S9", "S10", "S11", "S13", "S14", "Q1"];
 
 /// S13's XKS credential (a bench-only key store).
 pub const XKS_AKID: &str = "BENCHXKSACCESSKEYAAAA";
@@ -133,6 +133,11 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             "S10" => keyward(&mut ctx, "S10 encrypt 1KB, AWS API (SigV4)", Audit::Memory, Op::AwsEncrypt(1024))?,
             "S11" => overload(&mut ctx)?,
             "S14" => signing(&mut ctx)?,
+            "Q1" => {
+                let (rate, ns) = crate::quota_check::rate(ctx.timing.closed)?;
+                eprintln!("keyward-bench: Q1 quota check (principal, key, namespace): {ns:.0} ns per check");
+                push_raw(&mut ctx, "Q1 quota check, 1 thread", rate, 1);
+            }
             "S13" => {
                 keyward(&mut ctx, "S13 XKS encrypt, software", Audit::Memory, Op::XksEncrypt)?;
                 if crate::hsm::Token::from_env().is_ok() {

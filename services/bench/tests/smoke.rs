@@ -31,6 +31,7 @@ fn quick_run_reports_every_scenario() {
             "| S9 encrypt 1KB, aws-kms stub 1 ms, 2 in flight | max |",
             "| S9 encrypt 1KB, aws-kms stub 25 ms, 50 in flight | max |",
             "| K0 straight to the stub 25 ms, 50 in flight | max |",
+            "| Q1 quota check, 1 thread | max |",
         ]
     } else {
         &["| B0 | max |", "| S1 HS256 | max |", "| S3 encrypt 1KB | max |"]

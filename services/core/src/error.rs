@@ -95,6 +95,8 @@ pub enum Detail {
     ExpiredImportToken,
     /// `InvalidRequest` because re-imported material is not the material the key had.
     IncorrectKeyMaterial,
+    /// `RateLimited` by a quota: the seconds until the request would pass.
+    RetryAfter(u32),
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

@@ -47,6 +47,51 @@ pub struct FileConfig {
     xks: XksSection,
     /// The Kubernetes KMS v2 plugin.
     kubernetes: Option<KubernetesSection>,
+    /// Request quotas.
+    #[serde(default)]
+    quotas: QuotasSection,
+}
+
+/// `[quotas]`: token buckets per principal, per key and per namespace.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasSection {
+    per_principal: Option<LimitSection>,
+    per_key: Option<LimitSection>,
+    per_namespace: Option<LimitSection>,
+    /// Replicas sharing the limits (each enforces its share); default 1.
+    replicas: Option<u32>,
+}
+
+/// `{ rate = 100, burst = 200 }`: requests per second, and the most at once (default: the rate).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitSection {
+    rate: f64,
+    burst: Option<f64>,
+}
+
+impl QuotasSection {
+    fn resolve(&self) -> Result<keyward_core::service::QuotaConfig, String> {
+        let limit = |name: &str, l: &Option<LimitSection>| {
+            l.as_ref()
+                .map(|l| {
+                    keyward_core::service::Limit::new(l.rate, l.burst.unwrap_or(l.rate))
+                        .map_err(|e| format!("`quotas.{name}`: {e}"))
+                })
+                .transpose()
+        };
+        let replicas = self.replicas.unwrap_or(1);
+        if replicas == 0 {
+            return Err("`quotas.replicas` must be at least 1".into());
+        }
+        Ok(keyward_core::service::QuotaConfig {
+            per_principal: limit("per_principal", &self.per_principal)?,
+            per_key: limit("per_key", &self.per_key)?,
+            per_namespace: limit("per_namespace", &self.per_namespace)?,
+            replicas,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +330,8 @@ pub struct Settings {
     pub xks_listen: Option<SocketAddr>,
     /// The Kubernetes KMS v2 plugin, when configured.
     pub kubernetes: Option<keyward_kubernetes::Settings>,
+    /// Request quotas.
+    pub quotas: keyward_core::service::QuotaConfig,
 }
 
 /// Requests running at once by default: enough to keep every core busy while some wait on the
@@ -443,6 +490,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         xks: std::sync::Arc::new(xks),
         xks_listen,
         kubernetes,
+        quotas: file.quotas.resolve()?,
     })
 }
 

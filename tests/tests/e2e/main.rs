@@ -29,6 +29,7 @@ mod openapi;
 mod operations;
 mod policies;
 mod properties;
+mod quotas;
 mod replicas;
 mod signing;
 mod telemetry;

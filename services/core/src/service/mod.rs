@@ -11,6 +11,7 @@ mod grants;
 mod import;
 mod maintenance;
 mod policy;
+mod quotas;
 mod raw;
 mod scope;
 mod signing;
@@ -34,6 +35,7 @@ pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRAN
 pub use import::{ImportInput, ImportParameters, MAX_VALID_TO};
 pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
+pub use quotas::{BURST_TAG, Charge, Limit, QuotaConfig, Quotas, RATE_TAG};
 pub use raw::{MAX_RAW_PLAINTEXT, RAW_AAD_DOMAIN, RawSealed};
 use scope::Staged;
 pub use scope::{RequestMeta, RequestStart, Scope};
@@ -66,6 +68,8 @@ pub struct KeyService {
     backends: Backends,
     /// Grant syncs, serialized and coalesced (see [`KeyService::sync_grants`]).
     grant_sync: grants::GrantSync,
+    /// Request quotas (none configured: unlimited).
+    quotas: Option<Quotas>,
 }
 
 impl KeyService {
@@ -86,7 +90,15 @@ impl KeyService {
             clock,
             backends,
             grant_sync: grants::GrantSync::default(),
+            quotas: None,
         }
+    }
+
+    /// Enforces request quotas (see [`Quotas`]).
+    #[must_use]
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = (!quotas.is_unlimited()).then_some(quotas);
+        self
     }
 
     /// Lets QueryAudit and VerifyAudit read the committed trail.
@@ -346,6 +358,7 @@ impl KeyService {
             return Err(Error::dry_run_complete());
         }
         if decision.allowed {
+            self.charge_quotas(scope, resource)?;
             let key = match resource {
                 ResourceRef::Key { key, .. } => Some(key.id),
                 ResourceRef::Namespace(_) | ResourceRef::System => None,
@@ -358,6 +371,23 @@ impl KeyService {
             }
             Err(err)
         }
+    }
+
+    /// Charges an allowed request to its quotas: the principal once per request, and each key
+    /// and namespace it acts on. Over a limit, the operation does not run.
+    fn charge_quotas(&self, scope: &mut Scope, resource: ResourceRef<'_>) -> Result<()> {
+        let Some(quotas) = &self.quotas else { return Ok(()) };
+        let principal = if scope.quota_charged { None } else { scope.principal().ok() };
+        let (key, namespace) = match resource {
+            ResourceRef::Key { key, .. } => (Some(key), Some(key.namespace.as_str())),
+            ResourceRef::Namespace(ns) => (None, Some(ns.as_str())),
+            ResourceRef::System => (None, None),
+        };
+        let principal_id = principal.as_ref().map(|p| p.to_string());
+        let charge = quotas::Charge { principal: principal_id.as_deref(), key, namespace };
+        quotas.charge(charge, self.clock.now())?;
+        scope.quota_charged = true;
+        Ok(())
     }
 
     fn authorize_key(

@@ -73,6 +73,8 @@ pub struct Scope {
     /// Facts the audit record keeps beside its fixed fields (the algorithm, the message's
     /// SHA-256: never the message).
     pub(crate) details: BTreeMap<String, String>,
+    /// Whether the request was charged to its principal's quota (once per request).
+    pub(crate) quota_charged: bool,
 }
 
 /// A change waiting for the request's outcome, with the error the request answers if the
@@ -108,6 +110,7 @@ impl Scope {
             staged: None,
             algorithm: AlgorithmFacts::default(),
             details: BTreeMap::new(),
+            quota_charged: false,
         }
     }
 

@@ -414,3 +414,85 @@ proptest! {
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
 }
+
+fn limit(rate: f64, burst: f64) -> crate::service::Limit {
+    crate::service::Limit::new(rate, burst).unwrap()
+}
+
+fn quota_harness(config: crate::service::QuotaConfig) -> Harness {
+    Harness::configured(RuleAuthorizer::new(|r| r.principal.id != "mallory"), |s| {
+        s.with_quotas(crate::service::Quotas::new(config))
+    })
+}
+
+async fn svc_versions(h: &Harness, who: &str, k: &KeyRef) -> u64 {
+    let svc = &h.service;
+    let v = svc.audited(start(Operation::ListKeyVersions, who), async |s| svc.list_key_versions(s, k).await);
+    v.await.unwrap().iter().map(|v| v.encryptions).sum()
+}
+
+async fn encrypt_as(h: &Harness, who: &str, k: &KeyRef) -> Result<crate::service::EncryptOutput, crate::Error> {
+    let svc = &h.service;
+    let i = EncryptInput {
+        key: k.clone(),
+        plaintext: Zeroizing::new(b"q".to_vec()),
+        context: EncryptionContext::default(),
+    };
+    svc.audited(start(Operation::Encrypt, who), async |s| svc.encrypt(s, i).await).await
+}
+
+#[tokio::test]
+async fn a_principal_over_its_quota_is_refused_audited_and_nothing_runs() {
+    let config =
+        crate::service::QuotaConfig { per_principal: Some(limit(1.0, 2.0)), replicas: 1, ..Default::default() };
+    let h = quota_harness(config);
+    // CreateKey is charged too: alice starts with one token of two left.
+    let k = create(&h).await;
+    assert!(encrypt_as(&h, "alice", &k).await.is_ok());
+    let e = encrypt_as(&h, "alice", &k).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RateLimited);
+    assert_eq!(e.detail(), Some(crate::error::Detail::RetryAfter(1)));
+    let r = last(&h, "Encrypt");
+    assert_eq!((r.decision, r.outcome.as_str()), (Some(true), "RateLimited"), "the refusal is audited");
+    assert_eq!(r.reason.as_deref(), Some("principal quota exhausted"));
+    // Another principal has its own bucket; a denied one spends nothing.
+    assert!(encrypt_as(&h, "bob", &k).await.is_ok());
+    let versions = svc_versions(&h, "bob", &k).await;
+    assert_eq!(versions, 2, "the refused request never encrypted");
+    assert_eq!(encrypt_as(&h, "mallory", &k).await.unwrap_err().code(), ErrorCode::AccessDenied);
+    // A second later alice has a token again.
+    h.clock.advance(chrono::Duration::seconds(1));
+    assert!(encrypt_as(&h, "alice", &k).await.is_ok());
+}
+
+#[tokio::test]
+async fn key_and_namespace_quotas_and_a_key_tag_override() {
+    let config = crate::service::QuotaConfig {
+        per_key: Some(limit(100.0, 3.0)),
+        per_namespace: Some(limit(0.01, 6.0)),
+        replicas: 1,
+        ..Default::default()
+    };
+    let h = quota_harness(config);
+    let svc = &h.service;
+    let a = create(&h).await;
+    // The key's own limit: three, from alice and bob together.
+    for who in ["alice", "bob", "alice"] {
+        assert!(encrypt_as(&h, who, &a).await.is_ok());
+    }
+    let e = encrypt_as(&h, "bob", &a).await.unwrap_err();
+    assert_eq!((e.code(), e.reason()), (ErrorCode::RateLimited, Some("key quota exhausted")));
+    // A tag gives key b a stricter limit (one request, then one per 10 s).
+    let mut tagged = input("ns");
+    tagged.tags = BTreeMap::from([(crate::service::RATE_TAG.to_owned(), "0.1".to_owned())]);
+    let m = svc.audited(start(Operation::CreateKey, "alice"), async |s| svc.create_key(s, tagged).await);
+    let b = KeyRef::Id(m.await.unwrap().key.id);
+    assert!(encrypt_as(&h, "alice", &b).await.is_ok());
+    let e = encrypt_as(&h, "alice", &b).await.unwrap_err();
+    assert_eq!(e.detail(), Some(crate::error::Detail::RetryAfter(10)));
+    // 20 ms later key a has two tokens again, but the namespace's six are spent (two
+    // CreateKeys, three on a, one on b: refused requests spent nothing) and refill slowly.
+    h.clock.advance(chrono::Duration::milliseconds(20));
+    let e = encrypt_as(&h, "alice", &a).await.unwrap_err();
+    assert_eq!(e.reason(), Some("namespace quota exhausted"));
+}

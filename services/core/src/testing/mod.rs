@@ -73,6 +73,11 @@ pub struct Harness {
 impl Harness {
     /// A service whose authorizer applies `authorizer`'s rules, at 2026-01-01.
     pub fn new(authorizer: RuleAuthorizer) -> Self {
+        Self::configured(authorizer, |s| s)
+    }
+
+    /// As [`Self::new`], with the service configured further (quotas, for example).
+    pub fn configured(authorizer: RuleAuthorizer, configure: impl FnOnce(KeyService) -> KeyService) -> Self {
         let start = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
         let clock = Arc::new(ManualClock::new(start));
         let store = Arc::new(MemoryStore::default());
@@ -82,7 +87,7 @@ impl Harness {
         let backends = Backends::new(BTreeMap::from([("memory".to_owned(), dyn_backend)]), "memory".into());
         let backends = backends.unwrap_or_else(|e| unreachable!("one backend named as the default: {e}"));
         let service = KeyService::new(store.clone(), Arc::new(authorizer), audit.clone(), clock.clone(), backends);
-        Self { service: Arc::new(service), store, audit, clock, backend }
+        Self { service: Arc::new(configure(service)), store, audit, clock, backend }
     }
 
     /// Every committed record: those of requests that changed nothing, then those of changes.
