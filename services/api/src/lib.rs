@@ -62,6 +62,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(keys::cancel_key_deletion)
             .service(keys::rotate_key)
             .service(keys::list_key_versions)
+            .service(keys::get_key_usage)
             .service(keys::set_min_decryption_version)
             .service(aliases::create_alias)
             .service(aliases::delete_alias)

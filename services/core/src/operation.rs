@@ -16,6 +16,7 @@ pub enum Operation {
     CancelKeyDeletion,
     RotateKey,
     ListKeyVersions,
+    GetKeyUsage,
     SetMinDecryptionVersion,
     Encrypt,
     Decrypt,
@@ -70,6 +71,7 @@ impl Operation {
             Self::CancelKeyDeletion => "CancelKeyDeletion",
             Self::RotateKey => "RotateKey",
             Self::ListKeyVersions => "ListKeyVersions",
+            Self::GetKeyUsage => "GetKeyUsage",
             Self::SetMinDecryptionVersion => "SetMinDecryptionVersion",
             Self::Encrypt => "Encrypt",
             Self::Decrypt => "Decrypt",
@@ -113,6 +115,11 @@ impl Operation {
     /// a few milliseconds past another replica's change is acceptable (the data plane). Every
     /// other operation reads the key as the database holds it.
     pub fn uses_cached_keys(self) -> bool {
+        self.uses_key_material() || matches!(self, Self::GetPublicKey | Self::Authorize)
+    }
+
+    /// Whether the operation uses a key version's material: what GetKeyUsage counts.
+    pub fn uses_key_material(self) -> bool {
         matches!(
             self,
             Self::Encrypt
@@ -124,10 +131,8 @@ impl Operation {
                 | Self::GenerateDataKeyPairWithoutPlaintext
                 | Self::Sign
                 | Self::Verify
-                | Self::GetPublicKey
                 | Self::GenerateMac
                 | Self::VerifyMac
-                | Self::Authorize
         )
     }
 }
@@ -142,7 +147,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 42] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -153,6 +158,7 @@ impl Operation {
         Self::CancelKeyDeletion,
         Self::RotateKey,
         Self::ListKeyVersions,
+        Self::GetKeyUsage,
         Self::SetMinDecryptionVersion,
         Self::Encrypt,
         Self::Decrypt,

@@ -378,6 +378,14 @@ pub enum KeyCommand {
         /// The key.
         key: String,
     },
+    /// GetKeyUsage: per version, its use and whether it is safe to retire.
+    Usage {
+        /// The key.
+        key: String,
+        /// The window in days (1-366).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// ScheduleKeyDeletion.
     ScheduleDeletion {
         /// The key.

@@ -131,6 +131,9 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
         KeyCommand::Versions { key } => {
             call("ListKeyVersions", Method::GET, format!("{}/versions", key_path(key)), None)?
         }
+        KeyCommand::Usage { key, days } => {
+            call("GetKeyUsage", Method::GET, format!("{}/usage?days={days}", key_path(key)), None)?
+        }
         KeyCommand::ScheduleDeletion { key, days } => call(
             "ScheduleKeyDeletion",
             Method::POST,
@@ -179,6 +182,36 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
                 })
                 .collect();
             table(&["VERSION", "STATE", "CREATED", "ENCRYPTIONS", "DECRYPTIONS", "LAST USED"], &rows);
+        }
+        KeyCommand::Usage { .. } => {
+            let versions = answer["versions"].as_array().cloned().unwrap_or_default();
+            let cols = [
+                "version",
+                "encryptions",
+                "decryptions",
+                "recent_decryptions",
+                "principals",
+                "first_used_at",
+                "last_used_at",
+                "safe_to_retire",
+            ];
+            let rows: Vec<Vec<String>> = versions.iter().map(|v| cols.iter().map(|c| s(v, c)).collect()).collect();
+            let header = [
+                "VERSION",
+                "ENCRYPTIONS",
+                "DECRYPTIONS",
+                "RECENT DECRYPTIONS",
+                "PRINCIPALS",
+                "FIRST USED",
+                "LAST USED",
+                "SAFE TO RETIRE",
+            ];
+            table(&header, &rows);
+            println!(
+                "recommended min decryption version (last {} days): {}",
+                s(answer, "days"),
+                s(answer, "recommended_min_decryption_version")
+            );
         }
         _ => {
             let fields = [

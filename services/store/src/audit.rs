@@ -1,7 +1,8 @@
 //! The audit trail's storage: batched inserts in one transaction, and filtered reads.
 
+use keyward_core::model::ids::KeyId;
 use keyward_core::ports::audit::{
-    AuditError, AuditFilter, AuditReader, AuditRecord, AuditStore, StoredAuditRecord, VerifyOutcome,
+    AuditError, AuditFilter, AuditReader, AuditRecord, AuditStore, StoredAuditRecord, VerifyOutcome, VersionActivity,
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
@@ -250,6 +251,63 @@ impl SqlAuditStore {
         find.all(&self.db).await.map_err(|e| AuditError(e.to_string()))
     }
 
+    /// Per version of a key, its successful uses of the material since `since` (the key-id
+    /// index and the time bound keep the scan to that key's recent records).
+    pub async fn version_activity(
+        &self,
+        key: KeyId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<VersionActivity>, AuditError> {
+        use sea_orm::sea_query::Expr;
+        #[derive(Debug, sea_orm::FromQueryResult)]
+        struct Row {
+            key_version: Option<i64>,
+            uses: i64,
+            decryptions: i64,
+            principals: i64,
+            first: Option<i64>,
+            last: Option<i64>,
+        }
+        let uses =
+            keyward_core::operation::Operation::ALL.into_iter().filter(|o| o.uses_key_material()).map(|o| o.as_str());
+        let rows = audit_record::Entity::find()
+            .select_only()
+            .column(audit_record::Column::KeyVersion)
+            .column_as(Expr::cust("COUNT(*)"), "uses")
+            .column_as(Expr::cust("COUNT(CASE WHEN action = 'Decrypt' THEN 1 END)"), "decryptions")
+            .column_as(Expr::cust("COUNT(DISTINCT principal)"), "principals")
+            .column_as(Expr::cust("MIN(time)"), "first")
+            .column_as(Expr::cust("MAX(time)"), "last")
+            .filter(audit_record::Column::KeyId.eq(key.to_string()))
+            .filter(audit_record::Column::Time.gte(micros(since)))
+            .filter(audit_record::Column::Outcome.eq("Success"))
+            .filter(audit_record::Column::DryRun.eq(false))
+            .filter(audit_record::Column::KeyVersion.is_not_null())
+            .filter(audit_record::Column::Action.is_in(uses))
+            .group_by(audit_record::Column::KeyVersion)
+            .into_model::<Row>()
+            .all(&self.db)
+            .await
+            .map_err(|e| AuditError(e.to_string()))?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let time = |t: Option<i64>| t.and_then(chrono::DateTime::from_timestamp_micros);
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(VersionActivity {
+                    version: u32::try_from(r.key_version?).ok()?,
+                    uses: count(r.uses),
+                    decryptions: count(r.decryptions),
+                    principals: count(r.principals),
+                    first_used_at: time(r.first),
+                    last_used_at: time(r.last),
+                })
+            })
+            .collect();
+        out.sort_by_key(|a| a.version);
+        Ok(out)
+    }
+
     /// Counts all rows.
     pub async fn count(&self) -> Result<u64, AuditError> {
         audit_record::Entity::find().count(&self.db).await.map_err(|e| AuditError(e.to_string()))
@@ -323,6 +381,14 @@ impl AuditReader for SqlAuditReader {
             limit: f.limit,
         };
         Ok(self.store.query(&q).await?.into_iter().map(from_row).collect())
+    }
+
+    async fn version_activity(
+        &self,
+        key: KeyId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<VersionActivity>, AuditError> {
+        self.store.version_activity(key, since).await
     }
 
     async fn verify(&self) -> Result<VerifyOutcome, AuditError> {

@@ -52,6 +52,15 @@ async fn every_key_subcommand_against_a_running_server() {
     assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
     let table = text(&key(&s, &admin, &["versions", &id]));
     assert!(table.starts_with("VERSION") && table.lines().count() == 3, "{table}");
+    let usage = json(&key(&s, &admin, &["usage", &id, "--days", "7", "--output", "json"]));
+    assert_eq!((usage["days"].as_u64(), usage["recommended_min_decryption_version"].as_u64()), (Some(7), Some(2)));
+    let table = text(&key(&s, &admin, &["usage", &id]));
+    assert!(
+        table.starts_with("VERSION") && table.contains("SAFE TO RETIRE") && table.contains("recommended"),
+        "{table}"
+    );
+    let refused = key(&s, &admin, &["usage", &id, "--days", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "days out of range is invalid input");
     assert_eq!(json(&key(&s, &admin, &["set-min-version", &id, "2", "--output", "json"]))["min_decryption_version"], 2);
     assert_eq!(json(&key(&s, &admin, &["disable", &id, "--output", "json"]))["key_state"], "Disabled");
 

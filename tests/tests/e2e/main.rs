@@ -34,4 +34,5 @@ mod replicas;
 mod signing;
 mod telemetry;
 mod tls;
+mod usage;
 mod xks;

@@ -249,3 +249,75 @@ pub struct ListKeyVersionsResponse {
     /// Oldest first.
     pub versions: Vec<KeyVersion>,
 }
+
+/// GetKeyUsage's query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUsageQuery {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    /// The window, 1-366 days (default 30): recent decryptions, principals and first use are
+    /// counted over it, and a version is safe to retire when nothing decrypted with it in it.
+    pub days: Option<u32>,
+}
+
+/// One version in GetKeyUsage's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionUsage {
+    /// The version number.
+    pub version: u32,
+    /// Encryptions since the version was made.
+    pub encryptions: u64,
+    /// Decryptions since the version was made.
+    pub decryptions: u64,
+    /// Decryptions recorded in the window.
+    pub recent_decryptions: u64,
+    /// The first recorded use in the window (RFC 3339), if any.
+    pub first_used_at: Option<String>,
+    /// The last use (RFC 3339), if any.
+    pub last_used_at: Option<String>,
+    /// Distinct principals that used the version in the window.
+    pub principals: u64,
+    /// Nothing decrypted with it in the window, and it is not the primary version.
+    pub safe_to_retire: bool,
+}
+
+/// GetKeyUsage's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyUsageResponse {
+    /// The key.
+    pub key_id: String,
+    /// The window, in days.
+    pub days: u32,
+    /// Oldest first.
+    pub versions: Vec<VersionUsage>,
+    /// The highest minimum decryption version that refuses nothing decrypted in the window
+    /// (SetMinDecryptionVersion's input).
+    pub recommended_min_decryption_version: u32,
+}
+
+impl From<keyward_core::service::UsageReport> for KeyUsageResponse {
+    fn from(u: keyward_core::service::UsageReport) -> Self {
+        Self {
+            key_id: u.key_id.to_string(),
+            days: u.days,
+            versions: u
+                .versions
+                .into_iter()
+                .map(|v| VersionUsage {
+                    version: v.version,
+                    encryptions: v.encryptions,
+                    decryptions: v.decryptions,
+                    recent_decryptions: v.recent_decryptions,
+                    first_used_at: v.first_used_at.map(rfc3339),
+                    last_used_at: v.last_used_at.map(rfc3339),
+                    principals: v.principals,
+                    safe_to_retire: v.safe_to_retire,
+                })
+                .collect(),
+            recommended_min_decryption_version: u.recommended_min_decryption_version,
+        }
+    }
+}

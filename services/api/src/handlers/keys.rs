@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::{DryRunBody, key_ref, run};
 use crate::dto::keys::{
-    CreateKeyRequest, KeyMetadata, KeyVersion, ListKeyVersionsResponse, ListKeysQuery, ListKeysResponse,
-    ScheduleKeyDeletionRequest, SetMinDecryptionVersionRequest, UpdateKeyRequest,
+    CreateKeyRequest, KeyMetadata, KeyUsageQuery, KeyUsageResponse, KeyVersion, ListKeyVersionsResponse, ListKeysQuery,
+    ListKeysResponse, ScheduleKeyDeletionRequest, SetMinDecryptionVersionRequest, UpdateKeyRequest,
 };
 use crate::dto::{limit, parse_json, parse_query};
 use crate::error::{ApiError, Problem};
@@ -253,6 +253,27 @@ pub async fn list_key_versions(
     run(&state, &req, Operation::ListKeyVersions, StatusCode::OK, b"", async |scope| {
         let versions = state.service.list_key_versions(scope, &key_ref(&key)?).await?;
         Ok(ListKeyVersionsResponse { versions: versions.into_iter().map(KeyVersion::from).collect() })
+    })
+    .await
+}
+
+/// Per version: use counters, recent decryptions and principals from the audit trail, and
+/// whether it is safe to retire; the minimum decryption version that would refuse nothing seen.
+#[utoipa::path(
+    operation_id = "GetKeyUsage", tag = "keys", params(("key" = String, Path, description = KEY_PARAM), KeyUsageQuery),
+    responses((status = 200, body = KeyUsageResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/keys/{key}/usage")]
+pub async fn get_key_usage(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GetKeyUsage, StatusCode::OK, b"", async |scope| {
+        let q: KeyUsageQuery = parse_query(req.query_string())?;
+        let usage = state.service.get_key_usage(scope, &key_ref(&key)?, q.days.unwrap_or(30)).await?;
+        Ok(KeyUsageResponse::from(usage))
     })
     .await
 }

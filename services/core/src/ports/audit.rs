@@ -129,6 +129,28 @@ pub trait AuditReader: Send + Sync + std::fmt::Debug {
 
     /// Walks every chain and checkpoint.
     async fn verify(&self) -> Result<VerifyOutcome, AuditError>;
+
+    /// What the trail holds of each version of a key used since `since`: successful
+    /// requests that used the material ([`crate::operation::Operation::uses_key_material`]),
+    /// dry runs excluded.
+    async fn version_activity(&self, key: KeyId, since: DateTime<Utc>) -> Result<Vec<VersionActivity>, AuditError>;
+}
+
+/// One key version's recorded use over a window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionActivity {
+    /// The version.
+    pub version: u32,
+    /// Successful requests that used it.
+    pub uses: u64,
+    /// Of those, Decrypt requests.
+    pub decryptions: u64,
+    /// Distinct principals among them.
+    pub principals: u64,
+    /// The first of them.
+    pub first_used_at: Option<DateTime<Utc>>,
+    /// The last of them.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// Why the audit trail could not record.

@@ -8,7 +8,7 @@ use crate::ports::audit::{AuditFilter, StoredAuditRecord, VerifyOutcome};
 use crate::ports::authorizer::ResourceRef;
 
 impl KeyService {
-    fn reader(&self) -> Result<&std::sync::Arc<dyn crate::ports::audit::AuditReader>> {
+    pub(super) fn reader(&self) -> Result<&std::sync::Arc<dyn crate::ports::audit::AuditReader>> {
         self.audit_reader
             .as_ref()
             .ok_or_else(|| Error::new(ErrorCode::UnsupportedOperation, "this server's audit store cannot be read"))

@@ -17,6 +17,7 @@ mod scope;
 mod signing;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub use scope::{RequestMeta, RequestStart, Scope};
 pub use signing::{
     MAX_SIGNATURE, MacInput, MacOutput, PublicKeyOutput, SignInput, SignOutput, Verified, VerifyInput, VerifyMacInput,
 };
+pub use usage::{MAX_USAGE_DAYS, UsageReport, VersionUsage};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;
