@@ -63,6 +63,7 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(keys::rotate_key)
             .service(keys::list_key_versions)
             .service(keys::get_key_usage)
+            .service(keys::get_namespace_usage)
             .service(keys::set_min_decryption_version)
             .service(aliases::create_alias)
             .service(aliases::delete_alias)

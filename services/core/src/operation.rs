@@ -17,6 +17,7 @@ pub enum Operation {
     RotateKey,
     ListKeyVersions,
     GetKeyUsage,
+    GetNamespaceUsage,
     SetMinDecryptionVersion,
     Encrypt,
     Decrypt,
@@ -72,6 +73,7 @@ impl Operation {
             Self::RotateKey => "RotateKey",
             Self::ListKeyVersions => "ListKeyVersions",
             Self::GetKeyUsage => "GetKeyUsage",
+            Self::GetNamespaceUsage => "GetNamespaceUsage",
             Self::SetMinDecryptionVersion => "SetMinDecryptionVersion",
             Self::Encrypt => "Encrypt",
             Self::Decrypt => "Decrypt",
@@ -147,7 +149,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 42] = [
+    pub const ALL: [Self; 43] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -159,6 +161,7 @@ impl Operation {
         Self::RotateKey,
         Self::ListKeyVersions,
         Self::GetKeyUsage,
+        Self::GetNamespaceUsage,
         Self::SetMinDecryptionVersion,
         Self::Encrypt,
         Self::Decrypt,

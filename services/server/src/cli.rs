@@ -386,6 +386,14 @@ pub enum KeyCommand {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// GetNamespaceUsage: GetKeyUsage for every key of a namespace (every page).
+    NamespaceUsage {
+        /// The namespace.
+        namespace: String,
+        /// The window in days (1-366).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
     /// ScheduleKeyDeletion.
     ScheduleDeletion {
         /// The key.

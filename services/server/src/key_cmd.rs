@@ -131,6 +131,13 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
         KeyCommand::Versions { key } => {
             call("ListKeyVersions", Method::GET, format!("{}/versions", key_path(key)), None)?
         }
+        KeyCommand::NamespaceUsage { namespace, days } => {
+            let path = format!("/v1/namespaces/{}/usage?days={days}", encode_path(namespace));
+            let mut all = r.all_pages("GetNamespaceUsage", &path, "keys")?;
+            all["namespace"] = json!(namespace);
+            all["days"] = json!(days);
+            all
+        }
         KeyCommand::Usage { key, days } => {
             call("GetKeyUsage", Method::GET, format!("{}/usage?days={days}", key_path(key)), None)?
         }
@@ -182,6 +189,41 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
                 })
                 .collect();
             table(&["VERSION", "STATE", "CREATED", "ENCRYPTIONS", "DECRYPTIONS", "LAST USED"], &rows);
+        }
+        KeyCommand::NamespaceUsage { .. } => {
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for k in answer["keys"].as_array().into_iter().flatten() {
+                for v in k["versions"].as_array().into_iter().flatten() {
+                    let mut row = vec![s(k, "key_id")];
+                    row.extend(
+                        [
+                            "version",
+                            "encryptions",
+                            "decryptions",
+                            "recent_decryptions",
+                            "principals",
+                            "last_used_at",
+                            "safe_to_retire",
+                        ]
+                        .iter()
+                        .map(|c| s(v, c)),
+                    );
+                    row.push(s(k, "recommended_min_decryption_version"));
+                    rows.push(row);
+                }
+            }
+            let header = [
+                "KEY ID",
+                "VERSION",
+                "ENCRYPTIONS",
+                "DECRYPTIONS",
+                "RECENT DECRYPTIONS",
+                "PRINCIPALS",
+                "LAST USED",
+                "SAFE TO RETIRE",
+                "RECOMMENDED MIN",
+            ];
+            table(&header, &rows);
         }
         KeyCommand::Usage { .. } => {
             let versions = answer["versions"].as_array().cloned().unwrap_or_default();

@@ -92,6 +92,7 @@ async fn every_request_kind_leaves_one_record(db: Db) {
     run.call(("POST", &on("/rotate"), admin), None, 200, "RotateKey", ADMIN, k, OK).await;
     run.call(("GET", &on("/versions"), admin), None, 200, "ListKeyVersions", ADMIN, k, OK).await;
     run.call(("GET", &on("/usage?days=7"), admin), None, 200, "GetKeyUsage", ADMIN, k, OK).await;
+    run.call(("GET", "/v1/namespaces/cov/usage", admin), None, 200, "GetNamespaceUsage", ADMIN, None, OK).await;
     let mdv = Some(json!({"version": 1}));
     run.call(("POST", &on("/min-decryption-version"), admin), mdv, 200, "SetMinDecryptionVersion", ADMIN, k, OK).await;
     run.call(("POST", &on("/disable"), admin), None, 200, "DisableKey", ADMIN, k, OK).await;

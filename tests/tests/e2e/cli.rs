@@ -59,6 +59,8 @@ async fn every_key_subcommand_against_a_running_server() {
         table.starts_with("VERSION") && table.contains("SAFE TO RETIRE") && table.contains("recommended"),
         "{table}"
     );
+    let census = text(&key(&s, &admin, &["namespace-usage", "cli"]));
+    assert!(census.starts_with("KEY ID") && census.contains(&id), "{census}");
     let refused = key(&s, &admin, &["usage", &id, "--days", "0"]);
     assert_eq!(refused.status.code(), Some(2), "days out of range is invalid input");
     assert_eq!(json(&key(&s, &admin, &["set-min-version", &id, "2", "--output", "json"]))["min_decryption_version"], 2);

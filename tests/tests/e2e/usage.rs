@@ -5,7 +5,7 @@
 use keyward_e2e::{Db, Server, b64, on_both_databases};
 use serde_json::{Value, json};
 
-on_both_databases!(usage_by_version_and_safe_retirement, usage_refusals);
+on_both_databases!(usage_by_version_and_safe_retirement, usage_refusals, namespace_usage_pages_through_its_keys);
 
 async fn usage(s: &Server, key: &str, token: &str, query: &str) -> keyward_e2e::Resp {
     s.call("GET", &format!("/v1/keys/{key}/usage{query}"), token, None).await
@@ -94,4 +94,44 @@ async fn usage_refusals(db: Db) {
     let dry = usage(&s, &key, &s.admin, "?dry_run=true").await;
     assert_eq!(dry.status, 200, "{}", dry.body);
     assert!(dry.body.get("versions").is_none(), "{}", dry.body);
+}
+
+async fn namespace_usage_pages_through_its_keys(db: Db) {
+    let s = Server::start(db).await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let k = s.create_key("census").await;
+        let r = s.call("POST", &format!("/v1/keys/{k}/encrypt"), &s.admin, Some(json!({"plaintext": b64(b"c")}))).await;
+        assert_eq!(r.status, 200);
+        keys.push(k);
+    }
+    let other = s.create_key("elsewhere").await;
+    keys.sort();
+    let first = s.get("/v1/namespaces/census/usage?days=7&limit=2").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!((first.s("namespace"), first.body["days"].as_u64()), ("census".to_owned(), Some(7)));
+    let token = first.s("next_token");
+    let second = s.get(&format!("/v1/namespaces/census/usage?days=7&limit=2&next_token={token}")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(second.body.get("next_token").is_none(), "{}", second.body);
+    let mut seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|p| p.body["keys"].as_array().cloned().unwrap_or_default())
+        .map(|k| k["key_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, keys, "every key of the namespace once, no other namespace's");
+    assert!(!seen.contains(&other));
+    let one = &first.body["keys"][0];
+    assert_eq!((&one["versions"][0]["encryptions"], &one["versions"][0]["principals"]), (&json!(1), &json!(1)));
+    // Refusals: bad window or page size, a bad cursor or namespace, strangers, no credentials.
+    for bad in ["?days=0", "?limit=0", "?limit=101", "?next_token=nope", "?cursor=1"] {
+        let r = s.get(&format!("/v1/namespaces/census/usage{bad}")).await;
+        assert_eq!((r.status, r.code()), (400, "InvalidRequest"), "{bad}: {}", r.body);
+    }
+    assert_eq!(s.get("/v1/namespaces/Not%20A%20Namespace/usage").await.status, 400);
+    let stranger = s.token("stranger", &[]);
+    let denied = s.call("GET", "/v1/namespaces/census/usage", &stranger, None).await;
+    assert_eq!((denied.status, denied.code()), (403, "AccessDenied"));
+    assert_eq!(s.call("GET", "/v1/namespaces/census/usage", "", None).await.status, 401);
 }

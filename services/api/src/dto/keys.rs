@@ -321,3 +321,44 @@ impl From<keyward_core::service::UsageReport> for KeyUsageResponse {
         }
     }
 }
+
+/// GetNamespaceUsage's query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceUsageQuery {
+    /// `true`: answer the authorization decision and do nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    /// The window, 1-366 days (default 30).
+    pub days: Option<u32>,
+    /// Keys per page, 1-100 (default 100): each key costs one read of the audit trail.
+    pub limit: Option<u64>,
+    /// The cursor from the previous page.
+    pub next_token: Option<String>,
+}
+
+/// GetNamespaceUsage's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceUsageResponse {
+    /// The namespace.
+    pub namespace: String,
+    /// The window, in days.
+    pub days: u32,
+    /// One report per key, by key id.
+    pub keys: Vec<KeyUsageResponse>,
+    /// Pass as `next_token` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+impl From<keyward_core::service::NamespaceUsage> for NamespaceUsageResponse {
+    fn from(u: keyward_core::service::NamespaceUsage) -> Self {
+        Self {
+            namespace: u.namespace.to_string(),
+            days: u.days,
+            keys: u.keys.into_iter().map(KeyUsageResponse::from).collect(),
+            next_token: u.next_token,
+        }
+    }
+}

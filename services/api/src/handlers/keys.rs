@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use super::{DryRunBody, key_ref, run};
 use crate::dto::keys::{
     CreateKeyRequest, KeyMetadata, KeyUsageQuery, KeyUsageResponse, KeyVersion, ListKeyVersionsResponse, ListKeysQuery,
-    ListKeysResponse, ScheduleKeyDeletionRequest, SetMinDecryptionVersionRequest, UpdateKeyRequest,
+    ListKeysResponse, NamespaceUsageQuery, NamespaceUsageResponse, ScheduleKeyDeletionRequest,
+    SetMinDecryptionVersionRequest, UpdateKeyRequest,
 };
 use crate::dto::{limit, parse_json, parse_query};
 use crate::error::{ApiError, Problem};
@@ -274,6 +275,30 @@ pub async fn get_key_usage(
         let q: KeyUsageQuery = parse_query(req.query_string())?;
         let usage = state.service.get_key_usage(scope, &key_ref(&key)?, q.days.unwrap_or(30)).await?;
         Ok(KeyUsageResponse::from(usage))
+    })
+    .await
+}
+
+/// GetKeyUsage's report for every key of a namespace, a page at a time.
+#[utoipa::path(
+    operation_id = "GetNamespaceUsage", tag = "keys",
+    params(("namespace" = String, Path, description = "The namespace"), NamespaceUsageQuery),
+    responses((status = 200, body = NamespaceUsageResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/namespaces/{namespace}/usage")]
+pub async fn get_namespace_usage(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    namespace: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::GetNamespaceUsage, StatusCode::OK, b"", async |scope| {
+        let q: NamespaceUsageQuery = parse_query(req.query_string())?;
+        let ns = Namespace::parse(&namespace)?;
+        let limit = q.limit.unwrap_or(keyward_core::service::MAX_USAGE_KEYS);
+        let days = q.days.unwrap_or(30);
+        let usage = state.service.get_namespace_usage(scope, &ns, days, q.next_token.as_deref(), limit).await?;
+        Ok(NamespaceUsageResponse::from(usage))
     })
     .await
 }

@@ -43,7 +43,7 @@ pub use scope::{RequestMeta, RequestStart, Scope};
 pub use signing::{
     MAX_SIGNATURE, MacInput, MacOutput, PublicKeyOutput, SignInput, SignOutput, Verified, VerifyInput, VerifyMacInput,
 };
-pub use usage::{MAX_USAGE_DAYS, UsageReport, VersionUsage};
+pub use usage::{MAX_USAGE_DAYS, MAX_USAGE_KEYS, NamespaceUsage, UsageReport, VersionUsage};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::gate::Permit;

@@ -6,11 +6,28 @@ use chrono::{DateTime, Utc};
 use super::{KeyService, Scope};
 use crate::error::{Error, Result};
 use crate::model::context::EncryptionContext;
-use crate::model::ids::{KeyId, KeyRef};
+use crate::model::ids::{KeyId, KeyRef, Namespace};
+use crate::model::key::KeyRecord;
 use crate::operation::{Action, Operation};
 
 /// The longest window GetKeyUsage reads (the trail's cost is bounded by it).
 pub const MAX_USAGE_DAYS: u32 = 366;
+
+/// Most keys in one page of GetNamespaceUsage.
+pub const MAX_USAGE_KEYS: u64 = 100;
+
+/// GetNamespaceUsage's answer: one report per key, by key id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceUsage {
+    /// The namespace.
+    pub namespace: Namespace,
+    /// The window, in days.
+    pub days: u32,
+    /// This page's keys.
+    pub keys: Vec<UsageReport>,
+    /// The cursor of the next page, if there may be one.
+    pub next_token: Option<String>,
+}
 
 /// One version's usage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +73,38 @@ impl KeyService {
         }
         let key = self.resolve(scope, key).await?;
         self.authorize_key(scope, Action::Op(Operation::GetKeyUsage), &key, &EncryptionContext::default())?;
+        self.usage_report(&key, days).await
+    }
+
+    /// GetNamespaceUsage: the report of each key in a namespace, a page of at most
+    /// [`MAX_USAGE_KEYS`] keys at a time (each key costs one read of the trail).
+    pub async fn get_namespace_usage(
+        &self,
+        scope: &mut Scope,
+        namespace: &Namespace,
+        days: u32,
+        next_token: Option<&str>,
+        limit: u64,
+    ) -> Result<NamespaceUsage> {
+        if !(1..=MAX_USAGE_DAYS).contains(&days) {
+            return Err(Error::invalid(format!("`days` must be 1-{MAX_USAGE_DAYS}")));
+        }
+        if !(1..=MAX_USAGE_KEYS).contains(&limit) {
+            return Err(Error::invalid(format!("`limit` must be 1-{MAX_USAGE_KEYS}")));
+        }
+        let after =
+            next_token.map(str::parse::<KeyId>).transpose().map_err(|_| Error::invalid("invalid `next_token`"))?;
+        self.authorize_namespace(scope, Action::Op(Operation::GetNamespaceUsage), namespace)?;
+        let page = self.store.list_keys(Some(namespace), after, limit).await.map_err(super::store_err)?;
+        let next_token = (page.len() as u64 == limit).then(|| page.last().map(|k| k.id.to_string())).flatten();
+        let mut keys = Vec::with_capacity(page.len());
+        for key in &page {
+            keys.push(self.usage_report(key, days).await?);
+        }
+        Ok(NamespaceUsage { namespace: namespace.clone(), days, keys, next_token })
+    }
+
+    async fn usage_report(&self, key: &KeyRecord, days: u32) -> Result<UsageReport> {
         let since = self.clock.now() - chrono::Duration::days(i64::from(days));
         let activity =
             self.reader()?.version_activity(key.id, since).await.map_err(|e| Error::audit_unavailable(e.0))?;
