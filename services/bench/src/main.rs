@@ -8,6 +8,7 @@
 //! keyward-bench policy-scale [--quick]
 //! ```
 
+mod alloc_count;
 mod echo;
 mod grpc_load;
 mod hsm;
@@ -48,6 +49,10 @@ pub struct RunArgs {
     /// Audit batch linger of the server under test, in ms (its default when absent).
     #[arg(long)]
     pub audit_linger_ms: Option<u64>,
+    /// Report the Keyward server's allocations per request (needs the binary built with
+    /// `--features count-allocations`).
+    #[arg(long)]
+    pub count_allocations: bool,
 }
 
 /// `serve-echo`: the B0/S1 server.
@@ -86,6 +91,8 @@ struct KeywardArgs {
     audit_lanes: Option<usize>,
     #[arg(long)]
     audit_linger_ms: Option<u64>,
+    #[arg(long)]
+    count_allocations: bool,
     /// Serve keys from an aws-kms backend at this endpoint (S9).
     #[arg(long)]
     kms_endpoint: Option<String>,
@@ -155,6 +162,9 @@ fn serve_keyward(args: KeywardArgs) -> Result<(), String> {
     }
     if let Some(ms) = args.audit_linger_ms {
         settings.audit_linger_ms = ms;
+    }
+    if args.count_allocations {
+        alloc_count::publish()?;
     }
     let mut registry = wiring::registry();
     keyward_backend_stub::register(&mut registry);

@@ -271,6 +271,9 @@ fn launch(ctx: &mut Ctx, audit: Audit, kms: Option<&str>, xks: bool, spec: &str)
     if let Some(ms) = ctx.args.audit_linger_ms {
         args.extend(["--audit-linger-ms".into(), ms.to_string()]);
     }
+    if ctx.args.count_allocations {
+        args.push("--count-allocations".into());
+    }
     if xks {
         args.push("--xks".into());
     }
@@ -681,6 +684,19 @@ async fn audit_batches(addr: std::net::SocketAddr) -> Batches {
     }
 }
 
+/// The server's allocation count (`--count-allocations`; zero when unreadable).
+async fn allocations(addr: std::net::SocketAddr) -> f64 {
+    let Ok(mut conn) = Conn::open(addr).await else { return 0.0 };
+    let Ok((200, body)) = conn.send(&Request::new("GET", "/metrics", None, None)).await else {
+        return 0.0;
+    };
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find(|l| l.starts_with("keyward_bench_allocations_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 struct Measured {
     row: Row,
     answered_total: u64,
@@ -700,8 +716,19 @@ fn measure(
     let cpu0 = server.cpu_us();
     let db0 = pg.map(|_| cpu_us_of_command("postgres"));
     let batches0 = pg.map(|_| ctx.rt.block_on(audit_batches(addr)));
+    let allocs0 = ctx.args.count_allocations.then(|| ctx.rt.block_on(allocations(addr)));
     let closed = ctx.rt.block_on(load::closed_loop(addr, pick.clone(), c, t.closed)).map_err(|e| e.to_string())?;
     let cpu = (server.cpu_us() - cpu0) as f64 / closed.answered.max(1) as f64;
+    if let Some(before) = allocs0 {
+        // The gauge lags by up to 10 ms: let the last count land.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let after = ctx.rt.block_on(allocations(addr));
+        // Only Keyward's server publishes a count (B0's echo server does not).
+        if after > 0.0 {
+            let per = (after - before) / closed.answered.max(1) as f64;
+            eprintln!("keyward-bench: {name}: {per:.1} allocations per request (server, closed loop)");
+        }
+    }
     let db_cpu = db0.map(|d| (cpu_us_of_command("postgres").saturating_sub(d)) as f64 / closed.answered.max(1) as f64);
     if let Some(before) = batches0 {
         let after = ctx.rt.block_on(audit_batches(addr));

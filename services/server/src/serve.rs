@@ -130,8 +130,17 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
         c.abort();
     }
     hangup.abort();
-    if let Err(e) = wired.store.flush_usage().await {
-        tracing::warn!(error = %e, "usage counters not flushed at shutdown");
+    // A pooled connection opened on a worker's runtime fails once that worker has stopped
+    // (its IO driver is gone); the pool drops it, and the next attempt takes another or opens
+    // one here.
+    let mut attempt = 0;
+    while let Err(e) = wired.store.flush_usage().await {
+        attempt += 1;
+        if attempt == FINAL_FLUSH_ATTEMPTS {
+            tracing::warn!(error = %e, "usage counters not flushed at shutdown");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(wired.service);
     drop(wired.audit_writer);
@@ -159,6 +168,10 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
 
 /// Tries at the final checkpoint of each chain before giving up (200 ms apart).
 const FINAL_CHECKPOINT_ATTEMPTS: u32 = 10;
+
+/// Tries at the final usage flush (50 ms apart): more than the pool's 16 connections, each of
+/// which may have been opened on a stopped worker.
+const FINAL_FLUSH_ATTEMPTS: u32 = 20;
 
 /// Grants made on other replicas reach this one within this interval.
 pub const GRANT_SYNC_INTERVAL: Duration = Duration::from_secs(2);

@@ -65,6 +65,9 @@ fn disable_triggers(db: &Db) -> Vec<&'static str> {
 /// Which record id the report must name, given the trail's record ids.
 type ExpectedRecord = Box<dyn Fn(&[i64]) -> Value>;
 
+/// The statements that tamper with a trail, given its record ids.
+type Tamper = Box<dyn Fn(&[i64]) -> Vec<String>>;
+
 on_both_databases!(tampering_is_detected);
 
 async fn tampering_is_detected(db: Db) {
@@ -80,34 +83,41 @@ async fn tampering_is_detected(db: Db) {
     assert!(db_conn.execute_unprepared("DELETE FROM audit_records").await.is_err());
     drop(db_conn);
 
-    let middle = ids[ids.len() / 2];
-    let after = ids[ids.len() / 2 + 1];
-    let cases: Vec<(&str, Vec<String>, ExpectedRecord)> = vec![
+    // Each case tampers with a fresh trail, at the middle of that trail's longest chain (which
+    // worker's chain that is varies from run to run).
+    let middle = |ids: &[i64]| ids[ids.len() / 2];
+    let after = |ids: &[i64]| ids[ids.len() / 2 + 1];
+    let cases: Vec<(&str, Tamper, ExpectedRecord)> = vec![
         (
             "an edited field",
-            vec![format!("UPDATE audit_records SET outcome = 'AccessDenied' WHERE id = {middle}")],
-            Box::new(move |_| json!(middle)),
+            Box::new(move |ids| {
+                vec![format!("UPDATE audit_records SET outcome = 'AccessDenied' WHERE id = {}", middle(ids))]
+            }),
+            Box::new(move |ids| json!(middle(ids))),
         ),
         (
             "a deleted middle row",
-            vec![format!("DELETE FROM audit_records WHERE id = {middle}")],
-            Box::new(move |ids| json!(ids[ids.iter().position(|i| *i == middle).unwrap() + 1])),
+            Box::new(move |ids| vec![format!("DELETE FROM audit_records WHERE id = {}", middle(ids))]),
+            Box::new(move |ids| json!(ids[ids.len() / 2 + 1])),
         ),
         (
             "swapped rows",
-            vec![
-                format!("UPDATE audit_records SET id = -1 WHERE id = {middle}"),
-                format!("UPDATE audit_records SET id = {middle} WHERE id = {after}"),
-                format!("UPDATE audit_records SET id = {after} WHERE id = -1"),
-            ],
+            Box::new(move |ids| {
+                let (m, a) = (middle(ids), after(ids));
+                vec![
+                    format!("UPDATE audit_records SET id = -1 WHERE id = {m}"),
+                    format!("UPDATE audit_records SET id = {m} WHERE id = {a}"),
+                    format!("UPDATE audit_records SET id = {a} WHERE id = -1"),
+                ]
+            }),
             // The later record now sits before the earlier one.
-            Box::new(move |_| json!(middle)),
+            Box::new(move |ids| json!(middle(ids))),
         ),
     ];
-    for (name, statements, expected) in cases {
+    for (name, tamper, expected) in cases {
         let (s, ids) = trail(db.clone()).await;
         let mut all: Vec<String> = disable_triggers(&s.db).into_iter().map(str::to_owned).collect();
-        all.extend(statements);
+        all.extend(tamper(&ids));
         sql(&s, &all.iter().map(String::as_str).collect::<Vec<_>>()).await;
         let (ok, report) = verify(&s);
         assert!(!ok, "{name} not detected: {report}");
