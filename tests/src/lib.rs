@@ -24,6 +24,23 @@ pub use hsm::{Hsm, ObjectFacts};
 pub use json_server::JsonServer;
 pub use kms::{CREDENTIALS as KMS_CREDENTIALS, Kms};
 
+/// An AWS SDK for Rust KMS client for `s`'s AWS-compatible API, signing with an access key
+/// from CreateAccessKey's answer (`access_key_id`, `secret_access_key`); retries off, so a
+/// test sees each refusal.
+pub fn kms_client(s: &Server, key: &Value) -> aws_sdk_kms::Client {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    let field = |f: &str| key[f].as_str().unwrap_or_else(|| panic!("no `{f}` in {key}")).to_owned();
+    let creds = Credentials::new(field("access_key_id"), field("secret_access_key"), None, None, "keyward-e2e");
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(creds)
+        .endpoint_url(&s.base)
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
 /// Starts `keyward serve` with `toml` as its configuration, expects it to refuse to start, and
 /// returns what it printed on stderr (the reason).
 pub fn refuses_to_start(toml: &str) -> String {

@@ -56,15 +56,18 @@ mod tests {
         assert!(writer.record(record(1)).await.is_err());
         assert_eq!(writer.admit(), Err(AuditRefusal::Unavailable), "no request runs while the store fails");
         store.set_failing(false);
-        let mut admitted = false;
+        assert!(admitted_within_2s(&writer).await, "the probe notices recovery without any request");
+    }
+
+    /// Whether the writer admits requests again within two seconds (its probe's work).
+    async fn admitted_within_2s(writer: &AuditWriter) -> bool {
         for _ in 0..40 {
             if writer.admit().is_ok() {
-                admitted = true;
-                break;
+                return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert!(admitted, "the probe notices recovery without any request");
+        false
     }
 
     /// A store whose appends wait until released.
@@ -215,15 +218,7 @@ mod tests {
                 assert!(writer.record(record(100)).await.is_err());
                 assert_eq!(writer.admit(), Err(AuditRefusal::Unavailable));
                 own.set_failing(false);
-                let mut admitted = false;
-                for _ in 0..40 {
-                    if writer.admit().is_ok() {
-                        admitted = true;
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                assert!(admitted, "the lane's probe notices recovery");
+                assert!(admitted_within_2s(&writer).await, "the lane's probe notices recovery");
                 assert!(writer.record(record(101)).await.is_ok());
             })
             .await;

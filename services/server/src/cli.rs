@@ -357,6 +357,9 @@ pub enum KeyCommand {
         /// Rotate automatically every this many days.
         #[arg(long)]
         rotation_period_days: Option<u32>,
+        /// Rotate automatically after this many encryptions with the primary version.
+        #[arg(long)]
+        rotate_after_encryptions: Option<u64>,
     },
     /// EnableKey.
     Enable {

@@ -24,6 +24,8 @@ pub struct FileConfig {
     max_in_flight: Option<usize>,
     admission_wait_ms: Option<u64>,
     maintenance_interval_seconds: Option<u64>,
+    /// Encryptions per primary version before a key rotates by itself (default 2^30).
+    rotate_after_encryptions: Option<u64>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -203,6 +205,8 @@ struct AwsSection {
 #[serde(deny_unknown_fields)]
 struct NamespaceSection {
     default_backend: Option<String>,
+    /// Encryptions per primary version before this namespace's keys rotate by themselves.
+    rotate_after_encryptions: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,6 +336,8 @@ pub struct Settings {
     pub kubernetes: Option<keyward_kubernetes::Settings>,
     /// Request quotas.
     pub quotas: keyward_core::service::QuotaConfig,
+    /// Encryption counts that rotate keys.
+    pub rotation_limits: keyward_core::service::RotationLimits,
 }
 
 /// Requests running at once by default: enough to keep every core busy while some wait on the
@@ -347,6 +353,31 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, String> {
     let Some(path) = path else { return Ok(FileConfig::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config `{}`: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("config `{}`: {e}", path.display()))
+}
+
+/// The default and per-namespace encryption limits, each within [`keyward_core::service::ROTATE_AFTER`].
+fn rotation_limits(
+    default: Option<u64>,
+    namespaces: &BTreeMap<String, NamespaceSection>,
+) -> Result<keyward_core::service::RotationLimits, String> {
+    let range = keyward_core::service::ROTATE_AFTER;
+    let check = |name: &str, n: u64| {
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("`{name}` must be {}-{}, not {n}", range.start(), range.end()))
+        }
+    };
+    let mut limits = keyward_core::service::RotationLimits::default();
+    if let Some(n) = default {
+        limits.default = check("rotate_after_encryptions", n)?;
+    }
+    for (ns, section) in namespaces {
+        if let Some(n) = section.rotate_after_encryptions {
+            limits.namespaces.insert(ns.clone(), check(&format!("namespaces.{ns}.rotate_after_encryptions"), n)?);
+        }
+    }
+    Ok(limits)
 }
 
 /// Resolves settings from the file, environment and flags.
@@ -491,6 +522,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         xks_listen,
         kubernetes,
         quotas: file.quotas.resolve()?,
+        rotation_limits: rotation_limits(file.rotate_after_encryptions, &file.namespaces)?,
     })
 }
 

@@ -115,13 +115,16 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             }
             answer
         }
-        KeyCommand::Update { key, description, rotation_period_days } => {
+        KeyCommand::Update { key, description, rotation_period_days, rotate_after_encryptions } => {
             let mut body = json!({});
             if let Some(d) = description {
                 body["description"] = json!(d);
             }
             if let Some(days) = rotation_period_days {
                 body["rotation_period_days"] = json!(days);
+            }
+            if let Some(n) = rotate_after_encryptions {
+                body["rotate_after_encryptions"] = json!(n);
             }
             call("UpdateKey", Method::PATCH, key_path(key), Some(body))?
         }
@@ -273,6 +276,7 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
                 "created_at",
                 "deletion_date",
                 "rotation_period_days",
+                "rotate_after_encryptions",
                 "next_rotation_at",
             ];
             let rows: Vec<Vec<String>> = fields.iter().map(|f| vec![(*f).to_owned(), s(answer, f)]).collect();

@@ -69,7 +69,18 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let stop_flusher = std::sync::Arc::new(tokio::sync::Notify::new());
-    let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1), stop_flusher.clone());
+    let rotator = wired.service.clone();
+    let flusher = wired.store.spawn_usage_flusher(Duration::from_secs(1), stop_flusher.clone(), move |totals| {
+        // Off the flusher's loop: a rotation waits for its backend and its commit.
+        let service = rotator.clone();
+        tokio::spawn(async move {
+            for t in totals {
+                if let Err(e) = service.rotate_if_worn(t.key, t.version, t.total, t.batch).await {
+                    tracing::warn!(code = %e.code(), reason = e.reason().unwrap_or(""), key = %t.key, "rotation by usage failed; will retry after the next flush");
+                }
+            }
+        });
+    });
     let key_changes = wired.store.spawn_change_listener(&settings.database_url);
     let maintenance = spawn_maintenance(wired.service.clone(), settings.maintenance_interval_seconds);
     // Without announcements (SQLite, or a lost LISTEN connection) grants are re-read at least

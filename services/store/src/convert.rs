@@ -63,6 +63,7 @@ pub(crate) fn key_from_row(m: key::Model) -> Result<KeyRecord, StoreError> {
         },
         valid_to: m.valid_to.map(time).transpose()?,
         material_fingerprint: m.material_fingerprint,
+        rotate_after_encryptions: m.rotate_after_encryptions.and_then(|n| u64::try_from(n).ok()),
     })
 }
 
@@ -88,6 +89,7 @@ pub(crate) fn key_to_active(k: &KeyRecord) -> key::ActiveModel {
         origin: Set(Some(k.origin.as_str().to_owned())),
         valid_to: Set(k.valid_to.map(micros)),
         material_fingerprint: Set(k.material_fingerprint.clone()),
+        rotate_after_encryptions: Set(k.rotate_after_encryptions.and_then(|n| i64::try_from(n).ok())),
     }
 }
 

@@ -80,11 +80,19 @@ impl SqlStore {
     /// and so are counts whose flush is abandoned midway (a cancelled request or task): the
     /// taken counts go back unless the commit returned, so none is lost.
     pub async fn flush_usage(&self) -> Result<(), StoreError> {
+        self.flush_usage_totals().await.map(|_| ())
+    }
+
+    /// Flushes the usage counters, and answers, for each version that had encryptions in this
+    /// batch, its total encryptions as the database now counts them (every replica's) and how
+    /// many this batch added.
+    pub async fn flush_usage_totals(&self) -> Result<Vec<EncryptionTotal>, StoreError> {
         let pending = self.usage.take();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let guard = crate::usage::Restore::new(&self.usage, pending);
+        let mut totals = Vec::new();
         let result = async {
             let txn = self.db.begin().await?;
             for ((id, version), p) in guard.pending() {
@@ -105,6 +113,17 @@ impl SqlStore {
                     .filter(key_version::Column::Version.eq(i64::from(*version)))
                     .exec(&txn)
                     .await?;
+                if p.encryptions > 0 {
+                    let row = key_version::Entity::find_by_id((id.to_string(), i64::from(*version))).one(&txn).await?;
+                    if let Some(row) = row {
+                        totals.push(EncryptionTotal {
+                            key: *id,
+                            version: *version,
+                            total: u64::try_from(row.encryptions).unwrap_or(0),
+                            batch: u64::try_from(p.encryptions).unwrap_or(0),
+                        });
+                    }
+                }
             }
             txn.commit().await
         }
@@ -112,7 +131,7 @@ impl SqlStore {
         match result {
             Ok(()) => {
                 guard.written();
-                Ok(())
+                Ok(totals)
             }
             // The guard puts the counts back.
             Err(e) => Err(db_err(e)),
@@ -120,8 +139,14 @@ impl SqlStore {
     }
 
     /// Flushes usage counters every `period` until `stop` is notified; a flush in progress
-    /// finishes first (await the handle after notifying).
-    pub fn spawn_usage_flusher(&self, period: Duration, stop: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
+    /// finishes first (await the handle after notifying). Each flush's totals go to `flushed`
+    /// (rotation by usage).
+    pub fn spawn_usage_flusher(
+        &self,
+        period: Duration,
+        stop: Arc<tokio::sync::Notify>,
+        flushed: impl Fn(Vec<EncryptionTotal>) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -130,8 +155,10 @@ impl SqlStore {
                     _ = tick.tick() => {}
                     () = stop.notified() => return,
                 }
-                if let Err(e) = store.flush_usage().await {
-                    tracing::warn!(error = %e, "usage counters not flushed; will retry");
+                match store.flush_usage_totals().await {
+                    Ok(totals) if !totals.is_empty() => flushed(totals),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "usage counters not flushed; will retry"),
                 }
             }
         })
@@ -225,6 +252,19 @@ impl SqlStore {
             }
         }))
     }
+}
+
+/// A version's encryptions after a flush of usage counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptionTotal {
+    /// The key.
+    pub key: KeyId,
+    /// The version.
+    pub version: u32,
+    /// Its encryptions, every replica's flushed counts included.
+    pub total: u64,
+    /// How many this flush added (this replica's since its last flush).
+    pub batch: u64,
 }
 
 /// The Postgres channel key changes are announced on (payload: the key id).

@@ -21,7 +21,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 pub use audit::{AuditQuery, SqlAuditReader, SqlAuditStore, audit_json};
-pub use keys::{DEFAULT_KEY_CACHE_TTL, SqlStore};
+pub use keys::{DEFAULT_KEY_CACHE_TTL, EncryptionTotal, SqlStore};
 pub use migration::Migrator;
 pub use verify::{Break, UnsignedTail, VerifyOptions, VerifyReport};
 

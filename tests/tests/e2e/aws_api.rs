@@ -3,7 +3,6 @@
 //! audit record each request leaves. The Python, CLI, Encryption SDK and sops clients run in
 //! scripts/test-aws-clients.sh.
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use keyward_e2e::{Db, Server, b64, on_both_databases, unb64};
@@ -18,21 +17,7 @@ async fn access_key(s: &Server, principal: &str, groups: &[&str], ns: &str) -> V
 }
 
 fn client(s: &Server, key: &Value) -> aws_sdk_kms::Client {
-    let creds = Credentials::new(
-        key["access_key_id"].as_str().unwrap(),
-        key["secret_access_key"].as_str().unwrap(),
-        None,
-        None,
-        "keyward-e2e",
-    );
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(creds)
-        .endpoint_url(&s.base)
-        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
+    keyward_e2e::kms_client(s, key)
 }
 
 async fn records(s: &Server) -> Vec<keyward_store::entity::audit_record::Model> {

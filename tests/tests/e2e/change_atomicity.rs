@@ -13,7 +13,7 @@ use keyward_core::model::principal::{Principal, PrincipalKind};
 use keyward_core::operation::Operation;
 use keyward_core::ports::clock::SystemClock;
 use keyward_core::service::{
-    AliasWrite, CreateAccessKeyInput, CreateGrantInput, RotationUpdate, TagUpdate, UpdateKeyInput,
+    AliasWrite, CreateAccessKeyInput, CreateGrantInput, RotateAfterUpdate, RotationUpdate, TagUpdate, UpdateKeyInput,
 };
 use keyward_e2e::inproc::Rig;
 use keyward_e2e::{Db, on_both_databases};
@@ -110,6 +110,7 @@ async fn a_change_whose_record_cannot_commit_does_not_happen(db: Db) {
         description: Some("changed".into()),
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Keep,
+        rotate_after: RotateAfterUpdate::Keep,
     };
     refused(
         "CreateKey",

@@ -8,7 +8,7 @@ use keyward_core::model::ids::KeyRef;
 use keyward_core::model::key::KeyState;
 use keyward_core::operation::Operation;
 use keyward_core::ports::clock::ManualClock;
-use keyward_core::service::{EncryptInput, RotationUpdate, TagUpdate, UpdateKeyInput};
+use keyward_core::service::{EncryptInput, RotateAfterUpdate, RotationUpdate, TagUpdate, UpdateKeyInput};
 use keyward_e2e::inproc::Rig;
 use keyward_e2e::{Db, on_both_databases};
 use zeroize::Zeroizing;
@@ -40,7 +40,12 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
     .await
     .unwrap();
     let kept_ref = KeyRef::Id(kept.key.id);
-    let update = UpdateKeyInput { description: None, tags: TagUpdate::Keep, rotation: RotationUpdate::Every(30) };
+    let update = UpdateKeyInput {
+        description: None,
+        tags: TagUpdate::Keep,
+        rotation: RotationUpdate::Every(30),
+        rotate_after: RotateAfterUpdate::Keep,
+    };
     svc.audited(rig.admin(Operation::UpdateKey), async |s| svc.update_key(s, &kept_ref, update).await).await.unwrap();
 
     // Nothing is due yet.

@@ -52,7 +52,6 @@ async fn a_principal_over_its_quota_is_refused_with_retry_after_and_audited() {
 
 #[tokio::test]
 async fn the_aws_api_answers_throttling() {
-    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_kms::error::ProvideErrorMetadata;
     let s = Server::start_with_config(Db::Sqlite, "[quotas]\nper_key = { rate = 0.1, burst = 1 }\n", &[]).await;
     let key = s.create_key("quota").await;
@@ -64,15 +63,7 @@ async fn the_aws_api_answers_throttling() {
         )
         .await;
     assert_eq!(access.status, 201, "{}", access.body);
-    let creds = Credentials::new(access.s("access_key_id"), access.s("secret_access_key"), None, None, "keyward-e2e");
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(creds)
-        .endpoint_url(&s.base)
-        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-        .build();
-    let kms = aws_sdk_kms::Client::from_conf(config);
+    let kms = keyward_e2e::kms_client(&s, &access.body);
     let err = kms.encrypt().key_id(&key).plaintext(aws_sdk_kms::primitives::Blob::new(b"q".to_vec())).send().await;
     let err = err.expect_err("the key's one request per 10 s is spent");
     assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
@@ -86,18 +77,8 @@ fn a_bad_quota_table_stops_the_server() {
         ("[quotas]\nreplicas = 0\n", "quotas.replicas"),
         ("[quotas]\nper_tenant = { rate = 5 }\n", "per_tenant"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("keyward.toml");
-        std::fs::write(&config, toml).unwrap();
-        let out = std::process::Command::new(keyward_e2e::keyward_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(expected), "{toml}: {stderr}");
+        let stderr = keyward_e2e::refuses_to_start(toml);
+        assert!(stderr.contains(expected), "{toml}: {stderr}");
     }
 }
 

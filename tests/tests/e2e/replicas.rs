@@ -277,3 +277,70 @@ async fn three_replicas_on_one_database_under_load() {
     }
     eprintln!("replicas: a key disabled on one replica was refused by another after {:?}", disabled.elapsed());
 }
+
+/// Rotation by usage across replicas: a key whose limit is 30 encryptions, used evenly on two
+/// replicas sharing one database, rotates once its primary version's count, summed over both as
+/// each flushes its counters every second, nears the limit: exactly once, by the system,
+/// audited with the count that triggered it (more than either replica's own share).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotates_by_usage_counted_across_replicas() {
+    let Some(db) = Db::postgres().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.key"), "4".repeat(64)).unwrap();
+    let toml = format!(
+        "[[backends]]\nname = \"software\"\nkind = \"software\"\nroot_key_file = \"{}\"\n",
+        dir.path().join("root.key").display()
+    );
+    let a = Server::start_with_config(db, &toml, &[]).await;
+    let b = Server::start_with_config(Db::Postgres(a.db_url()), &toml, &[]).await;
+    let key = a.create_key("worn").await;
+    let path = format!("/v1/keys/{key}");
+    let set = a.call("PATCH", &path, &a.admin, Some(json!({"rotate_after_encryptions": 30}))).await;
+    assert_eq!((set.status, set.body["rotate_after_encryptions"].as_u64()), (200, Some(30)), "{}", set.body);
+    let primary = async || a.call("GET", &path, &a.admin, None).await.body["primary_version"].as_u64();
+    // About five encryptions per replica per second: a flush adds a few, so the trigger (the
+    // count plus the batch reaching 30) needs both replicas' counts.
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    while primary().await == Some(1) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the key did not rotate by usage ({sent} sent)");
+        for s in [&a, &b] {
+            let r = s.call("POST", &format!("{path}/encrypt"), &s.admin, Some(json!({"plaintext": b64(b"w")}))).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(primary().await, Some(2));
+    // Later flushes rotate nothing more (version 2 has encrypted nothing).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(primary().await, Some(2));
+    let rows = a
+        .audit_store()
+        .await
+        .query(&keyward_store::AuditQuery { action: Some("RotateKey".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let rotations: Vec<_> = rows.iter().filter(|r| r.outcome == "Success").collect();
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    assert_eq!(rotations[0].principal, "Keyward::Service::\"keyward:system\"", "{:?}", rotations[0]);
+    let details: serde_json::Value = serde_json::from_str(rotations[0].details.as_deref().unwrap_or("{}")).unwrap();
+    assert_eq!(
+        (&details["trigger"], &details["rotate_after_encryptions"]),
+        (&json!("rotate_after_encryptions"), &json!("30"))
+    );
+    let counted: u64 = details["encryptions"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(counted > 16 && counted <= sent, "rotated at {counted} of {sent} sent: {details}");
+    // Every encryption is counted once, on the version that made it.
+    let versions = a.call("GET", &format!("{path}/versions"), &a.admin, None).await;
+    let total: u64 =
+        versions.body["versions"].as_array().unwrap().iter().filter_map(|v| v["encryptions"].as_u64()).sum();
+    assert_eq!(total, sent, "{}", versions.body);
+    // Out-of-range limits are refused; null goes back to the default.
+    for bad in [json!(0), json!(4_294_967_297_u64), json!("many")] {
+        let r = a.call("PATCH", &path, &a.admin, Some(json!({"rotate_after_encryptions": bad}))).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let reset = a.call("PATCH", &path, &a.admin, Some(json!({"rotate_after_encryptions": null}))).await;
+    assert_eq!(reset.body["rotate_after_encryptions"], 1_u64 << 30, "{}", reset.body);
+}

@@ -7,7 +7,9 @@ use keyward_core::model::ids::{AliasName, KeyRef, Namespace};
 use keyward_core::model::import::KeyOrigin;
 use keyward_core::model::key::{KeyMetadata, KeySpec, KeyState, KeyUsage, Protection};
 use keyward_core::model::signing::{EncryptionAlgorithm, MacAlgorithm, SigningAlgorithm};
-use keyward_core::service::{AliasWrite, CreateKeyInput, RotationUpdate, Scope, TagUpdate, UpdateKeyInput};
+use keyward_core::service::{
+    AliasWrite, CreateKeyInput, RotateAfterUpdate, RotationUpdate, Scope, TagUpdate, UpdateKeyInput,
+};
 use keyward_core::{Error, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -224,8 +226,12 @@ pub(super) async fn update_key_description(call: &Call<'_>, scope: &mut Scope) -
     let r: DescriptionRequest = parse(call.body)?;
     let key = call.key_id(r.key_id.as_deref())?;
     let description = r.description.ok_or_else(|| constraint("description", "Member must not be null"))?;
-    let input =
-        UpdateKeyInput { description: Some(description), tags: TagUpdate::Keep, rotation: RotationUpdate::Keep };
+    let input = UpdateKeyInput {
+        description: Some(description),
+        tags: TagUpdate::Keep,
+        rotation: RotationUpdate::Keep,
+        rotate_after: RotateAfterUpdate::Keep,
+    };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
 }
@@ -356,6 +362,7 @@ pub(super) async fn tag_resource(call: &Call<'_>, scope: &mut Scope) -> Result<V
         description: None,
         tags: TagUpdate::Change { set, remove: Vec::new() },
         rotation: RotationUpdate::Keep,
+        rotate_after: RotateAfterUpdate::Keep,
     };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
@@ -369,6 +376,7 @@ pub(super) async fn untag_resource(call: &Call<'_>, scope: &mut Scope) -> Result
         description: None,
         tags: TagUpdate::Change { set: BTreeMap::new(), remove },
         rotation: RotationUpdate::Keep,
+        rotate_after: RotateAfterUpdate::Keep,
     };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
@@ -400,7 +408,18 @@ pub(super) async fn set_rotation(call: &Call<'_>, scope: &mut Scope, enable: boo
             return Err(constraint("rotationPeriodInDays", "Member must have value between 90 and 2560"));
         }
     };
-    call.service.update_key(scope, &key, UpdateKeyInput { description: None, tags: TagUpdate::Keep, rotation }).await?;
+    call.service
+        .update_key(
+            scope,
+            &key,
+            UpdateKeyInput {
+                description: None,
+                tags: TagUpdate::Keep,
+                rotation,
+                rotate_after: RotateAfterUpdate::Keep,
+            },
+        )
+        .await?;
     Ok(json!({}))
 }
 

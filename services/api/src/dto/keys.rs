@@ -69,6 +69,11 @@ pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<u32>, nullable)]
     pub rotation_period_days: Option<Option<u32>>,
+    /// Encryptions with the primary version after which the key rotates by itself (1-2^32);
+    /// `null`: back to the namespace's or the default (2^30).
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<u64>, nullable)]
+    pub rotate_after_encryptions: Option<Option<u64>>,
 }
 
 /// ScheduleKeyDeletion's body (may be empty).
@@ -159,6 +164,9 @@ pub struct KeyMetadata {
     pub deletion_date: Option<String>,
     /// Days between automatic rotations.
     pub rotation_period_days: Option<u32>,
+    /// Encryptions with the primary version that rotate the key: its own limit, its
+    /// namespace's, or the default (2^30).
+    pub rotate_after_encryptions: u64,
     /// When the next automatic rotation is due.
     pub next_rotation_at: Option<String>,
 }
@@ -199,6 +207,7 @@ impl From<CoreMetadata> for KeyMetadata {
             created_at: rfc3339(k.created_at),
             deletion_date: k.deletion_date.map(rfc3339),
             rotation_period_days: k.rotation_period_days,
+            rotate_after_encryptions: m.rotate_after_encryptions,
             next_rotation_at: k.next_rotation_at.map(rfc3339),
         }
     }

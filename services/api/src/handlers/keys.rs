@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use keyward_core::Error;
 use keyward_core::model::ids::{AliasName, Namespace};
 use keyward_core::operation::Operation;
-use keyward_core::service::{CreateKeyInput, RotationUpdate, TagUpdate, UpdateKeyInput};
+use keyward_core::service::{CreateKeyInput, RotateAfterUpdate, RotationUpdate, TagUpdate, UpdateKeyInput};
 use sha2::{Digest, Sha256};
 
 use super::{DryRunBody, key_ref, run};
@@ -126,8 +126,13 @@ pub async fn update_key(
             Some(None) => RotationUpdate::Off,
             Some(Some(days)) => RotationUpdate::Every(days),
         };
+        let rotate_after = match r.rotate_after_encryptions {
+            None => RotateAfterUpdate::Keep,
+            Some(None) => RotateAfterUpdate::Default,
+            Some(Some(n)) => RotateAfterUpdate::After(n),
+        };
         let tags = r.tags.map_or(TagUpdate::Keep, TagUpdate::Replace);
-        let input = UpdateKeyInput { description: r.description, tags, rotation };
+        let input = UpdateKeyInput { description: r.description, tags, rotation, rotate_after };
         state.service.update_key(scope, &key_ref(&key)?, input).await.map(KeyMetadata::from)
     })
     .await

@@ -319,6 +319,9 @@ pub struct KeyRecord {
     pub valid_to: Option<DateTime<Utc>>,
     /// A fingerprint of imported material, so only the same material can be imported again.
     pub material_fingerprint: Option<String>,
+    /// Encryptions with the primary version after which the key rotates by itself (AES-GCM's
+    /// random nonces must stay well under 2^32 per key); none: the namespace's or the default.
+    pub rotate_after_encryptions: Option<u64>,
 }
 
 impl KeyRecord {
@@ -353,6 +356,7 @@ impl KeyRecord {
             origin: KeyOrigin::Keyward,
             valid_to: None,
             material_fingerprint: None,
+            rotate_after_encryptions: None,
         }
     }
 }
@@ -386,6 +390,8 @@ pub struct KeyMetadata {
     /// Whether the key's backend is serving; an enabled key on a backend that is down shows
     /// as `Unavailable`.
     pub backend_up: bool,
+    /// The encryption count that rotates it: its own, its namespace's or the default.
+    pub rotate_after_encryptions: u64,
 }
 
 /// Validates a tag map: at most 50 tags, names 1-128 bytes, values up to 256 bytes.

@@ -88,6 +88,19 @@ pub struct UpdateKeyInput {
     pub tags: TagUpdate,
     /// Rotation period change.
     pub rotation: RotationUpdate,
+    /// Change of the encryption count that rotates the key.
+    pub rotate_after: RotateAfterUpdate,
+}
+
+/// How UpdateKey changes `rotate_after_encryptions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateAfterUpdate {
+    /// Leave as is.
+    Keep,
+    /// Back to the namespace's or the default.
+    Default,
+    /// Rotate after this many encryptions with the primary version.
+    After(u64),
 }
 
 /// ListKeys' output.
@@ -289,8 +302,24 @@ impl KeyService {
         if key.state == KeyState::Destroyed {
             return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
         }
-        if let RotationUpdate::Every(_) = input.rotation {
+        if let RotateAfterUpdate::After(n) = input.rotate_after
+            && !super::rotation::ROTATE_AFTER.contains(&n)
+        {
+            return Err(Error::invalid(format!(
+                "`rotate_after_encryptions` must be {}-{}",
+                super::rotation::ROTATE_AFTER.start(),
+                super::rotation::ROTATE_AFTER.end()
+            )));
+        }
+        if matches!(input.rotation, RotationUpdate::Every(_))
+            || matches!(input.rotate_after, RotateAfterUpdate::After(_))
+        {
             self.ensure_rotatable(self.backend_for(&permit, &key)?, &key).await?;
+        }
+        match input.rotate_after {
+            RotateAfterUpdate::Keep => {}
+            RotateAfterUpdate::Default => key.rotate_after_encryptions = None,
+            RotateAfterUpdate::After(n) => key.rotate_after_encryptions = Some(n),
         }
         let now = self.clock.now();
         if let Some(d) = input.description {
@@ -435,7 +464,7 @@ impl KeyService {
 
     /// Refuses rotation of a key whose backend rotates it elsewhere (a linked external key),
     /// and of signing, MAC and RSA keys (see [`KeySpec::rotates`]).
-    async fn ensure_rotatable(&self, backend: &Guarded, key: &KeyRecord) -> Result<()> {
+    pub(super) async fn ensure_rotatable(&self, backend: &Guarded, key: &KeyRecord) -> Result<()> {
         if !key.spec.rotates() {
             return Err(Error::new(
                 ErrorCode::UnsupportedOperation,

@@ -93,7 +93,11 @@ impl KeyService {
         Ok(report)
     }
 
-    async fn system<T>(&self, op: Operation, f: impl AsyncFnOnce(&Self, &mut super::Scope) -> Result<T>) -> Result<T> {
+    pub(super) async fn system<T>(
+        &self,
+        op: Operation,
+        f: impl AsyncFnOnce(&Self, &mut super::Scope) -> Result<T>,
+    ) -> Result<T> {
         let meta = RequestMeta {
             request_id: uuid::Uuid::new_v4().to_string(),
             trace_id: uuid::Uuid::new_v4().simple().to_string(),

@@ -13,6 +13,7 @@ mod maintenance;
 mod policy;
 mod quotas;
 mod raw;
+mod rotation;
 mod scope;
 mod signing;
 #[cfg(test)]
@@ -24,7 +25,9 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub use access_keys::{AccessKeyInfo, AccessKeySecret, CreateAccessKeyInput, ListAccessKeysOutput};
-pub use admin::{CreateKeyInput, ListKeysOutput, RotationUpdate, TagUpdate, UpdateKeyInput, VersionInfo};
+pub use admin::{
+    CreateKeyInput, ListKeysOutput, RotateAfterUpdate, RotationUpdate, TagUpdate, UpdateKeyInput, VersionInfo,
+};
 pub use aliases::{AliasOutput, AliasWrite, ListAliasesOutput};
 pub use asymmetric::{AsymmetricDecryptInput, AsymmetricEncryptInput, AsymmetricOutput};
 pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
@@ -38,6 +41,7 @@ pub use maintenance::MaintenanceReport;
 pub use policy::{AskedResource, AuthorizeInput, DryRunAnswer};
 pub use quotas::{BURST_TAG, Charge, Limit, QuotaConfig, Quotas, RATE_TAG};
 pub use raw::{MAX_RAW_PLAINTEXT, RAW_AAD_DOMAIN, RawSealed};
+pub use rotation::{DEFAULT_ROTATE_AFTER_ENCRYPTIONS, ROTATE_AFTER, RotationLimits};
 use scope::Staged;
 pub use scope::{RequestMeta, RequestStart, Scope};
 pub use signing::{
@@ -72,6 +76,8 @@ pub struct KeyService {
     grant_sync: grants::GrantSync,
     /// Request quotas (none configured: unlimited).
     quotas: Option<Quotas>,
+    /// Encryption counts that rotate keys.
+    rotation_limits: RotationLimits,
 }
 
 impl KeyService {
@@ -93,6 +99,7 @@ impl KeyService {
             backends,
             grant_sync: grants::GrantSync::default(),
             quotas: None,
+            rotation_limits: RotationLimits::default(),
         }
     }
 
@@ -508,7 +515,8 @@ impl KeyService {
     fn metadata_with(&self, key: KeyRecord, aliases: Vec<AliasName>) -> Result<KeyMetadata> {
         let backend = self.backends.lookup(&key.backend)?;
         let (protection, backend_up) = (backend.capabilities().protection, backend.is_up());
-        Ok(KeyMetadata { key, aliases, protection, backend_up })
+        let rotate_after_encryptions = self.rotate_after(&key);
+        Ok(KeyMetadata { key, aliases, protection, backend_up, rotate_after_encryptions })
     }
 }
 

@@ -70,8 +70,12 @@ async fn create_describe_list_and_update() {
     let ns = Namespace::parse("ns").unwrap();
     let listed = svc.audited(start(Operation::ListKeys, "alice"), async |s| svc.list_keys(s, Some(ns), None, 10).await);
     assert_eq!(listed.await.unwrap().keys.len(), 1);
-    let update =
-        UpdateKeyInput { description: Some("d".into()), tags: TagUpdate::Keep, rotation: RotationUpdate::Every(90) };
+    let update = UpdateKeyInput {
+        description: Some("d".into()),
+        tags: TagUpdate::Keep,
+        rotation: RotationUpdate::Every(90),
+        rotate_after: RotateAfterUpdate::Keep,
+    };
     let u =
         svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await).await.unwrap();
     assert_eq!((u.key.description.as_str(), u.key.rotation_period_days, u.key.revision), ("d", Some(90), 2));
@@ -495,4 +499,43 @@ async fn key_and_namespace_quotas_and_a_key_tag_override() {
     h.clock.advance(chrono::Duration::milliseconds(20));
     let e = encrypt_as(&h, "alice", &a).await.unwrap_err();
     assert_eq!(e.reason(), Some("namespace quota exhausted"));
+}
+
+#[tokio::test]
+async fn a_key_rotates_once_its_primary_version_is_worn() {
+    let limits =
+        crate::service::RotationLimits { default: 1_000, namespaces: BTreeMap::from([("ns".to_owned(), 100)]) };
+    let h =
+        Harness::configured(RuleAuthorizer::new(|r| r.principal.id != "mallory"), |s| s.with_rotation_limits(limits));
+    let svc = &h.service;
+    let k = create(&h).await;
+    let KeyRef::Id(id) = k else { unreachable!("created keys are named by id") };
+    let describe = async || {
+        svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap()
+    };
+    assert_eq!(describe().await.rotate_after_encryptions, 100, "the namespace's limit");
+    // Below the limit, even with the batch: nothing.
+    assert!(!svc.rotate_if_worn(id, 1, 80, 10).await.unwrap());
+    // The count plus the batch reaches it: one rotation, by the system, audited.
+    assert!(svc.rotate_if_worn(id, 1, 92, 10).await.unwrap());
+    assert_eq!(describe().await.key.primary_version, 2);
+    let r = last(&h, "RotateKey");
+    assert_eq!((r.principal.as_str(), r.outcome.as_str()), ("Keyward::Service::\"keyward:system\"", "Success"));
+    assert_eq!(r.details.get("trigger").map(String::as_str), Some("rotate_after_encryptions"));
+    // A late report about the old version (another replica's flush) rotates nothing more.
+    assert!(!svc.rotate_if_worn(id, 1, 500, 10).await.unwrap());
+    assert_eq!(describe().await.key.primary_version, 2);
+    // The key's own limit wins over its namespace's.
+    let update = UpdateKeyInput {
+        description: None,
+        tags: TagUpdate::Keep,
+        rotation: RotationUpdate::Keep,
+        rotate_after: crate::service::RotateAfterUpdate::After(10_000),
+    };
+    let u = svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await);
+    assert_eq!(u.await.unwrap().rotate_after_encryptions, 10_000);
+    assert!(!svc.rotate_if_worn(id, 2, 500, 10).await.unwrap());
+    // A disabled key is not rotated.
+    svc.audited(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &k).await).await.unwrap();
+    assert!(!svc.rotate_if_worn(id, 2, 20_000, 10).await.unwrap());
 }

@@ -32,6 +32,8 @@ pub struct Model {
     pub valid_to: Option<i64>,
     /// Hex fingerprint of imported material.
     pub material_fingerprint: Option<String>,
+    /// The key's own encryption limit before rotation (null: the namespace's or the default).
+    pub rotate_after_encryptions: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

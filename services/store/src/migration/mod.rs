@@ -10,6 +10,7 @@ mod m0007_grant_retiring_principal;
 mod m0008_audit_genesis;
 mod m0009_key_usage_audit_details;
 mod m0010_imported_keys;
+mod m0011_rotate_after_encryptions;
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_audit_genesis::Migration),
             Box::new(m0009_key_usage_audit_details::Migration),
             Box::new(m0010_imported_keys::Migration),
+            Box::new(m0011_rotate_after_encryptions::Migration),
         ]
     }
 }
