@@ -144,14 +144,9 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     // A pooled connection opened on a worker's runtime fails once that worker has stopped
     // (its IO driver is gone); the pool drops it, and the next attempt takes another or opens
     // one here.
-    let mut attempt = 0;
-    while let Err(e) = wired.store.flush_usage().await {
-        attempt += 1;
-        if attempt == FINAL_FLUSH_ATTEMPTS {
-            tracing::warn!(error = %e, "usage counters not flushed at shutdown");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let flushed = retry(FINAL_FLUSH_ATTEMPTS, Duration::from_millis(50), async || wired.store.flush_usage().await);
+    if let Err(e) = flushed.await {
+        tracing::warn!(error = %e, "usage counters not flushed at shutdown");
     }
     drop(wired.service);
     drop(wired.audit_writer);
@@ -163,18 +158,29 @@ pub async fn serve(settings: Settings, embedding: wiring::Embedding) -> Result<(
     // connection within a second) is retried for a while: an unsigned tail is what this avoids.
     if let Some((chains, key)) = &wired.checkpoints {
         for chain in chains {
-            let mut attempt = 0;
-            while let Err(e) = chain.checkpoint(key, chrono::Utc::now()).await {
-                attempt += 1;
-                if attempt == FINAL_CHECKPOINT_ATTEMPTS {
-                    tracing::warn!(error = %e, "final audit checkpoint not written");
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            let pause = Duration::from_millis(200);
+            let written =
+                retry(FINAL_CHECKPOINT_ATTEMPTS, pause, async || chain.checkpoint(key, chrono::Utc::now()).await);
+            if let Err(e) = written.await {
+                tracing::warn!(error = %e, "final audit checkpoint not written");
             }
         }
     }
     Ok(())
+}
+
+/// Runs `f` up to `attempts` times, `pause` apart, until it succeeds; the last error otherwise.
+async fn retry<T, E>(attempts: u32, pause: Duration, mut f: impl AsyncFnMut() -> Result<T, E>) -> Result<T, E> {
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(_) if attempt < attempts => {
+                attempt += 1;
+                tokio::time::sleep(pause).await;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Tries at the final checkpoint of each chain before giving up (200 ms apart).

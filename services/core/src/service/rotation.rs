@@ -11,7 +11,6 @@ use super::KeyService;
 use crate::error::Result;
 use crate::gate::Permit;
 use crate::model::ids::KeyId;
-use crate::model::import::KeyOrigin;
 use crate::model::key::{KeyRecord, KeyState};
 use crate::operation::{Action, Operation};
 
@@ -57,15 +56,11 @@ impl KeyService {
     /// rotation is `Ok(false)`.
     pub async fn rotate_if_worn(&self, key: KeyId, version: u32, total: u64, batch: u64) -> Result<bool> {
         let Some(key) = self.store.key_current(key).await.map_err(super::store_err)? else { return Ok(false) };
-        let rotatable = key.primary_version == version
-            && key.state == KeyState::Enabled
-            && key.origin == KeyOrigin::Keyward
-            && key.spec.rotates();
         let limit = self.rotate_after(&key);
-        if !rotatable || total.saturating_add(batch) < limit {
-            return Ok(false);
-        }
-        if self.ensure_rotatable(self.backends.lookup(&key.backend)?, &key).await.is_err() {
+        let worn =
+            key.primary_version == version && key.state == KeyState::Enabled && total.saturating_add(batch) >= limit;
+        // Which keys rotate at all (spec, origin, backend) is `ensure_rotatable`'s to say.
+        if !worn || self.ensure_rotatable(self.backends.lookup(&key.backend)?, &key).await.is_err() {
             return Ok(false);
         }
         let rotated = self

@@ -68,9 +68,7 @@ pub struct UsageReport {
 impl KeyService {
     /// GetKeyUsage over the last `days` days.
     pub async fn get_key_usage(&self, scope: &mut Scope, key: &KeyRef, days: u32) -> Result<UsageReport> {
-        if !(1..=MAX_USAGE_DAYS).contains(&days) {
-            return Err(Error::invalid(format!("`days` must be 1-{MAX_USAGE_DAYS}")));
-        }
+        check_days(days)?;
         let key = self.resolve(scope, key).await?;
         self.authorize_key(scope, Action::Op(Operation::GetKeyUsage), &key, &EncryptionContext::default())?;
         self.usage_report(&key, days).await
@@ -86,9 +84,7 @@ impl KeyService {
         next_token: Option<&str>,
         limit: u64,
     ) -> Result<NamespaceUsage> {
-        if !(1..=MAX_USAGE_DAYS).contains(&days) {
-            return Err(Error::invalid(format!("`days` must be 1-{MAX_USAGE_DAYS}")));
-        }
+        check_days(days)?;
         if !(1..=MAX_USAGE_KEYS).contains(&limit) {
             return Err(Error::invalid(format!("`limit` must be 1-{MAX_USAGE_KEYS}")));
         }
@@ -133,5 +129,13 @@ impl KeyService {
             recommended = v.version + 1;
         }
         Ok(UsageReport { key_id: key.id, days, versions, recommended_min_decryption_version: recommended })
+    }
+}
+
+fn check_days(days: u32) -> Result<()> {
+    if (1..=MAX_USAGE_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("`days` must be 1-{MAX_USAGE_DAYS}")))
     }
 }
