@@ -10,7 +10,7 @@ import sys
 from keyward_client import AuthenticatedClient
 from keyward_client.api.crypto import decrypt, generate_data_key
 from keyward_client.api.import_ import delete_imported_key_material, get_parameters_for_import, import_key_material
-from keyward_client.api.keys import create_key
+from keyward_client.api.keys import create_key, describe_key, get_key_usage, schedule_key_deletion, update_key
 from keyward_client.api.signing import generate_mac, get_public_key, sign, verify, verify_mac
 from keyward_client.models import (
     CreateKeyRequest,
@@ -20,7 +20,9 @@ from keyward_client.models import (
     ImportKeyMaterialRequest,
     ImportParametersRequest,
     Problem,
+    ScheduleKeyDeletionRequest,
     SignRequest,
+    UpdateKeyRequest,
     VerifyMacRequest,
     VerifyRequest,
 )
@@ -47,6 +49,7 @@ def main(base_url: str, token: str) -> None:
     assert isinstance(wrong.parsed, Problem) and wrong.parsed.code == "InvalidCiphertext", wrong.parsed
     signing(client)
     importing(client)
+    governance(client)
     print(f"python client: ok (key {key.key_id})")
 
 
@@ -88,6 +91,27 @@ def importing(client: AuthenticatedClient) -> None:
     assert refused.parsed.code == "InvalidCiphertext", refused.parsed
     still = delete_imported_key_material.sync(key.key_id, client=client)
     assert still is not None and not isinstance(still, Problem) and still.key_state == "PendingImport", still
+
+
+def governance(client: AuthenticatedClient) -> None:
+    """GetKeyUsage, and the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending)."""
+    key = create_key.sync(client=client, body=CreateKeyRequest.from_dict({"namespace": "clients"}))
+    assert key is not None and not isinstance(key, Problem), key
+    dk = generate_data_key.sync(key.key_id, client=client, body=GenerateDataKeyRequest.from_dict({}))
+    assert dk is not None and not isinstance(dk, Problem), dk
+    usage = get_key_usage.sync(key.key_id, client=client, days=7)
+    assert usage is not None and not isinstance(usage, Problem), usage
+    assert usage.days == 7 and usage.versions[0].encryptions == 1, usage
+    updated = update_key.sync(key.key_id, client=client, body=UpdateKeyRequest.from_dict({"on_use_while_pending": "cancel"}))
+    assert updated is not None and not isinstance(updated, Problem) and updated.on_use_while_pending == "cancel", updated
+    pending = schedule_key_deletion.sync(key.key_id, client=client, body=ScheduleKeyDeletionRequest.from_dict({}))
+    assert pending is not None and not isinstance(pending, Problem) and pending.key_state == "PendingDeletion", pending
+    tried = generate_data_key.sync_detailed(key.key_id, client=client, body=GenerateDataKeyRequest.from_dict({}))
+    assert tried.status_code == 409 and isinstance(tried.parsed, Problem), tried
+    assert tried.parsed.code == "KeyPendingDeletion", tried.parsed
+    after = describe_key.sync(key.key_id, client=client)
+    assert after is not None and not isinstance(after, Problem), after
+    assert after.key_state == "Disabled" and after.deletion_canary_count == 1, after
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ async function main(baseUrl: string, token: string): Promise<void> {
   check(wrong.response.status === 400 && wrong.error?.code === "InvalidCiphertext", "a wrong context", wrong.error);
   await signing(client);
   await importing(client);
+  await governance(client);
   console.log(`typescript client: ok (key ${keyId})`);
 }
 
@@ -110,6 +111,27 @@ async function importing(client: ReturnType<typeof createClient<paths>>): Promis
   check(done(mac.data, "GenerateMac").mac === expected, "the MAC of the imported material", mac.data);
   const deleted = await client.DELETE("/v1/keys/{key}/import", { params: { path: { key: key.key_id } } });
   check(done(deleted.data, "DeleteImportedKeyMaterial").key_state === "PendingImport", "deleted", deleted.error);
+}
+
+// GetKeyUsage, and the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending).
+async function governance(client: ReturnType<typeof createClient<paths>>): Promise<void> {
+  const created = await client.POST("/v1/keys", { body: { namespace: "clients" } });
+  const key = done(created.data, "CreateKey").key_id;
+  const path = { params: { path: { key } } };
+  const dk = await client.POST("/v1/keys/{key}/generate-data-key", { ...path, body: {} });
+  done(dk.data, "GenerateDataKey");
+  const usage = await client.GET("/v1/keys/{key}/usage", { params: { path: { key }, query: { days: 7 } } });
+  const report = done(usage.data, "GetKeyUsage");
+  check(report.days === 7 && report.versions[0]?.encryptions === 1, "GetKeyUsage", report);
+  const updated = await client.PATCH("/v1/keys/{key}", { ...path, body: { on_use_while_pending: "cancel" } });
+  check(done(updated.data, "UpdateKey").on_use_while_pending === "cancel", "UpdateKey", updated.error);
+  const pending = await client.POST("/v1/keys/{key}/schedule-deletion", { ...path, body: {} });
+  check(done(pending.data, "ScheduleKeyDeletion").key_state === "PendingDeletion", "scheduled", pending.error);
+  const tried = await client.POST("/v1/keys/{key}/generate-data-key", { ...path, body: {} });
+  check(tried.response.status === 409 && tried.error?.code === "KeyPendingDeletion", "refused", tried.error);
+  const after = await client.GET("/v1/keys/{key}", path);
+  const m = done(after.data, "DescribeKey");
+  check(m.key_state === "Disabled" && m.deletion_canary_count === 1, "the canary cancelled the deletion", m);
 }
 
 main(process.argv[2], process.argv[3]).catch((e) => {

@@ -56,6 +56,9 @@ pub enum Operation {
     /// A health check a front door answers for another system (XKS GetHealthStatus): audited,
     /// decided by no policy.
     HealthCheck,
+    /// An attempt to use a key pending deletion, raised as an alarm (the deletion canary):
+    /// recorded with the attempt's principal, decided by no policy.
+    DeletionCanary,
 }
 
 impl Operation {
@@ -108,6 +111,7 @@ impl Operation {
             Self::Unsupported => "Unsupported",
             Self::DestroyKey => "DestroyKey",
             Self::HealthCheck => "HealthCheck",
+            Self::DeletionCanary => "DeletionCanary",
         }
     }
 }

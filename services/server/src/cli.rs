@@ -360,6 +360,10 @@ pub enum KeyCommand {
         /// Rotate automatically after this many encryptions with the primary version.
         #[arg(long)]
         rotate_after_encryptions: Option<u64>,
+        /// What an attempt to use the key while it is pending deletion does besides refusing:
+        /// `alert` (record, count, notify) or `cancel` (also cancel the deletion).
+        #[arg(long, value_parser = ["alert", "cancel"])]
+        on_use_while_pending: Option<String>,
     },
     /// EnableKey.
     Enable {

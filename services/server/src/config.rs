@@ -52,6 +52,66 @@ pub struct FileConfig {
     /// Request quotas.
     #[serde(default)]
     quotas: QuotasSection,
+    /// Operator notifications (the deletion canary's webhook).
+    #[serde(default)]
+    notifications: NotificationsSection,
+}
+
+/// `[notifications]`: where deletion canaries are posted, and with which HMAC key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsSection {
+    webhook_url: Option<String>,
+    webhook_secret_file: Option<PathBuf>,
+    webhook_secret_env: Option<String>,
+    /// Attempts per event, the first included (default 5).
+    max_attempts: Option<u32>,
+    /// Wait before the first retry, doubled after each (default 1000 ms).
+    retry_base_ms: Option<u64>,
+    /// One attempt's time limit (default 5000 ms).
+    timeout_ms: Option<u64>,
+}
+
+impl NotificationsSection {
+    fn resolve(&self) -> Result<Option<crate::webhook::WebhookSettings>, String> {
+        let Some(raw) = &self.webhook_url else {
+            if self.webhook_secret_file.is_some() || self.webhook_secret_env.is_some() {
+                return Err("`notifications`: a webhook secret is set without `webhook_url`".into());
+            }
+            return Ok(None);
+        };
+        let url = reqwest::Url::parse(raw).map_err(|e| format!("`notifications.webhook_url`: {e}"))?;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            return Err("`notifications.webhook_url` must be https (http only to a loopback address)".into());
+        }
+        let secret = match (&self.webhook_secret_file, &self.webhook_secret_env) {
+            (Some(path), None) => std::fs::read_to_string(path)
+                .map_err(|e| format!("`notifications.webhook_secret_file`: cannot read `{}`: {e}", path.display()))?,
+            (None, Some(var)) => {
+                env(var).ok_or_else(|| format!("`notifications.webhook_secret_env`: `{var}` is not set"))?
+            }
+            _ => {
+                return Err("`notifications`: give exactly one of `webhook_secret_file` and `webhook_secret_env`".into());
+            }
+        };
+        let secret = secret.trim().as_bytes().to_vec();
+        if secret.len() < 16 {
+            return Err("`notifications`: the webhook secret must be at least 16 bytes".into());
+        }
+        let max_attempts = self.max_attempts.unwrap_or(5);
+        if !(1..=20).contains(&max_attempts) {
+            return Err("`notifications.max_attempts` must be 1-20".into());
+        }
+        Ok(Some(crate::webhook::WebhookSettings {
+            url,
+            secret: std::sync::Arc::new(zeroize::Zeroizing::new(secret)),
+            max_attempts,
+            retry_base: std::time::Duration::from_millis(self.retry_base_ms.unwrap_or(1000).clamp(10, 600_000)),
+            timeout: std::time::Duration::from_millis(self.timeout_ms.unwrap_or(5000).clamp(100, 60_000)),
+        }))
+    }
 }
 
 /// `[quotas]`: token buckets per principal, per key and per namespace.
@@ -336,6 +396,8 @@ pub struct Settings {
     pub kubernetes: Option<keyward_kubernetes::Settings>,
     /// Request quotas.
     pub quotas: keyward_core::service::QuotaConfig,
+    /// The deletion canary's webhook, when configured.
+    pub webhook: Option<crate::webhook::WebhookSettings>,
     /// Encryption counts that rotate keys.
     pub rotation_limits: keyward_core::service::RotationLimits,
 }
@@ -522,6 +584,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         xks_listen,
         kubernetes,
         quotas: file.quotas.resolve()?,
+        webhook: file.notifications.resolve()?,
         rotation_limits: rotation_limits(file.rotate_after_encryptions, &file.namespaces)?,
     })
 }

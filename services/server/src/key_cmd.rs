@@ -115,7 +115,13 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             }
             answer
         }
-        KeyCommand::Update { key, description, rotation_period_days, rotate_after_encryptions } => {
+        KeyCommand::Update {
+            key,
+            description,
+            rotation_period_days,
+            rotate_after_encryptions,
+            on_use_while_pending,
+        } => {
             let mut body = json!({});
             if let Some(d) = description {
                 body["description"] = json!(d);
@@ -125,6 +131,9 @@ pub fn run(args: &KeyArgs) -> Result<(), CommandError> {
             }
             if let Some(n) = rotate_after_encryptions {
                 body["rotate_after_encryptions"] = json!(n);
+            }
+            if let Some(response) = on_use_while_pending {
+                body["on_use_while_pending"] = json!(response);
             }
             call("UpdateKey", Method::PATCH, key_path(key), Some(body))?
         }
@@ -278,6 +287,9 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
                 "rotation_period_days",
                 "rotate_after_encryptions",
                 "next_rotation_at",
+                "on_use_while_pending",
+                "deletion_canary_count",
+                "deletion_canary_last_at",
             ];
             let rows: Vec<Vec<String>> = fields.iter().map(|f| vec![(*f).to_owned(), s(answer, f)]).collect();
             table(&["FIELD", "VALUE"], &rows);

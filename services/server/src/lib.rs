@@ -17,4 +17,5 @@ pub mod remote_cmd;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod webhook;
 pub mod wiring;

@@ -5,14 +5,14 @@
 use keyward_core::ports::audit::AuditRecord;
 use keyward_core::ports::store::{AliasRecord, Change, Committed, StoreError, Write};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use crate::SqlAuditStore;
 use crate::convert::{self, micros};
-use crate::entity::{alias, idempotency_key, key_version};
+use crate::entity::{alias, idempotency_key, key, key_version};
 use crate::keys::{GRANT_CHANNEL, SqlStore, db_err};
 
 /// Commits `change` with `applied`, or (its condition failing) only `refused`.
@@ -144,6 +144,18 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
         }
         Write::InsertAccessKey(k) => crate::access_keys::insert(db, k).await,
         Write::DeleteAccessKey(k) => crate::access_keys::delete(db, &k.id).await,
+        Write::NoteDeletionCanary { key: id, at } => {
+            let pending = keyward_core::model::key::KeyState::PendingDeletion.as_str();
+            let result = key::Entity::update_many()
+                .col_expr(key::Column::DeletionCanaryCount, Expr::col(key::Column::DeletionCanaryCount).add(1))
+                .col_expr(key::Column::DeletionCanaryLastAt, Expr::value(micros(*at)))
+                .filter(key::Column::Id.eq(id.to_string()))
+                .filter(key::Column::State.eq(pending))
+                .exec(db)
+                .await
+                .map_err(db_err)?;
+            one_row(result.rows_affected, || format!("key {id} is no longer pending deletion"))
+        }
     }
 }
 

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
 use keyward_core::model::import::KeyOrigin;
-use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, KeyUsage};
+use keyward_core::model::key::{KeyRecord, KeySpec, KeyState, KeyUsage, OnUseWhilePending};
 use keyward_core::model::version::VersionRecord;
 use keyward_core::ports::store::{AliasRecord, StoreError};
-use sea_orm::ActiveValue::Set;
+use sea_orm::ActiveValue::{NotSet, Set};
 use zeroize::Zeroizing;
 
 use crate::entity::{alias, key, key_version};
@@ -64,6 +64,12 @@ pub(crate) fn key_from_row(m: key::Model) -> Result<KeyRecord, StoreError> {
         valid_to: m.valid_to.map(time).transpose()?,
         material_fingerprint: m.material_fingerprint,
         rotate_after_encryptions: m.rotate_after_encryptions.and_then(|n| u64::try_from(n).ok()),
+        on_use_while_pending: match &m.on_use_while_pending {
+            Some(o) => o.parse::<OnUseWhilePending>().map_err(|_| corrupt("on_use_while_pending", o))?,
+            None => OnUseWhilePending::Alert,
+        },
+        deletion_canary_count: u64::try_from(m.deletion_canary_count).unwrap_or(0),
+        deletion_canary_last_at: m.deletion_canary_last_at.map(time).transpose()?,
     })
 }
 
@@ -90,6 +96,11 @@ pub(crate) fn key_to_active(k: &KeyRecord) -> key::ActiveModel {
         valid_to: Set(k.valid_to.map(micros)),
         material_fingerprint: Set(k.material_fingerprint.clone()),
         rotate_after_encryptions: Set(k.rotate_after_encryptions.and_then(|n| i64::try_from(n).ok())),
+        on_use_while_pending: Set(Some(k.on_use_while_pending.as_str().to_owned())),
+        // The canary's counters change only by its own write (see `Write::NoteDeletionCanary`),
+        // so an update racing a canary cannot lose a count.
+        deletion_canary_count: NotSet,
+        deletion_canary_last_at: NotSet,
     }
 }
 

@@ -111,6 +111,7 @@ async fn a_change_whose_record_cannot_commit_does_not_happen(db: Db) {
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Keep,
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     refused(
         "CreateKey",

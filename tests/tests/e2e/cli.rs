@@ -47,6 +47,10 @@ async fn every_key_subcommand_against_a_running_server() {
 
     let updated = json(&key(&s, &admin, &["update", &id, "--description", "from the CLI", "--output", "json"]));
     assert_eq!(updated["description"], "from the CLI");
+    let armed = text(&key(&s, &admin, &["update", &id, "--on-use-while-pending", "cancel"]));
+    assert!(armed.lines().any(|l| l.starts_with("on_use_while_pending") && l.ends_with("cancel")), "{armed}");
+    assert!(armed.lines().any(|l| l.starts_with("deletion_canary_count") && l.ends_with('0')), "{armed}");
+    assert_eq!(key(&s, &admin, &["update", &id, "--on-use-while-pending", "explode"]).status.code(), Some(2));
     assert_eq!(json(&key(&s, &admin, &["rotate", &id, "--output", "json"]))["primary_version"], 2);
     let versions = json(&key(&s, &admin, &["versions", &id, "--output", "json"]));
     assert_eq!(versions["versions"].as_array().unwrap().len(), 2);

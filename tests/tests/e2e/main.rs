@@ -9,6 +9,7 @@ mod audit_trail;
 mod authz;
 mod aws_api;
 mod aws_kms;
+mod canary;
 mod change_atomicity;
 mod cli;
 mod console;

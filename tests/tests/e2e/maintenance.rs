@@ -45,6 +45,7 @@ async fn destroys_due_keys_and_rotates_on_schedule(db: Db) {
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Every(30),
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     svc.audited(rig.admin(Operation::UpdateKey), async |s| svc.update_key(s, &kept_ref, update).await).await.unwrap();
 

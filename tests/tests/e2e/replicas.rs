@@ -344,3 +344,49 @@ async fn a_key_rotates_by_usage_counted_across_replicas() {
     let reset = a.call("PATCH", &path, &a.admin, Some(json!({"rotate_after_encryptions": null}))).await;
     assert_eq!(reset.body["rotate_after_encryptions"], 1_u64 << 30, "{}", reset.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_canaries_raised_on_any_replica_count_on_the_key_and_cancel_once() {
+    let Some(db) = Db::postgres().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.key"), "5".repeat(64)).unwrap();
+    let toml = format!(
+        "[[backends]]\nname = \"software\"\nkind = \"software\"\nroot_key_file = \"{}\"\n",
+        dir.path().join("root.key").display()
+    );
+    let a = Server::start_with_config(db, &toml, &[]).await;
+    let b = Server::start_with_config(Db::Postgres(a.db_url()), &toml, &[]).await;
+    let key = a.create_key("canary").await;
+    let path = format!("/v1/keys/{key}");
+    let encrypt = async |s: &Server| {
+        s.call("POST", &format!("{path}/encrypt"), &s.admin, Some(json!({"plaintext": b64(b"c")}))).await
+    };
+    assert_eq!(encrypt(&b).await.status, 200, "b caches the enabled key");
+    assert_eq!(a.post(&format!("{path}/schedule-deletion"), json!({})).await.status, 200);
+    // b hears of the deletion and refuses; each refusal on either replica is one canary.
+    let scheduled = Instant::now();
+    while encrypt(&b).await.code() != "KeyPendingDeletion" {
+        assert!(scheduled.elapsed() < Duration::from_secs(5), "b still uses the key pending deletion");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(encrypt(&a).await.code(), "KeyPendingDeletion");
+    assert_eq!(a.get(&path).await.body["deletion_canary_count"], 2);
+    // With `cancel`, simultaneous attempts on both replicas cancel the deletion once.
+    let r = b.call("PATCH", &path, &b.admin, Some(json!({"on_use_while_pending": "cancel"}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (ra, rb) = tokio::join!(encrypt(&a), encrypt(&b));
+    assert!([ra.code(), rb.code()].iter().all(|c| ["KeyPendingDeletion", "KeyDisabled"].contains(c)), "{ra:?} {rb:?}");
+    let described = a.get(&path).await.body;
+    assert_eq!(described["key_state"], "Disabled", "{described}");
+    let rows = a
+        .audit_store()
+        .await
+        .query(&keyward_store::AuditQuery {
+            action: Some("CancelKeyDeletion".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().filter(|r| r.outcome == "Success").count(), 1, "{rows:?}");
+}

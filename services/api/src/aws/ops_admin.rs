@@ -231,6 +231,7 @@ pub(super) async fn update_key_description(call: &Call<'_>, scope: &mut Scope) -
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Keep,
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
@@ -363,6 +364,7 @@ pub(super) async fn tag_resource(call: &Call<'_>, scope: &mut Scope) -> Result<V
         tags: TagUpdate::Change { set, remove: Vec::new() },
         rotation: RotationUpdate::Keep,
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
@@ -377,6 +379,7 @@ pub(super) async fn untag_resource(call: &Call<'_>, scope: &mut Scope) -> Result
         tags: TagUpdate::Change { set: BTreeMap::new(), remove },
         rotation: RotationUpdate::Keep,
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     call.service.update_key(scope, &key, input).await?;
     Ok(json!({}))
@@ -417,6 +420,7 @@ pub(super) async fn set_rotation(call: &Call<'_>, scope: &mut Scope, enable: boo
                 tags: TagUpdate::Keep,
                 rotation,
                 rotate_after: RotateAfterUpdate::Keep,
+                on_use_while_pending: None,
             },
         )
         .await?;

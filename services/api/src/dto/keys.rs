@@ -74,6 +74,11 @@ pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<u64>, nullable)]
     pub rotate_after_encryptions: Option<Option<u64>>,
+    /// What an attempt to use the key while it is pending deletion does besides refusing:
+    /// `alert` (record, count and notify) or `cancel` (also cancel the deletion).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub on_use_while_pending: Option<String>,
 }
 
 /// ScheduleKeyDeletion's body (may be empty).
@@ -169,6 +174,13 @@ pub struct KeyMetadata {
     pub rotate_after_encryptions: u64,
     /// When the next automatic rotation is due.
     pub next_rotation_at: Option<String>,
+    /// What an attempt to use the key while it is pending deletion does besides refusing:
+    /// `alert` or `cancel` (the deletion).
+    pub on_use_while_pending: String,
+    /// Attempts to use the key while it was pending deletion (deletion canaries).
+    pub deletion_canary_count: u64,
+    /// The latest such attempt (RFC 3339).
+    pub deletion_canary_last_at: Option<String>,
 }
 
 /// RFC 3339 in UTC with a `Z`.
@@ -209,6 +221,9 @@ impl From<CoreMetadata> for KeyMetadata {
             rotation_period_days: k.rotation_period_days,
             rotate_after_encryptions: m.rotate_after_encryptions,
             next_rotation_at: k.next_rotation_at.map(rfc3339),
+            on_use_while_pending: k.on_use_while_pending.as_str().to_owned(),
+            deletion_canary_count: k.deletion_canary_count,
+            deletion_canary_last_at: k.deletion_canary_last_at.map(rfc3339),
         }
     }
 }

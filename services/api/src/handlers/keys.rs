@@ -132,7 +132,8 @@ pub async fn update_key(
             Some(Some(n)) => RotateAfterUpdate::After(n),
         };
         let tags = r.tags.map_or(TagUpdate::Keep, TagUpdate::Replace);
-        let input = UpdateKeyInput { description: r.description, tags, rotation, rotate_after };
+        let on_use_while_pending = r.on_use_while_pending.as_deref().map(str::parse).transpose()?;
+        let input = UpdateKeyInput { description: r.description, tags, rotation, rotate_after, on_use_while_pending };
         state.service.update_key(scope, &key_ref(&key)?, input).await.map(KeyMetadata::from)
     })
     .await

@@ -322,6 +322,47 @@ pub struct KeyRecord {
     /// Encryptions with the primary version after which the key rotates by itself (AES-GCM's
     /// random nonces must stay well under 2^32 per key); none: the namespace's or the default.
     pub rotate_after_encryptions: Option<u64>,
+    /// What an attempt to use the key while it is pending deletion does besides the canary.
+    pub on_use_while_pending: OnUseWhilePending,
+    /// Attempts to use the key while it was pending deletion (kept by the store: updates of
+    /// the key leave it alone).
+    pub deletion_canary_count: u64,
+    /// The latest such attempt.
+    pub deletion_canary_last_at: Option<DateTime<Utc>>,
+}
+
+/// What a deletion canary does besides raising its alarm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnUseWhilePending {
+    /// Record, count and notify only.
+    #[default]
+    Alert,
+    /// Also cancel the deletion: the key comes back `Disabled`.
+    Cancel,
+}
+
+impl OnUseWhilePending {
+    /// The value's name in the API and store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alert => "alert",
+            Self::Cancel => "cancel",
+        }
+    }
+}
+
+impl FromStr for OnUseWhilePending {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "alert" => Ok(Self::Alert),
+            "cancel" => Ok(Self::Cancel),
+            other => Err(Error::invalid(format!(
+                "`on_use_while_pending` must be alert or cancel, not `{}`",
+                truncate(other)
+            ))),
+        }
+    }
 }
 
 impl KeyRecord {
@@ -357,6 +398,9 @@ impl KeyRecord {
             valid_to: None,
             material_fingerprint: None,
             rotate_after_encryptions: None,
+            on_use_while_pending: OnUseWhilePending::Alert,
+            deletion_canary_count: 0,
+            deletion_canary_last_at: None,
         }
     }
 }

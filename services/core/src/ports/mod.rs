@@ -5,4 +5,5 @@ pub mod authorizer;
 pub mod backend;
 pub mod clock;
 pub mod key_pairs;
+pub mod notifier;
 pub mod store;

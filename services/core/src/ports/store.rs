@@ -139,6 +139,14 @@ pub enum Write {
     InsertAccessKey(AccessKeyRecord),
     /// An access key deleted, if it exists (the record, to destroy its sealing key after).
     DeleteAccessKey(AccessKeyRecord),
+    /// A deletion canary counted on its key, if the key is still pending deletion. The key's
+    /// revision is left alone: an alarm must not make a concurrent management change fail.
+    NoteDeletionCanary {
+        /// The key.
+        key: KeyId,
+        /// When the attempt was made.
+        at: DateTime<Utc>,
+    },
 }
 
 impl Write {
@@ -151,7 +159,9 @@ impl Write {
             | Self::DestroyKey(key)
             | Self::SetMaterial { key, .. } => Some(key.id),
             Self::PutAlias { alias, .. } => Some(alias.key_id),
-            Self::DeleteAlias { key, .. } | Self::RevokeGrant { key, .. } => Some(*key),
+            Self::DeleteAlias { key, .. } | Self::RevokeGrant { key, .. } | Self::NoteDeletionCanary { key, .. } => {
+                Some(*key)
+            }
             Self::InsertGrant(g) => Some(g.key_id),
             Self::InsertAccessKey(_) | Self::DeleteAccessKey(_) => None,
         }

@@ -11,7 +11,9 @@ use crate::gate::Permit;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use crate::model::import::KeyOrigin;
-use crate::model::key::{KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, validate_description, validate_tags};
+use crate::model::key::{
+    KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, OnUseWhilePending, validate_description, validate_tags,
+};
 use crate::model::version::{VersionRecord, VersionState};
 use crate::operation::{Action, Operation};
 use crate::ports::backend::DynBackend as _;
@@ -90,6 +92,8 @@ pub struct UpdateKeyInput {
     pub rotation: RotationUpdate,
     /// Change of the encryption count that rotates the key.
     pub rotate_after: RotateAfterUpdate,
+    /// Change of what an attempt to use the key while it is pending deletion does.
+    pub on_use_while_pending: Option<OnUseWhilePending>,
 }
 
 /// How UpdateKey changes `rotate_after_encryptions`.
@@ -316,6 +320,9 @@ impl KeyService {
         {
             self.ensure_rotatable(self.backend_for(&permit, &key)?, &key).await?;
         }
+        if let Some(response) = input.on_use_while_pending {
+            key.on_use_while_pending = response;
+        }
         match input.rotate_after {
             RotateAfterUpdate::Keep => {}
             RotateAfterUpdate::Default => key.rotate_after_encryptions = None,
@@ -420,9 +427,19 @@ impl KeyService {
 
     /// CancelKeyDeletion: the key comes back `Disabled`.
     pub async fn cancel_key_deletion(&self, scope: &mut Scope, key: &KeyRef) -> Result<KeyMetadata> {
-        let mut key = self.resolve(scope, key).await?;
+        let key = self.resolve(scope, key).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::CancelKeyDeletion), &key, &EncryptionContext::default())?;
+        self.cancel_deletion(scope, permit, key).await
+    }
+
+    /// Stages a key's return from `PendingDeletion`: `Disabled`, or `PendingImport` without material.
+    pub(super) async fn cancel_deletion(
+        &self,
+        scope: &mut Scope,
+        permit: Permit,
+        mut key: KeyRecord,
+    ) -> Result<KeyMetadata> {
         if key.state != KeyState::PendingDeletion {
             return Err(Error::conflict(format!("the key is `{}`, not pending deletion", key.state.as_str()))
                 .with_detail(Detail::InvalidState));

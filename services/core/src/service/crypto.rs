@@ -283,7 +283,7 @@ impl KeyService {
         let key = self.resolve(scope, &input.key).await?;
         let op = if with_plaintext { Operation::GenerateDataKey } else { Operation::GenerateDataKeyWithoutPlaintext };
         let permit = self.authorize_key(scope, Action::Op(op), &key, &input.context)?;
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         let (key_version, ciphertext_blob, plaintext) =
             self.seal(scope, &permit, &key, Sealing::DataKey { len, with_plaintext }, &input.context).await?;
         Ok(DataKeyOutput { key_id: key.id, key_version, plaintext, ciphertext_blob })
@@ -316,7 +316,7 @@ impl KeyService {
         what: Sealing<'_>,
         context: &EncryptionContext,
     ) -> Result<(u32, Vec<u8>, Option<Zeroizing<Vec<u8>>>)> {
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, key)?;
         ensure_symmetric(key)?;
         let backend = self.backend_for(permit, key)?;
         if let Sealing::Plaintext(plaintext) = what
@@ -386,7 +386,7 @@ impl KeyService {
             return Err(self.unknown_key(scope, action, &KeyRef::Id(header.key_id), missing));
         };
         let permit = self.authorize_key(scope, action, &key, context)?;
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         ensure_symmetric(&key)?;
         if header.key_version < key.min_decryption_version {
             return Err(Error::invalid_ciphertext(format!(

@@ -6,6 +6,7 @@ mod aliases;
 mod asymmetric;
 mod audit_read;
 mod backends;
+mod canary;
 mod crypto;
 mod grants;
 mod import;
@@ -78,6 +79,8 @@ pub struct KeyService {
     quotas: Option<Quotas>,
     /// Encryption counts that rotate keys.
     rotation_limits: RotationLimits,
+    /// Where deletion canaries are sent, besides the trail.
+    notifier: Option<Arc<dyn crate::ports::notifier::Notifier>>,
 }
 
 impl KeyService {
@@ -100,7 +103,15 @@ impl KeyService {
             grant_sync: grants::GrantSync::default(),
             quotas: None,
             rotation_limits: RotationLimits::default(),
+            notifier: None,
         }
+    }
+
+    /// Sends deletion canaries to operators (a webhook).
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::ports::notifier::Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Enforces request quotas (see [`Quotas`]).
@@ -216,6 +227,7 @@ impl KeyService {
         }
         let result = op(&mut scope).await;
         let staged = scope.staged.take();
+        let canary = canary::Tripped::take(&mut scope);
         let mut record = scope.into_record(self.clock.now(), result.as_ref().err());
         let result = match (result, staged) {
             (Ok(value), Some(staged)) => match self.commit_staged(&record, staged).await {
@@ -240,7 +252,13 @@ impl KeyService {
             return result;
         }
         match self.audit.record(record).instrument(tracing::info_span!("audit_commit")).await {
-            Ok(()) => result,
+            Ok(()) => {
+                if let Some(tripped) = canary {
+                    // Boxed: the canary is itself an audited request.
+                    Box::pin(self.raise_canary(tripped)).await;
+                }
+                result
+            }
             Err(e) => {
                 tracing::error!(error = %e, "audit record not committed; withholding the result");
                 Err(Error::audit_unavailable(e.0))

@@ -72,7 +72,7 @@ impl KeyService {
         if key.spec != KeySpec::Aes256 {
             return Err(Error::new(ErrorCode::InvalidKeyUsage, "raw AES-GCM needs an AES_256 key"));
         }
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         let record = self.primary_version(scope, &key).await?;
         let version = record.version;
         let backend = self.backend_for(&permit, &key)?;
@@ -124,7 +124,7 @@ impl KeyService {
         if key.spec != KeySpec::Aes256 {
             return Err(Error::new(ErrorCode::InvalidKeyUsage, "raw AES-GCM needs an AES_256 key"));
         }
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         if version < key.min_decryption_version {
             return Err(Error::invalid_ciphertext(format!(
                 "version {version} is below min_decryption_version {}",

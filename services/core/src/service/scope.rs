@@ -75,6 +75,8 @@ pub struct Scope {
     pub(crate) details: BTreeMap<String, String>,
     /// Whether the request was charged to its principal's quota (once per request).
     pub(crate) quota_charged: bool,
+    /// A key pending deletion the request tried to use: the canary raised once it is recorded.
+    pub(crate) canary: Option<crate::model::key::KeyRecord>,
 }
 
 /// A change waiting for the request's outcome, with the error the request answers if the
@@ -111,6 +113,7 @@ impl Scope {
             algorithm: AlgorithmFacts::default(),
             details: BTreeMap::new(),
             quota_charged: false,
+            canary: None,
         }
     }
 

@@ -147,7 +147,7 @@ impl KeyService {
         let key = self.resolve(scope, key).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::GetPublicKey), &key, &EncryptionContext::default())?;
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         if !key.spec.is_asymmetric() {
             return Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
@@ -225,7 +225,7 @@ impl KeyService {
     ) -> Result<(KeyRecord, VersionRecord)> {
         let key = self.resolve(scope, key).await?;
         let permit = self.authorize_key(scope, Action::Op(op), &key, &EncryptionContext::default())?;
-        key.ensure_usable(self.clock.now())?;
+        self.ensure_usable(scope, &key)?;
         key.usage.ensure(usage, op.as_str())?;
         let record = self.primary_version(scope, &key).await?;
         // The permit names this key; the callers reach the backend by the key's name.

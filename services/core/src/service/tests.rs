@@ -75,6 +75,7 @@ async fn create_describe_list_and_update() {
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Every(90),
         rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: None,
     };
     let u =
         svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await).await.unwrap();
@@ -531,6 +532,7 @@ async fn a_key_rotates_once_its_primary_version_is_worn() {
         tags: TagUpdate::Keep,
         rotation: RotationUpdate::Keep,
         rotate_after: crate::service::RotateAfterUpdate::After(10_000),
+        on_use_while_pending: None,
     };
     let u = svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await);
     assert_eq!(u.await.unwrap().rotate_after_encryptions, 10_000);
@@ -538,4 +540,97 @@ async fn a_key_rotates_once_its_primary_version_is_worn() {
     // A disabled key is not rotated.
     svc.audited(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &k).await).await.unwrap();
     assert!(!svc.rotate_if_worn(id, 2, 20_000, 10).await.unwrap());
+}
+
+/// Keeps the deletion canaries it is sent.
+#[derive(Debug, Default)]
+struct Notified(std::sync::Mutex<Vec<crate::ports::notifier::CanaryEvent>>);
+
+impl crate::ports::notifier::Notifier for Notified {
+    fn deletion_canary(&self, event: crate::ports::notifier::CanaryEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[tokio::test]
+async fn using_a_key_pending_deletion_raises_its_canary_and_can_cancel_the_deletion() {
+    let notified = std::sync::Arc::new(Notified::default());
+    let sink = notified.clone();
+    let h = Harness::configured(RuleAuthorizer::new(|r| r.principal.id != "mallory"), |s| s.with_notifier(sink));
+    let svc = &h.service;
+    let k = create(&h).await;
+    let KeyRef::Id(id) = k else { unreachable!("created keys are named by id") };
+    let encrypt = async |who: &str| {
+        let i = EncryptInput {
+            key: k.clone(),
+            plaintext: Zeroizing::new(b"p".to_vec()),
+            context: EncryptionContext::default(),
+        };
+        svc.audited(start(Operation::Encrypt, who), async |s| svc.encrypt(s, i).await).await
+    };
+    let describe = async || {
+        svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await.unwrap()
+    };
+    let canaries = || h.records().into_iter().filter(|r| r.action == "DeletionCanary").collect::<Vec<_>>();
+    let schedule = async || {
+        let s = svc.audited(start(Operation::ScheduleKeyDeletion, "alice"), async |s| {
+            svc.schedule_key_deletion(s, &k, Some(7)).await
+        });
+        s.await.unwrap();
+    };
+    // Before the deletion is scheduled, use raises nothing.
+    encrypt("bob").await.unwrap();
+    assert!(canaries().is_empty());
+    schedule().await;
+    assert_eq!(describe().await.key.on_use_while_pending, crate::model::key::OnUseWhilePending::Alert);
+
+    // Alert: refused as before, recorded as a canary naming who tried, counted, notified.
+    assert_eq!(encrypt("bob").await.unwrap_err().code(), ErrorCode::KeyPendingDeletion);
+    let c = canaries();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].principal, "Keyward::User::\"bob\"");
+    assert_eq!(c[0].key_id, Some(id));
+    assert_eq!(c[0].details.get("kind").map(String::as_str), Some("deletion_canary"));
+    assert_eq!(c[0].details.get("attempted_action").map(String::as_str), Some("Encrypt"));
+    assert_eq!(c[0].outcome, "Success");
+    let refused = last(&h, "Encrypt");
+    assert_eq!(
+        (refused.outcome.as_str(), refused.request_id.as_str()),
+        ("KeyPendingDeletion", c[0].request_id.as_str())
+    );
+    let d = describe().await;
+    assert_eq!((d.key.state, d.key.deletion_canary_count), (KeyState::PendingDeletion, 1));
+    assert_eq!(d.key.deletion_canary_last_at, Some(h.clock.now()));
+    {
+        let sent = notified.0.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].key_id, sent[0].count, sent[0].deletion_cancelled), (id, 1, false));
+        assert_eq!(sent[0].action, "Encrypt");
+    }
+
+    // A caller the policies refuse trips nothing: no canary, no cancellation by strangers.
+    assert_eq!(encrypt("mallory").await.unwrap_err().code(), ErrorCode::AccessDenied);
+    assert_eq!(canaries().len(), 1);
+    assert_eq!(describe().await.key.deletion_canary_count, 1);
+
+    // Cancel: the attempt is still refused, and the system cancels the deletion (audited).
+    let update = UpdateKeyInput {
+        description: None,
+        tags: TagUpdate::Keep,
+        rotation: RotationUpdate::Keep,
+        rotate_after: RotateAfterUpdate::Keep,
+        on_use_while_pending: Some(crate::model::key::OnUseWhilePending::Cancel),
+    };
+    svc.audited(start(Operation::UpdateKey, "alice"), async |s| svc.update_key(s, &k, update).await).await.unwrap();
+    assert_eq!(encrypt("carol").await.unwrap_err().code(), ErrorCode::KeyPendingDeletion);
+    let d = describe().await;
+    assert_eq!((d.key.state, d.key.deletion_canary_count, d.key.deletion_date), (KeyState::Disabled, 2, None));
+    let cancel = last(&h, "CancelKeyDeletion");
+    assert_eq!(cancel.principal, "Keyward::Service::\"keyward:system\"");
+    assert_eq!(cancel.details.get("trigger").map(String::as_str), Some("deletion_canary"));
+    assert_eq!(cancel.details.get("canary_request_id"), Some(&canaries()[1].request_id));
+    assert!(notified.0.lock().unwrap()[1].deletion_cancelled);
+    // Disabled, not pending: use is refused without a canary.
+    assert_eq!(encrypt("carol").await.unwrap_err().code(), ErrorCode::KeyDisabled);
+    assert_eq!(canaries().len(), 2);
 }

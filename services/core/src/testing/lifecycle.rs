@@ -146,9 +146,21 @@ impl<'a> Run<'a> {
             return Err(format!("answered {got_code:?} ({detail}), the model says {want:?}"));
         }
         let records = self.trail.new_records().await;
-        let [record] = records.as_slice() else {
-            return Err(format!("{} records appeared, not one", records.len()));
+        // A use of a key pending deletion also raises its canary: a second record, after the refusal.
+        let (record, canary) = match records.as_slice() {
+            [record] => (record, None),
+            [record, canary] => (record, Some(canary)),
+            _ => return Err(format!("{} records appeared, not one", records.len())),
         };
+        let canary_expected = want == Err(ErrorCode::KeyPendingDeletion) && op.uses_key_material();
+        match canary {
+            None if canary_expected => return Err("no deletion canary was recorded".into()),
+            Some(c) if !canary_expected => return Err(format!("an unexpected second record: {}", c.action)),
+            Some(c) if c.action != "DeletionCanary" || c.request_id != id || c.key_id != key => {
+                return Err(format!("the second record is not this attempt's canary: {c:?}"));
+            }
+            _ => {}
+        }
         let outcome = want.map_or_else(|c| c.as_str().to_owned(), |()| "Success".to_owned());
         if record.request_id != id || record.action != op.as_str() || record.outcome != outcome {
             return Err(format!(

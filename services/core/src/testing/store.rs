@@ -59,7 +59,16 @@ fn conflict(what: impl Into<String>) -> StoreError {
 fn write_key(s: &mut State, key: &KeyRecord) -> Result<(), StoreError> {
     match s.keys.get(&key.id) {
         Some(old) if old.revision == key.revision - 1 => {
-            s.keys.insert(key.id, key.clone());
+            // The canary's counters are the store's own, as in the SQL store.
+            let (count, last) = (old.deletion_canary_count, old.deletion_canary_last_at);
+            s.keys.insert(
+                key.id,
+                crate::model::key::KeyRecord {
+                    deletion_canary_count: count,
+                    deletion_canary_last_at: last,
+                    ..key.clone()
+                },
+            );
             Ok(())
         }
         _ => Err(conflict(format!("key {} changed concurrently", key.id))),
@@ -146,6 +155,14 @@ fn apply(s: &mut State, write: &Write) -> Result<(), StoreError> {
         Write::DeleteAccessKey(k) => {
             s.access_keys.remove(&k.id).map(|_| ()).ok_or_else(|| conflict(format!("access key {} is gone", k.id)))
         }
+        Write::NoteDeletionCanary { key, at } => match s.keys.get_mut(key) {
+            Some(k) if k.state == crate::model::key::KeyState::PendingDeletion => {
+                k.deletion_canary_count += 1;
+                k.deletion_canary_last_at = Some(*at);
+                Ok(())
+            }
+            _ => Err(conflict(format!("key {key} is no longer pending deletion"))),
+        },
     }
 }
 

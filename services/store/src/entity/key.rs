@@ -34,6 +34,12 @@ pub struct Model {
     pub material_fingerprint: Option<String>,
     /// The key's own encryption limit before rotation (null: the namespace's or the default).
     pub rotate_after_encryptions: Option<i64>,
+    /// `alert` or `cancel`; null: `alert`.
+    pub on_use_while_pending: Option<String>,
+    /// Deletion canaries raised on the key (only the canary's write changes it).
+    pub deletion_canary_count: i64,
+    /// The latest canary.
+    pub deletion_canary_last_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

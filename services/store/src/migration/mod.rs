@@ -11,6 +11,7 @@ mod m0008_audit_genesis;
 mod m0009_key_usage_audit_details;
 mod m0010_imported_keys;
 mod m0011_rotate_after_encryptions;
+mod m0012_deletion_canary;
 
 use sea_orm_migration::prelude::*;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_key_usage_audit_details::Migration),
             Box::new(m0010_imported_keys::Migration),
             Box::new(m0011_rotate_after_encryptions::Migration),
+            Box::new(m0012_deletion_canary::Migration),
         ]
     }
 }
