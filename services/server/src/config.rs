@@ -93,7 +93,9 @@ impl NotificationsSection {
                 env(var).ok_or_else(|| format!("`notifications.webhook_secret_env`: `{var}` is not set"))?
             }
             _ => {
-                return Err("`notifications`: give exactly one of `webhook_secret_file` and `webhook_secret_env`".into());
+                return Err(
+                    "`notifications`: give exactly one of `webhook_secret_file` and `webhook_secret_env`".into()
+                );
             }
         };
         let secret = secret.trim().as_bytes().to_vec();

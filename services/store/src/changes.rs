@@ -58,7 +58,8 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
     };
     match write {
         Write::InsertKey { key, version, alias: name, idempotency } => {
-            convert::key_to_active(key).insert(db).await.map_err(db_err)?;
+            // Without returning: the canary's columns are left to their defaults.
+            key::Entity::insert(convert::key_to_active(key)).exec_without_returning(db).await.map_err(db_err)?;
             convert::version_to_active(key.id, version).insert(db).await.map_err(db_err)?;
             if let Some(name) = name {
                 insert_alias(db, &AliasRecord { name: name.clone(), key_id: key.id, updated_at: key.created_at })

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::default_keys::{ensure_caller_managed, ensure_not_reserved};
 use super::{KeyService, Scope, backend_err, store_err};
 use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
@@ -138,6 +139,9 @@ impl KeyService {
     pub async fn create_key(&self, scope: &mut Scope, input: CreateKeyInput) -> Result<KeyMetadata> {
         validate_description(&input.description)?;
         validate_tags(&input.tags)?;
+        if let Some(alias) = &input.alias {
+            ensure_not_reserved(alias)?;
+        }
         let usage = check_spec_and_usage(input.spec, input.usage, input.external_key_id.is_some())?;
         let principal = scope.principal()?;
         let owner = principal.to_string();
@@ -303,6 +307,7 @@ impl KeyService {
         let mut key = self.resolve(scope, key).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::UpdateKey), &key, &EncryptionContext::default())?;
+        ensure_caller_managed(&key, Operation::UpdateKey)?;
         if key.state == KeyState::Destroyed {
             return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
         }
@@ -370,6 +375,7 @@ impl KeyService {
     async fn set_state(&self, scope: &mut Scope, key: &KeyRef, op: Operation, to: KeyState) -> Result<KeyMetadata> {
         let mut key = self.resolve(scope, key).await?;
         let permit = self.authorize_key(scope, Action::Op(op), &key, &EncryptionContext::default())?;
+        ensure_caller_managed(&key, op)?;
         match key.state {
             KeyState::Enabled | KeyState::Disabled => {}
             KeyState::PendingDeletion => {
@@ -410,6 +416,7 @@ impl KeyService {
         let mut key = self.resolve(scope, key).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::ScheduleKeyDeletion), &key, &EncryptionContext::default())?;
+        ensure_caller_managed(&key, Operation::ScheduleKeyDeletion)?;
         match key.state {
             KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => {}
             KeyState::PendingDeletion => {
@@ -551,6 +558,7 @@ impl KeyService {
             &key,
             &EncryptionContext::default(),
         )?;
+        ensure_caller_managed(&key, Operation::SetMinDecryptionVersion)?;
         if version == 0 || version > key.primary_version {
             return Err(Error::invalid(format!(
                 "`version` must be 1-{} (the primary version), got {version}",
@@ -605,7 +613,7 @@ fn check_importable(
 }
 
 /// A time-ordered key id (UUID v7) from the clock port.
-fn new_key_id(now: DateTime<Utc>) -> KeyId {
+pub(super) fn new_key_id(now: DateTime<Utc>) -> KeyId {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos());
     KeyId(Uuid::new_v7(ts))

@@ -46,6 +46,7 @@ impl KeyService {
         target: &KeyRef,
         mode: AliasWrite,
     ) -> Result<(AliasOutput, bool)> {
+        super::default_keys::ensure_not_reserved(&name)?;
         let key = self.resolve(scope, target).await?;
         let permit =
             self.authorize_key(scope, Action::Op(Operation::CreateAlias), &key, &EncryptionContext::default())?;
@@ -75,6 +76,7 @@ impl KeyService {
 
     /// DeleteAlias.
     pub async fn delete_alias(&self, scope: &mut Scope, name: &AliasName) -> Result<()> {
+        super::default_keys::ensure_not_reserved(name)?;
         let Some(alias) = self.store.alias(name).await.map_err(store_err)? else {
             let missing = Error::not_found(format!("alias `{name}`"));
             return Err(self.unknown_key(

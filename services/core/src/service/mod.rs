@@ -8,6 +8,7 @@ mod audit_read;
 mod backends;
 mod canary;
 mod crypto;
+mod default_keys;
 mod grants;
 mod import;
 mod maintenance;
@@ -35,6 +36,9 @@ pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
     DataKeyInput, DataKeyOutput, DataKeyPairInput, DataKeyPairOutput, DataKeySize, DecryptInput, DecryptOutput,
     EncryptInput, EncryptOutput, ReEncryptInput, ReEncryptOutput,
+};
+pub use default_keys::{
+    DEFAULT_KEY_ALIAS_PREFIX, DEFAULT_KEY_ROTATION_DAYS, default_key_namespace, is_service_managed,
 };
 pub use grants::{CreateGrantInput, GrantOutput, MAX_GRANTS_PER_GRANTEE, MAX_GRANTS_PER_KEY};
 pub use import::{ImportInput, ImportParameters, MAX_VALID_TO};
@@ -475,7 +479,12 @@ impl KeyService {
             KeyRef::Id(id) => *id,
             KeyRef::Alias(name) => match self.store.alias(name).await.map_err(store_err)? {
                 Some(a) => a.key_id,
-                None => return Err(self.unknown_key(scope, action, key, Error::not_found(format!("alias `{name}`")))),
+                None => match self.default_key(scope, name).await? {
+                    Some(id) => id,
+                    None => {
+                        return Err(self.unknown_key(scope, action, key, Error::not_found(format!("alias `{name}`"))));
+                    }
+                },
             },
         };
         let loaded = if scope.operation.uses_cached_keys() {

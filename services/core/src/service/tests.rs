@@ -634,3 +634,74 @@ async fn using_a_key_pending_deletion_raises_its_canary_and_can_cancel_the_delet
     assert_eq!(encrypt("carol").await.unwrap_err().code(), ErrorCode::KeyDisabled);
     assert_eq!(canaries().len(), 2);
 }
+
+#[tokio::test]
+async fn a_namespace_default_key_is_made_on_first_encryption_and_managed_by_the_service() {
+    let h = harness();
+    let svc = &h.service;
+    let alias = |s: &str| KeyRef::Alias(AliasName::parse(s).unwrap());
+    let encrypt = async |who: &str, key: KeyRef| {
+        let i = EncryptInput { key, plaintext: Zeroizing::new(b"p".to_vec()), context: EncryptionContext::default() };
+        svc.audited(start(Operation::Encrypt, who), async |s| svc.encrypt(s, i).await).await
+    };
+    let creations = || h.records().into_iter().filter(|r| r.action == "CreateKey").collect::<Vec<_>>();
+
+    // A caller the policies refuse makes nothing, and learns nothing.
+    let denied = encrypt("mallory", alias("alias/keyward/payments")).await.unwrap_err();
+    assert_eq!(denied.code(), ErrorCode::AccessDenied);
+    assert!(creations().is_empty());
+
+    // First use: the key is made by the system, named after the requester, then used.
+    let first = encrypt("alice", alias("alias/keyward/payments")).await.unwrap();
+    let created = creations();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].principal, "Keyward::Service::\"keyward:system\"");
+    assert_eq!(created[0].details.get("trigger").map(String::as_str), Some("namespace_default_key"));
+    assert_eq!(created[0].details.get("requested_by").map(String::as_str), Some("Keyward::User::\"alice\""));
+    assert_eq!(created[0].key_id, Some(first.key_id));
+    assert_eq!(last(&h, "Encrypt").principal, "Keyward::User::\"alice\"");
+    let k = KeyRef::Id(first.key_id);
+    let m = svc.audited(start(Operation::DescribeKey, "bob"), async |s| svc.describe_key(s, &k).await).await.unwrap();
+    assert_eq!(m.key.namespace.as_str(), "payments");
+    assert_eq!(m.key.owner, "Keyward::Service::\"keyward:system\"");
+    assert_eq!(m.key.rotation_period_days, Some(365));
+    assert_eq!(m.aliases, vec![AliasName::parse("alias/keyward/payments").unwrap()]);
+    // Later uses, by anyone allowed, use the same key.
+    assert_eq!(encrypt("bob", alias("alias/keyward/payments")).await.unwrap().key_id, first.key_id);
+    assert_eq!(creations().len(), 1);
+
+    // Decrypting never makes one; neither does a dry run.
+    let d = DecryptInput {
+        ciphertext_blob: first.ciphertext_blob.clone(),
+        context: EncryptionContext::default(),
+        key: Some(alias("alias/keyward/other")),
+    };
+    assert!(svc.audited(start(Operation::Decrypt, "alice"), async |s| svc.decrypt(s, d).await).await.is_err());
+    let i = EncryptInput {
+        key: alias("alias/keyward/other"),
+        plaintext: Zeroizing::new(b"p".to_vec()),
+        context: EncryptionContext::default(),
+    };
+    let dry = svc.dry_run(start(Operation::Encrypt, "alice"), async |s| svc.encrypt(s, i).await).await;
+    assert_eq!(dry.unwrap_err().code(), ErrorCode::NotFound, "a dry run answers for keys that exist");
+    assert_eq!(creations().len(), 1, "a dry run makes no key");
+
+    // The lifecycle is the service's: no disabling, deleting, reconfiguring, or reserved aliases.
+    let disable = svc.audited(start(Operation::DisableKey, "alice"), async |s| svc.disable_key(s, &k).await).await;
+    assert_eq!(disable.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    let delete = svc.audited(start(Operation::ScheduleKeyDeletion, "alice"), async |s| {
+        svc.schedule_key_deletion(s, &k, Some(7)).await
+    });
+    assert_eq!(delete.await.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    let name = AliasName::parse("alias/keyward/payments").unwrap();
+    let mine = create(&h).await;
+    let repoint = svc.audited(start(Operation::CreateAlias, "alice"), async |s| {
+        svc.create_alias(s, name.clone(), &mine, AliasWrite::Upsert).await
+    });
+    assert_eq!(repoint.await.unwrap_err().code(), ErrorCode::InvalidRequest);
+    let remove = svc.audited(start(Operation::DeleteAlias, "alice"), async |s| svc.delete_alias(s, &name).await);
+    assert_eq!(remove.await.unwrap_err().code(), ErrorCode::InvalidRequest);
+    // On-demand rotation stays available.
+    let rotated = svc.audited(start(Operation::RotateKey, "alice"), async |s| svc.rotate_key(s, &k).await).await;
+    assert_eq!(rotated.unwrap().key.primary_version, 2);
+}
