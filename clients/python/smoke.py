@@ -94,7 +94,7 @@ def importing(client: AuthenticatedClient) -> None:
 
 
 def governance(client: AuthenticatedClient) -> None:
-    """GetKeyUsage, and the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending)."""
+    """GetKeyUsage, the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending), and a namespace default key."""
     key = create_key.sync(client=client, body=CreateKeyRequest.from_dict({"namespace": "clients"}))
     assert key is not None and not isinstance(key, Problem), key
     dk = generate_data_key.sync(key.key_id, client=client, body=GenerateDataKeyRequest.from_dict({}))
@@ -112,6 +112,11 @@ def governance(client: AuthenticatedClient) -> None:
     after = describe_key.sync(key.key_id, client=client)
     assert after is not None and not isinstance(after, Problem), after
     assert after.key_state == "Disabled" and after.deletion_canary_count == 1, after
+    # The namespace's default key is made on first use.
+    default = generate_data_key.sync("alias/keyward/clients-py", client=client, body=GenerateDataKeyRequest.from_dict({}))
+    assert default is not None and not isinstance(default, Problem), default
+    made = describe_key.sync(default.key_id, client=client)
+    assert made is not None and not isinstance(made, Problem) and made.aliases == ["alias/keyward/clients-py"], made
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ async function importing(client: ReturnType<typeof createClient<paths>>): Promis
   check(done(deleted.data, "DeleteImportedKeyMaterial").key_state === "PendingImport", "deleted", deleted.error);
 }
 
-// GetKeyUsage, and the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending).
+// GetKeyUsage, the deletion canary cancelling a deletion (UpdateKey's on_use_while_pending), and a namespace default key.
 async function governance(client: ReturnType<typeof createClient<paths>>): Promise<void> {
   const created = await client.POST("/v1/keys", { body: { namespace: "clients" } });
   const key = done(created.data, "CreateKey").key_id;
@@ -132,6 +132,13 @@ async function governance(client: ReturnType<typeof createClient<paths>>): Promi
   const after = await client.GET("/v1/keys/{key}", path);
   const m = done(after.data, "DescribeKey");
   check(m.key_state === "Disabled" && m.deletion_canary_count === 1, "the canary cancelled the deletion", m);
+  // The namespace's default key is made on first use.
+  const fresh = await client.POST("/v1/keys/{key}/generate-data-key", {
+    params: { path: { key: "alias/keyward/clients-ts" } },
+    body: {},
+  });
+  const made = await client.GET("/v1/keys/{key}", { params: { path: { key: done(fresh.data, "default key").key_id } } });
+  check(done(made.data, "DescribeKey").aliases[0] === "alias/keyward/clients-ts", "the default key", made.data);
 }
 
 main(process.argv[2], process.argv[3]).catch((e) => {

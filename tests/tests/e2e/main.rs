@@ -14,6 +14,7 @@ mod change_atomicity;
 mod cli;
 mod console;
 mod crypto;
+mod default_keys;
 mod docs;
 mod durability;
 mod envelope;

@@ -390,3 +390,31 @@ async fn deletion_canaries_raised_on_any_replica_count_on_the_key_and_cancel_onc
         .unwrap();
     assert_eq!(rows.iter().filter(|r| r.outcome == "Success").count(), 1, "{rows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_to_make_a_namespace_default_key_make_one() {
+    let Some(db) = Db::postgres().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.key"), "6".repeat(64)).unwrap();
+    let toml = format!(
+        "[[backends]]\nname = \"software\"\nkind = \"software\"\nroot_key_file = \"{}\"\n",
+        dir.path().join("root.key").display()
+    );
+    let a = Server::start_with_config(db, &toml, &[]).await;
+    let b = Server::start_with_config(Db::Postgres(a.db_url()), &toml, &[]).await;
+    let path = "/v1/keys/alias%2Fkeyward%2Fraced/encrypt";
+    let body = || Some(json!({"plaintext": b64(b"r")}));
+    let (ta, tb) = (a.token("app", &["raced"]), b.token("app", &["raced"]));
+    let (r1, r2, r3, r4) = tokio::join!(
+        a.call("POST", path, &ta, body()),
+        b.call("POST", path, &tb, body()),
+        a.call("POST", path, &ta, body()),
+        b.call("POST", path, &tb, body())
+    );
+    let answers = [r1, r2, r3, r4];
+    assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
+    let ids: std::collections::BTreeSet<_> = answers.iter().map(|r| r.s("key_id")).collect();
+    assert_eq!(ids.len(), 1, "every request used one key: {ids:?}");
+    let listed = a.get("/v1/keys?namespace=raced").await;
+    assert_eq!(listed.body["keys"].as_array().map(Vec::len), Some(1), "{}", listed.body);
+}
