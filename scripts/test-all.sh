@@ -13,7 +13,7 @@ cargo --version
 
 step "packages"
 missing=()
-for tool in curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in curl jq cvc5; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || { echo "missing ${missing[*]}: install them (apt-get install ${missing[*]})" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive

@@ -59,6 +59,20 @@ pub fn refuses_to_start(toml: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Whether the cvc5 solver (policy proofs) is installed: a test that needs it skips without
+/// it, or fails in the full suite.
+pub fn solver_present() -> bool {
+    let found = std::process::Command::new(std::env::var("CVC5").unwrap_or_else(|_| "cvc5".into()))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found || !services_required(), "cvc5 is not installed but KEYWARD_REQUIRE_SERVICES=1");
+    if !found {
+        eprintln!("skipping: no cvc5 (apt install cvc5, or run the full test command)");
+    }
+    found
+}
+
 /// Which database a server runs on.
 #[derive(Debug, Clone)]
 pub enum Db {

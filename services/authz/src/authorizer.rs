@@ -4,12 +4,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use cedar_policy::{Entities, Request};
 use keyward_core::model::grant::GrantRecord;
-use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, PolicySnapshot, PolicyText};
+use keyward_core::ports::authorizer::{Authorizer, AuthzRequest, Decision, PolicySnapshot, PolicyText, Reloaded};
 
 use crate::bundle::{PolicyBundle, Reads};
 use crate::cache::{self, DecisionCache};
 use crate::index::{Candidates, Index};
-use crate::{entities, grants};
+use crate::{entities, grants, proofs};
 
 /// The policy files, the grants, and the index over both.
 #[derive(Debug)]
@@ -45,6 +45,48 @@ pub struct CedarAuthorizer {
     /// Serializes read-modify-write updates (reloads and grant syncs).
     updates: Mutex<()>,
     cedar: cedar_policy::Authorizer,
+    /// Whether a reload must pass the safety proofs.
+    proofs: ReloadProofs,
+}
+
+/// Whether ReloadPolicies proves a set safe (never-errors, lockout) before loading it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReloadProofs {
+    /// Prove when a solver is installed; without one, load with a warning.
+    #[default]
+    WhenAvailable,
+    /// Prove always: without a solver, refuse.
+    Required,
+    /// Never prove.
+    Off,
+}
+
+impl ReloadProofs {
+    /// Proves `bundle` as this mode asks; the outcome, or why the set is refused.
+    fn check(self, bundle: &PolicyBundle, force: bool) -> Result<String, String> {
+        match self {
+            Self::Off => return Ok("off".into()),
+            Self::WhenAvailable if !proofs::solver_available() => {
+                tracing::warn!("no cvc5 solver: the reloaded policy set is not proved safe");
+                return Ok("unavailable".into());
+            }
+            Self::WhenAvailable | Self::Required => {}
+        }
+        let report = proofs::prove_blocking(bundle, &proofs::Extra::default())?;
+        if report.safe_to_load() {
+            return Ok("proved".into());
+        }
+        let failed = report.failed().join(", ");
+        if force {
+            tracing::warn!(%failed, "policy set fails its proofs; loaded by force");
+            return Ok(format!("failed, loaded by force: {failed}"));
+        }
+        let example = report.proofs.iter().find_map(|p| p.counterexample.as_deref()).unwrap_or_default();
+        Err(format!(
+            "the policy set fails its safety proofs ({failed}); fix it, or reload with force as an admin. \
+             A counterexample:\n{example}"
+        ))
+    }
 }
 
 impl CedarAuthorizer {
@@ -55,7 +97,15 @@ impl CedarAuthorizer {
             active: RwLock::new(Arc::new(active)),
             updates: Mutex::new(()),
             cedar: cedar_policy::Authorizer::new(),
+            proofs: ReloadProofs::default(),
         })
+    }
+
+    /// Sets whether reloads must pass the safety proofs.
+    #[must_use]
+    pub fn with_reload_proofs(mut self, proofs: ReloadProofs) -> Self {
+        self.proofs = proofs;
+        self
     }
 
     fn active(&self) -> Arc<Active> {
@@ -185,14 +235,15 @@ impl Authorizer for CedarAuthorizer {
         }
     }
 
-    fn reload(&self) -> Result<String, String> {
+    fn reload(&self, force: bool) -> Result<Reloaded, String> {
         let _updating = self.lock_updates();
         let current = self.active();
         let bundle = current.bundle.source().load().map_err(|e| e.to_string())?;
+        let proofs = self.proofs.check(&bundle, force)?;
         let version = bundle.version().to_owned();
         self.swap(Active::new(Arc::new(bundle), current.grants.clone())?);
-        tracing::info!(%version, "policy set reloaded");
-        Ok(version)
+        tracing::info!(%version, %proofs, "policy set reloaded");
+        Ok(Reloaded { version, proofs })
     }
 
     fn check_grant(&self, grant: &GrantRecord) -> Result<(), String> {

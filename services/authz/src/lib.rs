@@ -8,8 +8,9 @@ pub mod cases;
 mod entities;
 mod grants;
 mod index;
+pub mod proofs;
 
-pub use authorizer::CedarAuthorizer;
+pub use authorizer::{CedarAuthorizer, ReloadProofs};
 pub use bundle::{EMBEDDED, PolicyBundle, PolicyError, PolicySource, SCHEMA_FILE};
 
 #[cfg(test)]

@@ -580,6 +580,17 @@ pub enum PolicyCommand {
     },
     /// Lists test cases and recorded requests whose decision changes from OLD to NEW.
     Diff(DiffArgs),
+    /// Proves, for every well-typed request (cvc5 via Cedar's symbolic compiler): no policy
+    /// errors; admins are never locked out; the properties in DIR/proofs/*.json; and with
+    /// `--implies OLD`, that the set allows nothing OLD did not. Prints a counterexample for
+    /// each property that fails, and fails.
+    Prove {
+        /// The policy directory.
+        dir: PathBuf,
+        /// A policy directory the set must imply (the change only narrows access).
+        #[arg(long)]
+        implies: Option<PathBuf>,
+    },
     /// GetPolicies from a running server: its policy set version and policies.
     Get {
         /// Print the API's JSON instead of the policies' text.
@@ -590,6 +601,9 @@ pub enum PolicyCommand {
     },
     /// ReloadPolicies on a running server (from its policy directory); prints the new version.
     Reload {
+        /// Load a set that fails its never-errors or lockout proof (admins only; audited).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },

@@ -26,6 +26,8 @@ pub struct FileConfig {
     maintenance_interval_seconds: Option<u64>,
     /// Encryptions per primary version before a key rotates by itself (default 2^30).
     rotate_after_encryptions: Option<u64>,
+    /// Whether ReloadPolicies proves a set safe first: `when_available` (default), `required`, `off`.
+    policy_proofs: Option<String>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -400,6 +402,8 @@ pub struct Settings {
     pub quotas: keyward_core::service::QuotaConfig,
     /// The deletion canary's webhook, when configured.
     pub webhook: Option<crate::webhook::WebhookSettings>,
+    /// Whether ReloadPolicies proves a set safe before loading it.
+    pub policy_proofs: keyward_authz::ReloadProofs,
     /// Encryption counts that rotate keys.
     pub rotation_limits: keyward_core::service::RotationLimits,
 }
@@ -587,6 +591,14 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         kubernetes,
         quotas: file.quotas.resolve()?,
         webhook: file.notifications.resolve()?,
+        policy_proofs: match file.policy_proofs.as_deref() {
+            None | Some("when_available") => keyward_authz::ReloadProofs::WhenAvailable,
+            Some("required") => keyward_authz::ReloadProofs::Required,
+            Some("off") => keyward_authz::ReloadProofs::Off,
+            Some(other) => {
+                return Err(format!("`policy_proofs` must be when_available, required or off, not `{other}`"));
+            }
+        },
         rotation_limits: rotation_limits(file.rotate_after_encryptions, &file.namespaces)?,
     })
 }

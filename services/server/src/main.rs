@@ -22,8 +22,8 @@ fn main() -> ExitCode {
         Command::Sign(cmd) => Some(remote_cmd::sign(cmd)),
         Command::Authorize(cmd) => Some(remote_cmd::authorize(cmd)),
         Command::Audit(AuditCommand::Verify { remote: true, server, .. }) => Some(remote_cmd::audit_verify(server)),
-        Command::Policy(PolicyCommand::Get { json, remote }) => Some(remote_cmd::policy(remote, false, *json)),
-        Command::Policy(PolicyCommand::Reload { remote }) => Some(remote_cmd::policy(remote, true, false)),
+        Command::Policy(PolicyCommand::Get { json, remote }) => Some(remote_cmd::policy(remote, *json)),
+        Command::Policy(PolicyCommand::Reload { remote, force }) => Some(remote_cmd::reload_policies(remote, *force)),
         Command::Audit(AuditCommand::Query { principal, key, action, decision, from, limit, remote }) => {
             let filters = remote_cmd::AuditFilters {
                 principal: principal.as_deref(),
@@ -103,6 +103,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Decrypt(args) => envelope_cmd::decrypt(&args),
         Command::Policy(PolicyCommand::Validate { dir }) => policy_cmd::validate(&dir),
         Command::Policy(PolicyCommand::Test { dir }) => policy_cmd::test(&dir),
+        Command::Policy(PolicyCommand::Prove { dir, implies }) => policy_cmd::prove(&dir, implies.as_deref()),
         Command::Policy(PolicyCommand::Diff(args)) => {
             let settings = match &args.audit_since {
                 Some(window) => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use keyward_authz::cases::{self, Case};
-use keyward_authz::{CedarAuthorizer, PolicyBundle};
+use keyward_authz::{CedarAuthorizer, PolicyBundle, proofs};
 use keyward_core::model::context::EncryptionContext;
 use keyward_core::model::ids::{KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, Protection};
@@ -65,6 +65,35 @@ pub fn test(dir: &Path) -> Result<(), String> {
         return Err("policy tests failed".into());
     }
     Ok(())
+}
+
+/// `policy prove DIR [--implies OLD]`: proves the set's properties (see
+/// `keyward_authz::proofs`); prints each, with a counterexample when it fails.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn prove(dir: &Path, implies: Option<&Path>) -> Result<(), String> {
+    let bundle = PolicyBundle::load_dir(dir).map_err(|e| e.to_string())?;
+    let old = implies.map(|d| PolicyBundle::load_dir(d).map_err(|e| format!("{}: {e}", d.display()))).transpose()?;
+    let label = implies.map(|d| d.display().to_string()).unwrap_or_default();
+    let extra = proofs::Extra { dir: Some(dir), implies: old.as_ref().map(|o| (label.as_str(), o)) };
+    let report = proofs::prove_blocking(&bundle, &extra)?;
+    for p in &report.proofs {
+        if p.holds {
+            println!("proved  {}", p.name);
+        } else {
+            println!("FAILED  {}", p.name);
+            if let Some(cex) = &p.counterexample {
+                println!("  counterexample:\n    {}", cex.replace('\n', "\n    "));
+            }
+        }
+    }
+    let failed = report.failed();
+    println!(
+        "{} properties, {} proved, {} failed",
+        report.proofs.len(),
+        report.proofs.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() { Ok(()) } else { Err(format!("policy proofs failed: {}", failed.join(", "))) }
 }
 
 fn summary(d: &Decision) -> String {

@@ -265,13 +265,8 @@ pub fn authorize(cmd: &RemoteCommand<AuthorizeCommand>) -> Result<(), CommandErr
 
 /// `keyward policy get|reload`.
 #[allow(clippy::print_stdout, reason = "command output")]
-pub fn policy(remote: &RemoteArgs, reload: bool, json_output: bool) -> Result<(), CommandError> {
+pub fn policy(remote: &RemoteArgs, json_output: bool) -> Result<(), CommandError> {
     let r = Remote::new(remote)?;
-    if reload {
-        let v = r.call("ReloadPolicies", Method::POST, "/v1/policies/reload", None)?;
-        println!("{}", cell(&v, "policy_version"));
-        return Ok(());
-    }
     let v = r.call("GetPolicies", Method::GET, "/v1/policies", None)?;
     if json_output {
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
@@ -280,6 +275,19 @@ pub fn policy(remote: &RemoteArgs, reload: bool, json_output: bool) -> Result<()
     println!("// policy set {}", cell(&v, "policy_version"));
     for p in v["policies"].as_array().into_iter().flatten() {
         println!("\n// {}\n{}", cell(p, "id"), cell(p, "text").trim_end());
+    }
+    Ok(())
+}
+
+/// `keyward policy reload [--force]`: ReloadPolicies; prints the new version and the proofs.
+#[allow(clippy::print_stdout, reason = "command output")]
+pub fn reload_policies(remote: &RemoteArgs, force: bool) -> Result<(), CommandError> {
+    let r = Remote::new(remote)?;
+    let body = force.then(|| serde_json::json!({ "force": true }));
+    let v = r.call("ReloadPolicies", Method::POST, "/v1/policies/reload", body)?;
+    println!("{}", cell(&v, "policy_version"));
+    if let Some(p) = v["proofs"].as_str() {
+        println!("proofs: {p}");
     }
     Ok(())
 }

@@ -259,9 +259,12 @@ fn spawn_reload_on_hangup(
     let mut hangups = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     Ok(tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match service.authorizer().reload() {
-                Ok(version) => tracing::info!(%version, "SIGHUP: policies reloaded"),
-                Err(problems) => tracing::error!(%problems, "SIGHUP: policy set refused; keeping the active set"),
+            // The proofs run a solver for a moment: off the runtime's threads.
+            let authorizer = service.authorizer().clone();
+            match tokio::task::spawn_blocking(move || authorizer.reload(false)).await {
+                Ok(Ok(r)) => tracing::info!(version = %r.version, proofs = %r.proofs, "SIGHUP: policies reloaded"),
+                Ok(Err(problems)) => tracing::error!(%problems, "SIGHUP: policy set refused; keeping the active set"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the reload task failed; keeping the active set"),
             }
             if let Some(certs) = &certs {
                 match certs.reload() {

@@ -212,7 +212,7 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
         .with_signing_key(signer.clone());
     let bundle = policies(settings)?;
     let policies = format!("{} ({}, {} policies)", bundle.origin(), bundle.version(), bundle.len());
-    let authorizer = Arc::new(CedarAuthorizer::new(bundle)?);
+    let authorizer = Arc::new(CedarAuthorizer::new(bundle)?.with_reload_proofs(settings.policy_proofs));
     let writer_config = WriterConfig {
         max_batch: settings.audit_max_batch,
         queue: settings.audit_queue,

@@ -30,6 +30,7 @@ mod maintenance;
 mod openapi;
 mod operations;
 mod policies;
+mod policy_proofs;
 mod properties;
 mod quotas;
 mod replicas;

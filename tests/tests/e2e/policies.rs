@@ -79,7 +79,9 @@ async fn latest_record(s: &Server) -> keyward_store::entity::audit_record::Model
 async fn conditions_forbids_dry_runs_and_reloads() {
     let dir = policy_dir();
     let dir_arg = dir.path().display().to_string();
-    let s = Server::start_with(Db::Sqlite, &["--policies", &dir_arg]).await;
+    // The set holds a forbid that errors on purpose (an error must deny): reloads are not
+    // proved here, so it can be reloaded (policy_proofs.rs covers the proofs).
+    let s = Server::start_with_config(Db::Sqlite, "policy_proofs = \"off\"\n", &["--policies", &dir_arg]).await;
     let plaintext = json!({"plaintext": b64(b"hello")});
 
     // Tag-based condition.

@@ -93,9 +93,22 @@ pub struct GetPoliciesResponse {
     pub schema: String,
 }
 
+/// ReloadPolicies' body (may be empty).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadPoliciesRequest {
+    /// Load a set that fails its safety proofs (never-errors, lockout): members of `admins`
+    /// only, and audited.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// ReloadPolicies' answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReloadPoliciesResponse {
     /// The version now active.
     pub policy_version: String,
+    /// The safety proofs: `proved`, `off`, `unavailable` (no solver on the server), or
+    /// `failed, loaded by force: <properties>`.
+    pub proofs: String,
 }

@@ -10,7 +10,8 @@ use keyward_core::service::{AskedResource, AuthorizeInput};
 
 use super::run;
 use crate::dto::policy::{
-    AuthorizeRequest, DryRunResponse, GetPoliciesResponse, PolicyDocument, ReloadPoliciesResponse,
+    AuthorizeRequest, DryRunResponse, GetPoliciesResponse, PolicyDocument, ReloadPoliciesRequest,
+    ReloadPoliciesResponse,
 };
 use crate::dto::{context, parse_json};
 use crate::error::{ApiError, Problem};
@@ -104,18 +105,26 @@ pub async fn get_policies(state: web::Data<AppState>, req: HttpRequest) -> Resul
     .await
 }
 
-/// Reloads the policy directory. An invalid set is refused (400, with the validator's
-/// messages) and the active set stays.
+/// Reloads the policy directory. An invalid set, or one that fails its safety proofs
+/// (no policy errors; admins keep ScheduleKeyDeletion, CancelKeyDeletion and ReloadPolicies),
+/// is refused (400, with the problems and a counterexample) and the active set stays, unless
+/// an admin forces it.
 #[utoipa::path(
     operation_id = "ReloadPolicies", tag = "policies",
+    request_body(content = Option<ReloadPoliciesRequest>),
     responses((status = 200, body = ReloadPoliciesResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[post("/policies/reload")]
-pub async fn reload_policies(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    run(&state, &req, Operation::ReloadPolicies, StatusCode::OK, b"", async |scope| {
-        let policy_version = state.service.reload_policies(scope).await?;
-        Ok(ReloadPoliciesResponse { policy_version })
+pub async fn reload_policies(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(&state, &req, Operation::ReloadPolicies, StatusCode::OK, &body, async |scope| {
+        let r: ReloadPoliciesRequest = parse_json(&body)?;
+        let reloaded = state.service.reload_policies(scope, r.force).await?;
+        Ok(ReloadPoliciesResponse { policy_version: reloaded.version, proofs: reloaded.proofs })
     })
     .await
 }

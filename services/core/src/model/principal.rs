@@ -4,6 +4,10 @@ use std::fmt;
 
 use crate::error::Error;
 
+/// The group whose members the lockout proof keeps able to delete keys and reload policies,
+/// and who alone may force a reload past the policy proofs.
+pub const ADMINS_GROUP: &str = "admins";
+
 /// The kind of principal, which picks its Cedar entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {

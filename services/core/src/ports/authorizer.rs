@@ -132,6 +132,16 @@ pub struct PolicySnapshot {
     pub schema: String,
 }
 
+/// What a reload loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The new set's version.
+    pub version: String,
+    /// The safety proofs' outcome: `proved`, `off`, `unavailable` (no solver), or
+    /// `failed, loaded by force: <properties>`.
+    pub proofs: String,
+}
+
 /// Decides requests. Default deny: anything not explicitly permitted is denied.
 pub trait Authorizer: Send + Sync + std::fmt::Debug {
     /// Decides one request.
@@ -140,9 +150,10 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug {
     /// The active policy set.
     fn snapshot(&self) -> PolicySnapshot;
 
-    /// Reloads the policy set from its origin; an invalid set keeps the old one and the
-    /// error lists every problem. Returns the new version.
-    fn reload(&self) -> Result<String, String>;
+    /// Reloads the policy set from its origin; an invalid set, or one that fails its safety
+    /// proofs (never-errors, lockout) without `force`, keeps the old one and the error lists
+    /// every problem. May block for the proofs: call it off async threads.
+    fn reload(&self, force: bool) -> Result<Reloaded, String>;
 
     /// Checks that a grant turns into valid policies (before it is stored).
     fn check_grant(&self, grant: &GrantRecord) -> Result<(), String>;

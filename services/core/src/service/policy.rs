@@ -7,9 +7,9 @@ use super::{KeyService, Scope};
 use crate::error::{Error, Result};
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyRef, Namespace};
-use crate::model::principal::Principal;
+use crate::model::principal::{ADMINS_GROUP, Principal};
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, RequestFacts, ResourceRef};
+use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, Reloaded, RequestFacts, ResourceRef};
 use crate::ports::backend::DynBackend as _;
 
 /// What a dry run or an Authorize call answers.
@@ -122,17 +122,32 @@ impl KeyService {
         Ok(self.authorizer.snapshot())
     }
 
-    /// ReloadPolicies: reloads from the policy directory; an invalid set keeps the old one
-    /// and the answer lists the validator's messages.
-    pub async fn reload_policies(&self, scope: &mut Scope) -> Result<String> {
+    /// ReloadPolicies: reloads from the policy directory. An invalid set, or one that fails
+    /// its safety proofs (never-errors, lockout), keeps the old one and the answer lists the
+    /// problems; `force` loads a set that fails its proofs, for members of `admins` only.
+    pub async fn reload_policies(&self, scope: &mut Scope, force: bool) -> Result<Reloaded> {
         self.authorize(
             scope,
             Action::Op(Operation::ReloadPolicies),
             ResourceRef::System,
             &EncryptionContext::default(),
         )?;
-        self.authorizer.reload().map_err(|problems| {
-            Error::invalid(format!("the policy set was refused and the active set is unchanged:\n{problems}"))
-        })
+        if force {
+            scope.details.insert("force".into(), "true".into());
+            if !scope.principal()?.groups.iter().any(|g| g == ADMINS_GROUP) {
+                return Err(Error::access_denied(Action::Op(Operation::ReloadPolicies))
+                    .with_reason("only members of `admins` may force a reload past the policy proofs"));
+            }
+        }
+        // The proofs run a solver for a moment: not on a request thread.
+        let authorizer = self.authorizer.clone();
+        let reloaded = tokio::task::spawn_blocking(move || authorizer.reload(force))
+            .await
+            .map_err(|e| Error::internal(format!("the reload task failed: {e}")))?
+            .map_err(|problems| {
+                Error::invalid(format!("the policy set was refused and the active set is unchanged:\n{problems}"))
+            })?;
+        scope.details.insert("proofs".into(), reloaded.proofs.clone());
+        Ok(reloaded)
     }
 }

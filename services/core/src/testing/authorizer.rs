@@ -43,8 +43,8 @@ impl Authorizer for RuleAuthorizer {
         PolicySnapshot { version: "memory".into(), policies: Vec::new(), schema: String::new() }
     }
 
-    fn reload(&self) -> Result<String, String> {
-        Ok("memory".into())
+    fn reload(&self, _force: bool) -> Result<crate::ports::authorizer::Reloaded, String> {
+        Ok(crate::ports::authorizer::Reloaded { version: "memory".into(), proofs: "off".into() })
     }
 
     fn check_grant(&self, _: &GrantRecord) -> Result<(), String> {
