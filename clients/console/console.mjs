@@ -77,6 +77,11 @@ try {
   check((await page.textContent("#tester-answer")).includes("denied by default"), "the reason is shown");
   await shot("tester");
 
+  // Approvals: none wait on this server (no quorum configured).
+  await page.goto(`${base}/ui#/approvals`);
+  await page.waitForSelector("#no-approvals");
+  check((await page.textContent("#no-approvals")) === "No pending requests.", "the approvals page lists pending requests");
+
   await page.goto(`${base}/ui#/policies`);
   await page.waitForSelector("text=Schema");
   await shot("policies");

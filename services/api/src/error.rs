@@ -26,6 +26,21 @@ pub struct Problem {
     pub request_id: String,
 }
 
+/// A sensitive request's answer (202): it waits for approval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalAccepted {
+    /// The approval request (GetApproval follows it).
+    pub approval_id: String,
+    /// `Pending`.
+    pub state: String,
+    /// Approvals it needs.
+    pub required: u32,
+    /// When it expires undecided (RFC 3339).
+    pub expires_at: String,
+    /// The request's id, as in `x-request-id`.
+    pub request_id: String,
+}
+
 /// The HTTP status of each error code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
@@ -43,6 +58,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedOperation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ApprovalPending => StatusCode::ACCEPTED,
     }
 }
 
@@ -64,6 +80,7 @@ fn title_of(code: ErrorCode) -> &'static str {
         ErrorCode::BackendUnavailable => "backend unavailable",
         ErrorCode::RateLimited => "rate limited",
         ErrorCode::Internal => "internal error",
+        ErrorCode::ApprovalPending => "approval pending",
     }
 }
 
@@ -93,6 +110,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Some(Detail::Approval { id, required, expires_at }) = self.error.detail() {
+            let accepted = ApprovalAccepted {
+                approval_id: id.to_string(),
+                state: "Pending".into(),
+                required,
+                expires_at: crate::dto::keys::rfc3339(expires_at),
+                request_id: self.request_id.clone(),
+            };
+            return HttpResponse::Accepted()
+                .insert_header((header::LOCATION, format!("/v1/approvals/{id}")))
+                .json(accepted);
+        }
         let code = self.error.code();
         let status = status_of(code);
         let problem = Problem {

@@ -30,7 +30,7 @@ pub use state::AppState;
 pub const MAX_BODY: usize = 64 * 1024;
 
 fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{access_keys, aliases, audit, crypto, grants, health, import, keys, policy, signing};
+    use handlers::{access_keys, aliases, approvals, audit, crypto, grants, health, import, keys, policy, signing};
     cfg.service(
         scope("/v1")
             // The router tries patterns in order, a regex each: the hot cryptographic paths first.
@@ -78,7 +78,11 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(audit::verify_audit)
             .service(access_keys::create_access_key)
             .service(access_keys::list_access_keys)
-            .service(access_keys::delete_access_key),
+            .service(access_keys::delete_access_key)
+            .service(approvals::list_approvals)
+            .service(approvals::get_approval)
+            .service(approvals::approve)
+            .service(approvals::reject),
     )
     .service(health::healthz)
     .service(health::readyz)

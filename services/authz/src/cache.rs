@@ -98,6 +98,9 @@ pub(crate) fn key(reads: Reads, req: &AuthzRequest<'_>) -> Option<Vec<u8>> {
         k.str(g);
     }
     k.str(req.action.as_str());
+    if let keyward_core::operation::Action::RequireApproval(op) = req.action {
+        k.str(op.as_str());
+    }
     match req.resource {
         ResourceRef::Key { key, protection } => {
             k.tag(1);

@@ -126,6 +126,9 @@ pub struct CaseContext {
     /// CreateKey: whether an external key is linked.
     #[serde(default)]
     pub external: bool,
+    /// RequireApproval: the operation asked about.
+    #[serde(default)]
+    pub operation: Option<String>,
     /// Sign and Verify: the signing algorithm.
     #[serde(default)]
     pub signing_algorithm: Option<String>,
@@ -234,7 +237,13 @@ fn key_record(k: &CaseKey, now: DateTime<Utc>) -> Result<(KeyRecord, Protection)
 pub fn decide(authz: &CedarAuthorizer, case: &Case) -> Result<Decision, String> {
     let now = case.context.request_time.unwrap_or_else(Utc::now);
     let principal = principal(&case.principal, &case.groups)?;
-    let action: Action = case.action.parse().map_err(|()| format!("unknown action `{}`", case.action))?;
+    let action: Action = match (case.action.as_str(), &case.context.operation) {
+        ("RequireApproval", Some(op)) => {
+            Action::RequireApproval(op.parse().map_err(|()| format!("unknown operation `{op}`"))?)
+        }
+        ("RequireApproval", None) => return Err("a RequireApproval case names its `context.operation`".into()),
+        (name, _) => name.parse().map_err(|()| format!("unknown action `{name}`"))?,
+    };
     let context =
         EncryptionContext::new(case.context.encryption_context.clone()).map_err(|e| e.message().to_owned())?;
     let source_ip = case.context.source_ip.as_deref().unwrap_or("127.0.0.1");

@@ -184,6 +184,10 @@ pub(crate) fn build(bundle: &PolicyBundle, reads: Reads, req: &AuthzRequest<'_>)
     if let Some(a) = algorithm.mac_algorithm {
         pairs.push(("mac_algorithm".to_owned(), RestrictedExpression::new_string(a.as_str().to_owned())));
     }
+    // RequireApproval asks about another operation: which one.
+    if let keyward_core::operation::Action::RequireApproval(op) = req.action {
+        pairs.push(("operation".to_owned(), RestrictedExpression::new_string(op.as_str().to_owned())));
+    }
     if let Some(j) = req.facts.justification {
         pairs.push(("justification".to_owned(), RestrictedExpression::new_string(j.to_owned())));
     }

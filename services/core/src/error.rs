@@ -37,6 +37,8 @@ pub enum ErrorCode {
     RateLimited,
     /// An unexpected failure; details are in the server log, never in the response.
     Internal,
+    /// Not an error: the sensitive request was accepted and waits for approval (REST 202).
+    ApprovalPending,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             Self::BackendUnavailable => "BackendUnavailable",
             Self::RateLimited => "RateLimited",
             Self::Internal => "Internal",
+            Self::ApprovalPending => "ApprovalPending",
         }
     }
 }
@@ -97,6 +100,15 @@ pub enum Detail {
     IncorrectKeyMaterial,
     /// `RateLimited` by a quota: the seconds until the request would pass.
     RetryAfter(u32),
+    /// `ApprovalPending`: the approval request the operation now waits on.
+    Approval {
+        /// Its id.
+        id: uuid::Uuid,
+        /// Approvals it needs.
+        required: u32,
+        /// When it expires.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// A domain error: a stable code, a message safe to show the caller, and (for the audit

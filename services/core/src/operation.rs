@@ -49,6 +49,10 @@ pub enum Operation {
     CreateAccessKey,
     ListAccessKeys,
     DeleteAccessKey,
+    ListApprovals,
+    GetApproval,
+    Approve,
+    Reject,
     /// A request for an operation Keyward does not have (audited, then refused).
     Unsupported,
     /// Background destruction of a key whose deletion date has passed.
@@ -59,6 +63,8 @@ pub enum Operation {
     /// An attempt to use a key pending deletion, raised as an alarm (the deletion canary):
     /// recorded with the attempt's principal, decided by no policy.
     DeletionCanary,
+    /// Background expiry of an approval request nobody decided in time.
+    ExpireApproval,
 }
 
 impl Operation {
@@ -108,10 +114,15 @@ impl Operation {
             Self::CreateAccessKey => "CreateAccessKey",
             Self::ListAccessKeys => "ListAccessKeys",
             Self::DeleteAccessKey => "DeleteAccessKey",
+            Self::ListApprovals => "ListApprovals",
+            Self::GetApproval => "GetApproval",
+            Self::Approve => "Approve",
+            Self::Reject => "Reject",
             Self::Unsupported => "Unsupported",
             Self::DestroyKey => "DestroyKey",
             Self::HealthCheck => "HealthCheck",
             Self::DeletionCanary => "DeletionCanary",
+            Self::ExpireApproval => "ExpireApproval",
         }
     }
 }
@@ -153,7 +164,7 @@ impl std::str::FromStr for Operation {
 
 impl Operation {
     /// Every operation callers can name.
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 47] = [
         Self::CreateKey,
         Self::ListKeys,
         Self::DescribeKey,
@@ -197,6 +208,10 @@ impl Operation {
         Self::CreateAccessKey,
         Self::ListAccessKeys,
         Self::DeleteAccessKey,
+        Self::ListApprovals,
+        Self::GetApproval,
+        Self::Approve,
+        Self::Reject,
     ];
 }
 
@@ -216,6 +231,9 @@ pub enum Action {
     ReEncryptFrom,
     /// Encrypting the destination of a ReEncrypt.
     ReEncryptTo,
+    /// Whether a request for this operation must wait for M-of-N approval (the Cedar action
+    /// `RequireApproval`, with the operation as `context.operation`).
+    RequireApproval(Operation),
 }
 
 impl Action {
@@ -225,6 +243,7 @@ impl Action {
             Self::Op(op) => op.as_str(),
             Self::ReEncryptFrom => "ReEncryptFrom",
             Self::ReEncryptTo => "ReEncryptTo",
+            Self::RequireApproval(_) => "RequireApproval",
         }
     }
 }

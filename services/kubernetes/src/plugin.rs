@@ -87,6 +87,7 @@ fn status_of(e: &Error) -> Status {
         }
         ErrorCode::UnsupportedOperation => Status::unimplemented(msg),
         ErrorCode::RateLimited => Status::resource_exhausted(msg),
+        ErrorCode::ApprovalPending => Status::permission_denied(msg),
         ErrorCode::KeyUnavailable | ErrorCode::BackendUnavailable | ErrorCode::AuditUnavailable => {
             Status::unavailable(msg)
         }

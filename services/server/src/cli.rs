@@ -38,6 +38,8 @@ pub enum Command {
     /// Issues, lists and deletes access keys for the AWS KMS-compatible API (SigV4).
     #[command(subcommand)]
     AccessKey(AccessKeyCommand),
+    /// M-of-N approvals of sensitive requests: list, get, approve, reject.
+    Approval(ApprovalArgs),
     /// Manages keys on a running server: create, list, describe, update, enable, disable,
     /// rotate, versions, schedule-deletion, cancel-deletion, set-min-version.
     Key(KeyArgs),
@@ -420,6 +422,45 @@ pub enum KeyCommand {
         key: String,
         /// Versions below it stop decrypting.
         version: u32,
+    },
+}
+
+/// `keyward approval ...`.
+#[derive(Debug, Args)]
+pub struct ApprovalArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub command: ApprovalCommand,
+    /// `table` for people, `json` for scripts (the API's own JSON).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// The approval subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// ListApprovals (every page), optionally in one state.
+    List {
+        /// `Pending`, `Executing`, `Executed`, `Rejected` or `Expired`.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// GetApproval.
+    Get {
+        /// The approval id.
+        id: String,
+    },
+    /// Approve (the approval reaching the quorum runs the request).
+    Approve {
+        /// The approval id.
+        id: String,
+    },
+    /// Reject.
+    Reject {
+        /// The approval id.
+        id: String,
     },
 }
 

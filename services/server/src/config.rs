@@ -57,6 +57,9 @@ pub struct FileConfig {
     /// Operator notifications (the deletion canary's webhook).
     #[serde(default)]
     notifications: NotificationsSection,
+    /// M-of-N approvals of sensitive requests.
+    #[serde(default)]
+    approvals: ApprovalsSection,
 }
 
 /// `[notifications]`: where deletion canaries are posted, and with which HMAC key.
@@ -271,6 +274,44 @@ struct NamespaceSection {
     default_backend: Option<String>,
     /// Encryptions per primary version before this namespace's keys rotate by themselves.
     rotate_after_encryptions: Option<u64>,
+    /// Approvals sensitive requests on this namespace's keys need.
+    approvals_required: Option<u32>,
+}
+
+/// `[approvals]`: how many approvals sensitive requests need, and how long they wait.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsSection {
+    /// Default 0: nothing waits.
+    required: Option<u32>,
+    /// Default 24.
+    expires_hours: Option<u32>,
+}
+
+fn approvals(
+    section: &ApprovalsSection,
+    namespaces: &BTreeMap<String, NamespaceSection>,
+) -> Result<keyward_core::service::ApprovalConfig, String> {
+    let max = keyward_core::service::MAX_APPROVALS;
+    let check = |name: &str, n: u32| {
+        if n <= max { Ok(n) } else { Err(format!("`{name}` must be 0-{max}, not {n}")) }
+    };
+    let mut config = keyward_core::service::ApprovalConfig::default();
+    if let Some(n) = section.required {
+        config.required = check("approvals.required", n)?;
+    }
+    if let Some(h) = section.expires_hours {
+        if !(1..=720).contains(&h) {
+            return Err(format!("`approvals.expires_hours` must be 1-720, not {h}"));
+        }
+        config.ttl = chrono::Duration::hours(i64::from(h));
+    }
+    for (ns, s) in namespaces {
+        if let Some(n) = s.approvals_required {
+            config.namespaces.insert(ns.clone(), check(&format!("namespaces.{ns}.approvals_required"), n)?);
+        }
+    }
+    Ok(config)
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +445,8 @@ pub struct Settings {
     pub webhook: Option<crate::webhook::WebhookSettings>,
     /// Whether ReloadPolicies proves a set safe before loading it.
     pub policy_proofs: keyward_authz::ReloadProofs,
+    /// Approvals sensitive requests need.
+    pub approvals: keyward_core::service::ApprovalConfig,
     /// Encryption counts that rotate keys.
     pub rotation_limits: keyward_core::service::RotationLimits,
 }
@@ -591,6 +634,7 @@ pub fn resolve(state: &StateArgs, listen: Option<&str>, policies: Option<&Path>)
         kubernetes,
         quotas: file.quotas.resolve()?,
         webhook: file.notifications.resolve()?,
+        approvals: approvals(&file.approvals, &file.namespaces)?,
         policy_proofs: match file.policy_proofs.as_deref() {
             None | Some("when_available") => keyward_authz::ReloadProofs::WhenAvailable,
             Some("required") => keyward_authz::ReloadProofs::Required,

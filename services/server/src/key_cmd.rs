@@ -179,6 +179,14 @@ fn print(command: &KeyCommand, output: Output, answer: &Value) -> Result<(), Com
         return Ok(());
     }
     let s = |v: &Value, f: &str| cell(v, f);
+    if let Some(id) = answer["approval_id"].as_str() {
+        println!(
+            "waiting for {} approvals: keyward approval approve {id} (expires {})",
+            s(answer, "required"),
+            s(answer, "expires_at")
+        );
+        return Ok(());
+    }
     match command {
         KeyCommand::List { .. } => {
             let rows: Vec<Vec<String>> = answer["keys"]

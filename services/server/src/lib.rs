@@ -2,6 +2,7 @@
 //! tools (the benchmark harness) run exactly the same server.
 
 pub mod access_key_cmd;
+pub mod approval_cmd;
 pub mod audit_cmd;
 pub mod cli;
 pub mod config;

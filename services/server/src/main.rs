@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use keyward_server::cli::{AuditCommand, Cli, Command, PolicyCommand};
 use keyward_server::{
-    access_key_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, key_cmd, policy_cmd, remote_cmd, serve, telemetry,
-    wiring,
+    access_key_cmd, approval_cmd, audit_cmd, config, data_dir, dev, envelope_cmd, key_cmd, policy_cmd, remote_cmd,
+    serve, telemetry, wiring,
 };
 
 fn main() -> ExitCode {
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     // Commands against a running server report why they failed in their exit status.
     let remote = match &cli.command {
         Command::Key(args) => Some(key_cmd::run(args)),
+        Command::Approval(args) => Some(approval_cmd::run(args)),
         Command::Alias(cmd) => Some(remote_cmd::alias(cmd)),
         Command::Grant(cmd) => Some(remote_cmd::grant(cmd)),
         Command::DataKey(cmd) => Some(remote_cmd::data_key(cmd)),
@@ -77,6 +78,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::AccessKey(cmd) => access_key_cmd::run(&cmd),
         Command::Key(_)
+        | Command::Approval(_)
         | Command::Alias(_)
         | Command::Grant(_)
         | Command::DataKey(_)

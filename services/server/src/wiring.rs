@@ -251,6 +251,7 @@ pub async fn wire(settings: &Settings, embedding: Embedding) -> Result<Wired, St
     service = service.with_key_pairs(Arc::new(keyward_backend_software::InProcessKeyPairs));
     service = service.with_quotas(keyward_core::service::Quotas::new(settings.quotas));
     service = service.with_rotation_limits(settings.rotation_limits.clone());
+    service = service.with_approvals(settings.approvals.clone());
     if let Some(webhook) = &settings.webhook {
         service = service.with_notifier(Arc::new(crate::webhook::Webhook::new(webhook.clone())?));
     }

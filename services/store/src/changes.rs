@@ -145,6 +145,8 @@ async fn apply<C: ConnectionTrait>(db: &C, write: &Write) -> Result<(), StoreErr
         }
         Write::InsertAccessKey(k) => crate::access_keys::insert(db, k).await,
         Write::DeleteAccessKey(k) => crate::access_keys::delete(db, &k.id).await,
+        Write::InsertApproval(a) => crate::approvals::insert(db, a).await,
+        Write::UpdateApproval(a) => crate::approvals::update(db, a).await,
         Write::NoteDeletionCanary { key: id, at } => {
             let pending = keyward_core::model::key::KeyState::PendingDeletion.as_str();
             let result = key::Entity::update_many()

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::access_key::AccessKeyRecord;
+use keyward_core::model::approval::{ApprovalRecord, ApprovalState};
 use keyward_core::model::grant::GrantRecord;
 use keyward_core::model::ids::{AliasName, KeyId, Namespace};
 use keyward_core::model::key::{KeyRecord, KeyState};
@@ -456,5 +457,22 @@ impl KeyStore for SqlStore {
 
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError> {
         crate::access_keys::list(&self.db, after, limit).await
+    }
+
+    async fn approval(&self, id: Uuid) -> Result<Option<ApprovalRecord>, StoreError> {
+        crate::approvals::get(&self.db, id).await
+    }
+
+    async fn list_approvals(
+        &self,
+        state: Option<ApprovalState>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        crate::approvals::list(&self.db, state, after, limit).await
+    }
+
+    async fn approvals_expired(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRecord>, StoreError> {
+        crate::approvals::expired(&self.db, now).await
     }
 }

@@ -2,6 +2,7 @@
 //! domain's key store and the audit trail's storage.
 
 mod access_keys;
+mod approvals;
 mod audit;
 mod audit_pg;
 mod cache;

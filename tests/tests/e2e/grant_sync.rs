@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::access_key::AccessKeyRecord;
+use keyward_core::model::approval::{ApprovalRecord, ApprovalState};
 use keyward_core::model::grant::{GrantConstraints, GrantRecord};
 use keyward_core::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use keyward_core::model::key::KeyRecord;
@@ -135,6 +136,23 @@ impl KeyStore for GatedStore {
 
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError> {
         self.inner.list_access_keys(after, limit).await
+    }
+
+    async fn approval(&self, id: Uuid) -> Result<Option<ApprovalRecord>, StoreError> {
+        self.inner.approval(id).await
+    }
+
+    async fn list_approvals(
+        &self,
+        state: Option<ApprovalState>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.inner.list_approvals(state, after, limit).await
+    }
+
+    async fn approvals_expired(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.inner.approvals_expired(now).await
     }
 }
 

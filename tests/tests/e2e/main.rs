@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod aliases;
+mod approvals;
 mod audit_coverage;
 mod audit_trail;
 mod authz;

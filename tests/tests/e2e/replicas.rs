@@ -418,3 +418,28 @@ async fn replicas_racing_to_make_a_namespace_default_key_make_one() {
     let listed = a.get("/v1/keys?namespace=raced").await;
     assert_eq!(listed.body["keys"].as_array().map(Vec::len), Some(1), "{}", listed.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_on_one_replica_is_approved_on_another() {
+    let Some(db) = Db::postgres().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.key"), "8".repeat(64)).unwrap();
+    let toml = format!(
+        "[approvals]\nrequired = 2\n[[backends]]\nname = \"software\"\nkind = \"software\"\nroot_key_file = \"{}\"\n",
+        dir.path().join("root.key").display()
+    );
+    let a = Server::start_with_config(db, &toml, &[]).await;
+    let b = Server::start_with_config(Db::Postgres(a.db_url()), &toml, &[]).await;
+    let key = a.create_key("quorum").await;
+    let asked =
+        a.call("POST", &format!("/v1/keys/{key}/schedule-deletion"), &a.token("alice", &["admins"]), None).await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    let id = asked.s("approval_id");
+    let approve = async |s: &Server, who: &str| {
+        s.call("POST", &format!("/v1/approvals/{id}/approve"), &s.token(who, &["approvers"]), None).await
+    };
+    assert_eq!(approve(&a, "bob").await.s("state"), "Pending");
+    let done = approve(&b, "carol").await;
+    assert_eq!((done.status, done.s("state")), (200, "Executed".to_owned()), "{}", done.body);
+    assert_eq!(a.get(&format!("/v1/keys/{key}")).await.body["key_state"], "PendingDeletion");
+}

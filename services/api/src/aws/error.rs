@@ -100,6 +100,9 @@ impl AwsError {
             (ErrorCode::UnsupportedOperation, _) => Self::new("UnsupportedOperationException", bad, msg),
             (ErrorCode::InvalidKeyUsage, _) => Self::new("InvalidKeyUsageException", bad, msg),
             (ErrorCode::RateLimited, _) => Self::new("ThrottlingException", bad, "Rate exceeded"),
+            // AWS has no accepted-for-later answer: the request is refused for now, naming
+            // the approval it waits on (GetApproval on the REST API follows it).
+            (ErrorCode::ApprovalPending, _) => Self::new("AccessDeniedException", bad, msg),
             (ErrorCode::KeyUnavailable, _) => {
                 Self::new("KeyUnavailableException", StatusCode::INTERNAL_SERVER_ERROR, msg)
             }

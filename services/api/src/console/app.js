@@ -392,6 +392,61 @@ async function policies() {
   );
 }
 
+async function approvals(params) {
+  const state = params.get("state") || "Pending";
+  const page = await api("GET", `/v1/approvals?state=${encodeURIComponent(state)}&limit=100`);
+  const states = ["Pending", "Executing", "Executed", "Rejected", "Expired"];
+  show(
+    el("h1", {}, "Approvals"),
+    el("p", { id: "approval-states" }, states.map((s) => el("a", { href: `#/approvals?state=${s}`, class: s === state ? "current" : "" }, s, " "))),
+    page.approvals.length
+      ? table(
+          [
+            ["Operation", (a) => a.operation],
+            ["Resource", (a) => a.resource],
+            ["Requested by", (a) => a.requested_by],
+            ["Approvals", (a) => `${a.approvals.length}/${a.required}`],
+            ["Expires", (a) => when(a.expires_at)],
+          ],
+          page.approvals,
+          (a) => (location.hash = `#/approval/${a.id}`),
+        )
+      : el("p", { id: "no-approvals" }, `No ${state.toLowerCase()} requests.`),
+  );
+}
+
+async function approvalDetail(id) {
+  const a = await api("GET", `/v1/approvals/${encodeURIComponent(id)}`);
+  const decide = async (verb) => {
+    try {
+      await api("POST", `/v1/approvals/${encodeURIComponent(id)}/${verb}`);
+      await approvalDetail(id);
+      status(verb === "approve" ? "approved" : "rejected");
+    } catch (err) {
+      status(err.message, true);
+    }
+  };
+  show(
+    el("h1", {}, `${a.operation} (${a.state})`),
+    table([["Field", (r) => r[0]], ["Value", (r) => r[1]]], [
+      ["id", a.id],
+      ["resource", a.resource],
+      ["requested by", a.requested_by],
+      ["request", a.request],
+      ["approvals", a.approvals.map((v) => `${v.principal} ${when(v.approved_at)}`)],
+      ["required", a.required],
+      ["expires", when(a.expires_at)],
+      ["rejected by", a.rejected_by],
+      ["result", a.result],
+    ]),
+    a.state === "Pending"
+      ? el("p", { id: "decide" },
+          el("button", { on: { click: () => decide("approve") } }, "Approve"), " ",
+          el("button", { on: { click: () => decide("reject") } }, "Reject"))
+      : "",
+  );
+}
+
 async function health() {
   const ready = await fetch("/readyz").then((r) => r.json()).catch(() => ({ status: "unreachable", backends: {}, failing: [] }));
   const metrics = await fetch("/metrics").then((r) => (r.ok ? r.text() : "")).catch(() => "");
@@ -418,6 +473,8 @@ async function route() {
     if (path === "/signin") await signin();
     else if (path.startsWith("/key/")) await keyDetail(decodeURIComponent(path.slice(5)));
     else if (path === "/audit") await audit(params);
+    else if (path === "/approvals") await approvals(params);
+    else if (path.startsWith("/approval/")) await approvalDetail(decodeURIComponent(path.slice(10)));
     else if (path === "/tester") await tester();
     else if (path === "/policies") await policies();
     else if (path === "/health") await health();

@@ -3,6 +3,7 @@
 
 pub mod access_keys;
 pub mod aliases;
+pub mod approvals;
 pub mod audit;
 pub mod crypto;
 pub mod grants;

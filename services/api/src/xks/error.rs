@@ -62,6 +62,7 @@ impl XksError {
             ErrorCode::InvalidKeyUsage => Self::new("InvalidKeyUsageException", 400, printable(e.message())),
             ErrorCode::UnsupportedOperation => Self::new("UnsupportedOperationException", 501, printable(e.message())),
             ErrorCode::RateLimited => Self::new("ThrottlingException", 429, "the request rate is too high"),
+            ErrorCode::ApprovalPending => Self::new("AccessDeniedException", 403, printable(e.message())),
             ErrorCode::KeyUnavailable | ErrorCode::BackendUnavailable => {
                 Self::new("DependencyTimeoutException", 503, "the key manager did not answer in time")
             }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::error::Error;
 
 /// A key's id: a UUID (v7, so ids sort by creation time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct KeyId(pub Uuid);
 
 impl fmt::Display for KeyId {

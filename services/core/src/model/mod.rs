@@ -1,6 +1,7 @@
 //! The key model: identifiers, keys, versions, encryption context, principals.
 
 pub mod access_key;
+pub mod approval;
 pub mod context;
 pub mod grant;
 pub mod ids;

@@ -7,6 +7,7 @@ use crate::gate::Permit;
 use uuid::Uuid;
 
 use crate::model::access_key::AccessKeyRecord;
+use crate::model::approval::{ApprovalRecord, ApprovalState};
 use crate::model::grant::GrantRecord;
 use crate::model::ids::{AliasName, KeyId, Namespace};
 use crate::model::key::KeyRecord;
@@ -53,12 +54,17 @@ impl Change {
         match write.key() {
             Some(key) => permit.ensure_key(key)?,
             None => {
-                let wanted = match &write {
-                    Write::InsertAccessKey(_) => Operation::CreateAccessKey,
-                    _ => Operation::DeleteAccessKey,
+                let wanted: &[Operation] = match &write {
+                    Write::InsertAccessKey(_) => &[Operation::CreateAccessKey],
+                    // An approval of a request on the system: asked under the request's own
+                    // permit, decided under Approve or Reject, expired by the system.
+                    Write::InsertApproval(a) | Write::UpdateApproval(a) => {
+                        &[a.request.operation(), Operation::Approve, Operation::Reject, Operation::ExpireApproval]
+                    }
+                    _ => &[Operation::DeleteAccessKey],
                 };
-                if permit.action() != Action::Op(wanted) {
-                    return Err(format!("a permit for {} cannot {wanted}", permit.action()));
+                if !wanted.iter().any(|op| permit.action() == Action::Op(*op)) {
+                    return Err(format!("a permit for {} cannot write this", permit.action()));
                 }
             }
         }
@@ -139,6 +145,10 @@ pub enum Write {
     InsertAccessKey(AccessKeyRecord),
     /// An access key deleted, if it exists (the record, to destroy its sealing key after).
     DeleteAccessKey(AccessKeyRecord),
+    /// A new approval request.
+    InsertApproval(ApprovalRecord),
+    /// An approval request changed, if its stored revision is still `revision - 1`.
+    UpdateApproval(ApprovalRecord),
     /// A deletion canary counted on its key, if the key is still pending deletion. The key's
     /// revision is left alone: an alarm must not make a concurrent management change fail.
     NoteDeletionCanary {
@@ -163,6 +173,7 @@ impl Write {
                 Some(*key)
             }
             Self::InsertGrant(g) => Some(g.key_id),
+            Self::InsertApproval(a) | Self::UpdateApproval(a) => a.request.key_id(),
             Self::InsertAccessKey(_) | Self::DeleteAccessKey(_) => None,
         }
     }
@@ -280,4 +291,18 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Lists access keys by id after a cursor.
     async fn list_access_keys(&self, after: Option<&str>, limit: u64) -> Result<Vec<AccessKeyRecord>, StoreError>;
+
+    /// One approval request.
+    async fn approval(&self, id: Uuid) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Approval requests by id (time-ordered), after a cursor, in a state if given.
+    async fn list_approvals(
+        &self,
+        state: Option<ApprovalState>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+
+    /// Pending approval requests whose time ran out by `now`.
+    async fn approvals_expired(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRecord>, StoreError>;
 }

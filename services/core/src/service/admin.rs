@@ -9,6 +9,7 @@ use super::default_keys::{ensure_caller_managed, ensure_not_reserved};
 use super::{KeyService, Scope, backend_err, store_err};
 use crate::error::{Detail, Error, ErrorCode, Result};
 use crate::gate::Permit;
+use crate::model::approval::PendingRequest;
 use crate::model::context::EncryptionContext;
 use crate::model::ids::{AliasName, KeyId, KeyRef, Namespace};
 use crate::model::import::KeyOrigin;
@@ -396,6 +397,12 @@ impl KeyService {
         if key.state == to {
             return self.metadata(key).await;
         }
+        if op == Operation::DisableKey
+            && let Some(required) = self.approval_gate(scope, op, self.key_resource(&key)?)?
+        {
+            let request = PendingRequest::DisableKey { key_id: key.id };
+            return Err(self.defer(scope, permit, request, key_uid(&key), required));
+        }
         key.state = to;
         self.save(scope, permit, key).await
     }
@@ -425,6 +432,10 @@ impl KeyService {
             KeyState::Destroyed => {
                 return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
             }
+        }
+        if let Some(required) = self.approval_gate(scope, Operation::ScheduleKeyDeletion, self.key_resource(&key)?)? {
+            let request = PendingRequest::ScheduleKeyDeletion { key_id: key.id, pending_window_days: Some(days) };
+            return Err(self.defer(scope, permit, request, key_uid(&key), required));
         }
         let now = self.clock.now();
         key.state = KeyState::PendingDeletion;
@@ -629,4 +640,9 @@ fn check_spec_and_usage(spec: KeySpec, usage: Option<KeyUsage>, linked: bool) ->
         return Err(Error::new(ErrorCode::UnsupportedOperation, "only AES_256 keys link an existing external key"));
     }
     Ok(usage)
+}
+
+/// A key's entity uid, as approval requests name their resource.
+pub(super) fn key_uid(key: &KeyRecord) -> String {
+    format!("Keyward::Key::\"{}\"", key.id)
 }

@@ -115,6 +115,17 @@ impl KeyService {
                     .with_reason(format!("the granter may not {action} on this key itself")));
             }
         }
+        if let Some(required) = self.approval_gate(scope, Operation::CreateGrant, self.key_resource(&key)?)? {
+            let request = crate::model::approval::PendingRequest::CreateGrant {
+                key_id: key.id,
+                grantee: input.grantee,
+                operations: input.operations,
+                encryption_context_equals: input.constraints.encryption_context_equals,
+                encryption_context_subset: input.constraints.encryption_context_subset,
+                retiring_principal: input.retiring_principal,
+            };
+            return Err(self.defer(scope, permit, request, super::admin::key_uid(&key), required));
+        }
         let record = GrantRecord {
             id: Uuid::now_v7(),
             key_id: key.id,

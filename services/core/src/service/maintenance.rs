@@ -24,6 +24,8 @@ pub struct MaintenanceReport {
     pub expired: usize,
     /// Keys that failed and will be retried next pass.
     pub failed: usize,
+    /// Approval requests that expired undecided.
+    pub approvals_expired: usize,
 }
 
 impl KeyService {
@@ -90,6 +92,7 @@ impl KeyService {
                 }
             }
         }
+        report.approvals_expired = self.expire_approvals().await?;
         Ok(report)
     }
 

@@ -3,6 +3,7 @@
 mod access_keys;
 mod admin;
 mod aliases;
+mod approvals;
 mod asymmetric;
 mod audit_read;
 mod backends;
@@ -31,6 +32,7 @@ pub use admin::{
     CreateKeyInput, ListKeysOutput, RotateAfterUpdate, RotationUpdate, TagUpdate, UpdateKeyInput, VersionInfo,
 };
 pub use aliases::{AliasOutput, AliasWrite, ListAliasesOutput};
+pub use approvals::{APPROVALS_TAG, ApprovalConfig, ListApprovalsOutput, MAX_APPROVALS};
 pub use asymmetric::{AsymmetricDecryptInput, AsymmetricEncryptInput, AsymmetricOutput};
 pub use backends::{Backends, DEFAULT_CALL_TIMEOUT, Guarded};
 pub use crypto::{
@@ -85,6 +87,8 @@ pub struct KeyService {
     rotation_limits: RotationLimits,
     /// Where deletion canaries are sent, besides the trail.
     notifier: Option<Arc<dyn crate::ports::notifier::Notifier>>,
+    /// Quorums for sensitive requests.
+    approvals: ApprovalConfig,
 }
 
 impl KeyService {
@@ -108,6 +112,7 @@ impl KeyService {
             quotas: None,
             rotation_limits: RotationLimits::default(),
             notifier: None,
+            approvals: ApprovalConfig::default(),
         }
     }
 
@@ -241,6 +246,16 @@ impl KeyService {
                     Err(e)
                 }
             },
+            // A request that now waits for approval: its approval request commits with its record.
+            (Err(pending), Some(staged)) if pending.code() == ErrorCode::ApprovalPending => {
+                match self.commit_staged(&record, staged).await {
+                    Ok(()) => return Err(pending),
+                    Err(e) => {
+                        record = record.with_outcome(Some(&e));
+                        Err(e)
+                    }
+                }
+            }
             (result, Some(staged)) => {
                 self.after_commit(staged.change.write(), false).await;
                 result
@@ -362,6 +377,8 @@ impl KeyService {
         let fits = match action {
             Action::Op(op) => op == scope.operation,
             Action::ReEncryptFrom | Action::ReEncryptTo => scope.operation == Operation::ReEncrypt,
+            // Asked quietly by the approval gate, never as the request's own decision.
+            Action::RequireApproval(_) => false,
         };
         if !fits {
             return Err(Error::internal(format!("a {} request asked for a {action} decision", scope.operation)));

@@ -9,7 +9,7 @@ use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyRef, Namespace};
 use crate::model::principal::{ADMINS_GROUP, Principal};
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, Reloaded, RequestFacts, ResourceRef};
+use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, Reloaded, RequestFacts, ResourceRef, SYSTEM_UID};
 use crate::ports::backend::DynBackend as _;
 
 /// What a dry run or an Authorize call answers.
@@ -126,7 +126,7 @@ impl KeyService {
     /// its safety proofs (never-errors, lockout), keeps the old one and the answer lists the
     /// problems; `force` loads a set that fails its proofs, for members of `admins` only.
     pub async fn reload_policies(&self, scope: &mut Scope, force: bool) -> Result<Reloaded> {
-        self.authorize(
+        let permit = self.authorize(
             scope,
             Action::Op(Operation::ReloadPolicies),
             ResourceRef::System,
@@ -138,6 +138,10 @@ impl KeyService {
                 return Err(Error::access_denied(Action::Op(Operation::ReloadPolicies))
                     .with_reason("only members of `admins` may force a reload past the policy proofs"));
             }
+        }
+        if let Some(required) = self.approval_gate(scope, Operation::ReloadPolicies, ResourceRef::System)? {
+            let request = crate::model::approval::PendingRequest::ReloadPolicies { force };
+            return Err(self.defer(scope, permit, request, SYSTEM_UID.to_owned(), required));
         }
         // The proofs run a solver for a moment: not on a request thread.
         let authorizer = self.authorizer.clone();

@@ -77,6 +77,8 @@ pub struct Scope {
     pub(crate) quota_charged: bool,
     /// A key pending deletion the request tried to use: the canary raised once it is recorded.
     pub(crate) canary: Option<crate::model::key::KeyRecord>,
+    /// The approval this request runs for: it was approved, so it does not wait again.
+    pub(crate) approval: Option<uuid::Uuid>,
 }
 
 /// A change waiting for the request's outcome, with the error the request answers if the
@@ -114,6 +116,7 @@ impl Scope {
             details: BTreeMap::new(),
             quota_charged: false,
             canary: None,
+            approval: None,
         }
     }
 

@@ -705,3 +705,78 @@ async fn a_namespace_default_key_is_made_on_first_encryption_and_managed_by_the_
     let rotated = svc.audited(start(Operation::RotateKey, "alice"), async |s| svc.rotate_key(s, &k).await).await;
     assert_eq!(rotated.unwrap().key.primary_version, 2);
 }
+
+/// The approval a deferred request waits on.
+fn pending<T: std::fmt::Debug>(r: Result<T>) -> uuid::Uuid {
+    let err = r.expect_err("deferred");
+    assert_eq!(err.code(), ErrorCode::ApprovalPending);
+    let Some(crate::error::Detail::Approval { id, required, .. }) = err.detail() else {
+        unreachable!("an ApprovalPending answer names its approval: {err:?}");
+    };
+    assert_eq!(required, 1);
+    id
+}
+
+#[tokio::test]
+async fn approved_requests_run_as_their_requester_and_undecided_ones_expire() {
+    let config = ApprovalConfig { required: 1, ..ApprovalConfig::default() };
+    let h = Harness::configured(RuleAuthorizer::new(|r| r.principal.id != "mallory"), |s| s.with_approvals(config));
+    let svc = &h.service;
+    let k = create(&h).await;
+    let KeyRef::Id(key_id) = k else { unreachable!("created keys are named by id") };
+    let approve = async |who: &str, id: uuid::Uuid| {
+        svc.audited(start(Operation::Approve, who), async |s| svc.approve(s, id).await).await
+    };
+    // CreateGrant waits; bob's approval runs it as alice.
+    let grant = CreateGrantInput {
+        key: k.clone(),
+        grantee: "Keyward::User::\"erin\"".into(),
+        operations: vec!["Encrypt".into()],
+        constraints: GrantConstraints::default(),
+        retiring_principal: None,
+    };
+    let id =
+        pending(svc.audited(start(Operation::CreateGrant, "alice"), async |s| svc.create_grant(s, grant).await).await);
+    assert!(
+        svc.audited(start(Operation::ListGrants, "alice"), async |s| svc.list_grants(s, &k).await)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let done = approve("bob", id).await.unwrap();
+    assert_eq!(done.state, crate::model::approval::ApprovalState::Executed);
+    assert_eq!(done.result.as_ref().map(|r| r["outcome"].clone()), Some(serde_json::json!("Success")));
+    let ran = last(&h, "CreateGrant");
+    assert_eq!((ran.principal.as_str(), ran.outcome.as_str()), ("Keyward::User::\"alice\"", "Success"));
+    assert_eq!(ran.details.get("approved_by").map(String::as_str), Some("Keyward::User::\"bob\""));
+    assert_eq!(
+        svc.audited(start(Operation::ListGrants, "alice"), async |s| svc.list_grants(s, &k).await).await.unwrap().len(),
+        1
+    );
+    // ReloadPolicies waits too (its resource is the system).
+    let id = pending(
+        svc.audited(start(Operation::ReloadPolicies, "alice"), async |s| svc.reload_policies(s, false).await).await,
+    );
+    assert_eq!(approve("bob", id).await.unwrap().result.unwrap()["policy_version"], "memory");
+    // Undecided past its time: expired by the maintenance pass, as the system; no decision after.
+    let id = pending(
+        svc.audited(start(Operation::ScheduleKeyDeletion, "alice"), async |s| {
+            svc.schedule_key_deletion(s, &k, Some(7)).await
+        })
+        .await,
+    );
+    h.clock.advance(chrono::Duration::hours(25));
+    let got = svc.audited(start(Operation::GetApproval, "bob"), async |s| svc.get_approval(s, id).await).await;
+    assert_eq!(got.unwrap().state, crate::model::approval::ApprovalState::Expired, "reads as expired at once");
+    assert_eq!(svc.run_maintenance().await.unwrap().approvals_expired, 1);
+    let expiry = last(&h, "ExpireApproval");
+    assert_eq!(
+        (expiry.principal.as_str(), expiry.outcome.as_str()),
+        ("Keyward::Service::\"keyward:system\"", "Success")
+    );
+    assert_eq!(approve("bob", id).await.unwrap_err().code(), ErrorCode::Conflict);
+    let m = svc.audited(start(Operation::DescribeKey, "alice"), async |s| svc.describe_key(s, &k).await).await;
+    assert_eq!((m.unwrap().key.state, key_id), (KeyState::Enabled, key_id), "the expired request never ran");
+    // The next pass finds nothing more to expire.
+    assert_eq!(svc.run_maintenance().await.unwrap().approvals_expired, 0);
+}

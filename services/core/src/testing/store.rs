@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::model::access_key::AccessKeyRecord;
+use crate::model::approval::{ApprovalRecord, ApprovalState};
 use crate::model::grant::GrantRecord;
 use crate::model::ids::{AliasName, KeyId, Namespace};
 use crate::model::key::{KeyRecord, KeyState};
@@ -23,6 +24,7 @@ struct State {
     aliases: BTreeMap<AliasName, AliasRecord>,
     grants: BTreeMap<Uuid, (GrantRecord, bool)>,
     access_keys: BTreeMap<String, AccessKeyRecord>,
+    approvals: BTreeMap<Uuid, ApprovalRecord>,
     idempotency: BTreeMap<(String, String), (KeyId, String)>,
     records: Vec<AuditRecord>,
     grant_revision: i64,
@@ -155,6 +157,20 @@ fn apply(s: &mut State, write: &Write) -> Result<(), StoreError> {
         Write::DeleteAccessKey(k) => {
             s.access_keys.remove(&k.id).map(|_| ()).ok_or_else(|| conflict(format!("access key {} is gone", k.id)))
         }
+        Write::InsertApproval(a) => {
+            if s.approvals.contains_key(&a.id) {
+                return Err(conflict("approval id taken"));
+            }
+            s.approvals.insert(a.id, a.clone());
+            Ok(())
+        }
+        Write::UpdateApproval(a) => match s.approvals.get(&a.id) {
+            Some(old) if old.revision == a.revision - 1 => {
+                s.approvals.insert(a.id, a.clone());
+                Ok(())
+            }
+            _ => Err(conflict(format!("approval {} changed concurrently", a.id))),
+        },
         Write::NoteDeletionCanary { key, at } => match s.keys.get_mut(key) {
             Some(k) if k.state == crate::model::key::KeyState::PendingDeletion => {
                 k.deletion_canary_count += 1;
@@ -328,5 +344,31 @@ impl KeyStore for MemoryStore {
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .cloned()
             .collect())
+    }
+
+    async fn approval(&self, id: Uuid) -> Result<Option<ApprovalRecord>, StoreError> {
+        Ok(self.lock().approvals.get(&id).cloned())
+    }
+
+    async fn list_approvals(
+        &self,
+        state: Option<ApprovalState>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .approvals
+            .values()
+            .filter(|a| after.is_none_or(|c| a.id > c) && state.is_none_or(|s| a.state == s))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+
+    async fn approvals_expired(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let state = self.lock();
+        let expired = |a: &&ApprovalRecord| a.state == ApprovalState::Pending && a.expires_at <= now;
+        Ok(state.approvals.values().filter(expired).cloned().collect())
     }
 }

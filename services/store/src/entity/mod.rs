@@ -2,6 +2,7 @@
 
 pub mod access_key;
 pub mod alias;
+pub mod approval;
 pub mod audit_checkpoint;
 pub mod audit_record;
 pub mod grant;

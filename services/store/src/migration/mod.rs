@@ -12,6 +12,7 @@ mod m0009_key_usage_audit_details;
 mod m0010_imported_keys;
 mod m0011_rotate_after_encryptions;
 mod m0012_deletion_canary;
+mod m0013_approvals;
 
 use sea_orm_migration::prelude::*;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_imported_keys::Migration),
             Box::new(m0011_rotate_after_encryptions::Migration),
             Box::new(m0012_deletion_canary::Migration),
+            Box::new(m0013_approvals::Migration),
         ]
     }
 }
