@@ -8,6 +8,7 @@ import base64
 import sys
 
 from keyward_client import AuthenticatedClient
+from keyward_client.api.approvals import list_approvals
 from keyward_client.api.crypto import decrypt, generate_data_key
 from keyward_client.api.import_ import delete_imported_key_material, get_parameters_for_import, import_key_material
 from keyward_client.api.keys import create_key, describe_key, get_key_usage, schedule_key_deletion, update_key
@@ -112,6 +113,9 @@ def governance(client: AuthenticatedClient) -> None:
     after = describe_key.sync(key.key_id, client=client)
     assert after is not None and not isinstance(after, Problem), after
     assert after.key_state == "Disabled" and after.deletion_canary_count == 1, after
+    # No quorum is configured here: nothing waits for approval.
+    waiting = list_approvals.sync(client=client, state="Pending")
+    assert waiting is not None and not isinstance(waiting, Problem) and waiting.approvals == [], waiting
     # The namespace's default key is made on first use.
     default = generate_data_key.sync("alias/keyward/clients-py", client=client, body=GenerateDataKeyRequest.from_dict({}))
     assert default is not None and not isinstance(default, Problem), default

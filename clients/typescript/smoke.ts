@@ -132,6 +132,9 @@ async function governance(client: ReturnType<typeof createClient<paths>>): Promi
   const after = await client.GET("/v1/keys/{key}", path);
   const m = done(after.data, "DescribeKey");
   check(m.key_state === "Disabled" && m.deletion_canary_count === 1, "the canary cancelled the deletion", m);
+  // No quorum is configured here: nothing waits for approval.
+  const waiting = await client.GET("/v1/approvals", { params: { query: { state: "Pending" } } });
+  check(done(waiting.data, "ListApprovals").approvals.length === 0, "ListApprovals", waiting.error);
   // The namespace's default key is made on first use.
   const fresh = await client.POST("/v1/keys/{key}/generate-data-key", {
     params: { path: { key: "alias/keyward/clients-ts" } },

@@ -35,6 +35,7 @@ mod policy_proofs;
 mod properties;
 mod quotas;
 mod replicas;
+mod rotation_by_usage;
 mod signing;
 mod telemetry;
 mod tls;

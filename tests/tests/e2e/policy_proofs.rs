@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use keyward_e2e::{Db, Server, repo_root, solver_present};
+use keyward_e2e::{Db, Server, on_both_databases, repo_root, solver_present};
 use serde_json::json;
 
 /// A copy of the repository's policies with `extra` files.
@@ -112,8 +112,9 @@ fn declared_properties_and_narrowing_changes_are_proved() {
     assert!(!ok && out.contains("bad.json"), "{out}");
 }
 
-#[tokio::test]
-async fn reload_refuses_an_unsafe_set_unless_an_admin_forces_it() {
+on_both_databases!(reload_refuses_an_unsafe_set_unless_an_admin_forces_it);
+
+async fn reload_refuses_an_unsafe_set_unless_an_admin_forces_it(db: Db) {
     if !solver_present() {
         return;
     }
@@ -124,7 +125,7 @@ async fn reload_refuses_an_unsafe_set_unless_an_admin_forces_it() {
     );
     let dir = policy_dir(&[operators]);
     let dir_arg = dir.path().display().to_string();
-    let s = Server::start_with(Db::Sqlite, &["--policies", &dir_arg]).await;
+    let s = Server::start_with(db, &["--policies", &dir_arg]).await;
     let r = s.call("POST", "/v1/policies/reload", &s.admin, None).await;
     assert_eq!((r.status, r.body["proofs"].as_str()), (200, Some("proved")), "{}", r.body);
     let version = r.s("policy_version");

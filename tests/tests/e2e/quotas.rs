@@ -3,14 +3,15 @@
 //! audited and runs nothing; other principals are not held back; a bad `[quotas]` table stops
 //! the server from starting.
 
-use keyward_e2e::{Db, Server, b64};
+use keyward_e2e::{Db, Server, b64, on_both_databases};
 use serde_json::json;
 
 const CONFIG: &str = "[quotas]\nper_principal = { rate = 0.2, burst = 3 }\n";
 
-#[tokio::test]
-async fn a_principal_over_its_quota_is_refused_with_retry_after_and_audited() {
-    let s = Server::start_with_config(Db::Sqlite, CONFIG, &[]).await;
+on_both_databases!(a_principal_over_its_quota_is_refused_with_retry_after_and_audited);
+
+async fn a_principal_over_its_quota_is_refused_with_retry_after_and_audited(db: Db) {
+    let s = Server::start_with_config(db, CONFIG, &[]).await;
     let ops = s.token("ops", &["admins"]);
     // CreateKey spends one of ops's three.
     let created = s.call("POST", "/v1/keys", &ops, Some(json!({"namespace": "quota"}))).await;
