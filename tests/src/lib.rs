@@ -59,6 +59,17 @@ pub fn refuses_to_start(toml: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs the `keyward` command line against a server as the holder of `token`.
+pub fn cli(s: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(keyward_bin())
+        .args(args)
+        .env("KEYWARD_SERVER", &s.base)
+        .env("KEYWARD_TOKEN", token)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run keyward")
+}
+
 /// Whether the cvc5 solver (policy proofs) is installed: a test that needs it skips without
 /// it, or fails in the full suite.
 pub fn solver_present() -> bool {

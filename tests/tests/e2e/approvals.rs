@@ -126,17 +126,15 @@ async fn a_rejected_request_never_runs(db: Db) {
     assert!(records(&s, "action=DisableKey").await.iter().all(|r| r["outcome"] != "Success"));
     let rejects = records(&s, "action=Reject").await;
     assert_eq!(rejects.len(), 1, "{rejects:?}");
-    // With `approvals-required = 0` on the key, the same request runs at once.
-    let tag = s
-        .call(
-            "PATCH",
-            &format!("/v1/keys/{key}"),
-            &s.admin,
-            Some(json!({"tags": {"protected": "true", "approvals-required": "0"}})),
-        )
-        .await;
-    assert_eq!(tag.status, 200, "{}", tag.body);
-    assert_eq!(s.call("POST", &format!("/v1/keys/{key}/disable"), &alice, None).await.status, 200);
+    // A key's tag raises its quorum, and never waives it.
+    let tag = |n: &str| json!({"tags": {"protected": "true", "approvals-required": n}});
+    let path = format!("/v1/keys/{key}");
+    assert_eq!(s.call("PATCH", &path, &s.admin, Some(tag("0"))).await.status, 200);
+    let again = s.call("POST", &format!("{path}/disable"), &alice, None).await;
+    assert_eq!((again.status, again.body["required"].as_u64()), (202, Some(2)), "{}", again.body);
+    assert_eq!(s.call("PATCH", &path, &s.admin, Some(tag("3"))).await.status, 200);
+    let raised = s.call("POST", &format!("{path}/disable"), &alice, None).await;
+    assert_eq!((raised.status, raised.body["required"].as_u64()), (202, Some(3)), "{}", raised.body);
 }
 
 #[test]
@@ -152,37 +150,31 @@ fn a_bad_approvals_table_stops_the_server() {
     }
 }
 
-fn keyward(s: &Server, token: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(keyward_e2e::keyward_bin())
-        .args(args)
-        .env("KEYWARD_SERVER", &s.base)
-        .env("KEYWARD_TOKEN", token)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run keyward")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_from_the_command_line() {
     let s = Server::start_with_config(Db::Sqlite, "[approvals]\nrequired = 1\n", &[]).await;
     let key = s.create_key("vault").await;
     let alice = s.token("alice", &["admins"]);
-    let asked = keyward(&s, &alice, &["key", "schedule-deletion", &key, "--days", "7"]);
+    let asked = keyward_e2e::cli(&s, &alice, &["key", "schedule-deletion", &key, "--days", "7"]);
     let said = String::from_utf8_lossy(&asked.stdout).into_owned();
     assert!(asked.status.success() && said.starts_with("waiting for 1 approvals: keyward approval approve "), "{said}");
     let id = said.split_whitespace().nth(7).unwrap_or_default().to_owned();
     let bob = s.token("bob", &["approvers"]);
-    let listed = keyward(&s, &bob, &["approval", "list", "--state", "Pending"]);
+    let listed = keyward_e2e::cli(&s, &bob, &["approval", "list", "--state", "Pending"]);
     let table = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(
         listed.status.success() && table.starts_with("ID") && table.contains(&id) && table.contains("0/1"),
         "{table}"
     );
     // The requester is refused (exit 3: denied); bob's approval runs it.
-    assert_eq!(keyward(&s, &alice, &["approval", "approve", &id]).status.code(), Some(3));
-    let approved = keyward(&s, &bob, &["approval", "approve", &id, "--output", "json"]);
+    assert_eq!(keyward_e2e::cli(&s, &alice, &["approval", "approve", &id]).status.code(), Some(3));
+    let approved = keyward_e2e::cli(&s, &bob, &["approval", "approve", &id, "--output", "json"]);
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
     let v: Value = serde_json::from_slice(&approved.stdout).unwrap();
     assert_eq!((v["state"].as_str(), v["result"]["outcome"].as_str()), (Some("Executed"), Some("Success")), "{v}");
-    assert_eq!(keyward(&s, &bob, &["approval", "reject", &id]).status.code(), Some(2), "409: no longer pending");
+    assert_eq!(
+        keyward_e2e::cli(&s, &bob, &["approval", "reject", &id]).status.code(),
+        Some(2),
+        "409: no longer pending"
+    );
 }

@@ -7,14 +7,9 @@ use keyward_e2e::{Db, Server, keyward_bin};
 use serde_json::Value;
 
 fn key(s: &Server, token: &str, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .arg("key")
-        .args(args)
-        .env("KEYWARD_SERVER", &s.base)
-        .env("KEYWARD_TOKEN", token)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run keyward key")
+    let mut all = vec!["key"];
+    all.extend_from_slice(args);
+    keyward_e2e::cli(s, token, &all)
 }
 
 fn json(out: &Output) -> Value {
@@ -91,33 +86,24 @@ async fn every_key_subcommand_against_a_running_server() {
     assert_eq!(gone.status.code(), Some(5), "unreachable: retry later");
 }
 
-fn run(s: &Server, token: &str, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .env("KEYWARD_SERVER", &s.base)
-        .env("KEYWARD_TOKEN", token)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run keyward")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliases_grants_data_keys_random_and_decisions_from_the_command_line() {
     let s = Server::start(Db::Sqlite).await;
     let admin = s.admin.clone();
-    let id = json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--output", "json"]))["key_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id =
+        json(&keyward_e2e::cli(&s, &admin, &["key", "create", "--namespace", "cli", "--output", "json"]))["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
-    let alias = json(&run(&s, &admin, &["alias", "create", "alias/app", &id, "--output", "json"]));
+    let alias = json(&keyward_e2e::cli(&s, &admin, &["alias", "create", "alias/app", &id, "--output", "json"]));
     assert_eq!(alias["target_key_id"], id.as_str());
-    let listed = text(&run(&s, &admin, &["alias", "list", "--key", &id]));
+    let listed = text(&keyward_e2e::cli(&s, &admin, &["alias", "list", "--key", &id]));
     assert!(listed.starts_with("ALIAS NAME") && listed.contains("alias/app"), "{listed}");
-    assert!(run(&s, &admin, &["alias", "delete", "alias/app"]).status.success());
-    assert_eq!(run(&s, &admin, &["alias", "delete", "alias/app"]).status.code(), Some(4), "gone");
+    assert!(keyward_e2e::cli(&s, &admin, &["alias", "delete", "alias/app"]).status.success());
+    assert_eq!(keyward_e2e::cli(&s, &admin, &["alias", "delete", "alias/app"]).status.code(), Some(4), "gone");
 
-    let grant = json(&run(
+    let grant = json(&keyward_e2e::cli(
         &s,
         &admin,
         &[
@@ -134,10 +120,10 @@ async fn aliases_grants_data_keys_random_and_decisions_from_the_command_line() {
         ],
     ));
     let grant_id = grant["grant_id"].as_str().unwrap().to_owned();
-    let grants = text(&run(&s, &admin, &["grant", "list", &id]));
+    let grants = text(&keyward_e2e::cli(&s, &admin, &["grant", "list", &id]));
     assert!(grants.contains(&grant_id) && grants.contains("gina"), "{grants}");
     let gina = s.token("gina", &[]);
-    let decision = json(&run(
+    let decision = json(&keyward_e2e::cli(
         &s,
         &gina,
         &[
@@ -152,43 +138,51 @@ async fn aliases_grants_data_keys_random_and_decisions_from_the_command_line() {
         ],
     ));
     assert_eq!(decision["decision"], "Allow", "{decision}");
-    let other = json(&run(
+    let other = json(&keyward_e2e::cli(
         &s,
         &gina,
         &["authorize", "ask", "Encrypt", &format!("Keyward::Key::\"{id}\""), "--context", "app=db", "--output", "json"],
     ));
     assert_eq!(other["decision"], "Deny", "the grant binds the context: {other}");
-    assert!(run(&s, &admin, &["grant", "revoke", &grant_id]).status.success());
+    assert!(keyward_e2e::cli(&s, &admin, &["grant", "revoke", &grant_id]).status.success());
 
-    let dk = json(&run(&s, &admin, &["data-key", "generate", &id, "--context", "table=orders", "--output", "json"]));
+    let dk = json(&keyward_e2e::cli(
+        &s,
+        &admin,
+        &["data-key", "generate", &id, "--context", "table=orders", "--output", "json"],
+    ));
     assert!(dk["plaintext"].is_string() && dk["ciphertext_blob"].is_string(), "{dk}");
-    let blob_only = json(&run(&s, &admin, &["data-key", "generate", &id, "--without-plaintext", "--output", "json"]));
+    let blob_only =
+        json(&keyward_e2e::cli(&s, &admin, &["data-key", "generate", &id, "--without-plaintext", "--output", "json"]));
     assert!(blob_only["plaintext"].is_null() && blob_only["ciphertext_blob"].is_string(), "{blob_only}");
-    let random =
-        json(&run(&s, &admin, &["random", "generate", "--bytes", "16", "--namespace", "cli", "--output", "json"]));
+    let random = json(&keyward_e2e::cli(
+        &s,
+        &admin,
+        &["random", "generate", "--bytes", "16", "--namespace", "cli", "--output", "json"],
+    ));
     assert_eq!(random["plaintext"].as_str().map(str::len), Some(24), "16 bytes in base64: {random}");
-    assert_eq!(run(&s, &admin, &["random", "generate", "--bytes", "5000"]).status.code(), Some(2));
+    assert_eq!(keyward_e2e::cli(&s, &admin, &["random", "generate", "--bytes", "5000"]).status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_audit_and_completion_from_the_command_line() {
     let s = Server::start(Db::Sqlite).await;
     let admin = s.admin.clone();
-    let policies = text(&run(&s, &admin, &["policy", "get"]));
+    let policies = text(&keyward_e2e::cli(&s, &admin, &["policy", "get"]));
     assert!(policies.starts_with("// policy set sha256:") && policies.contains("permit"), "{policies}");
-    let as_json = json(&run(&s, &admin, &["policy", "get", "--json"]));
+    let as_json = json(&keyward_e2e::cli(&s, &admin, &["policy", "get", "--json"]));
     assert!(as_json["policies"].as_array().is_some_and(|p| !p.is_empty()));
-    let reloaded = run(&s, &admin, &["policy", "reload"]);
+    let reloaded = keyward_e2e::cli(&s, &admin, &["policy", "reload"]);
     assert!(reloaded.status.success(), "{}", String::from_utf8_lossy(&reloaded.stderr));
     assert!(String::from_utf8_lossy(&reloaded.stdout).starts_with("sha256:"));
     let bob = s.token("bob", &[]);
-    assert_eq!(run(&s, &bob, &["policy", "reload"]).status.code(), Some(3), "only admins reload");
+    assert_eq!(keyward_e2e::cli(&s, &bob, &["policy", "reload"]).status.code(), Some(3), "only admins reload");
 
     s.create_key("audited").await;
-    let lines = text(&run(&s, &admin, &["audit", "query", "--action", "CreateKey", "--limit", "5"]));
+    let lines = text(&keyward_e2e::cli(&s, &admin, &["audit", "query", "--action", "CreateKey", "--limit", "5"]));
     let records: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!records.is_empty() && records.iter().all(|r| r["action"] == "CreateKey"), "{lines}");
-    assert_eq!(run(&s, &bob, &["audit", "query"]).status.code(), Some(3), "the trail is for auditors");
+    assert_eq!(keyward_e2e::cli(&s, &bob, &["audit", "query"]).status.code(), Some(3), "the trail is for auditors");
 
     // The token from a file, out of the process list.
     let file = s.data_dir.path().join("admin.token");
@@ -219,19 +213,19 @@ async fn policies_audit_and_completion_from_the_command_line() {
     assert!(text(&with_profile(&["key", "--profile", "local", "list"])).contains("audited"), "a named profile");
     assert_eq!(with_profile(&["key", "--profile", "nope", "list"]).status.code(), Some(1), "an unknown profile");
 
-    let verified = json(&run(&s, &admin, &["audit", "verify", "--remote"]));
+    let verified = json(&keyward_e2e::cli(&s, &admin, &["audit", "verify", "--remote"]));
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(run(&s, &bob, &["audit", "verify", "--remote"]).status.code(), Some(3));
-    assert!(text(&run(&s, &admin, &["man"])).contains(".TH keyward 1"), "a roff manual page");
+    assert_eq!(keyward_e2e::cli(&s, &bob, &["audit", "verify", "--remote"]).status.code(), Some(3));
+    assert!(text(&keyward_e2e::cli(&s, &admin, &["man"])).contains(".TH keyward 1"), "a roff manual page");
     let pages = s.data_dir.path().join("man");
-    assert!(run(&s, &admin, &["man", "--dir", pages.to_str().unwrap()]).status.success());
+    assert!(keyward_e2e::cli(&s, &admin, &["man", "--dir", pages.to_str().unwrap()]).status.success());
     let create = std::fs::read_to_string(pages.join("keyward-key-create.1")).expect("a page per subcommand");
     assert!(create.contains(".TH keyward-key-create 1") && create.contains("namespace"), "{create}");
     for page in ["keyward.1", "keyward-audit-verify.1", "keyward-grant-create.1", "keyward-authorize.1"] {
         assert!(pages.join(page).is_file(), "{page}");
     }
 
-    let script = text(&run(&s, &admin, &["completion", "bash"]));
+    let script = text(&keyward_e2e::cli(&s, &admin, &["completion", "bash"]));
     assert!(script.contains("keyward") && script.contains("complete"), "a bash completion script");
 }
 
@@ -243,21 +237,28 @@ async fn signing_keys_sign_verify_and_mac_from_the_command_line() {
     let file = dir.path().join("release.tar");
     std::fs::write(&file, vec![7u8; 100_000]).unwrap();
     let file = file.to_str().unwrap();
-    let created =
-        json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--spec", "ECC_NIST_P384", "--output", "json"]));
+    let created = json(&keyward_e2e::cli(
+        &s,
+        &admin,
+        &["key", "create", "--namespace", "cli", "--spec", "ECC_NIST_P384", "--output", "json"],
+    ));
     assert_eq!(
         (created["key_spec"].as_str(), created["key_usage"].as_str()),
         (Some("ECC_NIST_P384"), Some("SIGN_VERIFY"))
     );
     let id = created["key_id"].as_str().unwrap().to_owned();
     // The file is over 4096 bytes: its digest is signed.
-    let sig = text(&run(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384", "--digest"]));
+    let sig =
+        text(&keyward_e2e::cli(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384", "--digest"]));
     let sig = sig.trim();
-    let ok =
-        run(&s, &admin, &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"]);
+    let ok = keyward_e2e::cli(
+        &s,
+        &admin,
+        &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"],
+    );
     assert_eq!(text(&ok).trim(), "true");
     // The PEM verifies it with openssl, the bytes unchanged.
-    let pem = text(&run(&s, &admin, &["key", "public-key", &id]));
+    let pem = text(&keyward_e2e::cli(&s, &admin, &["key", "public-key", &id]));
     let (pem_file, sig_file) = (dir.path().join("pub.pem"), dir.path().join("sig"));
     std::fs::write(&pem_file, &pem).unwrap();
     std::fs::write(&sig_file, keyward_e2e::unb64(sig)).unwrap();
@@ -271,24 +272,37 @@ async fn signing_keys_sign_verify_and_mac_from_the_command_line() {
         .unwrap();
     assert!(openssl.status.success(), "{}", String::from_utf8_lossy(&openssl.stderr));
     std::fs::write(dir.path().join("release.tar"), vec![8u8; 100_000]).unwrap();
-    let bad =
-        run(&s, &admin, &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"]);
+    let bad = keyward_e2e::cli(
+        &s,
+        &admin,
+        &["sign", "verify", &id, file, "--signature", sig, "--algorithm", "ECDSA_SHA_384", "--digest"],
+    );
     assert_eq!(bad.status.code(), Some(1), "an invalid signature exits 1");
     // Without --digest the file is too large for a RAW message.
-    let raw = run(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384"]);
+    let raw = keyward_e2e::cli(&s, &admin, &["sign", "create", &id, file, "--algorithm", "ECDSA_SHA_384"]);
     assert_eq!(raw.status.code(), Some(2), "{}", String::from_utf8_lossy(&raw.stderr));
 
-    let hmac =
-        json(&run(&s, &admin, &["key", "create", "--namespace", "cli", "--spec", "HMAC_256", "--output", "json"]));
+    let hmac = json(&keyward_e2e::cli(
+        &s,
+        &admin,
+        &["key", "create", "--namespace", "cli", "--spec", "HMAC_256", "--output", "json"],
+    ));
     let hmac = hmac["key_id"].as_str().unwrap().to_owned();
     let body = dir.path().join("webhook.json");
     std::fs::write(&body, br#"{"event":"paid"}"#).unwrap();
     let body = body.to_str().unwrap();
-    let mac = text(&run(&s, &admin, &["sign", "mac", &hmac, body, "--algorithm", "HMAC_SHA_256"]));
-    let ok = run(&s, &admin, &["sign", "verify-mac", &hmac, body, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"]);
+    let mac = text(&keyward_e2e::cli(&s, &admin, &["sign", "mac", &hmac, body, "--algorithm", "HMAC_SHA_256"]));
+    let ok = keyward_e2e::cli(
+        &s,
+        &admin,
+        &["sign", "verify-mac", &hmac, body, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"],
+    );
     assert_eq!(text(&ok).trim(), "true");
-    let wrong =
-        run(&s, &admin, &["sign", "verify-mac", &hmac, file, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"]);
+    let wrong = keyward_e2e::cli(
+        &s,
+        &admin,
+        &["sign", "verify-mac", &hmac, file, "--mac", mac.trim(), "--algorithm", "HMAC_SHA_256"],
+    );
     assert_eq!(
         wrong.status.code(),
         Some(2),

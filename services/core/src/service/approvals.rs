@@ -25,7 +25,7 @@ use crate::ports::authorizer::{AuthzRequest, ResourceRef};
 use crate::ports::backend::DynBackend as _;
 use crate::ports::store::Write;
 
-/// A key's tag that sets its own quorum (0-10).
+/// A key's tag that raises its quorum (0-10).
 pub const APPROVALS_TAG: &str = "approvals-required";
 
 /// The largest quorum.
@@ -65,16 +65,21 @@ impl KeyService {
         self
     }
 
-    /// The quorum for a resource: the key's tag, its namespace's, or the default.
+    /// The quorum for a resource: its namespace's or the default, raised by a key's tag. A
+    /// tag never lowers it: whoever may tag a key must not be able to waive its approvals.
     fn approvals_required(&self, resource: ResourceRef<'_>) -> u32 {
         match resource {
-            ResourceRef::Key { key, .. } => key
-                .tags
-                .get(APPROVALS_TAG)
-                .and_then(|t| t.parse::<u32>().ok())
-                .filter(|n| *n <= MAX_APPROVALS)
-                .or_else(|| self.approvals.namespaces.get(key.namespace.as_str()).copied())
-                .unwrap_or(self.approvals.required),
+            ResourceRef::Key { key, .. } => {
+                let configured =
+                    self.approvals.namespaces.get(key.namespace.as_str()).copied().unwrap_or(self.approvals.required);
+                let tagged = key
+                    .tags
+                    .get(APPROVALS_TAG)
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .filter(|n| *n <= MAX_APPROVALS)
+                    .unwrap_or(0);
+                configured.max(tagged)
+            }
             ResourceRef::Namespace(ns) => {
                 self.approvals.namespaces.get(ns.as_str()).copied().unwrap_or(self.approvals.required)
             }
