@@ -29,7 +29,9 @@ pub struct Problem {
 /// A sensitive request's answer (202): it waits for approval.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApprovalAccepted {
-    /// The approval request (GetApproval follows it).
+    /// The approval request's id, as GetApproval names it.
+    pub id: String,
+    /// The same id, for callers that read the request's answer apart from the approval.
     pub approval_id: String,
     /// `Pending`.
     pub state: String,
@@ -112,6 +114,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let Some(Detail::Approval { id, required, expires_at }) = self.error.detail() {
             let accepted = ApprovalAccepted {
+                id: id.to_string(),
                 approval_id: id.to_string(),
                 state: "Pending".into(),
                 required,

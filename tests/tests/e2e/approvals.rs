@@ -32,6 +32,7 @@ async fn a_sensitive_request_runs_once_two_others_approve(db: Db) {
         .await;
     assert_eq!(asked.status, 202, "{}", asked.body);
     let id = asked.s("approval_id");
+    assert_eq!(asked.s("id"), id);
     assert_eq!(
         asked.headers.get("location").and_then(|v| v.to_str().ok()),
         Some(format!("/v1/approvals/{id}").as_str())

@@ -83,7 +83,7 @@ pub async fn list_access_keys(state: web::Data<AppState>, req: HttpRequest) -> R
 #[utoipa::path(
     operation_id = "DeleteAccessKey", tag = "access-keys",
     params(("access_key_id" = String, Path, description = "The access key id")),
-    responses((status = 204, description = "Deleted"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    responses((status = 204, description = "Deleted"), (status = 202, description = "Waits for approval (docs/operations.md, M-of-N approvals)", body = crate::error::ApprovalAccepted), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[delete("/access-keys/{access_key_id}")]

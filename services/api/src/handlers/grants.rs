@@ -38,7 +38,7 @@ fn grant(g: GrantOutput) -> Grant {
 #[utoipa::path(
     operation_id = "CreateGrant", tag = "grants", params(("key" = String, Path, description = KEY_PARAM)),
     request_body = CreateGrantRequest,
-    responses((status = 201, body = CreateGrantResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    responses((status = 201, body = CreateGrantResponse), (status = 202, description = "Waits for approval (docs/operations.md, M-of-N approvals)", body = crate::error::ApprovalAccepted), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/grants")]

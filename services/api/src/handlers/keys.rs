@@ -161,7 +161,7 @@ pub async fn enable_key(
 /// Disables a key: it stops doing cryptography until enabled.
 #[utoipa::path(
     operation_id = "DisableKey", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
-    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    responses((status = 200, body = KeyMetadata), (status = 202, description = "Waits for approval (docs/operations.md, M-of-N approvals)", body = crate::error::ApprovalAccepted), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/disable")]
@@ -186,7 +186,7 @@ pub async fn disable_key(
 #[utoipa::path(
     operation_id = "ScheduleKeyDeletion", tag = "keys", params(("key" = String, Path, description = KEY_PARAM)),
     request_body(content = Option<ScheduleKeyDeletionRequest>),
-    responses((status = 200, body = KeyMetadata), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    responses((status = 200, body = KeyMetadata), (status = 202, description = "Waits for approval (docs/operations.md, M-of-N approvals)", body = crate::error::ApprovalAccepted), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[post("/keys/{key}/schedule-deletion")]

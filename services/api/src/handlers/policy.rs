@@ -112,7 +112,7 @@ pub async fn get_policies(state: web::Data<AppState>, req: HttpRequest) -> Resul
 #[utoipa::path(
     operation_id = "ReloadPolicies", tag = "policies",
     request_body(content = Option<ReloadPoliciesRequest>),
-    responses((status = 200, body = ReloadPoliciesResponse), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    responses((status = 200, body = ReloadPoliciesResponse), (status = 202, description = "Waits for approval (docs/operations.md, M-of-N approvals)", body = crate::error::ApprovalAccepted), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = []))
 )]
 #[post("/policies/reload")]
