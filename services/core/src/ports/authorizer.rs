@@ -32,7 +32,7 @@ impl ResourceRef<'_> {
     /// The Cedar entity uid of the resource, as written in audit records.
     pub fn uid(&self) -> String {
         match self {
-            Self::Key { key, .. } => format!("Keyward::Key::\"{}\"", key.id),
+            Self::Key { key, .. } => key_uid(key.id),
             Self::Namespace(ns) => format!("Keyward::Namespace::\"{ns}\""),
             Self::System => SYSTEM_UID.to_owned(),
         }
@@ -41,6 +41,11 @@ impl ResourceRef<'_> {
 
 /// The uid of the deployment, the resource of policy and audit administration.
 pub const SYSTEM_UID: &str = "Keyward::System::\"keyward\"";
+
+/// A key's entity uid, as decisions and audit records name it.
+pub fn key_uid(id: crate::model::ids::KeyId) -> String {
+    format!("Keyward::Key::\"{id}\"")
+}
 
 /// Request facts beside principal, action and resource.
 #[derive(Debug, Clone, Copy)]

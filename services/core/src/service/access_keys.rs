@@ -17,7 +17,7 @@ use crate::model::ids::{KeyId, Namespace};
 use crate::model::key::KeySpec;
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{ResourceRef, SYSTEM_UID};
+use crate::ports::authorizer::ResourceRef;
 use crate::ports::backend::{DynBackend as _, VersionHandle};
 use crate::ports::store::Write;
 
@@ -173,7 +173,7 @@ impl KeyService {
         };
         if let Some(required) = self.approval_gate(scope, Operation::DeleteAccessKey, ResourceRef::System)? {
             let request = crate::model::approval::PendingRequest::DeleteAccessKey { access_key_id: id.to_owned() };
-            return Err(self.defer(scope, permit, request, SYSTEM_UID.to_owned(), required));
+            return Err(self.defer(scope, permit, request, ResourceRef::System, required));
         }
         let refused = Error::not_found(format!("access key `{id}`"));
         self.stage(scope, permit, Write::DeleteAccessKey(record), refused)

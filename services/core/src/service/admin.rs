@@ -397,11 +397,12 @@ impl KeyService {
         if key.state == to {
             return self.metadata(key).await;
         }
+        let resource = self.key_resource(&key)?;
         if op == Operation::DisableKey
-            && let Some(required) = self.approval_gate(scope, op, self.key_resource(&key)?)?
+            && let Some(required) = self.approval_gate(scope, op, resource)?
         {
             let request = PendingRequest::DisableKey { key_id: key.id };
-            return Err(self.defer(scope, permit, request, key_uid(&key), required));
+            return Err(self.defer(scope, permit, request, resource, required));
         }
         key.state = to;
         self.save(scope, permit, key).await
@@ -433,9 +434,10 @@ impl KeyService {
                 return Err(Error::conflict("the key is destroyed").with_detail(Detail::InvalidState));
             }
         }
-        if let Some(required) = self.approval_gate(scope, Operation::ScheduleKeyDeletion, self.key_resource(&key)?)? {
+        let resource = self.key_resource(&key)?;
+        if let Some(required) = self.approval_gate(scope, Operation::ScheduleKeyDeletion, resource)? {
             let request = PendingRequest::ScheduleKeyDeletion { key_id: key.id, pending_window_days: Some(days) };
-            return Err(self.defer(scope, permit, request, key_uid(&key), required));
+            return Err(self.defer(scope, permit, request, resource, required));
         }
         let now = self.clock.now();
         key.state = KeyState::PendingDeletion;
@@ -640,9 +642,4 @@ fn check_spec_and_usage(spec: KeySpec, usage: Option<KeyUsage>, linked: bool) ->
         return Err(Error::new(ErrorCode::UnsupportedOperation, "only AES_256 keys link an existing external key"));
     }
     Ok(usage)
-}
-
-/// A key's entity uid, as approval requests name their resource.
-pub(super) fn key_uid(key: &KeyRecord) -> String {
-    format!("Keyward::Key::\"{}\"", key.id)
 }

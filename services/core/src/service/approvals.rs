@@ -21,7 +21,7 @@ use crate::model::ids::KeyRef;
 use crate::model::key::KeyRecord;
 use crate::model::principal::Principal;
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{AuthzRequest, ResourceRef};
+use crate::ports::authorizer::ResourceRef;
 use crate::ports::backend::DynBackend as _;
 use crate::ports::store::Write;
 
@@ -103,11 +103,7 @@ impl KeyService {
         if required == 0 {
             return Ok(None);
         }
-        let principal = scope.principal()?;
-        let empty = EncryptionContext::default();
-        let facts = Self::facts(scope, &empty);
-        let request = AuthzRequest { principal: &principal, action: Action::RequireApproval(op), resource, facts };
-        Ok(self.authorizer.decide(&request).allowed.then_some(required))
+        Ok(self.decide_quietly(scope, Action::RequireApproval(op), resource)?.then_some(required))
     }
 
     /// Stores the request as an approval request (with the request's record) and answers
@@ -117,7 +113,7 @@ impl KeyService {
         scope: &mut Scope,
         permit: Permit,
         request: PendingRequest,
-        resource: String,
+        resource: ResourceRef<'_>,
         required: u32,
     ) -> Error {
         let principal = match scope.principal() {
@@ -128,7 +124,7 @@ impl KeyService {
         let record = ApprovalRecord {
             id: Uuid::now_v7(),
             request,
-            resource,
+            resource: resource.uid(),
             requested_by: principal.to_string(),
             requester_groups: principal.groups.clone(),
             required,

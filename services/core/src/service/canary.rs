@@ -55,7 +55,7 @@ impl KeyService {
         let noted = self
             .audited(start, async |scope| {
                 scope.note_key(key.id, None);
-                scope.resource = Some(format!("Keyward::Key::\"{}\"", key.id));
+                scope.resource = Some(crate::ports::authorizer::key_uid(key.id));
                 scope.details.insert("kind".into(), "deletion_canary".into());
                 scope.details.insert("attempted_action".into(), attempted.as_str().into());
                 scope.details.insert("on_use_while_pending".into(), key.on_use_while_pending.as_str().into());

@@ -17,7 +17,6 @@ use crate::model::key::{KeyRecord, KeySpec};
 use crate::model::principal::Principal;
 use crate::model::version::VersionRecord;
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{AuthzRequest, ResourceRef};
 use crate::ports::backend::DynBackend as _;
 use crate::ports::store::Write;
 
@@ -75,7 +74,7 @@ impl KeyService {
         let Some(namespace) = default_key_namespace(alias).filter(|_| encrypts) else {
             return Ok(None);
         };
-        let key = self.new_default_key(namespace)?;
+        let key = self.new_default_key(namespace);
         if scope.dry_run {
             // The decision the first use would get, about the key it would make; nothing made.
             let action = Self::encrypting_action(scope.operation);
@@ -109,7 +108,7 @@ impl KeyService {
     }
 
     /// The record a namespace's default key starts as.
-    fn new_default_key(&self, namespace: Namespace) -> Result<KeyRecord> {
+    fn new_default_key(&self, namespace: Namespace) -> KeyRecord {
         let now = self.clock.now();
         let backend = self.backends.default_for(namespace.as_str()).to_owned();
         let mut key =
@@ -117,19 +116,13 @@ impl KeyService {
         key.description = "The namespace's default key, made by Keyward on first use".into();
         key.rotation_period_days = Some(DEFAULT_KEY_ROTATION_DAYS);
         key.next_rotation_at = Some(now + Duration::days(i64::from(DEFAULT_KEY_ROTATION_DAYS)));
-        Ok(key)
+        key
     }
 
     /// Whether the policies would let the caller do the request's operation with `key`
     /// (asked quietly: the request's own decision comes when it uses the key).
     fn could_use(&self, scope: &Scope, key: &KeyRecord) -> Result<bool> {
-        let principal = scope.principal()?;
-        let action = Self::encrypting_action(scope.operation);
-        let protection = self.backends.lookup(&key.backend)?.capabilities().protection;
-        let empty = EncryptionContext::default();
-        let facts = Self::facts(scope, &empty);
-        let resource = ResourceRef::Key { key, protection };
-        Ok(self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts }).allowed)
+        self.decide_quietly(scope, Self::encrypting_action(scope.operation), self.key_resource(key)?)
     }
 
     /// The action an encryption asks about the key it encrypts under.

@@ -115,7 +115,8 @@ impl KeyService {
                     .with_reason(format!("the granter may not {action} on this key itself")));
             }
         }
-        if let Some(required) = self.approval_gate(scope, Operation::CreateGrant, self.key_resource(&key)?)? {
+        let resource = self.key_resource(&key)?;
+        if let Some(required) = self.approval_gate(scope, Operation::CreateGrant, resource)? {
             let request = crate::model::approval::PendingRequest::CreateGrant {
                 key_id: key.id,
                 grantee: input.grantee,
@@ -124,7 +125,7 @@ impl KeyService {
                 encryption_context_subset: input.constraints.encryption_context_subset,
                 retiring_principal: input.retiring_principal,
             };
-            return Err(self.defer(scope, permit, request, super::admin::key_uid(&key), required));
+            return Err(self.defer(scope, permit, request, resource, required));
         }
         let record = GrantRecord {
             id: Uuid::now_v7(),

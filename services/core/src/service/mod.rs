@@ -453,6 +453,15 @@ impl KeyService {
         self.authorize(scope, action, ResourceRef::Namespace(ns), &EncryptionContext::default())
     }
 
+    /// Whether the policies allow the caller `action` on `resource`, asked without noting the
+    /// decision as the request's own (a question the request's own decision follows).
+    fn decide_quietly(&self, scope: &Scope, action: Action, resource: ResourceRef<'_>) -> Result<bool> {
+        let principal = scope.principal()?;
+        let empty = EncryptionContext::default();
+        let facts = Self::facts(scope, &empty);
+        Ok(self.authorizer.decide(&AuthzRequest { principal: &principal, action, resource, facts }).allowed)
+    }
+
     /// Whether the caller may do `action` in a namespace; used to filter listings, so the
     /// decision is not noted as the request's own.
     fn allows_namespace(&self, scope: &Scope, action: Action, ns: &Namespace) -> Result<bool> {

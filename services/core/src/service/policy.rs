@@ -9,7 +9,7 @@ use crate::model::context::EncryptionContext;
 use crate::model::ids::{KeyRef, Namespace};
 use crate::model::principal::{ADMINS_GROUP, Principal};
 use crate::operation::{Action, Operation};
-use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, Reloaded, RequestFacts, ResourceRef, SYSTEM_UID};
+use crate::ports::authorizer::{AuthzRequest, PolicySnapshot, Reloaded, RequestFacts, ResourceRef};
 use crate::ports::backend::DynBackend as _;
 
 /// What a dry run or an Authorize call answers.
@@ -141,7 +141,7 @@ impl KeyService {
         }
         if let Some(required) = self.approval_gate(scope, Operation::ReloadPolicies, ResourceRef::System)? {
             let request = crate::model::approval::PendingRequest::ReloadPolicies { force };
-            return Err(self.defer(scope, permit, request, SYSTEM_UID.to_owned(), required));
+            return Err(self.defer(scope, permit, request, ResourceRef::System, required));
         }
         // The proofs run a solver for a moment: not on a request thread.
         let authorizer = self.authorizer.clone();
